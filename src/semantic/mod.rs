@@ -1,0 +1,338 @@
+//! The semantic layer: semantic models, measures, dimensions and metrics.
+//!
+//! Definitions use the dbt Semantic Layer / MetricFlow YAML shape
+//! (<https://docs.getdbt.com/docs/build/semantic-models>,
+//! <https://docs.getdbt.com/docs/build/metrics-overview>): `semantic_models`
+//! with `entities`, `dimensions` and `measures`, and `metrics` of type `simple`,
+//! `ratio`, `derived` and `cumulative`. steward reads `config.meta` for
+//! `synonyms`, `format` and `default_window_days`.
+//!
+//! [`SemanticLayer::compile`] turns a [`MetricQuery`] into SQL; the SQL is not
+//! trusted because of where it came from: it goes through the guard like any
+//! other statement.
+
+mod compile;
+mod load;
+mod model;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+pub use compile::CompiledQuery;
+pub use model::{
+    Agg, DimensionDef, DimensionType, EntityDef, EntityType, MeasureDef, MetricDef, MetricType,
+    SemanticModelDef,
+};
+
+/// Time grain of a metric query's `period` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grain {
+    /// Calendar day.
+    Day,
+    /// ISO week, starting Monday.
+    Week,
+    /// Calendar month.
+    Month,
+    /// Calendar quarter.
+    Quarter,
+    /// Calendar year.
+    Year,
+}
+
+impl Grain {
+    /// Parses `day`, `week`, `month`, `quarter`, `year` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Grain> {
+        match s.to_ascii_lowercase().as_str() {
+            "day" | "daily" => Some(Grain::Day),
+            "week" | "weekly" => Some(Grain::Week),
+            "month" | "monthly" => Some(Grain::Month),
+            "quarter" | "quarterly" => Some(Grain::Quarter),
+            "year" | "yearly" => Some(Grain::Year),
+            _ => None,
+        }
+    }
+
+    /// The grain's name as used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Day => "day",
+            Grain::Week => "week",
+            Grain::Month => "month",
+            Grain::Quarter => "quarter",
+            Grain::Year => "year",
+        }
+    }
+}
+
+/// A half-open date range `[start, end)`: `end` is the first day not included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TimeRange {
+    /// First day included.
+    pub start: NaiveDate,
+    /// First day not included.
+    pub end: NaiveDate,
+}
+
+impl TimeRange {
+    /// A range; `None` if `end <= start`.
+    pub fn new(start: NaiveDate, end: NaiveDate) -> Option<TimeRange> {
+        (end > start).then_some(TimeRange { start, end })
+    }
+
+    /// Number of days in the range.
+    pub fn days(&self) -> i64 {
+        (self.end - self.start).num_days()
+    }
+
+    /// The range of equal length immediately before this one.
+    pub fn previous(&self) -> TimeRange {
+        let len = self.end - self.start;
+        TimeRange { start: self.start - len, end: self.start }
+    }
+
+    /// Last day included.
+    pub fn last_day(&self) -> NaiveDate {
+        self.end.pred_opt().unwrap_or(self.end)
+    }
+}
+
+impl fmt::Display for TimeRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.days() == 1 {
+            write!(f, "{}", self.start.format("%a %Y-%m-%d"))
+        } else {
+            write!(f, "{} to {}", self.start, self.last_day())
+        }
+    }
+}
+
+/// A filter on a categorical dimension: `dimension IN (values)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DimensionFilter {
+    /// Dimension name (`platform` or `user__platform`).
+    pub dimension: String,
+    /// Accepted values (compared as text).
+    pub values: Vec<String>,
+}
+
+/// A request to the Metrics API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricQuery {
+    /// Metric name.
+    pub metric: String,
+    /// Time range on the metric's aggregation time dimension.
+    pub range: TimeRange,
+    /// `period` grain; `None` aggregates over the whole range.
+    pub grain: Option<Grain>,
+    /// Dimensions to group by, in output order.
+    pub group_by: Vec<String>,
+    /// Dimension filters, all of which must hold.
+    pub filters: Vec<DimensionFilter>,
+}
+
+/// A semantic-layer error: the query or the definitions cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SemanticError {
+    /// No metric of that name.
+    #[error("there is no metric named {0:?}")]
+    UnknownMetric(String),
+    /// The dimension is not reachable from the metric's measures.
+    #[error("metric {metric} has no dimension {dimension:?}; available: {available}")]
+    UnknownDimension {
+        /// The metric.
+        metric: String,
+        /// The requested dimension.
+        dimension: String,
+        /// Comma-separated dimensions the metric does have.
+        available: String,
+    },
+    /// The definitions are inconsistent (reported at load time).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// All loaded semantic models and metrics.
+#[derive(Debug, Clone)]
+pub struct SemanticLayer {
+    models: Vec<SemanticModelDef>,
+    metrics: BTreeMap<String, MetricDef>,
+}
+
+/// A dimension reachable from a measure: where it lives and how to reach it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReachableDimension<'a> {
+    /// Index of the model holding the dimension.
+    pub model: usize,
+    /// The join path from the measure's model: `(entity, model index)` hops.
+    pub path: Vec<(&'a str, usize)>,
+    /// The dimension definition.
+    pub dim: &'a DimensionDef,
+}
+
+impl SemanticLayer {
+    /// Metrics by name, sorted.
+    pub fn metrics(&self) -> impl Iterator<Item = &MetricDef> {
+        self.metrics.values()
+    }
+
+    /// One metric by name (case-insensitive).
+    pub fn metric(&self, name: &str) -> Option<&MetricDef> {
+        self.metrics.get(&name.to_ascii_lowercase())
+    }
+
+    /// Semantic models in load order.
+    pub fn models(&self) -> &[SemanticModelDef] {
+        &self.models
+    }
+
+    /// The measures a metric is ultimately computed from (through ratio,
+    /// derived and cumulative inputs), as `(model index, measure)`.
+    pub(crate) fn base_measures(&self, metric: &MetricDef) -> Vec<(usize, &MeasureDef)> {
+        let mut out = Vec::new();
+        for input in metric.input_metric_names() {
+            if let Some(m) = self.metric(&input) {
+                out.extend(self.base_measures(m));
+            }
+        }
+        if let Some(measure) = metric.measure_name() {
+            if let Some(found) = self.find_measure(measure) {
+                out.push(found);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn find_measure(&self, name: &str) -> Option<(usize, &MeasureDef)> {
+        self.models
+            .iter()
+            .enumerate()
+            .find_map(|(i, m)| m.measures.iter().find(|x| x.name == name).map(|x| (i, x)))
+    }
+
+    /// Categorical dimensions available to every base measure of a metric,
+    /// by name (the names a query's `group_by` and filters may use).
+    pub fn dimensions_of(&self, metric: &MetricDef) -> Vec<&DimensionDef> {
+        let bases = self.base_measures(metric);
+        let Some(((first, _), rest)) = bases.split_first() else { return Vec::new() };
+        self.reachable(*first)
+            .into_iter()
+            .filter(|r| r.dim.kind == DimensionType::Categorical)
+            .filter(|r| rest.iter().all(|(m, _)| self.resolve(*m, &r.dim.name).is_some()))
+            .map(|r| r.dim)
+            .collect()
+    }
+
+    /// Every dimension reachable from model `from` by following entities from
+    /// foreign (or primary) to primary keys, breadth first, at most two hops.
+    pub(crate) fn reachable(&self, from: usize) -> Vec<ReachableDimension<'_>> {
+        let mut out = Vec::new();
+        let mut seen = vec![from];
+        let mut frontier = vec![(from, Vec::new())];
+        for _depth in 0..=2 {
+            let mut next = Vec::new();
+            for (model, path) in frontier {
+                for dim in &self.models[model].dimensions {
+                    if !out.iter().any(|r: &ReachableDimension| r.dim.name == dim.name) {
+                        out.push(ReachableDimension { model, path: path.clone(), dim });
+                    }
+                }
+                for entity in &self.models[model].entities {
+                    for (j, other) in self.models.iter().enumerate() {
+                        let joins = other
+                            .entities
+                            .iter()
+                            .any(|e| e.name == entity.name && e.kind.is_unique());
+                        if joins && !seen.contains(&j) {
+                            seen.push(j);
+                            let mut p: Vec<(&str, usize)> = path.clone();
+                            p.push((entity.name.as_str(), j));
+                            next.push((j, p));
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
+        out
+    }
+
+    /// Resolves `name` or `entity__name` to a dimension reachable from `from`.
+    pub(crate) fn resolve(&self, from: usize, name: &str) -> Option<ReachableDimension<'_>> {
+        let lower = name.to_ascii_lowercase();
+        let (entity, dim) = match lower.rsplit_once("__") {
+            Some((e, d)) => (Some(e.to_owned()), d.to_owned()),
+            None => (None, lower),
+        };
+        self.reachable(from).into_iter().find(|r| {
+            r.dim.name == dim
+                && entity.as_deref().is_none_or(|e| {
+                    self.models[r.model].entities.iter().any(|x| x.name == e)
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn demo() -> SemanticLayer {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let policy = crate::policy::Policy::load(dir).unwrap();
+        SemanticLayer::load(&dir.join("semantic"), &policy.schema).unwrap()
+    }
+
+    #[test]
+    fn demo_metrics_include_the_required_set() {
+        let s = demo();
+        for m in [
+            "dau",
+            "wau",
+            "mau",
+            "signups",
+            "checkout_conversion_rate",
+            "revenue",
+            "mrr",
+            "active_customers",
+            "churned_customers",
+            "churn_rate",
+            "tickets_opened",
+            "median_ticket_resolution_hours",
+        ] {
+            assert!(s.metric(m).is_some(), "missing metric {m}");
+        }
+    }
+
+    #[test]
+    fn dimensions_are_reachable_through_entities() {
+        let s = demo();
+        let names = |m: &str| -> Vec<String> {
+            s.dimensions_of(s.metric(m).unwrap()).iter().map(|d| d.name.clone()).collect()
+        };
+        let dau = names("dau");
+        for d in ["platform", "country", "signup_channel", "region", "plan"] {
+            assert!(dau.contains(&d.to_owned()), "dau lacks {d}: {dau:?}");
+        }
+        let revenue = names("revenue");
+        assert!(revenue.contains(&"region".to_owned()) && !revenue.contains(&"platform".to_owned()));
+    }
+
+    #[test]
+    fn ratio_dimensions_are_those_shared_by_both_sides() {
+        let s = demo();
+        let dims = s.dimensions_of(s.metric("churn_rate").unwrap());
+        assert!(dims.iter().any(|d| d.name == "plan"));
+    }
+
+    #[test]
+    fn previous_range_has_the_same_length() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let r = TimeRange::new(d("2026-11-09"), d("2026-11-16")).unwrap();
+        assert_eq!(r.previous(), TimeRange::new(d("2026-11-02"), d("2026-11-09")).unwrap());
+        assert!(TimeRange::new(d("2026-11-09"), d("2026-11-09")).is_none());
+    }
+}

@@ -1,0 +1,193 @@
+//! Table-driven guard tests against the demo policy.
+
+use super::*;
+use crate::policy::{Policy, Principal};
+
+fn policy() -> Policy {
+    Policy::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))).unwrap()
+}
+
+fn grants(role: &str) -> Grants {
+    policy().grants(&Principal { user: "t".into(), roles: vec![role.into()] })
+}
+
+#[derive(Debug)]
+enum Expect {
+    Allow,
+    /// Rejected, and the message contains this text.
+    Deny(&'static str),
+}
+use Expect::{Allow, Deny};
+
+fn check(role: &str, sql: &str, expect: Expect) {
+    let p = policy();
+    let got = validate(sql, Dialect::Sqlite, &p, &grants(role), Origin::AdHoc);
+    match (&expect, &got) {
+        (Allow, Ok(_)) => {}
+        (Deny(text), Err(r)) if r.to_string().contains(text) => {}
+        _ => panic!("{role}: {sql}\nexpected {expect:?}, got {got:?}"),
+    }
+}
+
+#[test]
+fn analyst_queries_that_are_allowed() {
+    for sql in [
+        "SELECT region, COUNT(*) FROM customers GROUP BY region",
+        "SELECT c.region, COUNT(DISTINCT u.user_id) AS users FROM customers c JOIN user_profiles u ON u.customer_id = c.customer_id GROUP BY c.region ORDER BY users DESC",
+        "WITH daily AS (SELECT date(occurred_at) AS d, COUNT(*) AS n FROM events GROUP BY 1) SELECT d, n FROM daily ORDER BY d",
+        "SELECT platform FROM user_profiles UNION SELECT platform FROM sessions",
+        "SELECT user_id, ROW_NUMBER() OVER (PARTITION BY platform ORDER BY signed_up_at) AS rn FROM user_profiles",
+        "SELECT CASE WHEN plan = 'enterprise' THEN 'big' ELSE 'small' END AS size, COUNT(*) FROM customers GROUP BY 1",
+        "SELECT \"Region\", COUNT(*) FROM \"CUSTOMERS\" GROUP BY \"Region\"",
+        "SELECT main.customers.region FROM main.customers",
+        "SELECT t.n FROM (SELECT COUNT(*) AS n FROM events) AS t",
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5) SELECT x FROM n",
+        "SELECT strftime('%Y-%m', billed_at) AS month, SUM(amount_usd) FROM billing_history GROUP BY month",
+        "WITH c AS (SELECT customer_id FROM customers) SELECT x.customer_id FROM c AS x",
+        "SELECT 1",
+    ] {
+        check("analyst", sql, Allow);
+    }
+}
+
+#[test]
+fn pii_is_denied_wherever_it_appears() {
+    for sql in [
+        "SELECT contact_email FROM customers",
+        "SELECT customer_id FROM customers WHERE contact_email = 'a@b.example'",
+        "SELECT customer_id FROM customers ORDER BY contact_email",
+        "SELECT COUNT(*) FROM customers GROUP BY contact_phone",
+        "SELECT region FROM customers GROUP BY region HAVING MAX(contact_name) > 'a'",
+        "SELECT lower(c.contact_email) FROM customers c",
+        "SELECT x.e FROM (SELECT contact_email AS e FROM customers) x",
+        "WITH a AS (SELECT contact_email FROM customers) SELECT contact_email FROM a",
+        "SELECT u.customer_id FROM user_profiles u JOIN customers c ON c.contact_email = u.email",
+        "SELECT ROW_NUMBER() OVER (ORDER BY contact_email) FROM customers",
+        "SELECT region FROM customers UNION SELECT email FROM user_profiles",
+        "SELECT \"CONTACT_EMAIL\" FROM customers",
+        "SELECT user_profiles.contact_email FROM customers AS user_profiles",
+        "SELECT subject FROM support_tickets",
+        "SELECT COUNT(*) FROM support_tickets WHERE body LIKE '%@%'",
+        "SELECT customer_id FROM customers WHERE customer_id IN (SELECT customer_id FROM customers WHERE contact_email LIKE '%gmail%')",
+    ] {
+        check("analyst", sql, Deny("PII; role analyst may not read it"));
+    }
+}
+
+#[test]
+fn compliance_may_read_pii() {
+    check("compliance", "SELECT company_name, contact_email FROM customers", Allow);
+}
+
+#[test]
+fn viewer_may_not_run_ad_hoc_sql() {
+    check("viewer", "SELECT region FROM customers", Deny("role viewer may not run ad-hoc SQL"));
+}
+
+#[test]
+fn writes_and_other_statements_are_rejected() {
+    for (sql, text) in [
+        ("DELETE FROM customers", "only read-only SELECT"),
+        ("UPDATE customers SET plan = 'x'", "only read-only SELECT"),
+        ("INSERT INTO customers (customer_id) VALUES (1)", "only read-only SELECT"),
+        ("DROP TABLE customers", "only read-only SELECT"),
+        ("SELECT region FROM customers; DROP TABLE customers", "exactly one statement"),
+        ("SELECT 1; SELECT 2", "exactly one statement"),
+        ("PRAGMA writable_schema = 1", "only read-only SELECT"),
+        // Not even parseable as SQLite by sqlparser: rejected either way.
+        ("PRAGMA table_info(customers)", ""),
+        ("ATTACH DATABASE 'x.db' AS x", "only read-only SELECT"),
+        ("CREATE TABLE t AS SELECT region FROM customers", "only read-only SELECT"),
+        ("BEGIN", "only read-only SELECT"),
+        ("", "exactly one statement"),
+        ("'; DROP TABLE customers; --", "does not parse"),
+    ] {
+        check("analyst", sql, Deny(text));
+    }
+}
+
+#[test]
+fn tables_outside_the_allow_list_and_catalogs_are_rejected() {
+    check("analyst", "SELECT name FROM sqlite_master", Deny("system catalog"));
+    check("analyst", "SELECT x FROM secrets", Deny("table secrets is not in the allow-list"));
+    check("analyst", "SELECT x FROM other.customers", Deny("not in the allow-list"));
+    check("analyst", "SELECT name FROM pragma_table_info('customers')", Deny("not"));
+}
+
+#[test]
+fn cte_names_shadow_only_within_their_scope() {
+    // A non-recursive CTE cannot refer to itself: the inner `secrets` is the real table.
+    check("analyst", "WITH secrets AS (SELECT a FROM secrets) SELECT a FROM secrets", Deny("secrets"));
+    // A CTE defined inside a subquery is not visible outside it.
+    check(
+        "analyst",
+        "SELECT t.a FROM (WITH secrets AS (SELECT 1 AS a) SELECT a FROM secrets) AS t, secrets",
+        Deny("secrets"),
+    );
+}
+
+#[test]
+fn unknown_and_wildcard_columns_are_rejected() {
+    check("analyst", "SELECT * FROM customers", Deny("SELECT * is not allowed"));
+    check("analyst", "SELECT c.* FROM customers c", Deny("SELECT * is not allowed"));
+    check("analyst", "SELECT rowid FROM customers", Deny("column rowid is not in the allow-list"));
+    check("analyst", "SELECT c.password FROM customers c", Deny("not in the allow-list"));
+    check("analyst", "SELECT c AS c FROM customers c", Deny("whole-row"));
+}
+
+#[test]
+fn dangerous_functions_are_rejected() {
+    for sql in [
+        "SELECT load_extension('x')",
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT pg_sleep(10)",
+        "SELECT readfile('/etc/passwd')",
+        "SELECT pg_catalog.lower(region) FROM customers",
+    ] {
+        check("analyst", sql, Deny("is not allowed"));
+    }
+}
+
+#[test]
+fn limit_is_clamped_to_the_policy_maximum() {
+    let p = policy();
+    let g = grants("analyst");
+    let v = validate("SELECT region FROM customers", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
+    assert!(v.sql().ends_with(&format!("LIMIT {}", p.max_rows)), "{}", v.sql());
+    let v = validate("SELECT region FROM customers LIMIT 5", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
+    assert!(v.sql().ends_with("LIMIT 5"), "{}", v.sql());
+    let v = validate("SELECT region FROM customers LIMIT 999999999", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
+    assert!(v.sql().ends_with(&format!("LIMIT {}", p.max_rows)), "{}", v.sql());
+}
+
+#[test]
+fn result_classes_are_reported() {
+    let p = policy();
+    let v = validate("SELECT company_name, contact_email FROM customers", Dialect::Sqlite, &p, &grants("compliance"), Origin::AdHoc)
+        .unwrap();
+    assert!(v.classes().contains(&ColumnClass::Pii));
+    let v = validate("SELECT region FROM customers", Dialect::Sqlite, &p, &grants("analyst"), Origin::AdHoc).unwrap();
+    assert!(!v.classes().contains(&ColumnClass::Pii));
+}
+
+#[test]
+fn every_demo_metric_passes_for_a_viewer_under_metric_origin() {
+    let p = policy();
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/semantic"));
+    let layer = crate::semantic::SemanticLayer::load(dir, &p.schema).unwrap();
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    for m in layer.metrics() {
+        for grain in [None, Some(crate::semantic::Grain::Week)] {
+            let q = crate::semantic::MetricQuery {
+                metric: m.name.clone(),
+                range: crate::semantic::TimeRange::new(d("2026-10-01"), d("2026-11-01")).unwrap(),
+                grain,
+                group_by: layer.dimensions_of(m).iter().take(1).map(|d| d.name.clone()).collect(),
+                filters: Vec::new(),
+            };
+            let c = layer.compile(&q, Dialect::Sqlite).unwrap();
+            validate(&c.sql, Dialect::Sqlite, &p, &grants("viewer"), Origin::Metric)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", m.name, c.sql));
+        }
+    }
+}

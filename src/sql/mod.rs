@@ -1,0 +1,65 @@
+//! The SQL guard: the only way to obtain a [`ValidatedSql`], which is the only
+//! thing a warehouse executes.
+//!
+//! The guard parses a statement with sqlparser for the warehouse's dialect,
+//! checks it against the policy for a principal's grants and the origin of the
+//! statement, and rewrites it (LIMIT clamp). It is pure: no I/O, no clock, no
+//! randomness; the same inputs always give the same decision.
+
+mod dialect;
+mod guard;
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+pub use dialect::{Dialect, quote_literal};
+pub use guard::{Origin, Rejection, validate};
+
+use crate::policy::ColumnClass;
+
+/// A statement the guard accepted, after rewriting.
+///
+/// Only [`validate`] constructs this type; warehouses accept nothing else, so
+/// no code path can run SQL that skipped the guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatedSql {
+    sql: String,
+    dialect: Dialect,
+    tables: BTreeSet<String>,
+    classes: BTreeSet<ColumnClass>,
+    max_rows: u64,
+    timeout_ms: u64,
+}
+
+impl ValidatedSql {
+    /// The rewritten SQL text to execute.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The dialect it was validated for.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Allow-listed tables the statement reads.
+    pub fn tables(&self) -> &BTreeSet<String> {
+        &self.tables
+    }
+
+    /// Column classes the statement reads (e.g. whether the result holds PII).
+    pub fn classes(&self) -> &BTreeSet<ColumnClass> {
+        &self.classes
+    }
+
+    /// The row cap the LIMIT clamp applied; warehouses stop reading past it.
+    pub fn max_rows(&self) -> u64 {
+        self.max_rows
+    }
+
+    /// The statement timeout in milliseconds.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+}
