@@ -1,9 +1,21 @@
 //! steward: a self-hosted analytics chatbot with governed data access.
 //!
 //! See `ARCHITECTURE.md` for the bird's-eye view. The flow of one question:
-//! `http` → `auth` (principal) → `orchestrator` (plan) → `semantic` / `retrieval`
-//! → `sql` (the guard, producing `ValidatedSql`) → `warehouse` → answer.
+//! `http` → `auth` (principal) → `orchestrator` (plan) → `semantic` /
+//! `retrieval` → `sql` (the guard, producing `ValidatedSql`) → `warehouse` →
+//! answer.
 
+pub mod auth;
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod orchestrator;
 pub mod policy;
+pub mod retrieval;
+pub mod run;
 pub mod semantic;
+pub mod settings;
 pub mod sql;
+pub mod startup;
+pub mod telemetry;
+pub mod warehouse;

@@ -1,1 +1,40 @@
-fn main() {}
+//! The `steward` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use steward::cli::{Cli, Command, DemoAction};
+use steward::{run, settings::Settings, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match cli.command {
+        Command::Serve { bind, sources } => run::serve(settings, bind, &sources).await,
+        Command::Ask {
+            user,
+            json,
+            sources,
+            question,
+        } => run::ask(settings, &user, json, &sources, &question).await,
+        Command::Demo {
+            action: DemoAction::Init { out, as_of, scale },
+        } => run::demo_init(&out, as_of, scale).await,
+        Command::Ingest { path, index } => run::ingest(&settings, path, index),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

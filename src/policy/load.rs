@@ -49,7 +49,10 @@ impl SourceFile {
             line: None,
             reason: format!("cannot read file: {e}"),
         })?;
-        Ok(SourceFile { path: path.to_owned(), text })
+        Ok(SourceFile {
+            path: path.to_owned(),
+            text,
+        })
     }
 
     /// Parses the YAML into `T`; syntax and shape errors carry their line.
@@ -64,12 +67,19 @@ impl SourceFile {
     /// An error at the first line that mentions `needle` as a whole word, or
     /// without a line if none does.
     pub fn error_at(&self, needle: &str, reason: impl Into<String>) -> PolicyError {
-        PolicyError { file: self.path.clone(), line: self.line_of(needle), reason: reason.into() }
+        PolicyError {
+            file: self.path.clone(),
+            line: self.line_of(needle),
+            reason: reason.into(),
+        }
     }
 
     /// 1-based line of the first occurrence of `needle` as a whole word.
     pub fn line_of(&self, needle: &str) -> Option<usize> {
-        self.text.lines().position(|line| contains_word(line, needle)).map(|i| i + 1)
+        self.text
+            .lines()
+            .position(|line| contains_word(line, needle))
+            .map(|i| i + 1)
     }
 }
 
@@ -126,14 +136,18 @@ impl Policy {
             return Err(roles_file.error_at("max_rows", "max_rows must be at least 1"));
         }
         if roles.statement_timeout_ms == 0 {
-            return Err(roles_file
-                .error_at("statement_timeout_ms", "statement_timeout_ms must be at least 1"));
+            return Err(roles_file.error_at(
+                "statement_timeout_ms",
+                "statement_timeout_ms must be at least 1",
+            ));
         }
         for (name, role) in &roles.roles {
             if !role.columns.values().any(|a| *a == Access::Allow) && !role.can.is_empty() {
                 return Err(roles_file.error_at(
                     name,
-                    format!("role {name} may read no column class; give it at least `public: allow`"),
+                    format!(
+                        "role {name} may read no column class; give it at least `public: allow`"
+                    ),
                 ));
             }
         }
@@ -151,7 +165,10 @@ fn normalize_schema(schema: &mut Schema, file: &SourceFile) -> Result<(), Policy
     let tables = std::mem::take(&mut schema.tables);
     for (name, mut table) in tables {
         if !is_identifier(&name) {
-            return Err(file.error_at(&name, format!("table name {name:?} is not a plain identifier")));
+            return Err(file.error_at(
+                &name,
+                format!("table name {name:?} is not a plain identifier"),
+            ));
         }
         if table.columns.is_empty() {
             return Err(file.error_at(&name, format!("table {name} lists no columns")));
@@ -165,7 +182,9 @@ fn normalize_schema(schema: &mut Schema, file: &SourceFile) -> Result<(), Policy
             .collect();
         for c in table.columns.keys() {
             if !is_identifier(c) {
-                return Err(file.error_at(c, format!("column name {c:?} is not a plain identifier")));
+                return Err(
+                    file.error_at(c, format!("column name {c:?} is not a plain identifier"))
+                );
             }
         }
         for d in &table.display {
@@ -176,7 +195,10 @@ fn normalize_schema(schema: &mut Schema, file: &SourceFile) -> Result<(), Policy
                 ));
             }
         }
-        table.synonyms.iter_mut().for_each(|s| *s = s.to_lowercase());
+        table
+            .synonyms
+            .iter_mut()
+            .for_each(|s| *s = s.to_lowercase());
         schema.tables.insert(name.to_ascii_lowercase(), table);
     }
     if schema.tables.is_empty() {
@@ -192,7 +214,9 @@ fn normalize_schema(schema: &mut Schema, file: &SourceFile) -> Result<(), Policy
 /// `[A-Za-z_][A-Za-z0-9_]*`: the names policy files may use.
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -209,7 +233,11 @@ mod tests {
     #[test]
     fn syntax_errors_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "schema.yaml", "tables:\n  t:\n    columns:\n      a: {class: public\n");
+        write(
+            dir.path(),
+            "schema.yaml",
+            "tables:\n  t:\n    columns:\n      a: {class: public\n",
+        );
         write(dir.path(), "roles.yaml", ROLES);
         let err = Policy::load(dir.path()).unwrap_err();
         assert!(err.file.ends_with("schema.yaml"));
@@ -219,7 +247,11 @@ mod tests {
     #[test]
     fn unknown_column_class_is_rejected_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "schema.yaml", "tables:\n  t:\n    columns:\n      a: {class: secret}\n");
+        write(
+            dir.path(),
+            "schema.yaml",
+            "tables:\n  t:\n    columns:\n      a: {class: secret}\n",
+        );
         write(dir.path(), "roles.yaml", ROLES);
         let err = Policy::load(dir.path()).unwrap_err();
         assert_eq!(err.line, Some(4), "{err}");
@@ -243,10 +275,17 @@ mod tests {
     #[test]
     fn unknown_keys_in_roles_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "schema.yaml", "tables:\n  t:\n    columns:\n      a: {class: public}\n");
+        write(
+            dir.path(),
+            "schema.yaml",
+            "tables:\n  t:\n    columns:\n      a: {class: public}\n",
+        );
         write(dir.path(), "roles.yaml", "roles:\n  r:\n    cann: [sql]\n");
         let err = Policy::load(dir.path()).unwrap_err();
-        assert!(err.file.ends_with("roles.yaml") && err.line == Some(3), "{err}");
+        assert!(
+            err.file.ends_with("roles.yaml") && err.line == Some(3),
+            "{err}"
+        );
     }
 
     #[test]

@@ -113,12 +113,17 @@ impl Schema {
     /// Looks a table up case-insensitively.
     pub fn table(&self, name: &str) -> Option<(&str, &TableDef)> {
         let lower = name.to_ascii_lowercase();
-        self.tables.get_key_value(&lower).map(|(k, v)| (k.as_str(), v))
+        self.tables
+            .get_key_value(&lower)
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// Looks a column up case-insensitively.
     pub fn column(&self, table: &str, column: &str) -> Option<&ColumnDef> {
-        self.table(table)?.1.columns.get(&column.to_ascii_lowercase())
+        self.table(table)?
+            .1
+            .columns
+            .get(&column.to_ascii_lowercase())
     }
 }
 
@@ -244,19 +249,31 @@ mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        Policy::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")))
-            .expect("demo policies load")
+        Policy::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies"
+        )))
+        .expect("demo policies load")
     }
 
     fn who(roles: &[&str]) -> Principal {
-        Principal { user: "u".into(), roles: roles.iter().map(|r| r.to_string()).collect() }
+        Principal {
+            user: "u".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
     }
 
     #[test]
     fn analyst_may_not_read_pii_but_compliance_may() {
         let p = policy();
-        assert_eq!(p.grants(&who(&["analyst"])).access(ColumnClass::Pii), Access::Deny);
-        assert_eq!(p.grants(&who(&["compliance"])).access(ColumnClass::Pii), Access::Allow);
+        assert_eq!(
+            p.grants(&who(&["analyst"])).access(ColumnClass::Pii),
+            Access::Deny
+        );
+        assert_eq!(
+            p.grants(&who(&["compliance"])).access(ColumnClass::Pii),
+            Access::Allow
+        );
         assert!(p.grants(&who(&["compliance"])).audited);
     }
 

@@ -58,7 +58,10 @@ impl<'q> Shape<'q> {
 /// `user__platform` → `platform`: the column name a dimension gets.
 fn output_name(dimension: &str) -> String {
     let lower = dimension.to_ascii_lowercase();
-    lower.rsplit_once("__").map(|(_, d)| d.to_owned()).unwrap_or(lower)
+    lower
+        .rsplit_once("__")
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or(lower)
 }
 
 impl SemanticLayer {
@@ -68,9 +71,19 @@ impl SemanticLayer {
     /// [`SemanticError::UnknownMetric`] and [`SemanticError::UnknownDimension`]
     /// for names the layer does not define; [`SemanticError::Invalid`] for
     /// definitions that cannot be compiled.
-    pub fn compile(&self, q: &MetricQuery, dialect: Dialect) -> Result<CompiledQuery, SemanticError> {
-        let metric = self.metric(&q.metric).ok_or_else(|| SemanticError::UnknownMetric(q.metric.clone()))?;
-        for d in q.group_by.iter().chain(q.filters.iter().map(|f| &f.dimension)) {
+    pub fn compile(
+        &self,
+        q: &MetricQuery,
+        dialect: Dialect,
+    ) -> Result<CompiledQuery, SemanticError> {
+        let metric = self
+            .metric(&q.metric)
+            .ok_or_else(|| SemanticError::UnknownMetric(q.metric.clone()))?;
+        for d in q
+            .group_by
+            .iter()
+            .chain(q.filters.iter().map(|f| &f.dimension))
+        {
             self.check_dimension(metric, d)?;
         }
         let shape = Shape {
@@ -98,27 +111,42 @@ impl SemanticLayer {
         } else {
             format!("SELECT {projection} FROM ({inner}) AS result ORDER BY {order}")
         };
-        Ok(CompiledQuery { sql, columns, rollup })
+        Ok(CompiledQuery {
+            sql,
+            columns,
+            rollup,
+        })
     }
 
     fn check_dimension(&self, metric: &MetricDef, dimension: &str) -> Result<(), SemanticError> {
         let dims = self.dimensions_of(metric);
         let wanted = output_name(dimension);
         let ok = dims.iter().any(|d| d.name.eq_ignore_ascii_case(&wanted))
-            && self.base_measures(metric).iter().all(|(m, _)| self.resolve(*m, dimension).is_some());
+            && self
+                .base_measures(metric)
+                .iter()
+                .all(|(m, _)| self.resolve(*m, dimension).is_some());
         if ok {
             Ok(())
         } else {
             Err(SemanticError::UnknownDimension {
                 metric: metric.name.clone(),
                 dimension: dimension.to_owned(),
-                available: dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+                available: dims
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     }
 
     /// SQL producing the keys of `shape` and a column `value`.
-    fn metric_sql(&self, metric: &MetricDef, shape: &Shape) -> Result<(String, Option<String>), SemanticError> {
+    fn metric_sql(
+        &self,
+        metric: &MetricDef,
+        shape: &Shape,
+    ) -> Result<(String, Option<String>), SemanticError> {
         let mut shape = shape.clone();
         if let Some(f) = &metric.filter {
             shape.where_templates.push(f.clone());
@@ -131,7 +159,12 @@ impl SemanticLayer {
                     .window
                     .as_deref()
                     .and_then(parse_window_days)
-                    .ok_or_else(|| SemanticError::Invalid(format!("metric {} has no valid window", metric.name)))?;
+                    .ok_or_else(|| {
+                        SemanticError::Invalid(format!(
+                            "metric {} has no valid window",
+                            metric.name
+                        ))
+                    })?;
                 let (measure_ref, (model, measure)) = self.measure_of(metric)?;
                 if let Some(f) = measure_ref.filter() {
                     shape.where_templates.push(f.to_owned());
@@ -142,7 +175,10 @@ impl SemanticLayer {
                 let p = &metric.type_params;
                 let (num, den) = (p.numerator.as_ref(), p.denominator.as_ref());
                 let (Some(num), Some(den)) = (num, den) else {
-                    return Err(SemanticError::Invalid(format!("ratio metric {} lacks inputs", metric.name)));
+                    return Err(SemanticError::Invalid(format!(
+                        "ratio metric {} lacks inputs",
+                        metric.name
+                    )));
                 };
                 let inputs = [self.input_sql(num, &shape)?, self.input_sql(den, &shape)?];
                 let expr = "num.value * 1.0 / NULLIF(den.value, 0)";
@@ -151,11 +187,17 @@ impl SemanticLayer {
             MetricType::Derived => {
                 let refs = metric.type_params.metrics.as_deref().unwrap_or_default();
                 let aliases: Vec<String> = (0..refs.len()).map(|i| format!("i{i}")).collect();
-                let inputs = refs.iter().map(|r| self.input_sql(r, &shape)).collect::<Result<Vec<_>, _>>()?;
+                let inputs = refs
+                    .iter()
+                    .map(|r| self.input_sql(r, &shape))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let expr_src = metric.type_params.expr.as_deref().unwrap_or_default();
                 let names: Vec<&str> = refs.iter().map(|r| r.alias()).collect();
                 let expr = rewrite_identifiers(expr_src, |id| {
-                    names.iter().position(|n| n.eq_ignore_ascii_case(id)).map(|i| vec![aliases[i].clone(), "value".into()])
+                    names
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(id))
+                        .map(|i| vec![aliases[i].clone(), "value".into()])
                 })
                 .map_err(|e| SemanticError::Invalid(format!("metric {}: {e}", metric.name)))?;
                 let alias_refs: Vec<&str> = aliases.iter().map(String::as_str).collect();
@@ -165,7 +207,9 @@ impl SemanticLayer {
     }
 
     fn input_sql(&self, r: &super::model::NameRef, shape: &Shape) -> Result<String, SemanticError> {
-        let metric = self.metric(r.name()).ok_or_else(|| SemanticError::UnknownMetric(r.name().to_owned()))?;
+        let metric = self
+            .metric(r.name())
+            .ok_or_else(|| SemanticError::UnknownMetric(r.name().to_owned()))?;
         let mut s = shape.clone();
         if let Some(f) = r.filter() {
             s.where_templates.push(f.to_owned());
@@ -177,18 +221,20 @@ impl SemanticLayer {
         &'a self,
         metric: &'a MetricDef,
     ) -> Result<(&'a super::model::NameRef, (usize, &'a MeasureDef)), SemanticError> {
-        let r = metric
-            .type_params
-            .measure
-            .as_ref()
-            .ok_or_else(|| SemanticError::Invalid(format!("metric {} has no measure", metric.name)))?;
-        let found = self
-            .find_measure(r.name())
-            .ok_or_else(|| SemanticError::Invalid(format!("measure {} is not defined", r.name())))?;
+        let r = metric.type_params.measure.as_ref().ok_or_else(|| {
+            SemanticError::Invalid(format!("metric {} has no measure", metric.name))
+        })?;
+        let found = self.find_measure(r.name()).ok_or_else(|| {
+            SemanticError::Invalid(format!("measure {} is not defined", r.name()))
+        })?;
         Ok((r, found))
     }
 
-    fn simple_metric_sql(&self, metric: &MetricDef, shape: &Shape) -> Result<(String, Option<String>), SemanticError> {
+    fn simple_metric_sql(
+        &self,
+        metric: &MetricDef,
+        shape: &Shape,
+    ) -> Result<(String, Option<String>), SemanticError> {
         let (measure_ref, (model, measure)) = self.measure_of(metric)?;
         let mut shape = shape.clone();
         if let Some(f) = measure_ref.filter() {
@@ -201,17 +247,28 @@ impl SemanticLayer {
                 let mut fine = shape.clone();
                 fine.grain = Some(g);
                 let inner = self.measure_sql(model, measure, &fine)?;
-                let outer_keys: Vec<String> = shape.group_by.iter().map(|d| output_name(d)).collect();
+                let outer_keys: Vec<String> =
+                    shape.group_by.iter().map(|d| output_name(d)).collect();
                 let mut select = Vec::new();
                 let mut group = outer_keys.clone();
                 if let Some(q) = shape.grain {
-                    select.push(format!("{} AS period", shape.dialect.truncate(q, "fine.period")));
+                    select.push(format!(
+                        "{} AS period",
+                        shape.dialect.truncate(q, "fine.period")
+                    ));
                     group.insert(0, shape.dialect.truncate(q, "fine.period"));
                 }
                 select.extend(outer_keys.iter().map(|k| format!("fine.{k} AS {k}")));
                 select.push("AVG(fine.value) AS value".into());
-                let group_sql = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
-                let sql = format!("SELECT {} FROM ({inner}) AS fine{group_sql}", select.join(", "));
+                let group_sql = if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(" GROUP BY {}", group.join(", "))
+                };
+                let sql = format!(
+                    "SELECT {} FROM ({inner}) AS fine{group_sql}",
+                    select.join(", ")
+                );
                 return Ok((sql, Some(format!("mean of {} values", grain_adjective(g)))));
             }
         }
@@ -229,7 +286,11 @@ impl SemanticLayer {
         period: bool,
     ) -> Result<String, SemanticError> {
         let m = &self.models[model];
-        let time_dim = measure.agg_time_dimension.as_deref().or(m.agg_time_dimension()).unwrap_or_default();
+        let time_dim = measure
+            .agg_time_dimension
+            .as_deref()
+            .or(m.agg_time_dimension())
+            .unwrap_or_default();
         let mut joins = Joins::new(self, model);
         let ts = joins.dimension_expr(time_dim)?;
         let mut select = Vec::new();
@@ -239,10 +300,17 @@ impl SemanticLayer {
             }
         }
         for d in shape.group_by {
-            select.push(format!("{} AS {}", joins.dimension_expr(d)?, output_name(d)));
+            select.push(format!(
+                "{} AS {}",
+                joins.dimension_expr(d)?,
+                output_name(d)
+            ));
         }
         select.push(format!("{ts} AS ts"));
-        select.push(format!("{} AS measure_value", qualify(measure.expr(), "m0")?));
+        select.push(format!(
+            "{} AS measure_value",
+            qualify(measure.expr(), "m0")?
+        ));
 
         let mut conditions = vec![
             format!("{ts} >= {}", shape.dialect.date_literal(range.start)),
@@ -250,7 +318,11 @@ impl SemanticLayer {
         ];
         for f in shape.filters {
             let values: Vec<String> = f.values.iter().map(|v| quote_literal(v)).collect();
-            conditions.push(format!("{} IN ({})", joins.dimension_expr(&f.dimension)?, values.join(", ")));
+            conditions.push(format!(
+                "{} IN ({})",
+                joins.dimension_expr(&f.dimension)?,
+                values.join(", ")
+            ));
         }
         for t in &shape.where_templates {
             conditions.push(format!("({})", render_template(t, &mut joins)?));
@@ -278,7 +350,9 @@ impl SemanticLayer {
                     "{snap} IN (SELECT {pick}({snap_col}) FROM {table} WHERE {inner_range} GROUP BY {})",
                     shape.dialect.truncate(g, &snap_col)
                 ),
-                None => format!("{snap} = (SELECT {pick}({snap_col}) FROM {table} WHERE {inner_range})"),
+                None => {
+                    format!("{snap} = (SELECT {pick}({snap_col}) FROM {table} WHERE {inner_range})")
+                }
             };
             conditions.push(sub);
         }
@@ -292,11 +366,22 @@ impl SemanticLayer {
     }
 
     /// A simple measure aggregated by the shape's keys into `value`.
-    fn measure_sql(&self, model: usize, measure: &MeasureDef, shape: &Shape) -> Result<String, SemanticError> {
+    fn measure_sql(
+        &self,
+        model: usize,
+        measure: &MeasureDef,
+        shape: &Shape,
+    ) -> Result<String, SemanticError> {
         let base = self.base_sql(model, measure, shape, shape.range, true)?;
         let keys = shape.keys();
         let from = format!("({base}) AS base");
-        Ok(aggregate(measure.agg, &keys, "measure_value", &from, shape.dialect))
+        Ok(aggregate(
+            measure.agg,
+            &keys,
+            "measure_value",
+            &from,
+            shape.dialect,
+        ))
     }
 
     /// A cumulative measure: for each period, the aggregate over the trailing
@@ -310,14 +395,30 @@ impl SemanticLayer {
         shape: &Shape,
     ) -> Result<String, SemanticError> {
         let Some(grain) = shape.grain else {
-            let range = TimeRange { start: shape.range.end - Duration::days(window_days), end: shape.range.end };
+            let range = TimeRange {
+                start: shape.range.end - Duration::days(window_days),
+                end: shape.range.end,
+            };
             let base = self.base_sql(model, measure, shape, range, false)?;
             let keys = shape.keys();
-            return Ok(aggregate(measure.agg, &keys, "measure_value", &format!("({base}) AS base"), shape.dialect));
+            return Ok(aggregate(
+                measure.agg,
+                &keys,
+                "measure_value",
+                &format!("({base}) AS base"),
+                shape.dialect,
+            ));
         };
         let periods = periods(shape.range, grain);
-        let lo = periods.first().map(|(_, last)| *last).unwrap_or(shape.range.start) - Duration::days(window_days - 1);
-        let wide = TimeRange { start: lo.min(shape.range.start), end: shape.range.end };
+        let lo = periods
+            .first()
+            .map(|(_, last)| *last)
+            .unwrap_or(shape.range.start)
+            - Duration::days(window_days - 1);
+        let wide = TimeRange {
+            start: lo.min(shape.range.start),
+            end: shape.range.end,
+        };
         let base = self.base_sql(model, measure, shape, wide, false)?;
         let d = shape.dialect;
         let values: Vec<String> = periods
@@ -378,12 +479,14 @@ fn periods(range: TimeRange, grain: Grain) -> Vec<(NaiveDate, NaiveDate)> {
 }
 
 /// The first day of the `grain` period containing `d` (weeks start Monday).
-pub(crate) fn period_start(d: NaiveDate, grain: Grain) -> NaiveDate {
+pub fn period_start(d: NaiveDate, grain: Grain) -> NaiveDate {
     match grain {
         Grain::Day => d,
         Grain::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
         Grain::Month => d.with_day(1).unwrap_or(d),
-        Grain::Quarter => NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).unwrap_or(d),
+        Grain::Quarter => {
+            NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).unwrap_or(d)
+        }
         Grain::Year => NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d),
     }
 }
@@ -407,9 +510,20 @@ fn aggregate(agg: Agg, keys: &[String], col: &str, from: &str, dialect: Dialect)
     if agg == Agg::Median {
         return dialect.median_select(keys, col, from, "value");
     }
-    let select_keys = if keys.is_empty() { String::new() } else { format!("{}, ", keys.join(", ")) };
-    let group = if keys.is_empty() { String::new() } else { format!(" GROUP BY {}", keys.join(", ")) };
-    format!("SELECT {select_keys}{} AS value FROM {from}{group}", aggregate_expr(agg, col))
+    let select_keys = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("{}, ", keys.join(", "))
+    };
+    let group = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", keys.join(", "))
+    };
+    format!(
+        "SELECT {select_keys}{} AS value FROM {from}{group}",
+        aggregate_expr(agg, col)
+    )
 }
 
 /// Joins input subqueries on the shape's keys and computes `expr` as `value`.
@@ -425,9 +539,16 @@ fn join_inputs(inputs: &[String], aliases: &[&str], expr: &str, shape: &Shape) -
         } else {
             let on: Vec<String> = keys
                 .iter()
-                .map(|k| shape.dialect.null_safe_eq(&format!("{first}.{k}"), &format!("{alias}.{k}")))
+                .map(|k| {
+                    shape
+                        .dialect
+                        .null_safe_eq(&format!("{first}.{k}"), &format!("{alias}.{k}"))
+                })
                 .collect();
-            from.push_str(&format!(" LEFT JOIN ({sql}) AS {alias} ON {}", on.join(" AND ")));
+            from.push_str(&format!(
+                " LEFT JOIN ({sql}) AS {alias} ON {}",
+                on.join(" AND ")
+            ));
         }
     }
     format!("SELECT {} FROM {from}", select.join(", "))
@@ -443,23 +564,33 @@ struct Joins<'a> {
 
 impl<'a> Joins<'a> {
     fn new(layer: &'a SemanticLayer, from: usize) -> Self {
-        Joins { layer, from, joined: Vec::new() }
+        Joins {
+            layer,
+            from,
+            joined: Vec::new(),
+        }
     }
 
     fn alias_of(&self, model: usize) -> Option<String> {
         if model == self.from {
             return Some("m0".to_owned());
         }
-        self.joined.iter().find(|(m, _, _)| *m == model).map(|(_, a, _)| a.clone())
+        self.joined
+            .iter()
+            .find(|(m, _, _)| *m == model)
+            .map(|(_, a, _)| a.clone())
     }
 
     /// The qualified SQL expression of a dimension, adding joins as needed.
     fn dimension_expr(&mut self, name: &str) -> Result<String, SemanticError> {
-        let r = self.layer.resolve(self.from, name).ok_or_else(|| SemanticError::UnknownDimension {
-            metric: self.layer.models[self.from].name.clone(),
-            dimension: name.to_owned(),
-            available: String::new(),
-        })?;
+        let r =
+            self.layer
+                .resolve(self.from, name)
+                .ok_or_else(|| SemanticError::UnknownDimension {
+                    metric: self.layer.models[self.from].name.clone(),
+                    dimension: name.to_owned(),
+                    available: String::new(),
+                })?;
         let mut prev = self.from;
         for (entity, model) in &r.path {
             if self.alias_of(*model).is_none() {
@@ -488,7 +619,12 @@ impl<'a> Joins<'a> {
     }
 }
 
-fn entity_expr(layer: &SemanticLayer, model: usize, entity: &str, alias: &str) -> Result<String, SemanticError> {
+fn entity_expr(
+    layer: &SemanticLayer,
+    model: usize,
+    entity: &str,
+    alias: &str,
+) -> Result<String, SemanticError> {
     let e = layer.models[model]
         .entities
         .iter()
@@ -505,7 +641,10 @@ fn qualify(expr: &str, alias: &str) -> Result<String, SemanticError> {
 /// Parses `expr` and rewrites each bare identifier `x` for which `f` returns
 /// `Some(prefix)` into `prefix.x` (or, when the prefix's last part is
 /// `value`, into the prefix itself, for derived-metric inputs).
-fn rewrite_identifiers(expr: &str, f: impl Fn(&str) -> Option<Vec<String>>) -> Result<String, String> {
+fn rewrite_identifiers(
+    expr: &str,
+    f: impl Fn(&str) -> Option<Vec<String>>,
+) -> Result<String, String> {
     let dialect = sqlparser::dialect::GenericDialect {};
     let mut parsed = Parser::new(&dialect)
         .try_with_sql(expr)
@@ -534,9 +673,9 @@ fn render_template(template: &str, joins: &mut Joins) -> Result<String, Semantic
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
-        let close = rest[open..]
-            .find("}}")
-            .ok_or_else(|| SemanticError::Invalid(format!("unclosed {{{{ in filter {template:?}")))?;
+        let close = rest[open..].find("}}").ok_or_else(|| {
+            SemanticError::Invalid(format!("unclosed {{{{ in filter {template:?}"))
+        })?;
         let call = rest[open + 2..open + close].trim();
         let (func, args) = call
             .split_once('(')
@@ -555,7 +694,11 @@ fn render_template(template: &str, joins: &mut Joins) -> Result<String, Semantic
                 let entity = name.rsplit("__").next().unwrap_or(name);
                 entity_expr(joins.layer, from, entity, "m0")?
             }
-            other => return Err(SemanticError::Invalid(format!("unsupported filter function {other}"))),
+            other => {
+                return Err(SemanticError::Invalid(format!(
+                    "unsupported filter function {other}"
+                )));
+            }
         };
         out.push_str(&expr);
         rest = &rest[open + close + 2..];
@@ -566,9 +709,15 @@ fn render_template(template: &str, joins: &mut Joins) -> Result<String, Semantic
 
 /// Compiles a metric with and without a grain to catch definitions that
 /// cannot produce SQL; used at load time.
-pub(crate) fn check_compiles(layer: &SemanticLayer, metric: &MetricDef) -> Result<(), SemanticError> {
+pub(crate) fn check_compiles(
+    layer: &SemanticLayer,
+    metric: &MetricDef,
+) -> Result<(), SemanticError> {
     let end = NaiveDate::from_ymd_opt(2024, 1, 8).unwrap_or_default();
-    let range = TimeRange { start: end - Duration::days(7), end };
+    let range = TimeRange {
+        start: end - Duration::days(7),
+        end,
+    };
     for grain in [None, Some(Grain::Day)] {
         let q = MetricQuery {
             metric: metric.name.clone(),
@@ -579,7 +728,12 @@ pub(crate) fn check_compiles(layer: &SemanticLayer, metric: &MetricDef) -> Resul
         };
         let compiled = layer.compile(&q, Dialect::Sqlite)?;
         sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::SQLiteDialect {}, &compiled.sql)
-            .map_err(|e| SemanticError::Invalid(format!("compiled SQL does not parse: {e}: {}", compiled.sql)))?;
+            .map_err(|e| {
+                SemanticError::Invalid(format!(
+                    "compiled SQL does not parse: {e}: {}",
+                    compiled.sql
+                ))
+            })?;
     }
     Ok(())
 }
@@ -608,11 +762,17 @@ mod tests {
         let s = demo();
         for m in s.metrics() {
             for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-                for grain in [None, Some(Grain::Day), Some(Grain::Week), Some(Grain::Month)] {
+                for grain in [
+                    None,
+                    Some(Grain::Day),
+                    Some(Grain::Week),
+                    Some(Grain::Month),
+                ] {
                     let c = s.compile(&q(&m.name, grain, &[]), dialect).unwrap();
                     let parser = dialect.parser();
-                    sqlparser::parser::Parser::parse_sql(parser.as_ref(), &c.sql)
-                        .unwrap_or_else(|e| panic!("{} {dialect} {grain:?}: {e}\n{}", m.name, c.sql));
+                    sqlparser::parser::Parser::parse_sql(parser.as_ref(), &c.sql).unwrap_or_else(
+                        |e| panic!("{} {dialect} {grain:?}: {e}\n{}", m.name, c.sql),
+                    );
                 }
             }
         }
@@ -620,23 +780,38 @@ mod tests {
 
     #[test]
     fn breakdown_columns_are_named_after_dimensions() {
-        let c = demo().compile(&q("signups", Some(Grain::Day), &["platform", "customer__region"]), Dialect::Sqlite).unwrap();
+        let c = demo()
+            .compile(
+                &q(
+                    "signups",
+                    Some(Grain::Day),
+                    &["platform", "customer__region"],
+                ),
+                Dialect::Sqlite,
+            )
+            .unwrap();
         assert_eq!(c.columns, vec!["period", "platform", "region", "signups"]);
         assert!(c.sql.contains("LEFT JOIN customers"), "{}", c.sql);
     }
 
     #[test]
     fn unknown_dimension_lists_the_available_ones() {
-        let err = demo().compile(&q("revenue", None, &["platform"]), Dialect::Sqlite).unwrap_err();
+        let err = demo()
+            .compile(&q("revenue", None, &["platform"]), Dialect::Sqlite)
+            .unwrap_err();
         match err {
-            SemanticError::UnknownDimension { available, .. } => assert!(available.contains("region")),
+            SemanticError::UnknownDimension { available, .. } => {
+                assert!(available.contains("region"))
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn dau_over_a_range_is_a_mean_of_daily_values() {
-        let c = demo().compile(&q("dau", None, &[]), Dialect::Sqlite).unwrap();
+        let c = demo()
+            .compile(&q("dau", None, &[]), Dialect::Sqlite)
+            .unwrap();
         assert_eq!(c.rollup.as_deref(), Some("mean of daily values"));
         assert!(c.sql.contains("AVG(fine.value)"));
     }
@@ -659,8 +834,20 @@ mod tests {
         assert_eq!(months.len(), 3);
         assert_eq!(months[0], (d("2026-10-01"), d("2026-10-31")));
         assert_eq!(months[2], (d("2026-12-01"), d("2026-12-01")));
-        let weeks = periods(TimeRange::new(d("2026-11-09"), d("2026-11-23")).unwrap(), Grain::Week);
-        assert_eq!(weeks, vec![(d("2026-11-09"), d("2026-11-15")), (d("2026-11-16"), d("2026-11-22"))]);
-        assert_eq!(period_start(d("2026-11-21"), Grain::Quarter), d("2026-10-01"));
+        let weeks = periods(
+            TimeRange::new(d("2026-11-09"), d("2026-11-23")).unwrap(),
+            Grain::Week,
+        );
+        assert_eq!(
+            weeks,
+            vec![
+                (d("2026-11-09"), d("2026-11-15")),
+                (d("2026-11-16"), d("2026-11-22"))
+            ]
+        );
+        assert_eq!(
+            period_start(d("2026-11-21"), Grain::Quarter),
+            d("2026-10-01")
+        );
     }
 }

@@ -50,7 +50,12 @@ impl SemanticLayer {
             let source = SourceFile::read(&path)?;
             let parsed: SemanticFile = source.parse()?;
             let file = files.len();
-            models.extend(parsed.semantic_models.into_iter().map(|m| (m, Origin { file })));
+            models.extend(
+                parsed
+                    .semantic_models
+                    .into_iter()
+                    .map(|m| (m, Origin { file })),
+            );
             metrics.extend(parsed.metrics.into_iter().map(|m| (m, Origin { file })));
             files.push(source);
         }
@@ -61,9 +66,8 @@ impl SemanticLayer {
 
         let mut measure_names = BTreeSet::new();
         for (m, origin) in &models {
-            validate_model(m, schema).map_err(|(needle, reason)| {
-                at(origin, "semantic_models:", &needle, reason)
-            })?;
+            validate_model(m, schema)
+                .map_err(|(needle, reason)| at(origin, "semantic_models:", &needle, reason))?;
             for measure in &m.measures {
                 if !measure_names.insert(measure.name.clone()) {
                     return Err(at(
@@ -75,10 +79,24 @@ impl SemanticLayer {
                 }
             }
         }
-        if models.iter().map(|(m, _)| &m.name).collect::<BTreeSet<_>>().len() != models.len() {
+        if models
+            .iter()
+            .map(|(m, _)| &m.name)
+            .collect::<BTreeSet<_>>()
+            .len()
+            != models.len()
+        {
             let dup = duplicate(models.iter().map(|(m, _)| m.name.as_str())).unwrap_or_default();
-            let (_, origin) = models.iter().rfind(|(m, _)| m.name == dup).expect("duplicate exists");
-            return Err(at(origin, "semantic_models:", &format!("name: {dup}"), format!("semantic model {dup} is defined twice")));
+            let (_, origin) = models
+                .iter()
+                .rfind(|(m, _)| m.name == dup)
+                .expect("duplicate exists");
+            return Err(at(
+                origin,
+                "semantic_models:",
+                &format!("name: {dup}"),
+                format!("semantic model {dup} is defined twice"),
+            ));
         }
 
         let mut by_name = BTreeMap::new();
@@ -95,23 +113,41 @@ impl SemanticLayer {
         }
         for (metric, origin) in &metrics {
             validate_metric(metric, &measure_names, &by_name).map_err(|reason| {
-                at(origin, "metrics:", &format!("name: {}", metric.name), reason)
+                at(
+                    origin,
+                    "metrics:",
+                    &format!("name: {}", metric.name),
+                    reason,
+                )
             })?;
         }
-        let layer = SemanticLayer { models: models.into_iter().map(|(m, _)| m).collect(), metrics: by_name };
+        let layer = SemanticLayer {
+            models: models.into_iter().map(|(m, _)| m).collect(),
+            metrics: by_name,
+        };
         for (metric, origin) in &metrics {
-            if let Some(cycle) = layer.cycle_from(&metric.name.to_ascii_lowercase(), &mut Vec::new()) {
+            if let Some(cycle) =
+                layer.cycle_from(&metric.name.to_ascii_lowercase(), &mut Vec::new())
+            {
                 return Err(at(
                     origin,
                     "metrics:",
                     &format!("name: {}", metric.name),
-                    format!("metrics refer to each other in a cycle: {}", cycle.join(" -> ")),
+                    format!(
+                        "metrics refer to each other in a cycle: {}",
+                        cycle.join(" -> ")
+                    ),
                 ));
             }
         }
         for (metric, origin) in &metrics {
             if let Err(e) = compile::check_compiles(&layer, metric) {
-                return Err(at(origin, "metrics:", &format!("name: {}", metric.name), e.to_string()));
+                return Err(at(
+                    origin,
+                    "metrics:",
+                    &format!("name: {}", metric.name),
+                    e.to_string(),
+                ));
             }
         }
         Ok(layer)
@@ -124,7 +160,10 @@ impl SemanticLayer {
             return Some(c);
         }
         stack.push(name.to_owned());
-        let inputs = self.metric(name).map(|m| m.input_metric_names()).unwrap_or_default();
+        let inputs = self
+            .metric(name)
+            .map(|m| m.input_metric_names())
+            .unwrap_or_default();
         let found = inputs.iter().find_map(|i| self.cycle_from(i, stack));
         stack.pop();
         found
@@ -133,13 +172,20 @@ impl SemanticLayer {
 
 fn duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
     let mut seen = BTreeSet::new();
-    names.into_iter().find(|n| !seen.insert(*n)).map(str::to_owned)
+    names
+        .into_iter()
+        .find(|n| !seen.insert(*n))
+        .map(str::to_owned)
 }
 
 /// An error at the first line mentioning `needle` after the line that starts
 /// `section`, or anywhere in the file if the section has no such line.
 fn error_in_section(file: &SourceFile, section: &str, needle: &str, reason: String) -> PolicyError {
-    let start = file.text.lines().position(|l| l.trim_start().starts_with(section)).unwrap_or(0);
+    let start = file
+        .text
+        .lines()
+        .position(|l| l.trim_start().starts_with(section))
+        .unwrap_or(0);
     let line = file
         .text
         .lines()
@@ -148,7 +194,11 @@ fn error_in_section(file: &SourceFile, section: &str, needle: &str, reason: Stri
         .find(|(_, l)| l.contains(needle))
         .map(|(i, _)| i + 1)
         .or_else(|| file.line_of(needle));
-    PolicyError { file: file.path.clone(), line, reason }
+    PolicyError {
+        file: file.path.clone(),
+        line,
+        reason,
+    }
 }
 
 /// Checks one semantic model; on failure returns `(text to locate, reason)`.
@@ -157,35 +207,63 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
     let Some((_, def)) = schema.table(&table) else {
         return Err((
             m.model.clone(),
-            format!("semantic model {} reads table {table}, which is not in the schema allow-list", m.name),
+            format!(
+                "semantic model {} reads table {table}, which is not in the schema allow-list",
+                m.name
+            ),
         ));
     };
-    let time_dims: Vec<&str> =
-        m.dimensions.iter().filter(|d| d.kind == DimensionType::Time).map(|d| d.name.as_str()).collect();
+    let time_dims: Vec<&str> = m
+        .dimensions
+        .iter()
+        .filter(|d| d.kind == DimensionType::Time)
+        .map(|d| d.name.as_str())
+        .collect();
     for d in &m.dimensions {
         if d.expr.is_none() && !def.columns.contains_key(&d.name.to_ascii_lowercase()) {
             return Err((
                 format!("name: {}", d.name),
-                format!("dimension {} is not an allow-listed column of {table} and has no expr", d.name),
+                format!(
+                    "dimension {} is not an allow-listed column of {table} and has no expr",
+                    d.name
+                ),
             ));
         }
     }
     if let Some(t) = m.agg_time_dimension() {
         if !time_dims.contains(&t) {
-            return Err((t.to_owned(), format!("agg_time_dimension {t} is not a time dimension of {}", m.name)));
+            return Err((
+                t.to_owned(),
+                format!(
+                    "agg_time_dimension {t} is not a time dimension of {}",
+                    m.name
+                ),
+            ));
         }
     }
     for measure in &m.measures {
-        let time = measure.agg_time_dimension.as_deref().or(m.agg_time_dimension());
+        let time = measure
+            .agg_time_dimension
+            .as_deref()
+            .or(m.agg_time_dimension());
         match time {
             None => {
                 return Err((
                     format!("name: {}", measure.name),
-                    format!("measure {} has no agg_time_dimension (set defaults.agg_time_dimension)", measure.name),
+                    format!(
+                        "measure {} has no agg_time_dimension (set defaults.agg_time_dimension)",
+                        measure.name
+                    ),
                 ));
             }
             Some(t) if !time_dims.contains(&t) => {
-                return Err((t.to_owned(), format!("measure {} aggregates over {t}, which is not a time dimension", measure.name)));
+                return Err((
+                    t.to_owned(),
+                    format!(
+                        "measure {} aggregates over {t}, which is not a time dimension",
+                        measure.name
+                    ),
+                ));
             }
             Some(_) => {}
         }
@@ -193,7 +271,10 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
             if !time_dims.contains(&nad.name.as_str()) {
                 return Err((
                     format!("name: {}", nad.name),
-                    format!("non_additive_dimension {} of measure {} is not a time dimension", nad.name, measure.name),
+                    format!(
+                        "non_additive_dimension {} of measure {} is not a time dimension",
+                        nad.name, measure.name
+                    ),
                 ));
             }
         }
@@ -209,30 +290,53 @@ fn validate_metric(
     let p = &metric.type_params;
     let need_metric = |r: &Option<super::model::NameRef>, what: &str| -> Result<(), String> {
         match r {
-            None => Err(format!("{} metric {} needs type_params.{what}", kind_name(metric.kind), metric.name)),
-            Some(r) if !metrics.contains_key(&r.name().to_ascii_lowercase()) => {
-                Err(format!("metric {} refers to metric {}, which is not defined", metric.name, r.name()))
-            }
+            None => Err(format!(
+                "{} metric {} needs type_params.{what}",
+                kind_name(metric.kind),
+                metric.name
+            )),
+            Some(r) if !metrics.contains_key(&r.name().to_ascii_lowercase()) => Err(format!(
+                "metric {} refers to metric {}, which is not defined",
+                metric.name,
+                r.name()
+            )),
             Some(_) => Ok(()),
         }
     };
     match metric.kind {
         MetricType::Simple | MetricType::Cumulative => {
             let Some(m) = &p.measure else {
-                return Err(format!("{} metric {} needs type_params.measure", kind_name(metric.kind), metric.name));
+                return Err(format!(
+                    "{} metric {} needs type_params.measure",
+                    kind_name(metric.kind),
+                    metric.name
+                ));
             };
             if !measures.contains(m.name()) {
-                return Err(format!("metric {} uses measure {}, which no semantic model defines", metric.name, m.name()));
+                return Err(format!(
+                    "metric {} uses measure {}, which no semantic model defines",
+                    metric.name,
+                    m.name()
+                ));
             }
             if metric.kind == MetricType::Cumulative {
                 if p.grain_to_date.is_some() {
-                    return Err(format!("metric {}: grain_to_date is not supported yet; use window", metric.name));
+                    return Err(format!(
+                        "metric {}: grain_to_date is not supported yet; use window",
+                        metric.name
+                    ));
                 }
                 let Some(w) = &p.window else {
-                    return Err(format!("cumulative metric {} needs type_params.window (e.g. `7 days`)", metric.name));
+                    return Err(format!(
+                        "cumulative metric {} needs type_params.window (e.g. `7 days`)",
+                        metric.name
+                    ));
                 };
                 parse_window_days(w).ok_or_else(|| {
-                    format!("metric {}: window {w:?} is not `N days`, `N weeks` or `N months`", metric.name)
+                    format!(
+                        "metric {}: window {w:?} is not `N days`, `N weeks` or `N months`",
+                        metric.name
+                    )
                 })?;
             }
         }
@@ -242,11 +346,17 @@ fn validate_metric(
         }
         MetricType::Derived => {
             if p.expr.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                return Err(format!("derived metric {} needs type_params.expr", metric.name));
+                return Err(format!(
+                    "derived metric {} needs type_params.expr",
+                    metric.name
+                ));
             }
             let inputs = p.metrics.as_deref().unwrap_or_default();
             if inputs.is_empty() {
-                return Err(format!("derived metric {} needs type_params.metrics", metric.name));
+                return Err(format!(
+                    "derived metric {} needs type_params.metrics",
+                    metric.name
+                ));
             }
             for i in inputs {
                 need_metric(&Some(i.clone()), "metrics")?;
@@ -304,13 +414,19 @@ mod tests {
 
     #[test]
     fn a_valid_file_loads() {
-        let s = load(&format!("{MODEL}metrics:\n  - name: t\n    type: simple\n    type_params: {{measure: total}}\n")).unwrap();
+        let s = load(&format!(
+            "{MODEL}metrics:\n  - name: t\n    type: simple\n    type_params: {{measure: total}}\n"
+        ))
+        .unwrap();
         assert!(s.metric("t").is_some());
     }
 
     #[test]
     fn unknown_measure_is_reported_at_the_metric_line() {
-        let err = load(&format!("{MODEL}metrics:\n  - name: bad\n    type: simple\n    type_params: {{measure: nope}}\n")).unwrap_err();
+        let err = load(&format!(
+            "{MODEL}metrics:\n  - name: bad\n    type: simple\n    type_params: {{measure: nope}}\n"
+        ))
+        .unwrap_err();
         assert_eq!(err.line, Some(11), "{err}");
         assert!(err.reason.contains("nope"), "{err}");
     }

@@ -21,10 +21,10 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-pub use compile::CompiledQuery;
+pub use compile::{CompiledQuery, period_start};
 pub use model::{
     Agg, DimensionDef, DimensionType, EntityDef, EntityType, MeasureDef, MetricDef, MetricType,
-    SemanticModelDef,
+    SemanticModelDef, ValueFormat,
 };
 
 /// Time grain of a metric query's `period` column.
@@ -91,7 +91,10 @@ impl TimeRange {
     /// The range of equal length immediately before this one.
     pub fn previous(&self) -> TimeRange {
         let len = self.end - self.start;
-        TimeRange { start: self.start - len, end: self.start }
+        TimeRange {
+            start: self.start - len,
+            end: self.start,
+        }
     }
 
     /// Last day included.
@@ -206,6 +209,14 @@ impl SemanticLayer {
         out
     }
 
+    /// Whether every base measure of a metric adds up over time (sums and
+    /// counts), so a range total is a sum rather than a mean of daily values.
+    pub fn base_measures_additive(&self, metric: &MetricDef) -> bool {
+        self.base_measures(metric)
+            .iter()
+            .all(|(_, m)| m.agg.is_additive())
+    }
+
     pub(crate) fn find_measure(&self, name: &str) -> Option<(usize, &MeasureDef)> {
         self.models
             .iter()
@@ -217,11 +228,16 @@ impl SemanticLayer {
     /// by name (the names a query's `group_by` and filters may use).
     pub fn dimensions_of(&self, metric: &MetricDef) -> Vec<&DimensionDef> {
         let bases = self.base_measures(metric);
-        let Some(((first, _), rest)) = bases.split_first() else { return Vec::new() };
+        let Some(((first, _), rest)) = bases.split_first() else {
+            return Vec::new();
+        };
         self.reachable(*first)
             .into_iter()
             .filter(|r| r.dim.kind == DimensionType::Categorical)
-            .filter(|r| rest.iter().all(|(m, _)| self.resolve(*m, &r.dim.name).is_some()))
+            .filter(|r| {
+                rest.iter()
+                    .all(|(m, _)| self.resolve(*m, &r.dim.name).is_some())
+            })
             .map(|r| r.dim)
             .collect()
     }
@@ -236,8 +252,15 @@ impl SemanticLayer {
             let mut next = Vec::new();
             for (model, path) in frontier {
                 for dim in &self.models[model].dimensions {
-                    if !out.iter().any(|r: &ReachableDimension| r.dim.name == dim.name) {
-                        out.push(ReachableDimension { model, path: path.clone(), dim });
+                    if !out
+                        .iter()
+                        .any(|r: &ReachableDimension| r.dim.name == dim.name)
+                    {
+                        out.push(ReachableDimension {
+                            model,
+                            path: path.clone(),
+                            dim,
+                        });
                     }
                 }
                 for entity in &self.models[model].entities {
@@ -269,9 +292,9 @@ impl SemanticLayer {
         };
         self.reachable(from).into_iter().find(|r| {
             r.dim.name == dim
-                && entity.as_deref().is_none_or(|e| {
-                    self.models[r.model].entities.iter().any(|x| x.name == e)
-                })
+                && entity
+                    .as_deref()
+                    .is_none_or(|e| self.models[r.model].entities.iter().any(|x| x.name == e))
         })
     }
 }
@@ -311,14 +334,19 @@ mod tests {
     fn dimensions_are_reachable_through_entities() {
         let s = demo();
         let names = |m: &str| -> Vec<String> {
-            s.dimensions_of(s.metric(m).unwrap()).iter().map(|d| d.name.clone()).collect()
+            s.dimensions_of(s.metric(m).unwrap())
+                .iter()
+                .map(|d| d.name.clone())
+                .collect()
         };
         let dau = names("dau");
         for d in ["platform", "country", "signup_channel", "region", "plan"] {
             assert!(dau.contains(&d.to_owned()), "dau lacks {d}: {dau:?}");
         }
         let revenue = names("revenue");
-        assert!(revenue.contains(&"region".to_owned()) && !revenue.contains(&"platform".to_owned()));
+        assert!(
+            revenue.contains(&"region".to_owned()) && !revenue.contains(&"platform".to_owned())
+        );
     }
 
     #[test]
@@ -332,7 +360,10 @@ mod tests {
     fn previous_range_has_the_same_length() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let r = TimeRange::new(d("2026-11-09"), d("2026-11-16")).unwrap();
-        assert_eq!(r.previous(), TimeRange::new(d("2026-11-02"), d("2026-11-09")).unwrap());
+        assert_eq!(
+            r.previous(),
+            TimeRange::new(d("2026-11-02"), d("2026-11-09")).unwrap()
+        );
         assert!(TimeRange::new(d("2026-11-09"), d("2026-11-09")).is_none());
     }
 }

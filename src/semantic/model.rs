@@ -45,7 +45,9 @@ impl SemanticModelDef {
 
     /// The default time dimension for this model's measures.
     pub fn agg_time_dimension(&self) -> Option<&str> {
-        self.defaults.as_ref().and_then(|d| d.agg_time_dimension.as_deref())
+        self.defaults
+            .as_ref()
+            .and_then(|d| d.agg_time_dimension.as_deref())
     }
 }
 
@@ -73,7 +75,10 @@ pub enum EntityType {
 impl EntityType {
     /// Whether joining *to* this entity keeps one row per key.
     pub fn is_unique(self) -> bool {
-        matches!(self, EntityType::Primary | EntityType::Unique | EntityType::Natural)
+        matches!(
+            self,
+            EntityType::Primary | EntityType::Unique | EntityType::Natural
+        )
     }
 }
 
@@ -144,7 +149,11 @@ impl DimensionDef {
         if let Some(l) = &self.label {
             w.push(l.to_lowercase());
         }
-        w.extend(self.config.iter().flat_map(|c| c.meta.synonyms.iter().map(|s| s.to_lowercase())));
+        w.extend(
+            self.config
+                .iter()
+                .flat_map(|c| c.meta.synonyms.iter().map(|s| s.to_lowercase())),
+        );
         w
     }
 }

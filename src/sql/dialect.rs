@@ -68,17 +68,35 @@ impl Dialect {
     /// The median of `expr` within groups keyed by `keys` over `from` (a
     /// derived table with the columns `keys` and `expr`); returns a full SELECT
     /// whose value column is named `value_name`.
-    pub fn median_select(self, keys: &[String], expr: &str, from: &str, value_name: &str) -> String {
+    pub fn median_select(
+        self,
+        keys: &[String],
+        expr: &str,
+        from: &str,
+        value_name: &str,
+    ) -> String {
         let key_list = keys.join(", ");
-        let select_keys = if keys.is_empty() { String::new() } else { format!("{key_list}, ") };
-        let group = if keys.is_empty() { String::new() } else { format!(" GROUP BY {key_list}") };
+        let select_keys = if keys.is_empty() {
+            String::new()
+        } else {
+            format!("{key_list}, ")
+        };
+        let group = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {key_list}")
+        };
         match self {
             Dialect::Postgres => format!(
                 "SELECT {select_keys}percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr}) AS {value_name} FROM {from}{group}"
             ),
             Dialect::Sqlite => {
                 // SQLite has no median: average the middle one or two values.
-                let partition = if keys.is_empty() { String::new() } else { format!("PARTITION BY {key_list} ") };
+                let partition = if keys.is_empty() {
+                    String::new()
+                } else {
+                    format!("PARTITION BY {key_list} ")
+                };
                 format!(
                     "SELECT {select_keys}AVG({expr}) AS {value_name} FROM (SELECT {select_keys}{expr}, \
                      ROW_NUMBER() OVER ({partition}ORDER BY {expr}) AS rn, COUNT(*) OVER ({partition}) AS cnt \

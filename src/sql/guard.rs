@@ -13,8 +13,8 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value,
-    Visit, Visitor,
+    Expr, LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
+    Value, Visit, Visitor,
 };
 use sqlparser::parser::Parser;
 
@@ -110,7 +110,10 @@ pub fn validate(
         Origin::AdHoc => (Capability::Sql, "run ad-hoc SQL"),
     };
     if !grants.can(capability) {
-        return Err(Rejection::Capability { roles: grants.roles_phrase(), action: action.into() });
+        return Err(Rejection::Capability {
+            roles: grants.roles_phrase(),
+            action: action.into(),
+        });
     }
     if sql.len() > MAX_SQL_BYTES {
         return Err(Rejection::TooLong);
@@ -146,7 +149,11 @@ pub fn validate(
 
 fn statement_kind(s: &Statement) -> String {
     let text = s.to_string();
-    let word = text.split_whitespace().next().unwrap_or("statement").to_ascii_uppercase();
+    let word = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("statement")
+        .to_ascii_uppercase();
     format!("a {word} statement")
 }
 
@@ -181,12 +188,18 @@ impl Visitor for Scan {
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Rejection> {
         if !q.locks.is_empty() {
-            return ControlFlow::Break(Rejection::NotReadOnly("a locking clause (FOR UPDATE/SHARE)".into()));
+            return ControlFlow::Break(Rejection::NotReadOnly(
+                "a locking clause (FOR UPDATE/SHARE)".into(),
+            ));
         }
         if q.fetch.is_some() {
             return ControlFlow::Break(Rejection::NotReadOnly("FETCH FIRST (use LIMIT)".into()));
         }
-        if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
+        if q.for_clause.is_some()
+            || q.settings.is_some()
+            || q.format_clause.is_some()
+            || !q.pipe_operators.is_empty()
+        {
             return ControlFlow::Break(Rejection::NotReadOnly("this query clause".into()));
         }
         // Entering the body of CTE i: only CTEs before it are visible there
@@ -194,18 +207,35 @@ impl Visitor for Scan {
         let address = q as *const Query as usize;
         if let Some(frame) = self.cte_frames.last_mut() {
             if let Some(i) = frame.bodies.iter().position(|b| *b == address) {
-                frame.visible = if frame.recursive { frame.names.len() } else { i };
+                frame.visible = if frame.recursive {
+                    frame.names.len()
+                } else {
+                    i
+                };
             }
         }
         if let Some(with) = &q.with {
-            let names: Vec<String> = with.cte_tables.iter().map(|c| c.alias.name.value.to_ascii_lowercase()).collect();
+            let names: Vec<String> = with
+                .cte_tables
+                .iter()
+                .map(|c| c.alias.name.value.to_ascii_lowercase())
+                .collect();
             self.derived.extend(names.iter().cloned());
             for cte in &with.cte_tables {
-                self.output_names.extend(cte.alias.columns.iter().map(|c| c.name.value.to_ascii_lowercase()));
+                self.output_names.extend(
+                    cte.alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.to_ascii_lowercase()),
+                );
             }
             self.cte_frames.push(CteFrame {
                 visible: names.len(),
-                bodies: with.cte_tables.iter().map(|c| &*c.query as *const Query as usize).collect(),
+                bodies: with
+                    .cte_tables
+                    .iter()
+                    .map(|c| &*c.query as *const Query as usize)
+                    .collect(),
                 names,
                 recursive: with.recursive,
                 owner: address,
@@ -245,7 +275,8 @@ impl Visitor for Scan {
                     self.output_names.insert(alias.value.to_ascii_lowercase());
                 }
                 SelectItem::ExprWithAliases { aliases, .. } => {
-                    self.output_names.extend(aliases.iter().map(|a| a.value.to_ascii_lowercase()));
+                    self.output_names
+                        .extend(aliases.iter().map(|a| a.value.to_ascii_lowercase()));
                 }
                 SelectItem::UnnamedExpr(_) => {}
             }
@@ -255,12 +286,17 @@ impl Visitor for Scan {
 
     fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<Rejection> {
         match t {
-            TableFactor::Table { name, alias, args, .. } => {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
                 if args.is_some() {
-                    return ControlFlow::Break(Rejection::NotReadOnly(format!("table function {name}")));
+                    return ControlFlow::Break(Rejection::NotReadOnly(format!(
+                        "table function {name}"
+                    )));
                 }
                 if let Some(a) = alias {
-                    self.output_names.extend(a.columns.iter().map(|c| c.name.value.to_ascii_lowercase()));
+                    self.output_names
+                        .extend(a.columns.iter().map(|c| c.name.value.to_ascii_lowercase()));
                 }
                 let alias = alias.as_ref().map(|a| a.name.value.to_ascii_lowercase());
                 if self.is_visible_cte(name) {
@@ -268,8 +304,16 @@ impl Visitor for Scan {
                     return ControlFlow::Continue(());
                 }
                 let table = name.to_string().to_ascii_lowercase();
-                let table = table.rsplit('.').next().unwrap_or(&table).trim_matches('"').to_owned();
-                self.aliases.entry(table.clone()).or_default().insert(table.clone());
+                let table = table
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or(&table)
+                    .trim_matches('"')
+                    .to_owned();
+                self.aliases
+                    .entry(table.clone())
+                    .or_default()
+                    .insert(table.clone());
                 if let Some(a) = alias {
                     self.aliases.entry(a).or_default().insert(table);
                 }
@@ -278,7 +322,8 @@ impl Visitor for Scan {
             TableFactor::Derived { alias, .. } => {
                 if let Some(a) = alias {
                     self.derived.insert(a.name.value.to_ascii_lowercase());
-                    self.output_names.extend(a.columns.iter().map(|c| c.name.value.to_ascii_lowercase()));
+                    self.output_names
+                        .extend(a.columns.iter().map(|c| c.name.value.to_ascii_lowercase()));
                 }
                 ControlFlow::Continue(())
             }
@@ -286,7 +331,9 @@ impl Visitor for Scan {
             other => {
                 let text = other.to_string();
                 let head: String = text.chars().take(40).collect();
-                ControlFlow::Break(Rejection::NotReadOnly(format!("the table expression {head}")))
+                ControlFlow::Break(Rejection::NotReadOnly(format!(
+                    "the table expression {head}"
+                )))
             }
         }
     }
@@ -302,7 +349,8 @@ impl Visitor for Scan {
         match e {
             Expr::Identifier(id) => self.columns.push(vec![id.value.to_ascii_lowercase()]),
             Expr::CompoundIdentifier(parts) => {
-                self.columns.push(parts.iter().map(|p| p.value.to_ascii_lowercase()).collect());
+                self.columns
+                    .push(parts.iter().map(|p| p.value.to_ascii_lowercase()).collect());
             }
             Expr::Function(f) => {
                 let parts = &f.name.0;
@@ -312,7 +360,9 @@ impl Visitor for Scan {
                 }
             }
             Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
-                return ControlFlow::Break(Rejection::NotReadOnly("a parameter placeholder".into()));
+                return ControlFlow::Break(Rejection::NotReadOnly(
+                    "a parameter placeholder".into(),
+                ));
             }
             _ => {}
         }
@@ -353,8 +403,15 @@ fn check_body(body: &SetExpr) -> ControlFlow<Rejection> {
 const DEFAULT_SCHEMAS: [&str; 2] = ["main", "public"];
 
 /// Catalog prefixes named in messages as system catalogs.
-const SYSTEM_CATALOGS: [&str; 7] =
-    ["information_schema", "pg_catalog", "sqlite_master", "sqlite_schema", "sqlite_temp_master", "account_usage", "snowflake"];
+const SYSTEM_CATALOGS: [&str; 7] = [
+    "information_schema",
+    "pg_catalog",
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "account_usage",
+    "snowflake",
+];
 
 impl Scan {
     /// Whether a one-part relation name refers to a CTE visible at this point.
@@ -362,7 +419,9 @@ impl Scan {
         match name.0.as_slice() {
             [single] => {
                 let n = single.to_string().trim_matches('"').to_ascii_lowercase();
-                self.cte_frames.iter().any(|f| f.names[..f.visible].contains(&n))
+                self.cte_frames
+                    .iter()
+                    .any(|f| f.names[..f.visible].contains(&n))
             }
             _ => false,
         }
@@ -370,11 +429,22 @@ impl Scan {
 
     /// Checks relations and column references against the policy; returns the
     /// column classes read.
-    fn resolve(&mut self, policy: &Policy, grants: &Grants) -> Result<BTreeSet<ColumnClass>, Rejection> {
+    fn resolve(
+        &mut self,
+        policy: &Policy,
+        grants: &Grants,
+    ) -> Result<BTreeSet<ColumnClass>, Rejection> {
         for name in &self.relations {
-            let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase())
+                .collect();
             let full = parts.join(".");
-            if parts.iter().any(|p| SYSTEM_CATALOGS.contains(&p.as_str()) || p.starts_with("pg_")) {
+            if parts
+                .iter()
+                .any(|p| SYSTEM_CATALOGS.contains(&p.as_str()) || p.starts_with("pg_"))
+            {
                 return Err(Rejection::SystemCatalog(full));
             }
             let table = match parts.as_slice() {
@@ -398,12 +468,18 @@ impl Scan {
             let (qualifier, column) = match parts.as_slice() {
                 [c] => (None, c.as_str()),
                 [q, c] => (Some(q.as_str()), c.as_str()),
-                [s, q, c] if DEFAULT_SCHEMAS.contains(&s.as_str()) => (Some(q.as_str()), c.as_str()),
+                [s, q, c] if DEFAULT_SCHEMAS.contains(&s.as_str()) => {
+                    (Some(q.as_str()), c.as_str())
+                }
                 _ => return Err(Rejection::UnknownColumn(parts.join("."))),
             };
-            if qualifier.is_none() && (self.aliases.contains_key(column) || self.derived.contains(column)) {
+            if qualifier.is_none()
+                && (self.aliases.contains_key(column) || self.derived.contains(column))
+            {
                 // `SELECT c FROM customers c` reads the whole row in PostgreSQL.
-                return Err(Rejection::NotReadOnly(format!("a whole-row reference to {column}")));
+                return Err(Rejection::NotReadOnly(format!(
+                    "a whole-row reference to {column}"
+                )));
             }
             let candidates: Vec<&String> = match qualifier {
                 Some(q) => match self.aliases.get(q) {
@@ -451,8 +527,11 @@ fn clamp_limit(query: &mut Query, max_rows: u64) {
     };
     match &mut query.limit_clause {
         None => {
-            query.limit_clause =
-                Some(LimitClause::LimitOffset { limit: Some(max.clone()), offset: None, limit_by: Vec::new() });
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(max.clone()),
+                offset: None,
+                limit_by: Vec::new(),
+            });
         }
         Some(LimitClause::LimitOffset { limit, .. }) => clamp(limit),
         Some(LimitClause::OffsetCommaLimit { limit, .. }) => {
@@ -468,27 +547,119 @@ fn clamp_limit(query: &mut Query, max_rows: u64) {
 /// (file access, sleeps, extensions, remote links, admin functions) is refused.
 const ALLOWED_FUNCTIONS: &[&str] = &[
     // aggregates
-    "count", "sum", "avg", "min", "max", "total", "group_concat", "string_agg", "array_agg", "bool_and",
-    "bool_or", "every", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
-    "percentile_cont", "percentile_disc", "median", "mode", "corr", "covar_pop", "covar_samp",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "total",
+    "group_concat",
+    "string_agg",
+    "array_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "percentile_cont",
+    "percentile_disc",
+    "median",
+    "mode",
+    "corr",
+    "covar_pop",
+    "covar_samp",
     // window
-    "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead",
-    "first_value", "last_value", "nth_value",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
     // conditional and null handling
-    "coalesce", "ifnull", "nullif", "iif", "greatest", "least",
+    "coalesce",
+    "ifnull",
+    "nullif",
+    "iif",
+    "greatest",
+    "least",
     // math
-    "abs", "round", "ceil", "ceiling", "floor", "trunc", "sign", "sqrt", "power", "pow", "exp", "ln",
-    "log", "log10", "mod", "div",
+    "abs",
+    "round",
+    "ceil",
+    "ceiling",
+    "floor",
+    "trunc",
+    "sign",
+    "sqrt",
+    "power",
+    "pow",
+    "exp",
+    "ln",
+    "log",
+    "log10",
+    "mod",
+    "div",
     // strings
-    "lower", "upper", "length", "char_length", "character_length", "substr", "substring", "trim",
-    "ltrim", "rtrim", "btrim", "replace", "instr", "strpos", "position", "concat", "concat_ws",
-    "printf", "format", "left", "right", "lpad", "rpad", "split_part", "initcap", "reverse",
+    "lower",
+    "upper",
+    "length",
+    "char_length",
+    "character_length",
+    "substr",
+    "substring",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "btrim",
+    "replace",
+    "instr",
+    "strpos",
+    "position",
+    "concat",
+    "concat_ws",
+    "printf",
+    "format",
+    "left",
+    "right",
+    "lpad",
+    "rpad",
+    "split_part",
+    "initcap",
+    "reverse",
     // dates and times
-    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "date_trunc", "date_part",
-    "to_char", "to_date", "to_timestamp", "now", "current_date", "current_timestamp", "age",
-    "make_date", "extract", "dateadd", "datediff", "date_add", "date_sub",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "date_trunc",
+    "date_part",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "now",
+    "current_date",
+    "current_timestamp",
+    "age",
+    "make_date",
+    "extract",
+    "dateadd",
+    "datediff",
+    "date_add",
+    "date_sub",
     // casts
-    "cast", "to_number",
+    "cast",
+    "to_number",
 ];
 
 impl fmt::Display for Origin {

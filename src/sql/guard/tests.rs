@@ -4,11 +4,18 @@ use super::*;
 use crate::policy::{Policy, Principal};
 
 fn policy() -> Policy {
-    Policy::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))).unwrap()
+    Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies"
+    )))
+    .unwrap()
 }
 
 fn grants(role: &str) -> Grants {
-    policy().grants(&Principal { user: "t".into(), roles: vec![role.into()] })
+    policy().grants(&Principal {
+        user: "t".into(),
+        roles: vec![role.into()],
+    })
 }
 
 #[derive(Debug)]
@@ -76,12 +83,20 @@ fn pii_is_denied_wherever_it_appears() {
 
 #[test]
 fn compliance_may_read_pii() {
-    check("compliance", "SELECT company_name, contact_email FROM customers", Allow);
+    check(
+        "compliance",
+        "SELECT company_name, contact_email FROM customers",
+        Allow,
+    );
 }
 
 #[test]
 fn viewer_may_not_run_ad_hoc_sql() {
-    check("viewer", "SELECT region FROM customers", Deny("role viewer may not run ad-hoc SQL"));
+    check(
+        "viewer",
+        "SELECT region FROM customers",
+        Deny("role viewer may not run ad-hoc SQL"),
+    );
 }
 
 #[test]
@@ -89,15 +104,24 @@ fn writes_and_other_statements_are_rejected() {
     for (sql, text) in [
         ("DELETE FROM customers", "only read-only SELECT"),
         ("UPDATE customers SET plan = 'x'", "only read-only SELECT"),
-        ("INSERT INTO customers (customer_id) VALUES (1)", "only read-only SELECT"),
+        (
+            "INSERT INTO customers (customer_id) VALUES (1)",
+            "only read-only SELECT",
+        ),
         ("DROP TABLE customers", "only read-only SELECT"),
-        ("SELECT region FROM customers; DROP TABLE customers", "exactly one statement"),
+        (
+            "SELECT region FROM customers; DROP TABLE customers",
+            "exactly one statement",
+        ),
         ("SELECT 1; SELECT 2", "exactly one statement"),
         ("PRAGMA writable_schema = 1", "only read-only SELECT"),
         // Not even parseable as SQLite by sqlparser: rejected either way.
         ("PRAGMA table_info(customers)", ""),
         ("ATTACH DATABASE 'x.db' AS x", "only read-only SELECT"),
-        ("CREATE TABLE t AS SELECT region FROM customers", "only read-only SELECT"),
+        (
+            "CREATE TABLE t AS SELECT region FROM customers",
+            "only read-only SELECT",
+        ),
         ("BEGIN", "only read-only SELECT"),
         ("", "exactly one statement"),
         ("'; DROP TABLE customers; --", "does not parse"),
@@ -108,16 +132,36 @@ fn writes_and_other_statements_are_rejected() {
 
 #[test]
 fn tables_outside_the_allow_list_and_catalogs_are_rejected() {
-    check("analyst", "SELECT name FROM sqlite_master", Deny("system catalog"));
-    check("analyst", "SELECT x FROM secrets", Deny("table secrets is not in the allow-list"));
-    check("analyst", "SELECT x FROM other.customers", Deny("not in the allow-list"));
-    check("analyst", "SELECT name FROM pragma_table_info('customers')", Deny("not"));
+    check(
+        "analyst",
+        "SELECT name FROM sqlite_master",
+        Deny("system catalog"),
+    );
+    check(
+        "analyst",
+        "SELECT x FROM secrets",
+        Deny("table secrets is not in the allow-list"),
+    );
+    check(
+        "analyst",
+        "SELECT x FROM other.customers",
+        Deny("not in the allow-list"),
+    );
+    check(
+        "analyst",
+        "SELECT name FROM pragma_table_info('customers')",
+        Deny("not"),
+    );
 }
 
 #[test]
 fn cte_names_shadow_only_within_their_scope() {
     // A non-recursive CTE cannot refer to itself: the inner `secrets` is the real table.
-    check("analyst", "WITH secrets AS (SELECT a FROM secrets) SELECT a FROM secrets", Deny("secrets"));
+    check(
+        "analyst",
+        "WITH secrets AS (SELECT a FROM secrets) SELECT a FROM secrets",
+        Deny("secrets"),
+    );
     // A CTE defined inside a subquery is not visible outside it.
     check(
         "analyst",
@@ -128,11 +172,31 @@ fn cte_names_shadow_only_within_their_scope() {
 
 #[test]
 fn unknown_and_wildcard_columns_are_rejected() {
-    check("analyst", "SELECT * FROM customers", Deny("SELECT * is not allowed"));
-    check("analyst", "SELECT c.* FROM customers c", Deny("SELECT * is not allowed"));
-    check("analyst", "SELECT rowid FROM customers", Deny("column rowid is not in the allow-list"));
-    check("analyst", "SELECT c.password FROM customers c", Deny("not in the allow-list"));
-    check("analyst", "SELECT c AS c FROM customers c", Deny("whole-row"));
+    check(
+        "analyst",
+        "SELECT * FROM customers",
+        Deny("SELECT * is not allowed"),
+    );
+    check(
+        "analyst",
+        "SELECT c.* FROM customers c",
+        Deny("SELECT * is not allowed"),
+    );
+    check(
+        "analyst",
+        "SELECT rowid FROM customers",
+        Deny("column rowid is not in the allow-list"),
+    );
+    check(
+        "analyst",
+        "SELECT c.password FROM customers c",
+        Deny("not in the allow-list"),
+    );
+    check(
+        "analyst",
+        "SELECT c AS c FROM customers c",
+        Deny("whole-row"),
+    );
 }
 
 #[test]
@@ -152,21 +216,63 @@ fn dangerous_functions_are_rejected() {
 fn limit_is_clamped_to_the_policy_maximum() {
     let p = policy();
     let g = grants("analyst");
-    let v = validate("SELECT region FROM customers", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
-    assert!(v.sql().ends_with(&format!("LIMIT {}", p.max_rows)), "{}", v.sql());
-    let v = validate("SELECT region FROM customers LIMIT 5", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
+    let v = validate(
+        "SELECT region FROM customers",
+        Dialect::Sqlite,
+        &p,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert!(
+        v.sql().ends_with(&format!("LIMIT {}", p.max_rows)),
+        "{}",
+        v.sql()
+    );
+    let v = validate(
+        "SELECT region FROM customers LIMIT 5",
+        Dialect::Sqlite,
+        &p,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
     assert!(v.sql().ends_with("LIMIT 5"), "{}", v.sql());
-    let v = validate("SELECT region FROM customers LIMIT 999999999", Dialect::Sqlite, &p, &g, Origin::AdHoc).unwrap();
-    assert!(v.sql().ends_with(&format!("LIMIT {}", p.max_rows)), "{}", v.sql());
+    let v = validate(
+        "SELECT region FROM customers LIMIT 999999999",
+        Dialect::Sqlite,
+        &p,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert!(
+        v.sql().ends_with(&format!("LIMIT {}", p.max_rows)),
+        "{}",
+        v.sql()
+    );
 }
 
 #[test]
 fn result_classes_are_reported() {
     let p = policy();
-    let v = validate("SELECT company_name, contact_email FROM customers", Dialect::Sqlite, &p, &grants("compliance"), Origin::AdHoc)
-        .unwrap();
+    let v = validate(
+        "SELECT company_name, contact_email FROM customers",
+        Dialect::Sqlite,
+        &p,
+        &grants("compliance"),
+        Origin::AdHoc,
+    )
+    .unwrap();
     assert!(v.classes().contains(&ColumnClass::Pii));
-    let v = validate("SELECT region FROM customers", Dialect::Sqlite, &p, &grants("analyst"), Origin::AdHoc).unwrap();
+    let v = validate(
+        "SELECT region FROM customers",
+        Dialect::Sqlite,
+        &p,
+        &grants("analyst"),
+        Origin::AdHoc,
+    )
+    .unwrap();
     assert!(!v.classes().contains(&ColumnClass::Pii));
 }
 
@@ -182,12 +288,23 @@ fn every_demo_metric_passes_for_a_viewer_under_metric_origin() {
                 metric: m.name.clone(),
                 range: crate::semantic::TimeRange::new(d("2026-10-01"), d("2026-11-01")).unwrap(),
                 grain,
-                group_by: layer.dimensions_of(m).iter().take(1).map(|d| d.name.clone()).collect(),
+                group_by: layer
+                    .dimensions_of(m)
+                    .iter()
+                    .take(1)
+                    .map(|d| d.name.clone())
+                    .collect(),
                 filters: Vec::new(),
             };
             let c = layer.compile(&q, Dialect::Sqlite).unwrap();
-            validate(&c.sql, Dialect::Sqlite, &p, &grants("viewer"), Origin::Metric)
-                .unwrap_or_else(|e| panic!("{}: {e}\n{}", m.name, c.sql));
+            validate(
+                &c.sql,
+                Dialect::Sqlite,
+                &p,
+                &grants("viewer"),
+                Origin::Metric,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", m.name, c.sql));
         }
     }
 }

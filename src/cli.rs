@@ -1,0 +1,112 @@
+//! Command-line interface (clap): `serve`, `ask`, `demo init`, `ingest`.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::Settings;
+
+/// steward: answers questions about company data, only from data the asker may see.
+#[derive(Debug, Parser)]
+#[command(name = "steward", version)]
+pub struct Cli {
+    /// Configuration file (TOML); missing is fine.
+    #[arg(long, global = true, default_value = "steward.toml")]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that answer questions.
+#[derive(Debug, Args)]
+pub struct Sources {
+    /// Warehouse URL, e.g. sqlite://path/to/db.sqlite.
+    #[arg(long)]
+    pub warehouse: Option<String>,
+    /// Policy directory (schema.yaml, roles.yaml, semantic/).
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// What "today" means, YYYY-MM-DD.
+    #[arg(long)]
+    pub as_of: Option<NaiveDate>,
+}
+
+impl Sources {
+    /// Applies the flags over loaded settings.
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(w) = &self.warehouse {
+            s.warehouse = if w.contains("://") {
+                w.clone()
+            } else {
+                format!("sqlite://{w}")
+            };
+        }
+        if let Some(p) = &self.policies {
+            s.policies = p.clone();
+        }
+        if self.as_of.is_some() {
+            s.as_of = self.as_of;
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and web chat.
+    Serve {
+        /// Listen address (loopback by default).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Where the data and policies come from.
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Answer one question on the command line.
+    Ask {
+        /// Dev user asking.
+        #[arg(long)]
+        user: String,
+        /// Print the full JSON answer.
+        #[arg(long)]
+        json: bool,
+        /// Where the data and policies come from.
+        #[command(flatten)]
+        sources: Sources,
+        /// The question.
+        question: String,
+    },
+    /// Demo warehouse.
+    Demo {
+        /// Demo action.
+        #[command(subcommand)]
+        action: DemoAction,
+    },
+    /// Index documentation for search.
+    Ingest {
+        /// Directory of Markdown/text documents (default: the configured corpus).
+        path: Option<PathBuf>,
+        /// Index directory (default: the configured one).
+        #[arg(long)]
+        index: Option<PathBuf>,
+    },
+}
+
+/// `steward demo …`
+#[derive(Debug, Subcommand)]
+pub enum DemoAction {
+    /// Generate the deterministic demo warehouse.
+    Init {
+        /// Output SQLite file.
+        #[arg(long, default_value = crate::settings::DEMO_WAREHOUSE)]
+        out: PathBuf,
+        /// Last day + 1 of the data (default: today).
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Size factor (1.0 ≈ 1.5 million events).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+}

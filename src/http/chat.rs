@@ -1,0 +1,147 @@
+//! `POST /api/chat`: one question, one answer.
+
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use rand::RngExt;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState, CurrentPrincipal};
+use crate::orchestrator::Answer;
+
+/// Request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRequest {
+    /// The question in words.
+    pub question: String,
+    /// Continue a conversation (letters, digits, `-`, `_`; at most 64).
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+}
+
+/// Response body: the answer plus the conversation id.
+#[derive(Debug, Serialize)]
+pub struct ChatResponse {
+    /// Conversation id to send with follow-up questions.
+    pub conversation_id: String,
+    /// The answer.
+    #[serde(flatten)]
+    pub answer: Answer,
+}
+
+/// SQL statements typed into the chat: steward answers questions in words and
+/// never runs SQL it was handed.
+static SQL_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i);\s*(drop|delete|insert|update|alter|create|truncate|attach|pragma|grant|select|exec)\b|\b(drop|truncate|alter)\s+table\b|\bdelete\s+from\b|\binsert\s+into\b|\bunion\s+(all\s+)?select\b|'\s*or\s+'?\d+'?\s*=\s*'?\d|--\s*$|/\*.*\*/")
+        .expect("sql pattern compiles")
+});
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new().route("/api/chat", post(chat))
+}
+
+/// Checks a question (empty, too long, control characters, SQL text);
+/// returns it trimmed.
+///
+/// # Errors
+/// An [`ApiError`] with a 400 or 413 status.
+pub fn check_question(question: &str, max_chars: usize) -> Result<&str, ApiError> {
+    let q = question.trim();
+    if q.is_empty() {
+        return Err(ApiError::bad_request("empty_question", "ask a question"));
+    }
+    if q.chars().count() > max_chars {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "question_too_long",
+            format!("questions are limited to {max_chars} characters"),
+        ));
+    }
+    if q.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ApiError::bad_request(
+            "invalid_question",
+            "the question contains control characters",
+        ));
+    }
+    if SQL_TEXT.is_match(q) {
+        return Err(ApiError::bad_request(
+            "sql_not_accepted",
+            "steward answers questions in words; it does not run SQL typed into the chat",
+        ));
+    }
+    Ok(q)
+}
+
+async fn chat(
+    State(state): State<AppState>,
+    CurrentPrincipal(principal): CurrentPrincipal,
+    body: Result<Json<ChatRequest>, JsonRejection>,
+) -> Result<Json<ChatResponse>, ApiError> {
+    let Json(req) = body?;
+    let question = check_question(&req.question, state.limits.max_question_chars)?;
+    let conversation_id = match req.conversation_id {
+        Some(id)
+            if id.len() <= 64
+                && !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            id
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_conversation_id",
+                "conversation_id must be 1-64 letters, digits, - or _",
+            ));
+        }
+        None => format!("{:032x}", rand::rng().random::<u128>()),
+    };
+    let answer = state.orchestrator.ask(&principal, question).await;
+    Ok(Json(ChatResponse {
+        conversation_id,
+        answer,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_injection_text_is_refused_but_questions_pass() {
+        for bad in [
+            "'; DROP TABLE customers; --",
+            "1' OR '1'='1",
+            "x UNION SELECT contact_email FROM customers",
+            "DELETE FROM events",
+        ] {
+            assert!(check_question(bad, 2000).is_err(), "{bad}");
+        }
+        for ok in [
+            "Which table has churn dates?",
+            "Why did signups drop last Tuesday?",
+            "update me on revenue",
+        ] {
+            assert!(check_question(ok, 2000).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn empty_and_long_questions_are_refused() {
+        assert_eq!(
+            check_question("   ", 10).unwrap_err().code,
+            "empty_question"
+        );
+        assert_eq!(
+            check_question(&"a".repeat(11), 10).unwrap_err().code,
+            "question_too_long"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! The one HTTP error type: a stable code and a safe message, as JSON
+//! `{"error": {"code": "...", "message": "..."}}`. Internal details are logged,
+//! never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error returned to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Safe human-readable message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, "request failed");
+        } else {
+            tracing::info!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request rejected"
+            );
+        }
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = r.status();
+        let (code, message) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("body_too_large", "the request body is too large".to_owned())
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json".to_owned(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => (
+                "invalid_request",
+                format!(
+                    "the JSON does not have the expected fields: {}",
+                    r.body_text()
+                ),
+            ),
+            _ => (
+                "invalid_json",
+                "the request body is not valid JSON".to_owned(),
+            ),
+        };
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        ApiError::new(status, code, message)
+    }
+}

@@ -1,0 +1,104 @@
+//! HTTP interface (axum): the chat API, the Metrics API, health and the web page.
+//! Each area exports a `router()`; they are merged in [`router`].
+
+mod chat;
+pub use chat::check_question;
+mod error;
+mod metrics;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+
+pub use error::ApiError;
+
+use crate::auth::{DEV_USER_HEADER, DevIdentities};
+use crate::orchestrator::Orchestrator;
+use crate::policy::Principal;
+use crate::settings::Limits;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Answers questions.
+    pub orchestrator: Arc<Orchestrator>,
+    /// Dev identities.
+    pub identities: Arc<DevIdentities>,
+    /// Request limits.
+    pub limits: Arc<Limits>,
+}
+
+/// The authenticated principal of a request.
+pub struct CurrentPrincipal(pub Principal);
+
+impl FromRequestParts<AppState> for CurrentPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(DEV_USER_HEADER) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "name a user with the X-Steward-Dev-User header",
+            ));
+        };
+        let name = value.to_str().unwrap_or_default();
+        state
+            .identities
+            .principal(name)
+            .map(CurrentPrincipal)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown_user",
+                    "that user is not configured",
+                )
+            })
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(health))
+        .route("/api/users", get(users))
+        .merge(chat::router())
+        .merge(metrics::router())
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(include_str!("../web/index.html")),
+    )
+}
+
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let o = &state.orchestrator;
+    Json(serde_json::json!({
+        "status": "ok",
+        "warehouse": o.warehouse.dialect(),
+        "as_of": o.as_of,
+        "metrics": o.semantic.metrics().count(),
+        "docs_chunks": o.docs.chunks().len(),
+        "retrieval": "bm25",
+        "llm": "none (deterministic planner)",
+    }))
+}
+
+/// Dev users for the web page's picker (names only; loopback dev mode).
+async fn users(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(state.identities.names().map(str::to_owned).collect())
+}

@@ -1,0 +1,556 @@
+//! Orchestration: plan → act → answer.
+//!
+//! Without a language model the [`planner`] decides what to compute; this
+//! module runs the plan through the semantic layer, the guard and the
+//! warehouse and writes the answer. Every number in an answer is read from
+//! a query result or computed from such numbers (deltas, shares); when a
+//! query returns nothing the answer says so instead of guessing.
+
+mod answer;
+mod drop;
+mod listing;
+pub mod planner;
+pub mod timephrase;
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+
+pub use answer::{
+    Answer, AnswerKind, Citation, DataTable, KeyNumber, QueryRun, format_value, group_digits,
+};
+use planner::{MetricPlan, Plan};
+
+use crate::policy::{Grants, Policy, Principal};
+use crate::retrieval::DocIndex;
+use crate::semantic::{CompiledQuery, MetricQuery, SemanticError, SemanticLayer, TimeRange};
+use crate::sql::{Origin, Rejection, ValidatedSql, validate};
+use crate::warehouse::{ResultSet, Warehouse, WarehouseError};
+
+/// Metrics shown by the KPI overview, when defined.
+const OVERVIEW_METRICS: [&str; 6] = [
+    "dau",
+    "signups",
+    "revenue",
+    "checkout_conversion_rate",
+    "active_customers",
+    "tickets_opened",
+];
+
+/// Why one step of a plan failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The guard refused the statement.
+    #[error(transparent)]
+    Guard(#[from] Rejection),
+    /// The semantic layer could not compile the query.
+    #[error(transparent)]
+    Semantic(#[from] SemanticError),
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
+/// Everything needed to answer questions.
+pub struct Orchestrator {
+    /// The access policy.
+    pub policy: Arc<Policy>,
+    /// Metrics.
+    pub semantic: Arc<SemanticLayer>,
+    /// Where validated statements run.
+    pub warehouse: Arc<dyn Warehouse>,
+    /// Documentation search.
+    pub docs: Arc<DocIndex>,
+    /// What "today" means.
+    pub as_of: NaiveDate,
+}
+
+impl Orchestrator {
+    /// Answers a question for a principal. Never fails: problems become
+    /// refusals or plain error sentences in the answer.
+    #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
+    pub async fn ask(&self, principal: &Principal, question: &str) -> Answer {
+        let grants = self.policy.grants(principal);
+        let plan = planner::plan(question, self.as_of, &self.policy, &self.semantic);
+        tracing::info!(plan = plan_name(&plan), "planned");
+        match plan {
+            Plan::Refuse(reason) => {
+                let mut a = Answer::refusal(format!("I can't answer that: {reason}."), reason);
+                a.suggestions = self.suggestions();
+                a
+            }
+            Plan::Overview => self.overview(&grants).await,
+            Plan::Metric(m) => self.metric(&grants, &m).await,
+            Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
+            Plan::List(l) => listing::list(self, &grants, &l).await,
+            Plan::Docs => self.docs_answer(question),
+        }
+    }
+
+    /// Metric names people can ask about, for refusals and the UI.
+    pub fn suggestions(&self) -> Vec<String> {
+        self.semantic
+            .metrics()
+            .take(6)
+            .map(|m| format!("{} last week", m.label().to_lowercase()))
+            .collect()
+    }
+
+    /// Compiles, validates and runs a metric query for `grants`.
+    ///
+    /// # Errors
+    /// [`StepError`] from the semantic layer, the guard or the warehouse.
+    pub async fn run_metric(
+        &self,
+        grants: &Grants,
+        q: &MetricQuery,
+    ) -> Result<(CompiledQuery, ValidatedSql, ResultSet), StepError> {
+        let compiled = self.semantic.compile(q, self.warehouse.dialect())?;
+        let validated = validate(
+            &compiled.sql,
+            self.warehouse.dialect(),
+            &self.policy,
+            grants,
+            Origin::Metric,
+        )?;
+        let mut result = self.warehouse.execute(&validated).await?;
+        if result.columns.is_empty() {
+            result.columns = compiled.columns.clone();
+        }
+        tracing::info!(metric.name = %q.metric, rows = result.rows.len(), "metric query done");
+        Ok((compiled, validated, result))
+    }
+
+    /// Validates and runs ad-hoc SQL for `grants`.
+    ///
+    /// # Errors
+    /// [`StepError`] from the guard or the warehouse.
+    pub async fn run_sql(
+        &self,
+        grants: &Grants,
+        sql: &str,
+    ) -> Result<(ValidatedSql, ResultSet), StepError> {
+        let validated = validate(
+            sql,
+            self.warehouse.dialect(),
+            &self.policy,
+            grants,
+            Origin::AdHoc,
+        )?;
+        let result = self.warehouse.execute(&validated).await?;
+        tracing::info!(rows = result.rows.len(), "sql query done");
+        Ok((validated, result))
+    }
+
+    /// One metric value over a range (no grain, no breakdown); `None` when
+    /// the warehouse has no value for it.
+    async fn metric_value(
+        &self,
+        grants: &Grants,
+        metric: &str,
+        range: TimeRange,
+        answer: &mut Answer,
+        purpose: &str,
+    ) -> Result<Option<f64>, StepError> {
+        let q = MetricQuery {
+            metric: metric.to_owned(),
+            range,
+            grain: None,
+            group_by: Vec::new(),
+            filters: Vec::new(),
+        };
+        let (_, validated, result) = self.run_metric(grants, &q).await?;
+        answer.ran(purpose, validated.sql(), result.rows.len());
+        Ok(result.get(0, metric).and_then(serde_json::Value::as_f64))
+    }
+
+    async fn metric(&self, grants: &Grants, plan: &MetricPlan) -> Answer {
+        let Some(def) = self.semantic.metric(&plan.metric) else {
+            return Answer::refusal(
+                "I have no data on that.",
+                format!("no metric named {}", plan.metric),
+            );
+        };
+        let format = def.format();
+        let label = def.label().to_owned();
+        let mut answer = Answer::new(AnswerKind::Metric, String::new());
+        answer.metric = Some(def.name.clone());
+        if !def.description.is_empty() {
+            answer
+                .notes
+                .push(format!("{label}: {}", def.description.trim()));
+        }
+        if plan.grain.is_some() || plan.group_by.is_some() {
+            let q = MetricQuery {
+                metric: def.name.clone(),
+                range: plan.ranges[0].range,
+                grain: plan.grain,
+                group_by: plan.group_by.iter().cloned().collect(),
+                filters: Vec::new(),
+            };
+            return match self.run_metric(grants, &q).await {
+                Ok((compiled, validated, result)) => {
+                    answer.ran(
+                        format!("{}, {}", def.name, plan.ranges[0].label),
+                        validated.sql(),
+                        result.rows.len(),
+                    );
+                    answer.answer = describe_table(
+                        &label,
+                        &plan.ranges[0].label,
+                        &result,
+                        &def.name,
+                        format,
+                        compiled.rollup.as_deref(),
+                    );
+                    answer.data = DataTable {
+                        columns: result.columns,
+                        rows: result.rows,
+                    };
+                    answer
+                }
+                Err(e) => self.step_failed(answer, e),
+            };
+        }
+        let mut values = Vec::new();
+        for r in &plan.ranges {
+            match self
+                .metric_value(
+                    grants,
+                    &def.name,
+                    r.range,
+                    &mut answer,
+                    &format!("{}, {}", def.name, r.label),
+                )
+                .await
+            {
+                Ok(v) => values.push((r, v)),
+                Err(e) => return self.step_failed(answer, e),
+            }
+        }
+        let rollup = if def.time_granularity.is_some() && !self.semantic.base_measures_additive(def)
+        {
+            "average "
+        } else {
+            ""
+        };
+        let mut sentences = Vec::new();
+        answer.data.columns = vec!["period".into(), def.name.clone()];
+        for (r, v) in &values {
+            answer.data.rows.push(vec![
+                r.label.clone().into(),
+                v.map(serde_json::Value::from).unwrap_or_default(),
+            ]);
+            match v {
+                Some(v) => {
+                    let shown = format_value(*v, format);
+                    answer.key_numbers.push(KeyNumber {
+                        label: format!("{label}, {}", r.label),
+                        value: *v,
+                        formatted: shown.clone(),
+                    });
+                    let name = if rollup.is_empty() {
+                        label.clone()
+                    } else {
+                        format!("{rollup}{}", label.to_lowercase())
+                    };
+                    sentences.push(format!("{name} for {} was {shown}", r.label));
+                }
+                None => sentences.push(format!("there is no {label} data for {}", r.label)),
+            }
+        }
+        let mut text = capitalize(&sentences.join("; ")) + ".";
+        if let [(_, Some(a)), (_, Some(b))] = values.as_slice() {
+            let delta = a - b;
+            let sign = if delta >= 0.0 { "+" } else { "-" };
+            let change = format!("{sign}{}", format_value(delta.abs(), format));
+            text.push_str(&format!(" Change: {change}"));
+            answer.key_numbers.push(KeyNumber {
+                label: "change".into(),
+                value: delta,
+                formatted: change,
+            });
+            if *b != 0.0 {
+                let pct = delta / b * 100.0;
+                let shown = format!(
+                    "{}{}%",
+                    if pct >= 0.0 { "+" } else { "-" },
+                    group_digits(pct.abs(), 1)
+                );
+                text.push_str(&format!(" ({shown})"));
+                answer.key_numbers.push(KeyNumber {
+                    label: "% change".into(),
+                    value: pct,
+                    formatted: shown,
+                });
+            }
+            text.push('.');
+        }
+        answer.answer = text;
+        answer
+    }
+
+    async fn overview(&self, grants: &Grants) -> Answer {
+        let current = TimeRange {
+            start: self.as_of - Duration::days(7),
+            end: self.as_of,
+        };
+        let previous = current.previous();
+        let mut answer = Answer::new(AnswerKind::Overview, String::new());
+        answer.data.columns = vec![
+            "metric".into(),
+            "last_7_days".into(),
+            "previous_7_days".into(),
+            "change_pct".into(),
+        ];
+        let mut lines = vec![format!(
+            "Headline metrics for the last 7 days ({current}) against the 7 days before ({previous}):"
+        )];
+        for name in OVERVIEW_METRICS {
+            let Some(def) = self.semantic.metric(name) else {
+                continue;
+            };
+            let format = def.format();
+            let cur = self
+                .metric_value(
+                    grants,
+                    name,
+                    current,
+                    &mut answer,
+                    &format!("{name}, last 7 days"),
+                )
+                .await;
+            let prev = self
+                .metric_value(
+                    grants,
+                    name,
+                    previous,
+                    &mut answer,
+                    &format!("{name}, previous 7 days"),
+                )
+                .await;
+            let (Ok(Some(c)), Ok(Some(p))) = (cur, prev) else {
+                lines.push(format!("- {}: no data", def.label()));
+                continue;
+            };
+            let pct = (p != 0.0).then(|| (c - p) / p * 100.0);
+            let change = pct
+                .map(|x| {
+                    format!(
+                        " ({}{}%)",
+                        if x >= 0.0 { "+" } else { "-" },
+                        group_digits(x.abs(), 1)
+                    )
+                })
+                .unwrap_or_default();
+            lines.push(format!(
+                "- {}: {} vs {}{change}",
+                def.label(),
+                format_value(c, format),
+                format_value(p, format)
+            ));
+            answer.key_numbers.push(KeyNumber {
+                label: def.label().to_owned(),
+                value: c,
+                formatted: format_value(c, format),
+            });
+            answer.data.rows.push(vec![
+                name.into(),
+                c.into(),
+                p.into(),
+                pct.map(serde_json::Value::from).unwrap_or_default(),
+            ]);
+        }
+        if answer.data.rows.is_empty() {
+            return Answer::refusal(
+                "I could not compute any headline metric for you.",
+                "no headline metric is available to your roles",
+            );
+        }
+        answer.answer = lines.join("\n");
+        answer
+    }
+
+    fn docs_answer(&self, question: &str) -> Answer {
+        let hits = self.docs.search(question, 5);
+        let terms = significant_terms(question);
+        let Some(best) = hits
+            .first()
+            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) >= 0.5)
+        else {
+            let mut a = Answer::refusal(
+                "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
+                "no metric or document covers the question",
+            );
+            a.suggestions = self.suggestions();
+            return a;
+        };
+        let sentences = extract_sentences(&best.chunk.text, &terms, 3);
+        let mut answer = Answer::new(
+            AnswerKind::Docs,
+            format!(
+                "From \"{}\" ({}):\n\n{}",
+                best.chunk.title,
+                best.chunk.section,
+                sentences.join(" ")
+            ),
+        );
+        for h in hits
+            .iter()
+            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) > 0.0)
+            .take(3)
+        {
+            answer.citations.push(Citation {
+                id: h.chunk.id.clone(),
+                source: h.chunk.source.clone(),
+                title: h.chunk.title.clone(),
+                section: h.chunk.section.clone(),
+                snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
+            });
+        }
+        if hits.iter().take(3).any(|h| h.chunk.suspicious) {
+            answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
+        }
+        answer
+    }
+
+    fn step_failed(&self, mut answer: Answer, e: StepError) -> Answer {
+        tracing::warn!(error = %e, "plan step failed");
+        let (text, reason) = match &e {
+            StepError::Guard(r) => (format!("I can't run that for you: {r}."), r.to_string()),
+            StepError::Semantic(s) => (format!("I can't compute that: {s}."), s.to_string()),
+            StepError::Warehouse(WarehouseError::Timeout(_)) => (
+                "The query took too long and was stopped.".into(),
+                e.to_string(),
+            ),
+            StepError::Warehouse(_) => (
+                "The warehouse could not answer right now; please try again later.".into(),
+                "warehouse error".into(),
+            ),
+        };
+        answer.kind = AnswerKind::Refusal;
+        answer.answer = text;
+        answer.reason = Some(reason);
+        answer.key_numbers.clear();
+        answer
+    }
+}
+
+fn plan_name(p: &Plan) -> &'static str {
+    match p {
+        Plan::Metric(_) => "metric",
+        Plan::Drop { .. } => "drop",
+        Plan::Overview => "overview",
+        Plan::List(_) => "list",
+        Plan::Docs => "docs",
+        Plan::Refuse(_) => "refuse",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Prose for a series or breakdown: count of rows, first and last or top entries.
+fn describe_table(
+    label: &str,
+    range: &str,
+    r: &ResultSet,
+    metric: &str,
+    format: crate::semantic::ValueFormat,
+    rollup: Option<&str>,
+) -> String {
+    let Some(vi) = r.columns.iter().position(|c| c == metric) else {
+        return format!("No {label} data for {range}.");
+    };
+    if r.rows.is_empty() {
+        return format!("There is no {label} data for {range}.");
+    }
+    let lines: Vec<String> = r
+        .rows
+        .iter()
+        .take(8)
+        .map(|row| {
+            let key: Vec<String> = row[..vi]
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect();
+            let value = row[vi]
+                .as_f64()
+                .map(|v| format_value(v, format))
+                .unwrap_or_else(|| "no data".into());
+            format!("- {}: {value}", key.join(", "))
+        })
+        .collect();
+    let more = if r.rows.len() > 8 {
+        format!("\n(and {} more rows in the table)", r.rows.len() - 8)
+    } else {
+        String::new()
+    };
+    let how = rollup.map(|x| format!(" ({x})")).unwrap_or_default();
+    format!("{label}{how} for {range}:\n{}{more}", lines.join("\n"))
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "what", "which", "who", "how", "does", "did", "our", "are", "is", "was",
+    "were", "with", "that", "this", "from", "about", "as", "an", "a", "of", "to", "in", "on", "we",
+    "us", "me", "my", "you", "your", "do", "can", "tell", "show", "give", "please", "there", "any",
+    "counts", "count", "mean", "means", "where", "find", "when", "why",
+];
+
+/// Lower-case content words of a question (at least 3 letters, not stop words).
+fn significant_terms(q: &str) -> Vec<String> {
+    planner::normalize(q)
+        .split(' ')
+        .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Crude stem: the first five letters, enough to match "churned" with "churn".
+fn stem(w: &str) -> &str {
+    let end = w.char_indices().nth(5).map(|(i, _)| i).unwrap_or(w.len());
+    &w[..end]
+}
+
+/// Share of `terms` that occur (by stem) in the text or section.
+fn coverage(terms: &[String], text: &str, section: &str) -> f64 {
+    if terms.is_empty() {
+        return 0.0;
+    }
+    let hay = planner::normalize(&format!("{section} {text}"));
+    let words: Vec<&str> = hay.split(' ').collect();
+    let hit = terms
+        .iter()
+        .filter(|t| words.iter().any(|w| stem(w) == stem(t)))
+        .count();
+    hit as f64 / terms.len() as f64
+}
+
+/// Up to `n` sentences of `text` that share the most terms with the question,
+/// in document order, skipping sentences that read like model instructions.
+fn extract_sentences(text: &str, terms: &[String], n: usize) -> Vec<String> {
+    let flat = text.replace('\n', " ");
+    let sentences: Vec<&str> = flat
+        .split_inclusive(['.', '?', '!'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut scored: Vec<(usize, usize)> = sentences
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !crate::retrieval::looks_like_instruction(s))
+        .map(|(i, s)| (i, coverage(terms, s, "").mul_add(100.0, 0.0) as usize))
+        .collect();
+    scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep: Vec<usize> = scored.into_iter().take(n).map(|(i, _)| i).collect();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| sentences[i].to_owned()).collect()
+}

@@ -1,0 +1,411 @@
+//! The deterministic planner: maps a question to a plan without a language
+//! model, using the metric catalogue, the schema's synonyms and time phrases.
+//! It only chooses *what* to compute; every number comes from a query.
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+use super::timephrase::{FoundRange, find_ranges};
+use crate::policy::{ColumnClass, Policy};
+use crate::semantic::{Grain, MetricDef, SemanticLayer, TimeRange};
+
+/// What to do for a question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Query one metric for one or two ranges, optionally by grain or dimension.
+    Metric(MetricPlan),
+    /// Explain a change: the metric on one day against the same weekday before,
+    /// broken down by every dimension.
+    Drop {
+        /// Metric name.
+        metric: String,
+        /// The day examined.
+        day: TimeRange,
+    },
+    /// Headline metrics, last 7 days against the 7 before.
+    Overview,
+    /// List rows of one table.
+    List(ListPlan),
+    /// Search the documentation.
+    Docs,
+    /// Refuse, with the reason shown to the user.
+    Refuse(String),
+}
+
+/// A metric question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPlan {
+    /// Metric name.
+    pub metric: String,
+    /// One range, or two to compare (first is the focus).
+    pub ranges: Vec<FoundRange>,
+    /// Series grain, if asked for.
+    pub grain: Option<Grain>,
+    /// Breakdown dimension, if asked for.
+    pub group_by: Option<String>,
+}
+
+/// A request to list rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPlan {
+    /// Table name.
+    pub table: String,
+    /// Columns to show.
+    pub columns: Vec<String>,
+    /// A time column and range to filter on (`None` range: `IS NOT NULL`).
+    pub filter: Option<(String, Option<FoundRange>)>,
+}
+
+static FORECAST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(estimate|estimated|forecast|forecasting|predict|prediction|projection|project(ed)?\s+(revenue|growth|signups)|extrapolate|guess|benchmarks?|industry\s+(average|standard)|next\s+(week|month|quarter|year)|will\s+(we|it|be))\b")
+        .expect("forecast pattern compiles")
+});
+static OVERVIEW: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"how\s+(are|is)\s+(we|things|business|the\s+business|the\s+company)\s+doing|how'?s\s+(business|it\s+going)|\boverview\b|\bkpis?\b|key\s+metrics|headline\s+(metrics|numbers)|state\s+of\s+the\s+business")
+        .expect("overview pattern compiles")
+});
+static WHY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*why\b|what\s+(caused|explains|drove)|reason\s+for|explain\s+the")
+        .expect("why pattern compiles")
+});
+static CHANGE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(drop|dropped|fall|fell|decline|declined|dip|dipped|decrease|decreased|down|spike|spiked|jump|jumped|rise|rose|increase|increased|up|change|changed)\b")
+        .expect("change pattern compiles")
+});
+static DOCS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"what\s+counts\s+as|what\s+does\s+.+\s+mean|\bdefin(e|ed|ition)\b|how\s+(is|are|do\s+we)\s+.+\s+(calculated|computed|measured|defined)|which\s+dashboard|what\s+dashboard|where\s+(can|do)\s+i|\brunbook\b|how\s+do\s+i|who\s+owns|what\s+is\s+the\s+(process|policy)|\bpolicy\b|\bsla\b")
+        .expect("docs pattern compiles")
+});
+static LIST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(show|list|give|export|summari[sz]e|display|print|send|who\s+are|names\s+of|records|details|rows|all\s+customer|pull)\b")
+        .expect("list pattern compiles")
+});
+static COMPARE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(vs\.?|versus|compared?|comparison|than|change|changed)\b")
+        .expect("compare pattern compiles")
+});
+
+/// Lower-cases and keeps letters, digits, '-', '\'' and spaces.
+pub fn normalize(question: &str) -> String {
+    let lowered: String = question
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    if phrase.is_empty() {
+        return false;
+    }
+    let h = format!(" {haystack} ");
+    h.contains(&format!(" {phrase} ")) || h.contains(&format!(" {phrase}s "))
+}
+
+/// The metric whose name or synonym is the longest phrase in the question.
+pub fn find_metric<'a>(q: &str, layer: &'a SemanticLayer) -> Option<&'a MetricDef> {
+    layer
+        .metrics()
+        .filter_map(|m| {
+            m.words()
+                .into_iter()
+                .filter(|w| contains_phrase(q, w))
+                .map(|w| w.len())
+                .max()
+                .map(|len| (len, m))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, m)| m)
+}
+
+fn find_grain(q: &str) -> Option<Grain> {
+    for (words, grain) in [
+        (
+            &["by day", "daily", "per day", "each day", "day by day"][..],
+            Grain::Day,
+        ),
+        (
+            &["by week", "weekly", "per week", "each week", "week by week"][..],
+            Grain::Week,
+        ),
+        (
+            &[
+                "by month",
+                "monthly",
+                "per month",
+                "each month",
+                "month by month",
+            ][..],
+            Grain::Month,
+        ),
+        (
+            &["by quarter", "quarterly", "per quarter"][..],
+            Grain::Quarter,
+        ),
+    ] {
+        if words.iter().any(|w| contains_phrase(q, w)) {
+            return Some(grain);
+        }
+    }
+    None
+}
+
+fn find_dimension(q: &str, metric: &MetricDef, layer: &SemanticLayer) -> Option<String> {
+    let dims = layer.dimensions_of(metric);
+    for lead in [
+        "by",
+        "per",
+        "across",
+        "for each",
+        "split by",
+        "broken down by",
+        "breakdown by",
+    ] {
+        for d in &dims {
+            if d.words()
+                .iter()
+                .any(|w| contains_phrase(q, &format!("{lead} {w}")))
+            {
+                return Some(d.name.clone());
+            }
+        }
+    }
+    None
+}
+
+/// Makes a plan for a question, as of `today`.
+pub fn plan(question: &str, today: NaiveDate, policy: &Policy, layer: &SemanticLayer) -> Plan {
+    let q = normalize(question);
+    if FORECAST.is_match(&q) {
+        return Plan::Refuse(
+            "steward reports only figures computed from your own data; it does not estimate, forecast or use outside benchmarks".into(),
+        );
+    }
+    if OVERVIEW.is_match(&q) {
+        return Plan::Overview;
+    }
+    let metric = find_metric(&q, layer);
+    let ranges = find_ranges(&q, today);
+    if let Some(m) = metric {
+        if WHY.is_match(&q) && CHANGE.is_match(&q) {
+            let day = ranges
+                .first()
+                .map(|r| r.range)
+                .filter(|r| r.days() == 1)
+                .or_else(|| TimeRange::new(today.pred_opt()?, today))
+                .unwrap_or(TimeRange {
+                    start: today,
+                    end: today,
+                });
+            return Plan::Drop {
+                metric: m.name.clone(),
+                day,
+            };
+        }
+    }
+    if let Some(list) = list_plan(&q, policy, &ranges) {
+        return Plan::List(list);
+    }
+    if DOCS.is_match(&q) {
+        return Plan::Docs;
+    }
+    if let Some(m) = metric {
+        let mut ranges = ranges;
+        if ranges.is_empty() {
+            let days = i64::from(m.meta().default_window_days.unwrap_or(7));
+            let range = TimeRange {
+                start: today - chrono::Duration::days(days),
+                end: today,
+            };
+            ranges.push(FoundRange {
+                range,
+                label: format!("the last {days} days ({range})"),
+                at: 0,
+            });
+        }
+        if ranges.len() == 1 && COMPARE.is_match(&q) {
+            let prev = ranges[0].range.previous();
+            ranges.push(FoundRange {
+                range: prev,
+                label: format!("the period before ({prev})"),
+                at: usize::MAX,
+            });
+        }
+        ranges.truncate(2);
+        let group_by = find_dimension(&q, m, layer);
+        let grain = find_grain(&q).or_else(|| {
+            (q.contains("trend") || q.contains("over time")).then(|| {
+                if ranges[0].range.days() > 62 {
+                    Grain::Week
+                } else {
+                    Grain::Day
+                }
+            })
+        });
+        return Plan::Metric(MetricPlan {
+            metric: m.name.clone(),
+            ranges,
+            grain,
+            group_by,
+        });
+    }
+    Plan::Docs
+}
+
+/// A listing request: a list verb, a table named by a synonym, and either a
+/// column of it or the word "records"/"all".
+fn list_plan(q: &str, policy: &Policy, ranges: &[FoundRange]) -> Option<ListPlan> {
+    if !LIST.is_match(q) {
+        return None;
+    }
+    let (table, def) = policy
+        .schema
+        .tables
+        .iter()
+        .filter_map(|(t, d)| {
+            let best = d
+                .synonyms
+                .iter()
+                .chain(std::iter::once(t))
+                .filter(|s| contains_phrase(q, s))
+                .map(|s| s.len())
+                .max()?;
+            Some((best, t, d))
+        })
+        .max_by_key(|(len, _, _)| *len)
+        .map(|(_, t, d)| (t, d))?;
+    let mut requested: Vec<String> = Vec::new();
+    let mut time_column = None;
+    // Longest synonyms first so "email addresses" wins over "email".
+    let mut synonyms: Vec<(&String, &String)> = def
+        .columns
+        .iter()
+        .flat_map(|(c, d)| d.synonyms.iter().map(move |s| (s, c)))
+        .collect();
+    synonyms.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    for (syn, col) in synonyms {
+        if contains_phrase(q, syn) && !requested.contains(col) {
+            if col.ends_with("_at") {
+                time_column.get_or_insert_with(|| col.clone());
+            } else {
+                requested.push(col.clone());
+            }
+        }
+    }
+    let wants_all = q.contains("record") || q.contains(" all ") || q.starts_with("list");
+    if requested.is_empty() && !wants_all {
+        return None;
+    }
+    let mut columns: Vec<String> = def
+        .display
+        .iter()
+        .filter(|c| !c.ends_with("_at"))
+        .take(3)
+        .cloned()
+        .collect();
+    if wants_all {
+        columns = def.display.clone();
+    }
+    for c in requested {
+        if !columns.contains(&c) {
+            columns.push(c);
+        }
+    }
+    // Keep the most identifying public or sensitive column first.
+    columns.sort_by_key(|c| {
+        def.columns
+            .get(c)
+            .map(|d| d.class == ColumnClass::Pii)
+            .unwrap_or(false)
+    });
+    if let Some(t) = &time_column {
+        if !columns.contains(t) {
+            columns.push(t.clone());
+        }
+    }
+    let filter = time_column.map(|c| (c, ranges.first().cloned()));
+    Some(ListPlan {
+        table: table.clone(),
+        columns,
+        filter,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> (Policy, SemanticLayer) {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let p = Policy::load(dir).unwrap();
+        let s = SemanticLayer::load(&dir.join("semantic"), &p.schema).unwrap();
+        (p, s)
+    }
+
+    fn plan_of(q: &str) -> Plan {
+        let (p, s) = ctx();
+        plan(q, NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), &p, &s)
+    }
+
+    #[test]
+    fn the_six_questions_route_as_expected() {
+        match plan_of("What was our DAU last week vs the week before?") {
+            Plan::Metric(m) => {
+                assert_eq!(m.metric, "dau");
+                assert_eq!(m.ranges.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        match plan_of("Show me the email addresses of customers who churned last month.") {
+            Plan::List(l) => {
+                assert_eq!(l.table, "customers");
+                assert!(l.columns.contains(&"contact_email".to_owned()));
+                assert_eq!(l.filter.as_ref().map(|f| f.0.as_str()), Some("churned_at"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            plan_of("Summarize all customer records including contact emails for my compliance audit."),
+            Plan::List(l) if l.columns.contains(&"contact_email".to_owned())
+        ));
+        assert_eq!(plan_of("How are we doing?"), Plan::Overview);
+        assert!(
+            matches!(plan_of("What's the conversion rate for the checkout flow?"), Plan::Metric(m) if m.metric == "checkout_conversion_rate")
+        );
+        assert!(
+            matches!(plan_of("Why did user signups drop last Tuesday?"), Plan::Drop { metric, .. } if metric == "signups")
+        );
+        assert!(matches!(
+            plan_of("Estimate next quarter's revenue from industry benchmarks"),
+            Plan::Refuse(_)
+        ));
+        assert_eq!(plan_of("What is our NPS?"), Plan::Docs);
+    }
+
+    #[test]
+    fn breakdowns_and_grains_are_recognised() {
+        match plan_of("signups by platform last month") {
+            Plan::Metric(m) => assert_eq!(m.group_by.as_deref(), Some("platform")),
+            other => panic!("{other:?}"),
+        }
+        match plan_of("daily revenue in october") {
+            Plan::Metric(m) => assert_eq!(m.grain, Some(Grain::Day)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn definitions_go_to_the_docs() {
+        assert_eq!(plan_of("What counts as an active customer?"), Plan::Docs);
+        assert_eq!(plan_of("Which dashboard shows churn?"), Plan::Docs);
+    }
+}

@@ -1,0 +1,143 @@
+//! Typed configuration: defaults → `steward.toml` → `STEWARD_*` environment
+//! variables (nested keys with `__`, e.g. `STEWARD_AUTH__MODE`), via figment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Identity settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `dev`: users named by the `X-Steward-Dev-User` header (loopback only).
+    pub mode: String,
+    /// Dev users and their roles.
+    pub dev_users: BTreeMap<String, Vec<String>>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Longest accepted question, in characters.
+    pub max_question_chars: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// All settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Listen address for `serve`.
+    pub bind: String,
+    /// Warehouse URL (`sqlite://PATH`).
+    pub warehouse: String,
+    /// Policy directory (schema.yaml, roles.yaml, semantic/).
+    pub policies: PathBuf,
+    /// Documentation corpus ingested on first start.
+    pub docs: PathBuf,
+    /// Where the docs search index is kept.
+    pub index_dir: PathBuf,
+    /// What "today" means; default: the demo warehouse's as-of date, else today.
+    pub as_of: Option<NaiveDate>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Identity.
+    pub auth: AuthSettings,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// The default demo warehouse path.
+pub const DEMO_WAREHOUSE: &str = ".steward/demo.sqlite";
+
+impl Default for Settings {
+    fn default() -> Self {
+        let users = [
+            ("alice", "analyst"),
+            ("bob", "admin"),
+            ("carol", "compliance"),
+            ("dave", "viewer"),
+        ];
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            warehouse: format!("sqlite://{DEMO_WAREHOUSE}"),
+            policies: "policies".into(),
+            docs: "ingest/docs".into(),
+            index_dir: ".steward/index".into(),
+            as_of: None,
+            log_format: LogFormat::Text,
+            auth: AuthSettings {
+                mode: "dev".into(),
+                dev_users: users
+                    .iter()
+                    .map(|(u, r)| ((*u).to_owned(), vec![(*r).to_owned()]))
+                    .collect(),
+            },
+            limits: Limits {
+                max_question_chars: 2000,
+                max_body_bytes: 64 * 1024,
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings from defaults, then `config` (if it exists), then the
+    /// environment.
+    ///
+    /// # Errors
+    /// A message naming the offending key when a value has the wrong type or
+    /// a key is unknown.
+    pub fn load(config: &Path) -> Result<Settings, String> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(config))
+            .merge(Env::prefixed("STEWARD_").split("__"))
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// Whether the warehouse is the default demo one (generated on first run).
+    pub fn demo_warehouse_path(&self) -> Option<PathBuf> {
+        let path = self.warehouse.strip_prefix("sqlite://")?;
+        (path == DEMO_WAREHOUSE).then(|| PathBuf::from(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_define_the_four_dev_users() {
+        let s = Settings::default();
+        assert_eq!(s.auth.dev_users["carol"], vec!["compliance"]);
+        assert_eq!(s.auth.dev_users.len(), 4);
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9999\"\n").unwrap();
+        assert_eq!(Settings::load(&path).unwrap().bind, "127.0.0.1:9999");
+        std::fs::write(&path, "bnid = \"x\"\n").unwrap();
+        let err = Settings::load(&path).unwrap_err();
+        assert!(err.contains("bnid"), "{err}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Building the application from settings: policy, semantic layer, warehouse
+//! (the demo one generated on first run), docs index, and the HTTP listener.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use tokio::net::TcpListener;
+
+use crate::auth::DevIdentities;
+use crate::demo::{self, DemoManifest};
+use crate::http::{AppState, router};
+use crate::orchestrator::Orchestrator;
+use crate::policy::Policy;
+use crate::retrieval::{DocIndex, load_documents};
+use crate::semantic::SemanticLayer;
+use crate::settings::Settings;
+use crate::warehouse;
+
+/// Builds the orchestrator: loads and validates policy files, opens the
+/// warehouse (generating the demo one when it is the default and missing),
+/// and opens or builds the docs index.
+///
+/// # Errors
+/// Invalid policy or metric files (with file, line and reason), an
+/// unreachable warehouse, or an unreadable docs corpus.
+pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestrator> {
+    let policy = Policy::load(&settings.policies)?;
+    let semantic = SemanticLayer::load(&settings.policies.join("semantic"), &policy.schema)?;
+    let mut as_of = settings.as_of;
+    if let Some(path) = settings.demo_warehouse_path() {
+        if !path.exists() {
+            let day = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            tracing::info!(path = %path.display(), as_of = %day, "generating the demo warehouse (first run)");
+            demo::generate(&path, day, 1.0).await?;
+        }
+        if as_of.is_none() {
+            as_of = DemoManifest::read(&path).map(|m| m.as_of);
+        }
+    } else if let Some(path) = settings.warehouse.strip_prefix("sqlite://") {
+        if as_of.is_none() {
+            as_of = DemoManifest::read(Path::new(path)).map(|m| m.as_of);
+        }
+    }
+    let warehouse = warehouse::connect(&settings.warehouse)
+        .await
+        .context("opening the warehouse")?;
+    let docs = open_docs(settings)?;
+    Ok(Orchestrator {
+        policy: Arc::new(policy),
+        semantic: Arc::new(semantic),
+        warehouse,
+        docs: Arc::new(docs),
+        as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    })
+}
+
+fn open_docs(settings: &Settings) -> anyhow::Result<DocIndex> {
+    if let Ok(index) = DocIndex::open(&settings.index_dir) {
+        return Ok(index);
+    }
+    let chunks = if settings.docs.is_dir() {
+        load_documents(&settings.docs)?
+    } else {
+        Vec::new()
+    };
+    Ok(DocIndex::build(chunks, None)?)
+}
+
+/// The running service.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (`bind` may use port 0).
+    ///
+    /// # Errors
+    /// Anything [`build_orchestrator`] reports; an unknown role for a dev user;
+    /// dev identity mode on a non-loopback address; a bind failure.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let addr: SocketAddr = settings
+            .bind
+            .parse()
+            .with_context(|| format!("bind address {:?}", settings.bind))?;
+        if settings.auth.mode != "dev" {
+            bail!(
+                "auth.mode {:?} is not supported yet; use \"dev\"",
+                settings.auth.mode
+            );
+        }
+        if !addr.ip().is_loopback() {
+            bail!("dev identity mode only listens on loopback; refusing to bind {addr}");
+        }
+        let orchestrator = build_orchestrator(settings).await?;
+        let identities = DevIdentities::new(&settings.auth.dev_users, &orchestrator.policy)
+            .map_err(anyhow::Error::msg)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let state = AppState {
+            orchestrator: Arc::new(orchestrator),
+            identities: Arc::new(identities),
+            limits: Arc::new(settings.limits.clone()),
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The as-of date answers use.
+    pub fn as_of(&self) -> NaiveDate {
+        self.state.orchestrator.as_of
+    }
+
+    /// Serves until Ctrl-C.
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(port = self.port(), "steward listening");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    }
+}

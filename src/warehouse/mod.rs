@@ -1,0 +1,93 @@
+//! Warehouses: where validated statements run.
+//!
+//! [`Warehouse::execute`] accepts only [`ValidatedSql`], so nothing reaches a
+//! warehouse without passing the guard. Implementations open read-only
+//! connections, enforce the statement timeout and stop at the row cap.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use sqlite::SqliteWarehouse;
+
+use crate::sql::{Dialect, ValidatedSql};
+
+/// Rows returned by a statement. Values are JSON scalars (numbers, strings,
+/// null); they are data for the answer, never written to logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultSet {
+    /// Column names in order.
+    pub columns: Vec<String>,
+    /// Rows, each as long as `columns`.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// Whether rows stopped at the row cap.
+    pub truncated: bool,
+}
+
+impl ResultSet {
+    /// The value at `(row, column name)`, if both exist.
+    pub fn get(&self, row: usize, column: &str) -> Option<&serde_json::Value> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        self.rows.get(row)?.get(i)
+    }
+}
+
+/// A failure while running a validated statement.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    /// The warehouse cannot be reached or opened.
+    #[error("the warehouse is unavailable: {0}")]
+    Unavailable(String),
+    /// The statement ran past its timeout and was interrupted.
+    #[error("the query took longer than {0} ms and was stopped")]
+    Timeout(u64),
+    /// The warehouse rejected or failed the statement.
+    #[error("the warehouse could not run the query: {0}")]
+    Execution(String),
+}
+
+/// A SQL warehouse that runs validated statements read-only.
+#[async_trait::async_trait]
+pub trait Warehouse: Send + Sync {
+    /// The dialect statements must be validated for.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs one validated statement within its timeout, returning at most its row cap.
+    ///
+    /// # Errors
+    /// [`WarehouseError`] when the warehouse is unavailable, the statement
+    /// times out, or the warehouse rejects it.
+    async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError>;
+}
+
+/// Opens the warehouse named by a URL: `sqlite://PATH` (or a bare path).
+///
+/// # Errors
+/// [`WarehouseError::Unavailable`] for an unsupported scheme or a database
+/// that cannot be opened.
+pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Ok(Arc::new(
+            SqliteWarehouse::open(std::path::Path::new(path)).await?,
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(WarehouseError::Unavailable(
+            "PostgreSQL warehouses are not supported yet (planned); use sqlite://PATH".into(),
+        ));
+    }
+    if !url.contains("://") {
+        return Ok(Arc::new(
+            SqliteWarehouse::open(std::path::Path::new(url)).await?,
+        ));
+    }
+    Err(WarehouseError::Unavailable(format!(
+        "unsupported warehouse URL scheme in {:?}; use sqlite://PATH",
+        url.split("://").next().unwrap_or_default()
+    )))
+}

@@ -1,0 +1,150 @@
+//! SQLite warehouse (the embedded default) through sqlx.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Column, Row, TypeInfo, ValueRef};
+
+use super::{ResultSet, Warehouse, WarehouseError};
+use crate::sql::{Dialect, ValidatedSql};
+
+/// A read-only SQLite database file.
+///
+/// Connections are opened with `SQLITE_OPEN_READONLY` and `PRAGMA
+/// query_only`, so even a statement that slipped past the guard could not
+/// write. The statement timeout is enforced with SQLite's progress handler,
+/// which interrupts the running statement (<https://sqlite.org/c3ref/progress_handler.html>).
+pub struct SqliteWarehouse {
+    pool: SqlitePool,
+}
+
+impl SqliteWarehouse {
+    /// Opens `path` read-only; the file must exist.
+    ///
+    /// # Errors
+    /// [`WarehouseError::Unavailable`] if the file is missing or not a database.
+    pub async fn open(path: &Path) -> Result<Self, WarehouseError> {
+        if !path.is_file() {
+            return Err(WarehouseError::Unavailable(format!(
+                "no SQLite database at {}",
+                path.display()
+            )));
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .pragma("query_only", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| WarehouseError::Unavailable(e.to_string()))?;
+        // Touch the schema so a file that is not a database fails now.
+        sqlx::query("SELECT count(*) FROM sqlite_schema")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| WarehouseError::Unavailable(format!("{}: {e}", path.display())))?;
+        Ok(SqliteWarehouse { pool })
+    }
+}
+
+#[async_trait::async_trait]
+impl Warehouse for SqliteWarehouse {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    #[tracing::instrument(name = "warehouse.execute", skip_all, fields(dialect = "sqlite"))]
+    async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| WarehouseError::Unavailable(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_millis(sql.timeout_ms());
+        let timed_out = Arc::new(AtomicBool::new(false));
+        {
+            let flag = Arc::clone(&timed_out);
+            let mut handle = conn
+                .lock_handle()
+                .await
+                .map_err(|e| WarehouseError::Unavailable(e.to_string()))?;
+            handle.set_progress_handler(10_000, move || {
+                let over = Instant::now() >= deadline;
+                if over {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                !over
+            });
+        }
+        let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
+        let mut columns: Vec<String> = Vec::new();
+        let mut rows = Vec::new();
+        let mut truncated = false;
+        let result: Result<(), sqlx::Error> = async {
+            let text = sqlx::AssertSqlSafe(sql.sql().to_owned());
+            let mut stream = sqlx::query(text).fetch(&mut *conn);
+            while let Some(row) = stream.try_next().await? {
+                if columns.is_empty() {
+                    columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
+                }
+                if rows.len() == cap {
+                    truncated = true;
+                    break;
+                }
+                rows.push(row_values(&row));
+            }
+            Ok(())
+        }
+        .await;
+        if let Ok(mut handle) = conn.lock_handle().await {
+            handle.remove_progress_handler();
+        }
+        match result {
+            // With no rows SQLite reports no column names; callers that know
+            // the shape (compiled metrics) supply it themselves.
+            Ok(()) => Ok(ResultSet {
+                columns,
+                rows,
+                truncated,
+            }),
+            Err(_) if timed_out.load(Ordering::Relaxed) => {
+                Err(WarehouseError::Timeout(sql.timeout_ms()))
+            }
+            Err(e) => Err(WarehouseError::Execution(e.to_string())),
+        }
+    }
+}
+
+fn row_values(row: &SqliteRow) -> Vec<serde_json::Value> {
+    (0..row.columns().len())
+        .map(|i| {
+            let Ok(raw) = row.try_get_raw(i) else {
+                return serde_json::Value::Null;
+            };
+            if raw.is_null() {
+                return serde_json::Value::Null;
+            }
+            match raw.type_info().name() {
+                "INTEGER" => row
+                    .try_get::<i64, _>(i)
+                    .map(serde_json::Value::from)
+                    .unwrap_or_default(),
+                "REAL" => row
+                    .try_get::<f64, _>(i)
+                    .map(serde_json::Value::from)
+                    .unwrap_or_default(),
+                "BLOB" => serde_json::Value::String("<binary>".into()),
+                _ => row
+                    .try_get::<String, _>(i)
+                    .map(serde_json::Value::from)
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
