@@ -1,0 +1,98 @@
+//! The `steward` command line.
+
+use std::process::Command;
+
+use crate::helpers::{AS_OF, demo_db, root};
+
+fn steward(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ask_prints_answers_and_exits_3_on_refusal() {
+    let db = format!("sqlite://{}", demo_db().display());
+    let ok = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--json",
+        "--warehouse",
+        &db,
+        "--as-of",
+        AS_OF,
+        "How are we doing?",
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(json["kind"], "overview");
+    let refused = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--as-of",
+        AS_OF,
+        "What is our NPS?",
+    ]);
+    assert_eq!(refused.status.code(), Some(3));
+}
+
+#[test]
+fn ask_rejects_unknown_users_and_empty_questions() {
+    let db = format!("sqlite://{}", demo_db().display());
+    assert_eq!(
+        steward(&["ask", "--user", "mallory", "--warehouse", &db, "hi"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        steward(&["ask", "--user", "alice", "--warehouse", &db, "  "])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_broken_metric_file_fails_start_up_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("semantic")).unwrap();
+    for f in ["schema.yaml", "roles.yaml"] {
+        std::fs::copy(root().join("policies").join(f), policies.join(f)).unwrap();
+    }
+    std::fs::write(
+        policies.join("semantic/bad.yml"),
+        "metrics:\n  - name: x\n    type: simple\n    type_params: {measure: missing}\n",
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", demo_db().display());
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--policies",
+        policies.to_str().unwrap(),
+        "hi",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.yml:2:") && err.contains("missing"),
+        "{err}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Test harness: one demo warehouse per test process, apps on port 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use steward::settings::Settings;
+use steward::startup::Application;
+
+pub const AS_OF: &str = "2026-11-21";
+
+pub fn as_of() -> NaiveDate {
+    NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap()
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A demo warehouse generated once per test process (scale 0.1).
+pub fn demo_db() -> &'static Path {
+    static DB: OnceLock<PathBuf> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("steward-test-{}", std::process::id()));
+        let path = dir.join("demo.sqlite");
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(steward::demo::generate(&p, as_of(), 0.1))
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+        path
+    })
+}
+
+pub fn demo_settings() -> Settings {
+    let mut s = Settings::default();
+    s.bind = "127.0.0.1:0".into();
+    s.warehouse = format!("sqlite://{}", demo_db().display());
+    s.policies = root().join("policies");
+    s.docs = root().join("ingest/docs");
+    s.index_dir = root().join("target/no-such-index");
+    s.as_of = Some(as_of());
+    s
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub async fn spawn(settings: Settings) -> TestApp {
+    let app = Application::build(&settings).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+pub async fn spawn_demo() -> TestApp {
+    spawn(demo_settings()).await
+}
+
+impl TestApp {
+    /// Asks as `user`; returns (status, body).
+    pub async fn ask(&self, user: &str, question: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/chat", self.base))
+            .header("X-Steward-Dev-User", user)
+            .json(&serde_json::json!({ "question": question }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, Value) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.header("X-Steward-Dev-User", u);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Runs hand-written SQL directly on a SQLite file (test oracle only).
+pub async fn oracle(db: &Path, sql: &'static str) -> Vec<f64> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let row = sqlx::query(sql).fetch_one(&mut conn).await.unwrap();
+    (0..row.len())
+        .map(|i| row.try_get::<f64, _>(i).unwrap())
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real binary's library on a real port, against a
+//! freshly generated demo warehouse and the vendored Chinook database.
+
+mod bad_input;
+mod chinook;
+mod cli;
+mod helpers;
+mod metrics_api;
+mod six_questions;
