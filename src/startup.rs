@@ -39,10 +39,10 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         if as_of.is_none() {
             as_of = DemoManifest::read(&path).map(|m| m.as_of);
         }
-    } else if let Some(path) = settings.warehouse.strip_prefix("sqlite://") {
-        if as_of.is_none() {
-            as_of = DemoManifest::read(Path::new(path)).map(|m| m.as_of);
-        }
+    } else if let Some(path) = settings.warehouse.strip_prefix("sqlite://")
+        && as_of.is_none()
+    {
+        as_of = DemoManifest::read(Path::new(path)).map(|m| m.as_of);
     }
     let warehouse = warehouse::connect(&settings.warehouse)
         .await

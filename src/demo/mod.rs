@@ -223,7 +223,7 @@ fn day(d: NaiveDate) -> String {
 impl Generator {
     fn new(as_of: NaiveDate, scale: f64) -> Self {
         Generator {
-            rng: ChaCha8Rng::seed_from_u64(0x5747_4152_44),
+            rng: ChaCha8Rng::seed_from_u64(0x0057_4741_5244),
             as_of,
             start: as_of - Duration::days(HISTORY_DAYS),
             scale,

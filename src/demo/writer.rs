@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 use super::DemoError;
 
@@ -123,7 +123,9 @@ impl Writer {
             .journal_mode(SqliteJournalMode::Off)
             .synchronous(SqliteSynchronous::Off)
             // Rows are written in batches across tables; keys are consistent by construction.
-            .foreign_keys(false);
+            .foreign_keys(false)
+            .log_statements(log::LevelFilter::Off)
+            .log_slow_statements(log::LevelFilter::Off, std::time::Duration::from_secs(3600));
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::raw_sql(SCHEMA).execute(&mut conn).await?;
         sqlx::raw_sql("BEGIN").execute(&mut conn).await?;

@@ -182,12 +182,16 @@ pub(super) async fn explain(
         } else {
             0.0
         };
+        let portion = if share > 100.0 {
+            "more than the whole net change (other segments moved the other way)".to_owned()
+        } else {
+            format!("{}% of the overall change", group_digits(share, 0))
+        };
         text.push_str(&format!(
-            " The largest change is in {dim} = {value}: {} against a usual {} ({}), which accounts for {}% of the overall change.",
+            " The largest change is in {dim} = {value}: {} against a usual {} ({}), which accounts for {portion}.",
             format_value(*a, format),
             format_value(*b, format),
             pct(*a, *b),
-            group_digits(share, 0)
         ));
         answer.key_numbers.push(KeyNumber {
             label: format!("{label}, {dim} = {value}, on {day_key}"),

@@ -81,22 +81,22 @@ pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> 
                 format!("I can't list that: {rejection}."),
                 rejection.to_string(),
             );
-            if matches!(rejection, Rejection::ColumnDenied { .. }) {
-                if let Some(n) = count(o, grants, &count_sql, &mut answer).await {
-                    let shown = group_digits(n, 0);
-                    answer.answer.push_str(&format!(
-                        " I can tell you how many there are instead: {shown} {what}."
-                    ));
-                    answer.key_numbers.push(KeyNumber {
-                        label: format!("{what}, count"),
-                        value: n,
-                        formatted: shown,
-                    });
-                    answer.data = DataTable {
-                        columns: vec!["count".into()],
-                        rows: vec![vec![n.into()]],
-                    };
-                }
+            if matches!(rejection, Rejection::ColumnDenied { .. })
+                && let Some(n) = count(o, grants, &count_sql, &mut answer).await
+            {
+                let shown = group_digits(n, 0);
+                answer.answer.push_str(&format!(
+                    " I can tell you how many there are instead: {shown} {what}."
+                ));
+                answer.key_numbers.push(KeyNumber {
+                    label: format!("{what}, count"),
+                    value: n,
+                    formatted: shown,
+                });
+                answer.data = DataTable {
+                    columns: vec!["count".into()],
+                    rows: vec![vec![n.into()]],
+                };
             }
             answer.suggestions = vec![format!("how many {} are there?", plan.table)];
             answer

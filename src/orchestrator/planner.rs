@@ -195,22 +195,23 @@ pub fn plan(question: &str, today: NaiveDate, policy: &Policy, layer: &SemanticL
     }
     let metric = find_metric(&q, layer);
     let ranges = find_ranges(&q, today);
-    if let Some(m) = metric {
-        if WHY.is_match(&q) && CHANGE.is_match(&q) {
-            let day = ranges
-                .first()
-                .map(|r| r.range)
-                .filter(|r| r.days() == 1)
-                .or_else(|| TimeRange::new(today.pred_opt()?, today))
-                .unwrap_or(TimeRange {
-                    start: today,
-                    end: today,
-                });
-            return Plan::Drop {
-                metric: m.name.clone(),
-                day,
-            };
-        }
+    if let Some(m) = metric
+        && WHY.is_match(&q)
+        && CHANGE.is_match(&q)
+    {
+        let day = ranges
+            .first()
+            .map(|r| r.range)
+            .filter(|r| r.days() == 1)
+            .or_else(|| TimeRange::new(today.pred_opt()?, today))
+            .unwrap_or(TimeRange {
+                start: today,
+                end: today,
+            });
+        return Plan::Drop {
+            metric: m.name.clone(),
+            day,
+        };
     }
     if let Some(list) = list_plan(&q, policy, &ranges) {
         return Plan::List(list);
@@ -327,10 +328,10 @@ fn list_plan(q: &str, policy: &Policy, ranges: &[FoundRange]) -> Option<ListPlan
             .map(|d| d.class == ColumnClass::Pii)
             .unwrap_or(false)
     });
-    if let Some(t) = &time_column {
-        if !columns.contains(t) {
-            columns.push(t.clone());
-        }
+    if let Some(t) = &time_column
+        && !columns.contains(t)
+    {
+        columns.push(t.clone());
     }
     let filter = time_column.map(|c| (c, ranges.first().cloned()));
     Some(ListPlan {

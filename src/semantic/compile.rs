@@ -242,35 +242,35 @@ impl SemanticLayer {
         }
         // A metric defined at a grain (DAU) is not additive over longer ranges:
         // compute it at its grain, then report the mean of those values.
-        if let Some(g) = metric.time_granularity {
-            if !measure.agg.is_additive() && shape.grain.is_none_or(|q| q > g) {
-                let mut fine = shape.clone();
-                fine.grain = Some(g);
-                let inner = self.measure_sql(model, measure, &fine)?;
-                let outer_keys: Vec<String> =
-                    shape.group_by.iter().map(|d| output_name(d)).collect();
-                let mut select = Vec::new();
-                let mut group = outer_keys.clone();
-                if let Some(q) = shape.grain {
-                    select.push(format!(
-                        "{} AS period",
-                        shape.dialect.truncate(q, "fine.period")
-                    ));
-                    group.insert(0, shape.dialect.truncate(q, "fine.period"));
-                }
-                select.extend(outer_keys.iter().map(|k| format!("fine.{k} AS {k}")));
-                select.push("AVG(fine.value) AS value".into());
-                let group_sql = if group.is_empty() {
-                    String::new()
-                } else {
-                    format!(" GROUP BY {}", group.join(", "))
-                };
-                let sql = format!(
-                    "SELECT {} FROM ({inner}) AS fine{group_sql}",
-                    select.join(", ")
-                );
-                return Ok((sql, Some(format!("mean of {} values", grain_adjective(g)))));
+        if let Some(g) = metric.time_granularity
+            && !measure.agg.is_additive()
+            && shape.grain.is_none_or(|q| q > g)
+        {
+            let mut fine = shape.clone();
+            fine.grain = Some(g);
+            let inner = self.measure_sql(model, measure, &fine)?;
+            let outer_keys: Vec<String> = shape.group_by.iter().map(|d| output_name(d)).collect();
+            let mut select = Vec::new();
+            let mut group = outer_keys.clone();
+            if let Some(q) = shape.grain {
+                select.push(format!(
+                    "{} AS period",
+                    shape.dialect.truncate(q, "fine.period")
+                ));
+                group.insert(0, shape.dialect.truncate(q, "fine.period"));
             }
+            select.extend(outer_keys.iter().map(|k| format!("fine.{k} AS {k}")));
+            select.push("AVG(fine.value) AS value".into());
+            let group_sql = if group.is_empty() {
+                String::new()
+            } else {
+                format!(" GROUP BY {}", group.join(", "))
+            };
+            let sql = format!(
+                "SELECT {} FROM ({inner}) AS fine{group_sql}",
+                select.join(", ")
+            );
+            return Ok((sql, Some(format!("mean of {} values", grain_adjective(g)))));
         }
         Ok((self.measure_sql(model, measure, &shape)?, None))
     }
@@ -294,10 +294,8 @@ impl SemanticLayer {
         let mut joins = Joins::new(self, model);
         let ts = joins.dimension_expr(time_dim)?;
         let mut select = Vec::new();
-        if period {
-            if let Some(g) = shape.grain {
-                select.push(format!("{} AS period", shape.dialect.truncate(g, &ts)));
-            }
+        if period && let Some(g) = shape.grain {
+            select.push(format!("{} AS period", shape.dialect.truncate(g, &ts)));
         }
         for d in shape.group_by {
             select.push(format!(
@@ -651,14 +649,14 @@ fn rewrite_identifiers(
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| format!("expression {expr:?} does not parse: {e}"))?;
     let _ = visit_expressions_mut(&mut parsed, |e| {
-        if let Expr::Identifier(id) = e {
-            if let Some(prefix) = f(&id.value) {
-                let mut parts: Vec<Ident> = prefix.iter().map(|p| Ident::new(p.clone())).collect();
-                if prefix.last().map(String::as_str) != Some("value") {
-                    parts.push(id.clone());
-                }
-                *e = Expr::CompoundIdentifier(parts);
+        if let Expr::Identifier(id) = e
+            && let Some(prefix) = f(&id.value)
+        {
+            let mut parts: Vec<Ident> = prefix.iter().map(|p| Ident::new(p.clone())).collect();
+            if prefix.last().map(String::as_str) != Some("value") {
+                parts.push(id.clone());
             }
+            *e = Expr::CompoundIdentifier(parts);
         }
         ControlFlow::<()>::Continue(())
     });

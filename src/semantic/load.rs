@@ -230,16 +230,16 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
             ));
         }
     }
-    if let Some(t) = m.agg_time_dimension() {
-        if !time_dims.contains(&t) {
-            return Err((
-                t.to_owned(),
-                format!(
-                    "agg_time_dimension {t} is not a time dimension of {}",
-                    m.name
-                ),
-            ));
-        }
+    if let Some(t) = m.agg_time_dimension()
+        && !time_dims.contains(&t)
+    {
+        return Err((
+            t.to_owned(),
+            format!(
+                "agg_time_dimension {t} is not a time dimension of {}",
+                m.name
+            ),
+        ));
     }
     for measure in &m.measures {
         let time = measure
@@ -267,16 +267,16 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
             }
             Some(_) => {}
         }
-        if let Some(nad) = &measure.non_additive_dimension {
-            if !time_dims.contains(&nad.name.as_str()) {
-                return Err((
-                    format!("name: {}", nad.name),
-                    format!(
-                        "non_additive_dimension {} of measure {} is not a time dimension",
-                        nad.name, measure.name
-                    ),
-                ));
-            }
+        if let Some(nad) = &measure.non_additive_dimension
+            && !time_dims.contains(&nad.name.as_str())
+        {
+            return Err((
+                format!("name: {}", nad.name),
+                format!(
+                    "non_additive_dimension {} of measure {} is not a time dimension",
+                    nad.name, measure.name
+                ),
+            ));
         }
     }
     Ok(())

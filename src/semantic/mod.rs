@@ -201,10 +201,10 @@ impl SemanticLayer {
                 out.extend(self.base_measures(m));
             }
         }
-        if let Some(measure) = metric.measure_name() {
-            if let Some(found) = self.find_measure(measure) {
-                out.push(found);
-            }
+        if let Some(measure) = metric.measure_name()
+            && let Some(found) = self.find_measure(measure)
+        {
+            out.push(found);
         }
         out
     }

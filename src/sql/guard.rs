@@ -205,14 +205,14 @@ impl Visitor for Scan {
         // Entering the body of CTE i: only CTEs before it are visible there
         // (all of them, itself included, under WITH RECURSIVE).
         let address = q as *const Query as usize;
-        if let Some(frame) = self.cte_frames.last_mut() {
-            if let Some(i) = frame.bodies.iter().position(|b| *b == address) {
-                frame.visible = if frame.recursive {
-                    frame.names.len()
-                } else {
-                    i
-                };
-            }
+        if let Some(frame) = self.cte_frames.last_mut()
+            && let Some(i) = frame.bodies.iter().position(|b| *b == address)
+        {
+            frame.visible = if frame.recursive {
+                frame.names.len()
+            } else {
+                i
+            };
         }
         if let Some(with) = &q.with {
             let names: Vec<String> = with
@@ -251,10 +251,10 @@ impl Visitor for Scan {
         }
         // Leaving a CTE body: what follows (the next CTE sets its own
         // visibility) is the main body, which sees every CTE.
-        if let Some(frame) = self.cte_frames.last_mut() {
-            if frame.bodies.contains(&address) {
-                frame.visible = frame.names.len();
-            }
+        if let Some(frame) = self.cte_frames.last_mut()
+            && frame.bodies.contains(&address)
+        {
+            frame.visible = frame.names.len();
         }
         ControlFlow::Continue(())
     }
@@ -503,7 +503,8 @@ impl Scan {
                     classes.insert(def.class);
                 }
             }
-            if !found && !(qualifier.is_none() && self.output_names.contains(column)) {
+            let is_output_name = qualifier.is_none() && self.output_names.contains(column);
+            if !found && !is_output_name {
                 let shown = match qualifier {
                     Some(q) => format!("{q}.{column}"),
                     None => column.to_owned(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{Column, Row, TypeInfo, ValueRef};
+use sqlx::{Column, ConnectOptions, Row, TypeInfo, ValueRef};
 
 use super::{ResultSet, Warehouse, WarehouseError};
 use crate::sql::{Dialect, ValidatedSql};
@@ -37,7 +37,11 @@ impl SqliteWarehouse {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
-            .pragma("query_only", "ON");
+            .pragma("query_only", "ON")
+            // sqlx would log statement text (with literals) on slow queries;
+            // steward logs its own redacted facts instead (LOGGING.md).
+            .log_statements(log::LevelFilter::Off)
+            .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))

@@ -40,14 +40,15 @@ pub fn demo_db() -> &'static Path {
 }
 
 pub fn demo_settings() -> Settings {
-    let mut s = Settings::default();
-    s.bind = "127.0.0.1:0".into();
-    s.warehouse = format!("sqlite://{}", demo_db().display());
-    s.policies = root().join("policies");
-    s.docs = root().join("ingest/docs");
-    s.index_dir = root().join("target/no-such-index");
-    s.as_of = Some(as_of());
-    s
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        warehouse: format!("sqlite://{}", demo_db().display()),
+        policies: root().join("policies"),
+        docs: root().join("ingest/docs"),
+        index_dir: root().join("target/no-such-index"),
+        as_of: Some(as_of()),
+        ..Settings::default()
+    }
 }
 
 pub struct TestApp {
