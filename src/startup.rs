@@ -48,13 +48,16 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         .await
         .context("opening the warehouse")?;
     let docs = open_docs(settings)?;
-    Ok(Orchestrator {
+    let mut orchestrator = Orchestrator {
         policy: Arc::new(policy),
         semantic: Arc::new(semantic),
         warehouse,
         docs: Arc::new(docs),
         as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
-    })
+        dimension_values: Default::default(),
+    };
+    orchestrator.load_dimension_values().await;
+    Ok(orchestrator)
 }
 
 fn open_docs(settings: &Settings) -> anyhow::Result<DocIndex> {

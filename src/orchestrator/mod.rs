@@ -12,6 +12,7 @@ mod listing;
 pub mod planner;
 pub mod timephrase;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
@@ -23,9 +24,14 @@ use planner::{MetricPlan, Plan};
 
 use crate::policy::{Grants, Policy, Principal};
 use crate::retrieval::DocIndex;
-use crate::semantic::{CompiledQuery, MetricQuery, SemanticError, SemanticLayer, TimeRange};
+use crate::semantic::{
+    CompiledQuery, DimensionFilter, MetricQuery, SemanticError, SemanticLayer, TimeRange,
+};
 use crate::sql::{Origin, Rejection, ValidatedSql, validate};
 use crate::warehouse::{ResultSet, Warehouse, WarehouseError};
+
+/// Dimensions with more distinct values than this are not catalogued.
+pub const MAX_DIMENSION_VALUES: u64 = 100;
 
 /// Metrics shown by the KPI overview, when defined.
 const OVERVIEW_METRICS: [&str; 6] = [
@@ -63,6 +69,9 @@ pub struct Orchestrator {
     pub docs: Arc<DocIndex>,
     /// What "today" means.
     pub as_of: NaiveDate,
+    /// Distinct values of public categorical dimensions (see
+    /// [`Orchestrator::load_dimension_values`]), for recognising filters.
+    pub dimension_values: BTreeMap<String, Vec<String>>,
 }
 
 impl Orchestrator {
@@ -71,7 +80,13 @@ impl Orchestrator {
     #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
     pub async fn ask(&self, principal: &Principal, question: &str) -> Answer {
         let grants = self.policy.grants(principal);
-        let plan = planner::plan(question, self.as_of, &self.policy, &self.semantic);
+        let plan = planner::plan(
+            question,
+            self.as_of,
+            &self.policy,
+            &self.semantic,
+            &self.dimension_values,
+        );
         tracing::info!(plan = plan_name(&plan), "planned");
         match plan {
             Plan::Refuse(reason) => {
@@ -85,6 +100,41 @@ impl Orchestrator {
             Plan::List(l) => listing::list(self, &grants, &l).await,
             Plan::Docs => self.docs_answer(question),
         }
+    }
+
+    /// Reads the distinct values of every public categorical dimension with
+    /// at most [`MAX_DIMENSION_VALUES`] values, under [`Grants::catalog`].
+    /// Dimensions whose query the guard refuses (non-public columns) or
+    /// that have more values are left out; failures only shrink the catalogue.
+    pub async fn load_dimension_values(&mut self) {
+        let grants = Grants::catalog();
+        for (dim, sql) in self.semantic.dimension_value_queries(MAX_DIMENSION_VALUES) {
+            let Ok(validated) = validate(
+                &sql,
+                self.warehouse.dialect(),
+                &self.policy,
+                &grants,
+                Origin::Metric,
+            ) else {
+                continue;
+            };
+            let Ok(result) = self.warehouse.execute(&validated).await else {
+                continue;
+            };
+            if result.rows.len() as u64 > MAX_DIMENSION_VALUES {
+                continue;
+            }
+            let values = result
+                .rows
+                .iter()
+                .filter_map(|r| r.first()?.as_str().map(str::to_owned))
+                .collect();
+            self.dimension_values.insert(dim, values);
+        }
+        tracing::info!(
+            dimensions = self.dimension_values.len(),
+            "dimension catalogue loaded"
+        );
     }
 
     /// Metric names people can ask about, for refusals and the UI.
@@ -151,13 +201,14 @@ impl Orchestrator {
         range: TimeRange,
         answer: &mut Answer,
         purpose: &str,
+        filters: &[DimensionFilter],
     ) -> Result<Option<f64>, StepError> {
         let q = MetricQuery {
             metric: metric.to_owned(),
             range,
             grain: None,
             group_by: Vec::new(),
-            filters: Vec::new(),
+            filters: filters.to_vec(),
         };
         let (_, validated, result) = self.run_metric(grants, &q).await?;
         answer.ran(purpose, validated.sql(), result.rows.len());
@@ -172,7 +223,15 @@ impl Orchestrator {
             );
         };
         let format = def.format();
-        let label = def.label().to_owned();
+        let mut label = def.label().to_owned();
+        if !plan.filters.is_empty() {
+            let f: Vec<String> = plan
+                .filters
+                .iter()
+                .map(|f| format!("{} = {}", f.dimension, f.values.join(" or ")))
+                .collect();
+            label = format!("{label} ({})", f.join(", "));
+        }
         let mut answer = Answer::new(AnswerKind::Metric, String::new());
         answer.metric = Some(def.name.clone());
         if !def.description.is_empty() {
@@ -186,7 +245,7 @@ impl Orchestrator {
                 range: plan.ranges[0].range,
                 grain: plan.grain,
                 group_by: plan.group_by.iter().cloned().collect(),
-                filters: Vec::new(),
+                filters: plan.filters.clone(),
             };
             return match self.run_metric(grants, &q).await {
                 Ok((compiled, validated, result)) => {
@@ -221,6 +280,7 @@ impl Orchestrator {
                     r.range,
                     &mut answer,
                     &format!("{}, {}", def.name, r.label),
+                    &plan.filters,
                 )
                 .await
             {
@@ -318,6 +378,7 @@ impl Orchestrator {
                     current,
                     &mut answer,
                     &format!("{name}, last 7 days"),
+                    &[],
                 )
                 .await;
             let prev = self
@@ -327,6 +388,7 @@ impl Orchestrator {
                     previous,
                     &mut answer,
                     &format!("{name}, previous 7 days"),
+                    &[],
                 )
                 .await;
             let (Ok(Some(c)), Ok(Some(p))) = (cur, prev) else {

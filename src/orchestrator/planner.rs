@@ -9,7 +9,9 @@ use regex::Regex;
 
 use super::timephrase::{FoundRange, find_ranges};
 use crate::policy::{ColumnClass, Policy};
-use crate::semantic::{Grain, MetricDef, SemanticLayer, TimeRange};
+use std::collections::BTreeMap;
+
+use crate::semantic::{DimensionFilter, Grain, MetricDef, SemanticLayer, TimeRange};
 
 /// What to do for a question.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,8 @@ pub struct MetricPlan {
     pub grain: Option<Grain>,
     /// Breakdown dimension, if asked for.
     pub group_by: Option<String>,
+    /// Dimension values named in the question ("on iOS", "in EMEA").
+    pub filters: Vec<DimensionFilter>,
 }
 
 /// A request to list rows.
@@ -183,7 +187,16 @@ fn find_dimension(q: &str, metric: &MetricDef, layer: &SemanticLayer) -> Option<
 }
 
 /// Makes a plan for a question, as of `today`.
-pub fn plan(question: &str, today: NaiveDate, policy: &Policy, layer: &SemanticLayer) -> Plan {
+///
+/// `values` are the known values of categorical dimensions (the catalogue);
+/// a value named in the question becomes a filter on the metric.
+pub fn plan(
+    question: &str,
+    today: NaiveDate,
+    policy: &Policy,
+    layer: &SemanticLayer,
+    values: &BTreeMap<String, Vec<String>>,
+) -> Plan {
     let q = normalize(question);
     if FORECAST.is_match(&q) {
         return Plan::Refuse(
@@ -252,14 +265,65 @@ pub fn plan(question: &str, today: NaiveDate, policy: &Policy, layer: &SemanticL
                 }
             })
         });
+        let filters = find_filters(question, &q, m, layer, values, group_by.as_deref());
         return Plan::Metric(MetricPlan {
             metric: m.name.clone(),
             ranges,
             grain,
             group_by,
+            filters,
         });
     }
     Plan::Docs
+}
+
+/// Common words never read as (case-insensitive) dimension values.
+const NOT_VALUES: &[&str] = &["the", "and", "all", "any", "none", "other", "for", "new"];
+
+/// Dimension values named in the question. Values of one or two letters
+/// (country codes) must appear in the question exactly as stored ("US"),
+/// longer ones match case-insensitively as whole words ("iOS" → `ios`).
+fn find_filters(
+    original: &str,
+    normalized: &str,
+    metric: &MetricDef,
+    layer: &SemanticLayer,
+    values: &BTreeMap<String, Vec<String>>,
+    group_by: Option<&str>,
+) -> Vec<DimensionFilter> {
+    let words: Vec<&str> = original
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .collect();
+    let mut filters = Vec::new();
+    for dim in layer.dimensions_of(metric) {
+        if group_by == Some(dim.name.as_str()) {
+            continue;
+        }
+        let Some(known) = values.get(&dim.name) else {
+            continue;
+        };
+        let named: Vec<String> = known
+            .iter()
+            .filter(|v| {
+                if v.chars().count() <= 2 {
+                    words.contains(&v.as_str())
+                } else if NOT_VALUES.contains(&v.to_lowercase().as_str()) {
+                    false
+                } else {
+                    contains_phrase(normalized, &v.to_lowercase().replace('_', " "))
+                        || contains_phrase(normalized, &v.to_lowercase())
+                }
+            })
+            .cloned()
+            .collect();
+        if !named.is_empty() {
+            filters.push(DimensionFilter {
+                dimension: dim.name.clone(),
+                values: named,
+            });
+        }
+    }
+    filters
 }
 
 /// A listing request: a list verb, a table named by a synonym, and either a
@@ -354,7 +418,19 @@ mod tests {
 
     fn plan_of(q: &str) -> Plan {
         let (p, s) = ctx();
-        plan(q, NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(), &p, &s)
+        let mut values = BTreeMap::new();
+        values.insert(
+            "platform".to_owned(),
+            vec!["android".to_owned(), "ios".to_owned(), "web".to_owned()],
+        );
+        values.insert("country".to_owned(), vec!["IN".to_owned(), "US".to_owned()]);
+        plan(
+            q,
+            NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+            &p,
+            &s,
+            &values,
+        )
     }
 
     #[test]
@@ -402,6 +478,25 @@ mod tests {
             Plan::Metric(m) => assert_eq!(m.grain, Some(Grain::Day)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn named_dimension_values_become_filters() {
+        let filters = |q: &str| match plan_of(q) {
+            Plan::Metric(m) => m
+                .filters
+                .iter()
+                .map(|f| format!("{}={}", f.dimension, f.values.join("|")))
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(filters("DAU on iOS last week"), vec!["platform=ios"]);
+        assert_eq!(filters("signups in the US last month"), vec!["country=US"]);
+        assert!(
+            filters("how many signups did we get in october").is_empty(),
+            "'in' is not India"
+        );
+        assert!(filters("signups by platform last week").is_empty());
     }
 
     #[test]

@@ -172,6 +172,20 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// The grants steward itself uses to read the *catalogue*: the distinct
+    /// values of public categorical dimensions, so the planner can recognise
+    /// "iOS" or "EMEA" in a question. Metrics capability and the `public`
+    /// class only: no sensitive or personal value ever enters the catalogue.
+    pub fn catalog() -> Grants {
+        Grants {
+            user: "steward-catalog".into(),
+            roles: vec!["catalog".into()],
+            capabilities: vec![Capability::Metrics],
+            allowed_classes: vec![ColumnClass::Public],
+            audited: false,
+        }
+    }
+
     /// Whether the principal holds a capability.
     pub fn can(&self, capability: Capability) -> bool {
         self.capabilities.contains(&capability)

@@ -242,6 +242,32 @@ impl SemanticLayer {
             .collect()
     }
 
+    /// For each categorical dimension (first definition of each name), a
+    /// statement listing its distinct non-null values, at most `limit + 1`
+    /// of them: `(dimension name, SQL)`.
+    pub fn dimension_value_queries(&self, limit: u64) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for m in &self.models {
+            for d in m
+                .dimensions
+                .iter()
+                .filter(|d| d.kind == DimensionType::Categorical)
+            {
+                if out.iter().any(|(n, _)| *n == d.name) {
+                    continue;
+                }
+                let e = d.expr();
+                let sql = format!(
+                    "SELECT DISTINCT {e} AS value FROM {} WHERE {e} IS NOT NULL ORDER BY 1 LIMIT {}",
+                    m.table(),
+                    limit + 1
+                );
+                out.push((d.name.clone(), sql));
+            }
+        }
+        out
+    }
+
     /// Every dimension reachable from model `from` by following entities from
     /// foreign (or primary) to primary keys, breadth first, at most two hops.
     pub(crate) fn reachable(&self, from: usize) -> Vec<ReachableDimension<'_>> {

@@ -98,3 +98,21 @@ async fn filter_values_cannot_inject_sql() {
         "no platform has that literal name: {body}"
     );
 }
+
+#[tokio::test]
+async fn a_named_dimension_value_filters_the_metric() {
+    let app = crate::helpers::spawn_demo().await;
+    let (_, body) = app.ask("dave", "How many signups on iOS last week?").await;
+    assert_eq!(body["kind"], "metric", "{body}");
+    let expected = oracle(
+        demo_db(),
+        "SELECT COUNT(*) * 1.0 FROM user_profiles WHERE platform = 'ios' AND signed_up_at >= '2026-11-09' AND signed_up_at < '2026-11-16'",
+    )
+    .await[0];
+    assert_eq!(
+        body["data"]["rows"][0][1].as_f64(),
+        Some(expected),
+        "{body}"
+    );
+    assert!(body["answer"].as_str().unwrap().contains("platform = ios"));
+}
