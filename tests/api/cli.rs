@@ -96,3 +96,84 @@ fn a_broken_metric_file_fails_start_up_with_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_init_rejects_bad_arguments_and_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo.sqlite");
+    std::fs::write(&out, b"previous contents").unwrap();
+    let bad_scale = steward(&[
+        "demo",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--scale",
+        "0",
+    ]);
+    assert_ne!(bad_scale.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&bad_scale.stderr).contains("scale"));
+    let bad_date = steward(&[
+        "demo",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-02-30",
+    ]);
+    assert_ne!(bad_date.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"previous contents",
+        "nothing lost"
+    );
+}
+
+#[test]
+fn demo_init_writes_a_manifest_with_the_planted_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo.sqlite");
+    let run = steward(&[
+        "demo",
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--as-of",
+        "2026-06-04",
+        "--scale",
+        "0.02",
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("demo.sqlite.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["as_of"], "2026-06-04");
+    assert_eq!(manifest["planted_drop_on"], "2026-06-02");
+}
+
+#[test]
+fn ingest_indexes_a_corpus_and_rejects_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index");
+    let missing = steward(&["ingest", "/no/such/dir", "--index", index.to_str().unwrap()]);
+    assert_ne!(missing.status.code(), Some(0));
+    assert!(!index.exists());
+    let ok = steward(&["ingest", "ingest/docs", "--index", index.to_str().unwrap()]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(stdout.contains("from 16 documents"), "{stdout}");
+    assert!(
+        stdout.contains("addressed to an AI assistant"),
+        "the planted injection is reported: {stdout}"
+    );
+    assert!(index.join("chunks.json").exists());
+}
