@@ -146,7 +146,13 @@ pub fn format_value(value: f64, format: ValueFormat) -> String {
     }
 }
 
-/// Formats a number with thousands separators and at most `decimals` decimals.
+/// Formats a number with thousands separators and at most `decimals` decimals
+/// (trailing zeros dropped).
+///
+/// ```
+/// assert_eq!(steward::orchestrator::group_digits(1234567.891, 1), "1,234,567.9");
+/// assert_eq!(steward::orchestrator::group_digits(-0.04, 1), "0");
+/// ```
 pub fn group_digits(value: f64, decimals: usize) -> String {
     let s = format!("{:.*}", decimals, value.abs());
     let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));

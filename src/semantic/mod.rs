@@ -44,7 +44,14 @@ pub enum Grain {
 }
 
 impl Grain {
-    /// Parses `day`, `week`, `month`, `quarter`, `year` (case-insensitive).
+    /// Parses `day`, `week`, `month`, `quarter`, `year` (case-insensitive;
+    /// `daily`, `weekly`… too).
+    ///
+    /// ```
+    /// use steward::semantic::Grain;
+    /// assert_eq!(Grain::parse("Week"), Some(Grain::Week));
+    /// assert_eq!(Grain::parse("fortnight"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Grain> {
         match s.to_ascii_lowercase().as_str() {
             "day" | "daily" => Some(Grain::Day),

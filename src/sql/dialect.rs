@@ -108,7 +108,12 @@ impl Dialect {
     }
 }
 
-/// Quotes a string as a SQL literal (`'` doubled).
+/// Quotes a string as a SQL literal (`'` doubled, SQL-92 §5.3).
+///
+/// ```
+/// assert_eq!(steward::sql::quote_literal("O'Brien"), "'O''Brien'");
+/// assert_eq!(steward::sql::quote_literal("x' OR '1'='1"), "'x'' OR ''1''=''1'");
+/// ```
 pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
