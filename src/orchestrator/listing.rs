@@ -6,7 +6,7 @@
 
 use super::planner::ListPlan;
 use super::{Answer, AnswerKind, DataTable, KeyNumber, Orchestrator, StepError, group_digits};
-use crate::policy::{ColumnClass, Grants};
+use crate::policy::{Access, ColumnClass, Grants};
 use crate::sql::Rejection;
 
 /// Rows shown by a listing; the policy's row cap may lower it.
@@ -32,6 +32,38 @@ fn where_clause(o: &Orchestrator, plan: &ListPlan) -> (String, String) {
 }
 
 pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> Answer {
+    // Display defaults the asker may not read are dropped; columns the
+    // question named stay, so a denial explains itself.
+    let readable = |c: &String| {
+        plan.requested.contains(c)
+            || o.policy
+                .schema
+                .column(&plan.table, c)
+                .is_some_and(|d| grants.access(d.class) != Access::Deny)
+    };
+    let columns: Vec<String> = plan
+        .columns
+        .iter()
+        .filter(|c| readable(c))
+        .cloned()
+        .collect();
+    if columns.is_empty() {
+        return Answer::refusal(
+            format!(
+                "I can't list {}: your roles may not read any of its columns.",
+                plan.table
+            ),
+            format!(
+                "{} may not read the columns of {}",
+                grants.roles_phrase(),
+                plan.table
+            ),
+        );
+    }
+    let plan = &ListPlan {
+        columns,
+        ..plan.clone()
+    };
     let (filter, described) = where_clause(o, plan);
     let order = plan
         .filter

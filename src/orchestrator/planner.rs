@@ -58,6 +58,8 @@ pub struct ListPlan {
     pub table: String,
     /// Columns to show.
     pub columns: Vec<String>,
+    /// The columns the question named (the rest are display defaults).
+    pub requested: Vec<String>,
     /// A time column and range to filter on (`None` range: `IS NOT NULL`).
     pub filter: Option<(String, Option<FoundRange>)>,
 }
@@ -380,9 +382,9 @@ fn list_plan(q: &str, policy: &Policy, ranges: &[FoundRange]) -> Option<ListPlan
     if wants_all {
         columns = def.display.clone();
     }
-    for c in requested {
-        if !columns.contains(&c) {
-            columns.push(c);
+    for c in &requested {
+        if !columns.contains(c) {
+            columns.push(c.clone());
         }
     }
     // Keep the most identifying public or sensitive column first.
@@ -401,6 +403,7 @@ fn list_plan(q: &str, policy: &Policy, ranges: &[FoundRange]) -> Option<ListPlan
     Some(ListPlan {
         table: table.clone(),
         columns,
+        requested,
         filter,
     })
 }

@@ -150,6 +150,11 @@ impl Policy {
                     ),
                 ));
             }
+            for (table, predicate) in &role.row_filters {
+                check_row_filter(&schema, table, predicate).map_err(|reason| {
+                    roles_file.error_at(table, format!("role {name}: {reason}"))
+                })?;
+            }
         }
         Ok(Policy {
             schema,
@@ -209,6 +214,53 @@ fn normalize_schema(schema: &mut Schema, file: &SourceFile) -> Result<(), Policy
         });
     }
     Ok(())
+}
+
+/// A row filter must name an allow-listed table and be one SQL predicate over
+/// that table's allow-listed columns, with no subquery.
+fn check_row_filter(schema: &Schema, table: &str, predicate: &str) -> Result<(), String> {
+    use sqlparser::ast::{Expr, visit_expressions};
+    use std::ops::ControlFlow;
+    let Some((_, def)) = schema.table(table) else {
+        return Err(format!(
+            "row filter on {table}, which is not in the schema allow-list"
+        ));
+    };
+    let dialect = sqlparser::dialect::GenericDialect {};
+    let expr = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(predicate)
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+            Ok(e)
+        })
+        .map_err(|e| format!("row filter on {table} is not one SQL predicate: {e}"))?;
+    let mut problem = None;
+    let _ = visit_expressions(&expr, |e| {
+        let bad = match e {
+            Expr::Identifier(id) if !def.columns.contains_key(&id.value.to_ascii_lowercase()) => {
+                Some(format!(
+                    "row filter on {table} uses {}, which is not a listed column of it",
+                    id.value
+                ))
+            }
+            Expr::CompoundIdentifier(_) => {
+                Some(format!("row filter on {table} must use bare column names"))
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                Some(format!("row filter on {table} may not contain a subquery"))
+            }
+            _ => None,
+        };
+        match bad {
+            Some(b) => {
+                problem = Some(b);
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        }
+    });
+    problem.map_or(Ok(()), Err)
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: the names policy files may use.

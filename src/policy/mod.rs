@@ -48,14 +48,26 @@ impl fmt::Display for ColumnClass {
     }
 }
 
-/// What a role may do with a column class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a role may do with a column class, from least to most permissive.
+///
+/// The masking actions rewrite every reference to the column (select list,
+/// WHERE, JOIN, GROUP BY, ORDER BY, function arguments) so that filtering or
+/// sorting on it cannot reveal the original value either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
-    /// The column may be read and used anywhere in a query.
-    Allow,
     /// The column may not appear anywhere in a query.
     Deny,
+    /// Every reference reads `NULL`.
+    Null,
+    /// Every reference reads a fixed mask (`'****'`, `NULL` stays `NULL`).
+    Mask,
+    /// Every reference reads a one-way hash of the value (PostgreSQL `md5`),
+    /// so equal values still join and count; on SQLite, which has no hash
+    /// function, the column is denied instead.
+    Hash,
+    /// The column may be read and used anywhere in a query.
+    Allow,
 }
 
 /// A capability a role can hold (`can:` in `roles.yaml`).
@@ -143,6 +155,11 @@ pub struct RoleDef {
     /// Whether every data access by this role is audited in detail.
     #[serde(default)]
     pub audited: bool,
+    /// Row filters: table → SQL predicate over that table's columns, e.g.
+    /// `customers: "region = 'EMEA'"`. The guard replaces every read of the
+    /// table with a filtered subquery, so no join, UNION or subquery escapes it.
+    #[serde(default)]
+    pub row_filters: BTreeMap<String, String>,
 }
 
 /// The loaded policy: schema allow-list, roles and execution limits.
@@ -166,7 +183,9 @@ pub struct Grants {
     /// The principal's role names, for explanations ("role analyst").
     pub roles: Vec<String>,
     capabilities: Vec<Capability>,
-    allowed_classes: Vec<ColumnClass>,
+    class_access: BTreeMap<ColumnClass, Access>,
+    /// Table → predicate the principal's reads are limited to (absent: all rows).
+    row_filters: BTreeMap<String, String>,
     /// Whether any of the roles is audited.
     pub audited: bool,
 }
@@ -181,7 +200,8 @@ impl Grants {
             user: "steward-catalog".into(),
             roles: vec!["catalog".into()],
             capabilities: vec![Capability::Metrics],
-            allowed_classes: vec![ColumnClass::Public],
+            class_access: BTreeMap::from([(ColumnClass::Public, Access::Allow)]),
+            row_filters: BTreeMap::new(),
             audited: false,
         }
     }
@@ -191,13 +211,17 @@ impl Grants {
         self.capabilities.contains(&capability)
     }
 
-    /// What the principal may do with a column class.
+    /// What the principal may do with a column class (unnamed classes: deny).
     pub fn access(&self, class: ColumnClass) -> Access {
-        if self.allowed_classes.contains(&class) {
-            Access::Allow
-        } else {
-            Access::Deny
-        }
+        self.class_access
+            .get(&class)
+            .copied()
+            .unwrap_or(Access::Deny)
+    }
+
+    /// The row filter on a table (lower-case name), if the principal has one.
+    pub fn row_filter(&self, table: &str) -> Option<&str> {
+        self.row_filters.get(table).map(String::as_str)
     }
 
     /// "role analyst" / "roles analyst, admin" / "no role", for messages.
@@ -211,36 +235,60 @@ impl Grants {
 }
 
 impl Policy {
-    /// Computes the effective grants of a principal. Role names the policy does
-    /// not define grant nothing (start-up validation rejects them for dev users).
+    /// Computes the effective grants of a principal: the union over its
+    /// roles. Per class the most permissive access wins; a table is
+    /// row-filtered only if every role filters it (predicates are OR-ed). Role
+    /// names the policy does not define grant nothing (start-up validation
+    /// rejects them for dev users).
     pub fn grants(&self, principal: &Principal) -> Grants {
         let mut capabilities = Vec::new();
-        let mut allowed_classes = Vec::new();
+        let mut class_access: BTreeMap<ColumnClass, Access> = BTreeMap::new();
         let mut audited = false;
-        for role in principal.roles.iter().filter_map(|r| self.roles.get(r)) {
+        let roles: Vec<&RoleDef> = principal
+            .roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .collect();
+        for role in &roles {
             for c in &role.can {
                 if !capabilities.contains(c) {
                     capabilities.push(*c);
                 }
             }
             for (class, access) in &role.columns {
-                if *access == Access::Allow && !allowed_classes.contains(class) {
-                    allowed_classes.push(*class);
-                }
+                let entry = class_access.entry(*class).or_insert(Access::Deny);
+                *entry = (*entry).max(*access);
             }
             audited |= role.audited;
+        }
+        let mut row_filters = BTreeMap::new();
+        for table in self.schema.tables.keys() {
+            let predicates: Vec<&String> = roles
+                .iter()
+                .filter_map(|r| r.row_filters.get(table))
+                .collect();
+            if !roles.is_empty() && predicates.len() == roles.len() {
+                let joined = predicates
+                    .iter()
+                    .map(|p| format!("({p})"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                row_filters.insert(table.clone(), joined);
+            }
         }
         Grants {
             user: principal.user.clone(),
             roles: principal.roles.clone(),
             capabilities,
-            allowed_classes,
+            class_access,
+            row_filters,
             audited,
         }
     }
 
-    /// Tables and columns the grants may read, for `describe_schema`-style views:
-    /// `(table, [(column, def)])`, denied columns left out.
+    /// Tables and columns the grants may read (possibly masked), for
+    /// `describe_schema`-style views: `(table, [(column, def)])`, denied
+    /// columns left out.
     pub fn visible_schema(&self, grants: &Grants) -> Vec<(&str, Vec<(&str, &ColumnDef)>)> {
         self.schema
             .tables
@@ -249,7 +297,7 @@ impl Policy {
                 let cols = def
                     .columns
                     .iter()
-                    .filter(|(_, c)| grants.access(c.class) == Access::Allow)
+                    .filter(|(_, c)| grants.access(c.class) != Access::Deny)
                     .map(|(n, c)| (n.as_str(), c))
                     .collect();
                 (t.as_str(), cols)

@@ -28,6 +28,8 @@ pub struct ValidatedSql {
     dialect: Dialect,
     tables: BTreeSet<String>,
     classes: BTreeSet<ColumnClass>,
+    masked: Vec<String>,
+    row_filters: Vec<String>,
     max_rows: u64,
     timeout_ms: u64,
 }
@@ -51,6 +53,16 @@ impl ValidatedSql {
     /// Column classes the statement reads (e.g. whether the result holds PII).
     pub fn classes(&self) -> &BTreeSet<ColumnClass> {
         &self.classes
+    }
+
+    /// Columns (`table.column`) whose references were masked, hashed or nulled.
+    pub fn masked(&self) -> &[String] {
+        &self.masked
+    }
+
+    /// Row filters injected, as `table: predicate`.
+    pub fn row_filters(&self) -> &[String] {
+        &self.row_filters
     }
 
     /// The row cap the LIMIT clamp applied; warehouses stop reading past it.

@@ -6,4 +6,5 @@ mod chinook;
 mod cli;
 mod helpers;
 mod metrics_api;
+mod policy_rules;
 mod six_questions;

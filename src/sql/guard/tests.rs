@@ -1,7 +1,7 @@
 //! Table-driven guard tests against the demo policy.
 
 use super::*;
-use crate::policy::{Policy, Principal};
+use crate::policy::{Access, ColumnClass, Policy, Principal};
 
 fn policy() -> Policy {
     Policy::load(std::path::Path::new(concat!(
@@ -306,5 +306,130 @@ fn every_demo_metric_passes_for_a_viewer_under_metric_origin() {
             )
             .unwrap_or_else(|e| panic!("{}: {e}\n{}", m.name, c.sql));
         }
+    }
+}
+
+fn validated(role: &str, sql: &str, dialect: Dialect) -> ValidatedSql {
+    validate(sql, dialect, &policy(), &grants(role), Origin::AdHoc)
+        .unwrap_or_else(|e| panic!("{role}: {sql}: {e}"))
+}
+
+#[test]
+fn masked_columns_are_rewritten_everywhere_and_keep_their_names() {
+    let v = validated(
+        "support",
+        "SELECT contact_email FROM customers WHERE contact_email LIKE '%a%' ORDER BY contact_email",
+        Dialect::Sqlite,
+    );
+    let sql = v.sql();
+    assert_eq!(sql.matches("'****'").count(), 3, "{sql}");
+    assert!(sql.contains("END AS contact_email"), "{sql}");
+    assert_eq!(v.masked(), ["customers.contact_email"]);
+    // Sensitive columns are denied to support outright.
+    check(
+        "support",
+        "SELECT company_name FROM customers",
+        Deny("sensitive; role support may not read it"),
+    );
+}
+
+#[test]
+fn hashing_needs_a_dialect_with_a_hash_function() {
+    let mut p = policy();
+    p.roles
+        .get_mut("support")
+        .unwrap()
+        .columns
+        .insert(ColumnClass::Pii, Access::Hash);
+    let g = p.grants(&Principal {
+        user: "s".into(),
+        roles: vec!["support".into()],
+    });
+    let pg = validate(
+        "SELECT email FROM user_profiles",
+        Dialect::Postgres,
+        &p,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert!(
+        pg.sql().contains("md5(CAST(email AS TEXT)) AS email"),
+        "{}",
+        pg.sql()
+    );
+    let lite = validate(
+        "SELECT email FROM user_profiles",
+        Dialect::Sqlite,
+        &p,
+        &g,
+        Origin::AdHoc,
+    );
+    assert!(
+        matches!(lite, Err(Rejection::ColumnDenied { .. })),
+        "{lite:?}"
+    );
+}
+
+#[test]
+fn row_filters_wrap_every_read_of_the_table() {
+    for sql in [
+        "SELECT region, COUNT(*) FROM customers GROUP BY region",
+        "SELECT c.region FROM customers AS c JOIN user_profiles u ON u.customer_id = c.customer_id",
+        "SELECT region FROM customers UNION ALL SELECT region FROM customers",
+        "SELECT x.region FROM (SELECT region FROM customers) AS x",
+        "WITH c AS (SELECT region FROM customers) SELECT region FROM c",
+        "SELECT customer_id FROM user_profiles WHERE customer_id IN (SELECT customer_id FROM customers)",
+    ] {
+        let v = validated("analyst_emea", sql, Dialect::Sqlite);
+        let reads = v.sql().matches("FROM customers").count();
+        let filtered = v
+            .sql()
+            .matches("FROM customers WHERE (region = 'EMEA')")
+            .count();
+        assert!(
+            reads > 0 && reads == filtered,
+            "unfiltered read in {}",
+            v.sql()
+        );
+        assert_eq!(v.row_filters(), ["customers: (region = 'EMEA')"]);
+    }
+    // Other roles are not filtered.
+    assert!(
+        validated("analyst", "SELECT region FROM customers", Dialect::Sqlite)
+            .row_filters()
+            .is_empty()
+    );
+}
+
+#[test]
+fn row_filter_definitions_are_checked_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/policies/schema.yaml"),
+        dir.path().join("schema.yaml"),
+    )
+    .unwrap();
+    for (filter, reason) in [
+        ("customers: \"nope = 1\"", "not a listed column"),
+        (
+            "customers: \"region IN (SELECT region FROM customers)\"",
+            "subquery",
+        ),
+        ("secrets: \"a = 1\"", "not in the schema allow-list"),
+        (
+            "customers: \"region = 'EMEA'; DROP TABLE x\"",
+            "not one SQL predicate",
+        ),
+    ] {
+        let roles = format!(
+            "roles:\n  r:\n    can: [sql]\n    columns: {{public: allow}}\n    row_filters:\n      {filter}\n"
+        );
+        std::fs::write(dir.path().join("roles.yaml"), roles).unwrap();
+        let err = Policy::load(dir.path()).unwrap_err();
+        assert!(
+            err.reason.contains(reason) && err.line == Some(6),
+            "{filter}: {err}"
+        );
     }
 }
