@@ -75,10 +75,10 @@ impl VisitorMut for Rewriter<'_> {
         if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
             let action = self.res.actions.get(self.next_ref).copied().flatten();
             self.next_ref += 1;
-            if let Some(access) = action {
-                if let Some(masked) = mask_expr(&e.to_string(), access, self.dialect) {
-                    *e = masked;
-                }
+            if let Some(access) = action
+                && let Some(masked) = mask_expr(&e.to_string(), access, self.dialect)
+            {
+                *e = masked;
             }
         }
         ControlFlow::Continue(())
