@@ -84,6 +84,12 @@ pub enum Command {
         #[command(subcommand)]
         action: DemoAction,
     },
+    /// Policy tools.
+    Policy {
+        /// Policy action.
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Index documentation for search.
     Ingest {
         /// Directory of Markdown/text documents (default: the configured corpus).
@@ -108,5 +114,38 @@ pub enum DemoAction {
         /// Size factor (1.0 ≈ 1.5 million events).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+    },
+}
+
+/// `steward policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyAction {
+    /// Show the guard's decision for a statement: allowed or denied, why, and
+    /// the rewritten SQL. Exit 0 when allowed, 3 when denied, 2 for bad input.
+    Check {
+        /// Dev user whose roles apply.
+        #[arg(long)]
+        user: String,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Policy directory.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+        /// SQL dialect: sqlite or postgres.
+        #[arg(long, default_value = "sqlite")]
+        dialect: String,
+        /// The statement.
+        sql: String,
+    },
+    /// Write a starter policy for a database: every table and column, with
+    /// column classes proposed from names and sampled values. Review it before use.
+    Init {
+        /// Warehouse URL (sqlite://PATH).
+        #[arg(long)]
+        warehouse: String,
+        /// Output directory; must not already hold policy files.
+        #[arg(long, default_value = "policies.draft")]
+        out: PathBuf,
     },
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use steward::cli::{Cli, Command, DemoAction};
+use steward::cli::{Cli, Command, DemoAction, PolicyAction};
 use steward::{run, settings::Settings, telemetry};
 
 #[tokio::main]
@@ -29,6 +29,19 @@ async fn main() -> ExitCode {
             action: DemoAction::Init { out, as_of, scale },
         } => run::demo_init(&out, as_of, scale).await,
         Command::Ingest { path, index } => run::ingest(&settings, path, index),
+        Command::Policy {
+            action:
+                PolicyAction::Check {
+                    user,
+                    json,
+                    policies,
+                    dialect,
+                    sql,
+                },
+        } => run::policy_check(&settings, &user, json, policies, &dialect, &sql),
+        Command::Policy {
+            action: PolicyAction::Init { warehouse, out },
+        } => run::policy_init(&warehouse, &out).await,
     };
     match result {
         Ok(code) => code,

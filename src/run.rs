@@ -153,3 +153,134 @@ pub fn ingest(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `steward policy check`: exit 0 allowed, 3 denied, 2 bad input.
+///
+/// # Errors
+/// Invalid policy files.
+pub fn policy_check(
+    settings: &Settings,
+    user: &str,
+    json: bool,
+    policies: Option<PathBuf>,
+    dialect: &str,
+    sql: &str,
+) -> anyhow::Result<ExitCode> {
+    let dialect = match dialect {
+        "sqlite" => crate::sql::Dialect::Sqlite,
+        "postgres" | "postgresql" => crate::sql::Dialect::Postgres,
+        other => {
+            eprintln!("error: unknown dialect {other:?}; use sqlite or postgres");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let policy =
+        crate::policy::Policy::load(&policies.unwrap_or_else(|| settings.policies.clone()))?;
+    let Some(roles) = settings.auth.dev_users.get(user).cloned() else {
+        eprintln!("error: unknown user {user:?}");
+        return Ok(ExitCode::from(2));
+    };
+    let grants = policy.grants(&Principal {
+        user: user.to_owned(),
+        roles,
+    });
+    let decision = crate::sql::validate(sql, dialect, &policy, &grants, crate::sql::Origin::AdHoc);
+    let report = match &decision {
+        Ok(v) => serde_json::json!({
+            "decision": "allowed",
+            "user": user,
+            "roles": grants.roles,
+            "sql": v.sql(),
+            "tables": v.tables(),
+            "classes": v.classes(),
+            "masked": v.masked(),
+            "row_filters": v.row_filters(),
+            "max_rows": v.max_rows(),
+        }),
+        Err(r) => serde_json::json!({
+            "decision": "denied",
+            "user": user,
+            "roles": grants.roles,
+            "reason": r.to_string(),
+            "rule": r,
+        }),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        match &decision {
+            Ok(v) => {
+                println!("allowed for {user} ({})", grants.roles_phrase());
+                for m in v.masked() {
+                    println!("  masked: {m}");
+                }
+                for f in v.row_filters() {
+                    println!("  row filter: {f}");
+                }
+                println!("  rewritten: {}", v.sql());
+            }
+            Err(r) => println!("denied for {user}: {r}"),
+        }
+    }
+    Ok(if decision.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// `steward policy init`.
+///
+/// # Errors
+/// An unreachable warehouse or an output directory that already holds policy files.
+pub async fn policy_init(warehouse: &str, out: &Path) -> anyhow::Result<ExitCode> {
+    for f in ["schema.yaml", "roles.yaml"] {
+        if out.join(f).exists() {
+            eprintln!(
+                "error: {} already exists; choose another --out",
+                out.join(f).display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let tables = crate::warehouse::introspect::introspect(warehouse).await?;
+    std::fs::create_dir_all(out.join("semantic"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(
+        out.join("schema.yaml"),
+        crate::policy::propose::starter_schema(&tables),
+    )?;
+    std::fs::write(out.join("roles.yaml"), STARTER_ROLES)?;
+    let files = [
+        "schema.yaml".to_owned(),
+        "roles.yaml".to_owned(),
+        "semantic/".to_owned(),
+    ];
+    println!(
+        "wrote a starter policy to {} ({}); review every column class before use",
+        out.display(),
+        files.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The roles written by `steward policy init`.
+const STARTER_ROLES: &str =
+    "# Starter roles written by `steward policy init`; see the steward README.
+max_rows: 1000
+statement_timeout_ms: 10000
+roles:
+  viewer:
+    can: [metrics]
+    columns: {public: allow, sensitive: allow}
+  analyst:
+    can: [metrics, sql]
+    columns: {public: allow, sensitive: allow, pii: deny}
+  compliance:
+    can: [metrics, sql]
+    columns: {public: allow, sensitive: allow, pii: allow}
+    audited: true
+  admin:
+    can: [metrics, sql, admin]
+    columns: {public: allow, sensitive: allow, pii: deny}
+";

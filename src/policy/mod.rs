@@ -6,6 +6,7 @@
 //! table or column may be read; the orchestrator asks it what a principal may do.
 
 mod load;
+pub mod propose;
 
 use std::collections::BTreeMap;
 use std::fmt;

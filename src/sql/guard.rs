@@ -41,7 +41,7 @@ use serde::Serialize;
 
 /// Why the guard refused a statement. `Display` is one sentence a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(tag = "rule", rename_all = "snake_case")]
+#[serde(tag = "rule", content = "detail", rename_all = "snake_case")]
 pub enum Rejection {
     /// The principal lacks the capability the origin needs.
     #[error("{roles} may not {action}")]

@@ -4,6 +4,7 @@
 //! warehouse without passing the guard. Implementations open read-only
 //! connections, enforce the statement timeout and stop at the row cap.
 
+pub mod introspect;
 mod sqlite;
 
 use std::sync::Arc;

@@ -177,3 +177,122 @@ fn ingest_indexes_a_corpus_and_rejects_a_missing_one() {
     );
     assert!(index.join("chunks.json").exists());
 }
+
+#[test]
+fn policy_check_reports_decisions_with_exit_codes() {
+    let denied = steward(&[
+        "policy",
+        "check",
+        "--user",
+        "alice",
+        "--json",
+        "SELECT contact_email FROM customers",
+    ]);
+    assert_eq!(denied.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(report["decision"], "denied");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("PII; role analyst may not read it")
+    );
+
+    let allowed = steward(&[
+        "policy",
+        "check",
+        "--user",
+        "erin",
+        "--json",
+        "SELECT region FROM customers",
+    ]);
+    assert_eq!(allowed.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&allowed.stdout).unwrap();
+    assert!(
+        report["sql"]
+            .as_str()
+            .unwrap()
+            .contains("WHERE (region = 'EMEA')"),
+        "{report}"
+    );
+
+    for bad in [
+        vec!["policy", "check", "--user", "mallory", "SELECT 1"],
+        vec![
+            "policy",
+            "check",
+            "--user",
+            "alice",
+            "--dialect",
+            "oracle",
+            "SELECT 1",
+        ],
+    ] {
+        assert_eq!(steward(&bad).status.code(), Some(2), "{bad:?}");
+    }
+    let hostile = steward(&[
+        "policy",
+        "check",
+        "--user",
+        "carol",
+        "SELECT 1; DROP TABLE customers",
+    ]);
+    assert_eq!(hostile.status.code(), Some(3));
+}
+
+#[test]
+fn policy_init_proposes_classes_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("draft");
+    let chinook = format!(
+        "sqlite://{}",
+        root()
+            .join("tests/fixtures/chinook/chinook.sqlite")
+            .display()
+    );
+    let ok = steward(&[
+        "policy",
+        "init",
+        "--warehouse",
+        &chinook,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let policy = steward::policy::Policy::load(&out).unwrap();
+    let class = |t: &str, c: &str| policy.schema.column(t, c).unwrap().class;
+    use steward::policy::ColumnClass::{Pii, Public};
+    assert_eq!(class("customer", "email"), Pii);
+    assert_eq!(class("customer", "phone"), Pii);
+    assert_eq!(class("employee", "lastname"), Pii);
+    assert_eq!(class("track", "name"), Public);
+    let before = std::fs::read(out.join("schema.yaml")).unwrap();
+    let again = steward(&[
+        "policy",
+        "init",
+        "--warehouse",
+        &chinook,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read(out.join("schema.yaml")).unwrap(),
+        before,
+        "nothing overwritten"
+    );
+    let missing = steward(&[
+        "policy",
+        "init",
+        "--warehouse",
+        "sqlite:///no/such.db",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+}

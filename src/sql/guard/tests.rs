@@ -433,3 +433,21 @@ fn row_filter_definitions_are_checked_at_load() {
         );
     }
 }
+
+#[test]
+fn every_rejection_serializes() {
+    let p = policy();
+    for sql in [
+        "SELECT 1; SELECT 2",
+        "DELETE FROM customers",
+        "SELECT contact_email FROM customers",
+        "SELECT * FROM customers",
+        "SELECT",
+        "SELECT x FROM secrets",
+        "SELECT pg_sleep(1)",
+    ] {
+        let r = validate(sql, Dialect::Sqlite, &p, &grants("analyst"), Origin::AdHoc).unwrap_err();
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json["rule"].is_string(), "{json}");
+    }
+}
