@@ -8,6 +8,7 @@
 //! "why did signups drop last Tuesday?" has a findable answer.
 
 mod people;
+pub mod postgres;
 mod writer;
 
 use std::path::{Path, PathBuf};

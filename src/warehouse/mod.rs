@@ -5,12 +5,14 @@
 //! connections, enforce the statement timeout and stop at the row cap.
 
 pub mod introspect;
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use postgres::PostgresWarehouse;
 pub use sqlite::SqliteWarehouse;
 
 use crate::sql::{Dialect, ValidatedSql};
@@ -63,7 +65,8 @@ pub trait Warehouse: Send + Sync {
     async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError>;
 }
 
-/// Opens the warehouse named by a URL: `sqlite://PATH` (or a bare path).
+/// Opens the warehouse named by a URL: `sqlite://PATH` (or a bare path) or
+/// `postgres://USER@HOST:PORT/DB`.
 ///
 /// # Errors
 /// [`WarehouseError::Unavailable`] for an unsupported scheme or a database
@@ -78,9 +81,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
         ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(WarehouseError::Unavailable(
-            "PostgreSQL warehouses are not supported yet (planned); use sqlite://PATH".into(),
-        ));
+        return Ok(Arc::new(PostgresWarehouse::connect(url).await?));
     }
     if !url.contains("://") {
         return Ok(Arc::new(
@@ -88,7 +89,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
         ));
     }
     Err(WarehouseError::Unavailable(format!(
-        "unsupported warehouse URL scheme in {:?}; use sqlite://PATH",
+        "unsupported warehouse URL scheme in {:?}; use sqlite://PATH or postgres://…",
         url.split("://").next().unwrap_or_default()
     )))
 }

@@ -7,4 +7,5 @@ mod cli;
 mod helpers;
 mod metrics_api;
 mod policy_rules;
+mod postgres;
 mod six_questions;

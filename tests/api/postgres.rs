@@ -1,0 +1,244 @@
+//! The PostgreSQL warehouse against the machine's real server. The test
+//! creates its own database and read-only role, loads the demo warehouse into
+//! it, and drops both at the end (also when a check fails).
+//!
+//! Server: `STEWARD_TEST_PG_URL` (an admin URL), default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` starts it.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use sqlx::{Connection, PgConnection};
+use steward::policy::{Policy, Principal};
+use steward::semantic::{Grain, MetricQuery, SemanticLayer, TimeRange};
+use steward::sql::{Origin, validate};
+use steward::warehouse::{ResultSet, Warehouse, WarehouseError};
+
+use crate::helpers::{as_of, demo_db, demo_settings, root, spawn};
+
+fn admin_url() -> String {
+    std::env::var("STEWARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(url: &str, db: &str, user: Option<&str>) -> String {
+    let mut u = url::Url::parse(url).expect("admin URL parses");
+    u.set_path(db);
+    if let Some(user) = user {
+        u.set_username(user).unwrap();
+        u.set_password(None).unwrap();
+    }
+    u.to_string()
+}
+
+async fn exec(conn: &mut PgConnection, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn postgres_warehouse_matches_sqlite_and_enforces_limits() {
+    let admin = admin_url();
+    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL must be running for this test (.ci/run starts it): {e}")
+    });
+    let db = format!("steward_test_{}", std::process::id());
+    let role = format!("steward_ro_{}", std::process::id());
+    exec(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await;
+    exec(&mut conn, format!("DROP ROLE IF EXISTS {role}")).await;
+    exec(&mut conn, format!("CREATE DATABASE {db}")).await;
+    exec(&mut conn, format!("CREATE ROLE {role} LOGIN")).await;
+
+    let outcome = AssertUnwindSafe(async {
+        let owner_url = with_database(&admin, &db, None);
+        steward::demo::postgres::load(demo_db(), &owner_url).await.expect("demo loads into PostgreSQL");
+        let mut owner = PgConnection::connect(&owner_url).await.unwrap();
+        exec(&mut owner, format!("GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")).await;
+        let ro_url = with_database(&admin, &db, Some(&role));
+        checks(&ro_url).await;
+    })
+    .catch_unwind()
+    .await;
+
+    exec(
+        &mut conn,
+        format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .await;
+    exec(&mut conn, format!("DROP ROLE IF EXISTS {role}")).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn same(a: &ResultSet, b: &ResultSet) -> bool {
+    let norm = |r: &ResultSet| {
+        let mut rows: Vec<String> = r
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| match v.as_f64() {
+                        Some(f) => format!("{:.6}", f),
+                        None => v.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    norm(a) == norm(b)
+}
+
+async fn checks(ro_url: &str) {
+    let pg = steward::warehouse::connect(ro_url)
+        .await
+        .expect("read-only role connects");
+    let lite = steward::warehouse::connect(&format!("sqlite://{}", demo_db().display()))
+        .await
+        .unwrap();
+    let dir = root().join("policies");
+    let policy = Policy::load(&dir).unwrap();
+    let layer = SemanticLayer::load(&dir.join("semantic"), &policy.schema).unwrap();
+    let grants = policy.grants(&Principal {
+        user: "t".into(),
+        roles: vec!["analyst".into()],
+    });
+    let range = TimeRange::new(as_of() - chrono::Duration::days(35), as_of()).unwrap();
+
+    // Every metric gives the same numbers on both warehouses (the demo's median
+    // measure is written in SQLite SQL — julianday — so it is left out here).
+    let mut compared = 0;
+    for m in layer
+        .metrics()
+        .filter(|m| m.name != "median_ticket_resolution_hours")
+    {
+        let first_dim = layer.dimensions_of(m).first().map(|d| d.name.clone());
+        for (grain, group_by) in [
+            (None, vec![]),
+            (Some(Grain::Week), vec![]),
+            (None, first_dim.into_iter().collect()),
+        ] {
+            let q = MetricQuery {
+                metric: m.name.clone(),
+                range,
+                grain,
+                group_by,
+                filters: vec![],
+            };
+            let mut results = Vec::new();
+            for w in [&lite, &pg] {
+                let c = layer.compile(&q, w.dialect()).unwrap();
+                let v = validate(&c.sql, w.dialect(), &policy, &grants, Origin::Metric).unwrap();
+                results.push(
+                    w.execute(&v).await.unwrap_or_else(|e| {
+                        panic!("{} on {}: {e}\n{}", m.name, w.dialect(), c.sql)
+                    }),
+                );
+            }
+            assert!(
+                same(&results[0], &results[1]),
+                "{} {grain:?}: sqlite {:?} vs postgres {:?}",
+                m.name,
+                results[0].rows,
+                results[1].rows
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 30);
+
+    // The row cap and the statement timeout hold on PostgreSQL.
+    let mut tight = policy.clone();
+    tight.max_rows = 5;
+    tight.statement_timeout_ms = 50;
+    let g = tight.grants(&Principal {
+        user: "t".into(),
+        roles: vec!["analyst".into()],
+    });
+    let v = validate(
+        "SELECT event_id FROM events",
+        pg.dialect(),
+        &tight,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert_eq!(pg.execute(&v).await.unwrap().rows.len(), 5);
+    let slow = "SELECT COUNT(*) FROM events a CROSS JOIN events b CROSS JOIN events c";
+    let v = validate(slow, pg.dialect(), &tight, &g, Origin::AdHoc).unwrap();
+    assert!(matches!(
+        pg.execute(&v).await,
+        Err(WarehouseError::Timeout(50))
+    ));
+
+    // The chat answers the same on PostgreSQL.
+    let mut settings = demo_settings();
+    settings.warehouse = ro_url.to_owned();
+    let app_pg = spawn(settings).await;
+    let app_lite = spawn(demo_settings()).await;
+    for q in [
+        "What was our DAU last week vs the week before?",
+        "How are we doing?",
+        "Show me the email addresses of customers who churned last month.",
+    ] {
+        let (_, a) = app_pg.ask("carol", q).await;
+        let (_, b) = app_lite.ask("carol", q).await;
+        assert_eq!(a["kind"], b["kind"], "{q}");
+        assert_eq!(a["data"], b["data"], "{q}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_enforces_the_timeout_and_row_cap_too() {
+    let lite = steward::warehouse::connect(&format!("sqlite://{}", demo_db().display()))
+        .await
+        .unwrap();
+    let mut policy = Policy::load(&root().join("policies")).unwrap();
+    policy.max_rows = 5;
+    policy.statement_timeout_ms = 50;
+    let g = policy.grants(&Principal {
+        user: "t".into(),
+        roles: vec!["analyst".into()],
+    });
+    let v = validate(
+        "SELECT event_id FROM events",
+        lite.dialect(),
+        &policy,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert_eq!(lite.execute(&v).await.unwrap().rows.len(), 5);
+    let v = validate(
+        "SELECT COUNT(*) FROM events a CROSS JOIN events b CROSS JOIN events c",
+        lite.dialect(),
+        &policy,
+        &g,
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert!(matches!(
+        lite.execute(&v).await,
+        Err(WarehouseError::Timeout(50))
+    ));
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_a_clear_error_without_credentials() {
+    let Err(err) = steward::warehouse::connect("postgres://steward:s3cret@127.0.0.1:1/nope").await
+    else {
+        panic!("port 1 has no PostgreSQL");
+    };
+    let text = err.to_string();
+    assert!(text.contains("cannot connect"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
