@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection};
 use steward::policy::{Policy, Principal};
 use steward::semantic::{Grain, MetricQuery, SemanticLayer, TimeRange};
 use steward::sql::{Origin, validate};
-use steward::warehouse::{ResultSet, Warehouse, WarehouseError};
+use steward::warehouse::{ResultSet, WarehouseError};
 
 use crate::helpers::{as_of, demo_db, demo_settings, root, spawn};
 
