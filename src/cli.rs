@@ -132,7 +132,7 @@ pub enum PolicyAction {
         /// Policy directory.
         #[arg(long)]
         policies: Option<PathBuf>,
-        /// SQL dialect: sqlite or postgres.
+        /// SQL dialect: sqlite, postgres or snowflake.
         #[arg(long, default_value = "sqlite")]
         dialect: String,
         /// The statement.

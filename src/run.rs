@@ -166,13 +166,9 @@ pub fn policy_check(
     dialect: &str,
     sql: &str,
 ) -> anyhow::Result<ExitCode> {
-    let dialect = match dialect {
-        "sqlite" => crate::sql::Dialect::Sqlite,
-        "postgres" | "postgresql" => crate::sql::Dialect::Postgres,
-        other => {
-            eprintln!("error: unknown dialect {other:?}; use sqlite or postgres");
-            return Ok(ExitCode::from(2));
-        }
+    let Some(dialect) = crate::sql::Dialect::parse(dialect) else {
+        eprintln!("error: unknown dialect {dialect:?}; use sqlite, postgres or snowflake");
+        return Ok(ExitCode::from(2));
     };
     let policy =
         crate::policy::Policy::load(&policies.unwrap_or_else(|| settings.policies.clone()))?;

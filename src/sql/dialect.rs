@@ -15,6 +15,8 @@ pub enum Dialect {
     Sqlite,
     /// PostgreSQL 13+.
     Postgres,
+    /// Snowflake.
+    Snowflake,
 }
 
 impl fmt::Display for Dialect {
@@ -22,16 +24,28 @@ impl fmt::Display for Dialect {
         f.write_str(match self {
             Dialect::Sqlite => "sqlite",
             Dialect::Postgres => "postgres",
+            Dialect::Snowflake => "snowflake",
         })
     }
 }
 
 impl Dialect {
+    /// Parses `sqlite`, `postgres` (or `postgresql`), `snowflake`.
+    pub fn parse(name: &str) -> Option<Dialect> {
+        match name.to_ascii_lowercase().as_str() {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "snowflake" => Some(Dialect::Snowflake),
+            _ => None,
+        }
+    }
+
     /// The sqlparser dialect used to parse statements for this warehouse.
     pub fn parser(self) -> Box<dyn sqlparser::dialect::Dialect> {
         match self {
             Dialect::Sqlite => Box::new(sqlparser::dialect::SQLiteDialect {}),
             Dialect::Postgres => Box::new(sqlparser::dialect::PostgreSqlDialect {}),
+            Dialect::Snowflake => Box::new(sqlparser::dialect::SnowflakeDialect {}),
         }
     }
 
@@ -39,7 +53,7 @@ impl Dialect {
     pub fn date_literal(self, d: NaiveDate) -> String {
         match self {
             Dialect::Sqlite => format!("'{}'", d.format("%Y-%m-%d")),
-            Dialect::Postgres => format!("DATE '{}'", d.format("%Y-%m-%d")),
+            Dialect::Postgres | Dialect::Snowflake => format!("DATE '{}'", d.format("%Y-%m-%d")),
         }
     }
 
@@ -55,7 +69,9 @@ impl Dialect {
                 ),
                 Grain::Year => format!("strftime('%Y-01-01', {expr})"),
             },
-            Dialect::Postgres => format!("CAST(date_trunc('{}', {expr}) AS DATE)", grain.as_str()),
+            Dialect::Postgres | Dialect::Snowflake => {
+                format!("CAST(date_trunc('{}', {expr}) AS DATE)", grain.as_str())
+            }
         }
     }
 
@@ -90,6 +106,9 @@ impl Dialect {
             Dialect::Postgres => format!(
                 "SELECT {select_keys}percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr}) AS {value_name} FROM {from}{group}"
             ),
+            Dialect::Snowflake => {
+                format!("SELECT {select_keys}MEDIAN({expr}) AS {value_name} FROM {from}{group}")
+            }
             Dialect::Sqlite => {
                 // SQLite has no median: average the middle one or two values.
                 let partition = if keys.is_empty() {

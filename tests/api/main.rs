@@ -4,6 +4,7 @@
 mod bad_input;
 mod chinook;
 mod cli;
+mod guard_corpus;
 mod helpers;
 mod metrics_api;
 mod policy_rules;

@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use sqlx::{Connection, PgConnection};
 use steward::policy::{Policy, Principal};
 use steward::semantic::{Grain, MetricQuery, SemanticLayer, TimeRange};
-use steward::sql::{Origin, validate};
+use steward::sql::{Dialect, Origin, validate};
 use steward::warehouse::{ResultSet, WarehouseError};
 
 use crate::helpers::{as_of, demo_db, demo_settings, root, spawn};
@@ -156,6 +156,28 @@ async fn checks(ro_url: &str) {
     }
     assert!(compared >= 30);
 
+    // The legitimate corpus returns the same rows with and without the guard.
+    let mut raw_conn = PgConnection::connect(ro_url).await.unwrap();
+    let mut compared = 0;
+    for (d, sql) in crate::guard_corpus::legit_corpus(&policy)
+        .into_iter()
+        .filter(|(d, _)| *d == Dialect::Postgres)
+    {
+        let v = validate(&sql, d, &policy, &grants, Origin::AdHoc).unwrap();
+        let guarded = pg
+            .execute(&v)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let raw = raw_postgres(&mut raw_conn, &sql).await;
+        assert_eq!(
+            crate::guard_corpus::normalized(&raw),
+            crate::guard_corpus::normalized(&guarded.rows),
+            "{sql}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 100, "{compared}");
+
     // The row cap and the statement timeout hold on PostgreSQL.
     let mut tight = policy.clone();
     tight.max_rows = 5;
@@ -241,4 +263,51 @@ async fn an_unreachable_postgres_is_a_clear_error_without_credentials() {
     let text = err.to_string();
     assert!(text.contains("cannot connect"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// Runs raw SQL on PostgreSQL (the oracle), decoding the types the demo uses.
+async fn raw_postgres(conn: &mut PgConnection, sql: &str) -> Vec<Vec<serde_json::Value>> {
+    use serde_json::Value;
+    use sqlx::{Column, Row, TypeInfo, ValueRef};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| {
+            (0..r.columns().len())
+                .map(|i| {
+                    let raw = r.try_get_raw(i).unwrap();
+                    if raw.is_null() {
+                        return Value::Null;
+                    }
+                    match raw.type_info().name() {
+                        "INT2" => Value::from(r.get::<i16, _>(i)),
+                        "INT4" => Value::from(r.get::<i32, _>(i)),
+                        "INT8" => Value::from(r.get::<i64, _>(i)),
+                        "FLOAT4" => Value::from(f64::from(r.get::<f32, _>(i))),
+                        "FLOAT8" => Value::from(r.get::<f64, _>(i)),
+                        "NUMERIC" => Value::from(
+                            rust_decimal::prelude::ToPrimitive::to_f64(
+                                &r.get::<rust_decimal::Decimal, _>(i),
+                            )
+                            .unwrap(),
+                        ),
+                        "BOOL" => Value::from(r.get::<bool, _>(i)),
+                        "DATE" => Value::from(
+                            r.get::<chrono::NaiveDate, _>(i)
+                                .format("%Y-%m-%d")
+                                .to_string(),
+                        ),
+                        "TIMESTAMP" => Value::from(
+                            r.get::<chrono::NaiveDateTime, _>(i)
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string(),
+                        ),
+                        _ => Value::from(r.get::<String, _>(i)),
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -47,6 +47,8 @@ pub(super) const ALLOWED_FUNCTIONS: &[&str] = &[
     "ifnull",
     "nullif",
     "iif",
+    "iff",
+    "nvl",
     "greatest",
     "least",
     // math
@@ -118,4 +120,30 @@ pub(super) const ALLOWED_FUNCTIONS: &[&str] = &[
     // casts
     "cast",
     "to_number",
+];
+
+/// Date-part keywords some dialects take as bare words (`DATEADD(day, 1, x)`);
+/// a bare identifier with one of these names that is not a column is accepted.
+pub(super) const DATE_PARTS: &[&str] = &[
+    "year",
+    "years",
+    "quarter",
+    "month",
+    "months",
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "dayofweek",
+    "dow",
+    "doy",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "second",
+    "seconds",
+    "millisecond",
+    "microsecond",
+    "epoch",
 ];

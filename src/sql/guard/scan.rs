@@ -8,7 +8,7 @@ use sqlparser::ast::{
     Expr, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableFactor, Value, Visitor,
 };
 
-use super::functions::ALLOWED_FUNCTIONS;
+use super::functions::{ALLOWED_FUNCTIONS, DATE_PARTS};
 use super::{Rejection, statement_kind};
 use crate::policy::{Access, ColumnClass, Grants, Policy};
 use crate::sql::Dialect;
@@ -388,7 +388,9 @@ impl Scan {
                     res.masked.insert(column);
                     res.actions.push(Some(access));
                 }
-                None if qualifier.is_none() && self.output_names.contains(column) => {
+                None if qualifier.is_none()
+                    && (self.output_names.contains(column) || DATE_PARTS.contains(&column)) =>
+                {
                     res.actions.push(None)
                 }
                 None => {
