@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::{Column, Connection, Row};
+use sqlx::{Connection, Row};
 use steward::policy::{Access, Grants, Policy, Principal};
 use steward::sql::{Dialect, Origin, validate};
 use steward::warehouse::ResultSet;

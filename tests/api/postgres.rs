@@ -268,7 +268,7 @@ async fn an_unreachable_postgres_is_a_clear_error_without_credentials() {
 /// Runs raw SQL on PostgreSQL (the oracle), decoding the types the demo uses.
 async fn raw_postgres(conn: &mut PgConnection, sql: &str) -> Vec<Vec<serde_json::Value>> {
     use serde_json::Value;
-    use sqlx::{Column, Row, TypeInfo, ValueRef};
+    use sqlx::{Row, TypeInfo, ValueRef};
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_all(&mut *conn)
         .await
