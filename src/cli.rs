@@ -111,9 +111,12 @@ pub enum DemoAction {
         /// Last day + 1 of the data (default: today).
         #[arg(long)]
         as_of: Option<NaiveDate>,
-        /// Size factor (1.0 ≈ 1.5 million events).
+        /// Size factor (1.0 ≈ 1.3 million events).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Also copy the demo into this (empty) PostgreSQL database.
+        #[arg(long)]
+        postgres: Option<String>,
     },
 }
 

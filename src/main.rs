@@ -26,8 +26,14 @@ async fn main() -> ExitCode {
             question,
         } => run::ask(settings, &user, json, &sources, &question).await,
         Command::Demo {
-            action: DemoAction::Init { out, as_of, scale },
-        } => run::demo_init(&out, as_of, scale).await,
+            action:
+                DemoAction::Init {
+                    out,
+                    as_of,
+                    scale,
+                    postgres,
+                },
+        } => run::demo_init(&out, as_of, scale, postgres.as_deref()).await,
         Command::Ingest { path, index } => run::ingest(&settings, path, index),
         Command::Policy {
             action:

@@ -105,6 +105,7 @@ pub async fn demo_init(
     out: &Path,
     as_of: Option<NaiveDate>,
     scale: f64,
+    postgres: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let started = std::time::Instant::now();
@@ -119,6 +120,15 @@ pub async fn demo_init(
         println!("  {table:<20} {rows:>10} rows");
     }
     println!("planted signup drop: {}", manifest.planted_drop_on);
+    if let Some(url) = postgres {
+        let rows = crate::demo::postgres::load(out, url)
+            .await
+            .context("copying the demo into PostgreSQL")?;
+        println!(
+            "copied {rows} rows into PostgreSQL; serve it with --warehouse <that URL> --as-of {}",
+            manifest.as_of
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

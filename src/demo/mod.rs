@@ -31,7 +31,7 @@ pub const PLANTED_DROP: f64 = 0.8;
 pub struct DemoManifest {
     /// "Today" for the data: activity ends the day before.
     pub as_of: NaiveDate,
-    /// Size factor (1.0 ≈ 1.5 million events).
+    /// Size factor (1.0 ≈ 1.3 million events).
     pub scale: f64,
     /// The Tuesday with the planted iOS signup drop.
     pub planted_drop_on: NaiveDate,

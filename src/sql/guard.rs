@@ -85,6 +85,11 @@ pub enum Rejection {
     /// A function outside the allow-list.
     #[error("function {0} is not allowed")]
     Function(String),
+    /// The accepted statement does not survive printing: its SQL text would
+    /// re-parse to a different statement (e.g. a quoted string or name whose
+    /// escaping the printer cannot reproduce), so it is not passed on.
+    #[error("the statement contains a quoted string or name that cannot be passed on unchanged")]
+    Unrenderable,
     /// `*` or `t.*`.
     #[error("SELECT * is not allowed; name the columns you need")]
     Wildcard,
@@ -96,8 +101,9 @@ pub enum Rejection {
 /// exactly one statement; a plain `SELECT` query without `INTO`, locking,
 /// `FETCH`, DML in CTEs or table functions; every table allow-listed (system
 /// catalogs named as such); every function allow-listed; every column
-/// allow-listed and readable by the grants. Then rewrites the outer LIMIT to
-/// at most `policy.max_rows`.
+/// allow-listed and readable by the grants. Then rewrites (masking, row
+/// filters, the outer LIMIT clamped to `policy.max_rows`) and checks that the
+/// SQL text it returns parses back to exactly the statement it checked.
 ///
 /// # Errors
 /// The first [`Rejection`] found.
@@ -140,6 +146,17 @@ pub fn validate(
     let resolution = scan.resolve(policy, grants, dialect)?;
     rewrite::apply(query, &resolution, &policy.schema, dialect);
     rewrite::clamp_limit(query, policy.max_rows);
+    // What runs is the printed AST, so the printed text must parse back to
+    // exactly the statement that was checked (sqlparser's printer does not
+    // re-escape every quoted string faithfully; a literal holding `\'`
+    // would otherwise end early and smuggle SQL past the guard).
+    let rendered = statements[0].to_string();
+    let reparsed = Parser::new(parser.as_ref())
+        .try_with_sql(&rendered)
+        .and_then(|mut p| p.parse_statements());
+    if !matches!(&reparsed, Ok(again) if again.len() == 1 && again[0] == statements[0]) {
+        return Err(Rejection::Unrenderable);
+    }
     let row_filters = resolution
         .filters
         .iter()
@@ -147,7 +164,7 @@ pub fn validate(
         .map(|(t, p)| format!("{t}: {p}"))
         .collect::<BTreeSet<_>>();
     Ok(ValidatedSql {
-        sql: statements[0].to_string(),
+        sql: rendered,
         dialect,
         tables: scan.tables().clone(),
         classes: resolution.classes,
@@ -177,5 +194,7 @@ impl fmt::Display for Origin {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

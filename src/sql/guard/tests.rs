@@ -451,3 +451,25 @@ fn every_rejection_serializes() {
         assert!(json["rule"].is_string(), "{json}");
     }
 }
+
+/// Regression (found by the cargo-fuzz target): sqlparser prints a string whose
+/// value holds `\'` without doubling that quote, so the printed SQL would end
+/// the literal early and run the rest. The guard must never emit such text.
+#[test]
+fn literals_that_do_not_print_faithfully_are_rejected() {
+    let smuggle = "SELECT region FROM customers WHERE plan = '\\'' UNION SELECT contact_email FROM customers --'";
+    for d in [Dialect::Sqlite, Dialect::Postgres] {
+        let r = validate(smuggle, d, &policy(), &grants("analyst"), Origin::AdHoc);
+        assert!(matches!(r, Err(Rejection::Unrenderable)), "{d}: {r:?}");
+    }
+    // Ordinary apostrophes still pass and keep their value.
+    let v = validate(
+        "SELECT region FROM customers WHERE plan = 'it''s'",
+        Dialect::Sqlite,
+        &policy(),
+        &grants("analyst"),
+        Origin::AdHoc,
+    )
+    .unwrap();
+    assert!(v.sql().contains("'it''s'"));
+}

@@ -1,0 +1,1 @@
+SELECT status, COUNT(*) AS n, SUM(amount_usd) AS total FROM billing_history GROUP BY status ORDER BY status

@@ -1,0 +1,1 @@
+SELECT IIF(plan = 'enterprise', 'big', 'small') AS size, COUNT(*) AS n FROM customers GROUP BY size ORDER BY size

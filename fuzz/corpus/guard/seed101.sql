@@ -1,0 +1,1 @@
+SELECT group_concat(DISTINCT region) AS regions FROM (SELECT region FROM customers ORDER BY region)

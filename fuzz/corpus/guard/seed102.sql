@@ -1,0 +1,1 @@
+SELECT printf('%.2f', SUM(amount_usd)) AS total FROM billing_history WHERE status = 'paid'

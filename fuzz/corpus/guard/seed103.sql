@@ -1,0 +1,1 @@
+SELECT total(amount_usd) AS t FROM billing_history WHERE status = 'refunded'

@@ -1,0 +1,1 @@
+SELECT instr(event_name, '_') AS pos, COUNT(*) AS n FROM events GROUP BY pos ORDER BY pos

@@ -1,0 +1,1 @@
+SELECT unixepoch(MIN(created_at)) > 0 AS ok FROM customers

@@ -1,0 +1,1 @@
+SELECT strftime('%Y', created_at) AS year, COUNT(*) AS n FROM customers GROUP BY year ORDER BY year

@@ -1,0 +1,1 @@
+SELECT CAST(occurred_at AS DATE) AS day, COUNT(DISTINCT user_id) AS dau FROM events GROUP BY 1 ORDER BY 1 DESC LIMIT 14

@@ -1,0 +1,1 @@
+SELECT EXTRACT(DOW FROM started_at) AS weekday, COUNT(*) AS sessions FROM sessions GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT plan, AVG(mrr_usd) AS avg_mrr FROM customer_contracts GROUP BY plan ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT date_trunc('week', signed_up_at)::date AS week, COUNT(*) AS signups FROM user_profiles GROUP BY 1 ORDER BY 1 DESC LIMIT 8

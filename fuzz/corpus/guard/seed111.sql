@@ -1,0 +1,1 @@
+SELECT priority, AVG(EXTRACT(EPOCH FROM resolved_at - opened_at) / 3600) AS hours FROM support_tickets WHERE resolved_at IS NOT NULL GROUP BY priority ORDER BY priority

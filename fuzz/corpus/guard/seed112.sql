@@ -1,0 +1,1 @@
+SELECT priority, percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM resolved_at - opened_at) / 3600) AS median_hours FROM support_tickets WHERE resolved_at IS NOT NULL GROUP BY priority ORDER BY priority

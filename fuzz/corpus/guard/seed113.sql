@@ -1,0 +1,1 @@
+SELECT EXTRACT(HOUR FROM occurred_at) AS hour, COUNT(*) AS n FROM events GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM events WHERE occurred_at >= (SELECT MAX(occurred_at) FROM events) - INTERVAL '7 days'

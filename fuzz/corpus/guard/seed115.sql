@@ -1,0 +1,1 @@
+SELECT to_char(billed_at, 'YYYY-MM') AS month, COUNT(*) AS invoices FROM billing_history GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT string_agg(DISTINCT region, ',' ORDER BY region) AS regions FROM customers

@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers WHERE plan ILIKE 'ENTER%' GROUP BY region ORDER BY region

@@ -1,0 +1,1 @@
+SELECT region::text AS r, COUNT(*)::int AS n FROM customers GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT age(MAX(created_at), MIN(created_at)) IS NOT NULL AS ok FROM customers

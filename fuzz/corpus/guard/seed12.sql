@@ -1,0 +1,1 @@
+SELECT plan, MIN(mrr_usd) AS lo, MAX(mrr_usd) AS hi FROM customer_contracts GROUP BY plan ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT split_part(event_name, '_', 1) AS family, COUNT(*) AS n FROM events GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT greatest(MAX(mrr_usd), 0) AS top, least(MIN(mrr_usd), 1000000) AS bottom FROM customer_contracts

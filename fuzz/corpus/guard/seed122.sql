@@ -1,0 +1,1 @@
+SELECT EXTRACT(YEAR FROM created_at) AS year, COUNT(*) AS n FROM customers GROUP BY 1 ORDER BY 1

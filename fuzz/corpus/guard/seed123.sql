@@ -1,0 +1,1 @@
+SELECT bool_or(churned_at IS NOT NULL) AS any_churn FROM customers

@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers GROUP BY ROLLUP (region) ORDER BY region NULLS LAST

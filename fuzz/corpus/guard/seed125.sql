@@ -1,0 +1,1 @@
+SELECT DATE_TRUNC('month', billed_at) AS month, SUM(amount_usd) AS revenue FROM billing_history GROUP BY 1 ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT DATEADD(day, -7, MAX(occurred_at)) AS week_ago FROM events

@@ -1,0 +1,1 @@
+SELECT DATEDIFF(hour, opened_at, resolved_at) AS hours FROM support_tickets WHERE resolved_at IS NOT NULL LIMIT 10

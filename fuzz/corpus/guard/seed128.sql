@@ -1,0 +1,1 @@
+SELECT IFF(plan = 'enterprise', 'big', 'small') AS size, COUNT(*) AS n FROM customers GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers GROUP BY region QUALIFY ROW_NUMBER() OVER (ORDER BY COUNT(*) DESC) <= 3

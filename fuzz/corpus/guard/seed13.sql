@@ -1,0 +1,1 @@
+SELECT priority, COUNT(*) AS opened, COUNT(resolved_at) AS resolved FROM support_tickets GROUP BY priority ORDER BY priority

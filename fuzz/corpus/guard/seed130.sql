@@ -1,0 +1,1 @@
+SELECT MEDIAN(mrr_usd) AS median_mrr FROM customer_contracts

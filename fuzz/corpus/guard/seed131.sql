@@ -1,0 +1,1 @@
+SELECT TO_CHAR(billed_at, 'YYYY-MM') AS month, COUNT(*) AS n FROM billing_history GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT EXTRACT(year FROM created_at) AS year, COUNT(*) AS n FROM customers GROUP BY 1

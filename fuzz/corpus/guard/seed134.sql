@@ -1,0 +1,1 @@
+SELECT c.region, COUNT(*) AS n FROM customers c JOIN user_profiles u ON u.customer_id = c.customer_id GROUP BY c.region

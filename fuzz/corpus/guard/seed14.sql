@@ -1,0 +1,1 @@
+SELECT category, COUNT(*) AS n FROM support_tickets WHERE priority IN ('high', 'urgent') GROUP BY category ORDER BY category

@@ -1,0 +1,1 @@
+SELECT 1 /* ; */ ; UPDATE customers SET plan = 'x'

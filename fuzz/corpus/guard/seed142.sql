@@ -1,0 +1,1 @@
+SELECT region FROM customers; SELECT contact_email FROM customers

@@ -1,0 +1,1 @@
+UPDATE customers SET contact_email = 'x'

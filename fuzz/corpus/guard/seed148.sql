@@ -1,0 +1,1 @@
+INSERT INTO customers (customer_id) VALUES (99999)

@@ -1,0 +1,1 @@
+INSERT INTO customers (customer_id) SELECT customer_id FROM customers

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM customers WHERE churned_at IS NOT NULL

@@ -1,0 +1,1 @@
+REPLACE INTO customers (customer_id) VALUES (1)

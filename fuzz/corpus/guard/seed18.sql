@@ -1,0 +1,1 @@
+SELECT region, SUM(CASE WHEN churned_at IS NOT NULL THEN 1 ELSE 0 END) AS churned, COUNT(*) AS total FROM customers GROUP BY region ORDER BY region

@@ -1,0 +1,1 @@
+EXPLAIN SELECT region FROM customers

@@ -1,0 +1,1 @@
+SELECT region INTO new_table FROM customers

@@ -1,0 +1,1 @@
+WITH d AS (DELETE FROM customers RETURNING customer_id) SELECT customer_id FROM d

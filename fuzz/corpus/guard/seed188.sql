@@ -1,0 +1,1 @@
+WITH i AS (INSERT INTO customers (customer_id) VALUES (1) RETURNING customer_id) SELECT customer_id FROM i

@@ -1,0 +1,1 @@
+WITH u AS (UPDATE customers SET plan = 'x' RETURNING customer_id) SELECT customer_id FROM u

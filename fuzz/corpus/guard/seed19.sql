@@ -1,0 +1,1 @@
+SELECT CASE WHEN plan = 'enterprise' THEN 'large' ELSE 'small' END AS segment, COUNT(*) AS n FROM customers GROUP BY CASE WHEN plan = 'enterprise' THEN 'large' ELSE 'small' END ORDER BY segment

@@ -1,0 +1,1 @@
+MERGE INTO customers USING events ON customers.customer_id = events.user_id WHEN MATCHED THEN DELETE

@@ -1,0 +1,1 @@
+PUT file:///tmp/x @~

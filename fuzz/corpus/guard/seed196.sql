@@ -1,0 +1,1 @@
+SELECT region FROM customers FETCH FIRST 10 ROWS ONLY

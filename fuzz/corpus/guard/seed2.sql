@@ -1,0 +1,1 @@
+SELECT plan, COUNT(*) AS n FROM customers WHERE churned_at IS NULL GROUP BY plan ORDER BY n DESC, plan

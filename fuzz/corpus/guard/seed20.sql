@@ -1,0 +1,1 @@
+SELECT c.plan, COUNT(t.ticket_id) AS tickets FROM customers c LEFT JOIN support_tickets t ON t.customer_id = c.customer_id GROUP BY c.plan ORDER BY c.plan

@@ -1,0 +1,1 @@
+SELECT tablename FROM pg_tables

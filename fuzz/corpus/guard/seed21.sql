@@ -1,0 +1,1 @@
+SELECT c.customer_id, c.region FROM customers c WHERE c.customer_id IN (SELECT customer_id FROM support_tickets WHERE priority = 'urgent') ORDER BY c.customer_id LIMIT 50

@@ -1,0 +1,1 @@
+SELECT setting FROM pg_settings

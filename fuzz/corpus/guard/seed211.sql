@@ -1,0 +1,1 @@
+SELECT query_text FROM snowflake.account_usage.query_history

@@ -1,0 +1,1 @@
+SELECT region FROM other_db.customers

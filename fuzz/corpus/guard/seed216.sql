@@ -1,0 +1,1 @@
+SELECT a FROM secrets WHERE 1 = 0 UNION SELECT region FROM customers

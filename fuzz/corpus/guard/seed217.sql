@@ -1,0 +1,1 @@
+WITH secrets AS (SELECT a FROM secrets) SELECT a FROM secrets

@@ -1,0 +1,1 @@
+SELECT t.a FROM (WITH secrets AS (SELECT 1 AS a) SELECT a FROM secrets) AS t CROSS JOIN secrets

@@ -1,0 +1,1 @@
+WITH x AS (SELECT 1 AS a), y AS (SELECT a FROM y) SELECT a FROM y

@@ -1,0 +1,1 @@
+SELECT c.customer_id FROM customers c WHERE EXISTS (SELECT 1 FROM billing_history b WHERE b.customer_id = c.customer_id AND b.status = 'failed') ORDER BY c.customer_id LIMIT 50

@@ -1,0 +1,1 @@
+SELECT c.customer_id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM support_tickets t WHERE t.customer_id = c.customer_id) ORDER BY c.customer_id LIMIT 50

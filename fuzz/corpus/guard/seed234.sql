@@ -1,0 +1,1 @@
+SELECT dblink_exec('host=evil', 'DROP TABLE x')

@@ -1,0 +1,1 @@
+SELECT query_to_xml('SELECT contact_email FROM customers', true, true, '')

@@ -1,0 +1,1 @@
+SELECT region FROM customers UNION SELECT plan FROM customers ORDER BY 1

@@ -1,0 +1,1 @@
+SELECT pg_catalog.lower(region) FROM customers

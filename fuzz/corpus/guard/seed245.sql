@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE 1 = (SELECT count(*) FROM pg_sleep(5))

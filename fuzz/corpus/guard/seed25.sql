@@ -1,0 +1,1 @@
+SELECT platform AS p FROM user_profiles UNION ALL SELECT platform FROM sessions ORDER BY 1 LIMIT 100

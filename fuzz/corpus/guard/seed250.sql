@@ -1,0 +1,1 @@
+SELECT x.* FROM (SELECT contact_email FROM customers) x

@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT region FROM customers) t

@@ -1,0 +1,1 @@
+SELECT c AS c FROM customers c

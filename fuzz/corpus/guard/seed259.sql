@@ -1,0 +1,1 @@
+SELECT contact_email FROM ROWS FROM (unnest(ARRAY['a'])) AS t(contact_email)

@@ -1,0 +1,1 @@
+SELECT platform FROM user_profiles INTERSECT SELECT platform FROM sessions ORDER BY 1

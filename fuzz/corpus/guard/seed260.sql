@@ -1,0 +1,1 @@
+SELECT contact_е mail FROM customers

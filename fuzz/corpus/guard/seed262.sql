@@ -1,0 +1,1 @@
+SELECT "CONTACT_EMAIL" FROM customers

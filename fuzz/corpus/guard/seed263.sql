@@ -1,0 +1,1 @@
+SELECT customers."contact_email" FROM customers

@@ -1,0 +1,1 @@
+SELECT main.customers.contact_email FROM main.customers

@@ -1,0 +1,1 @@
+SELECT /* region */ contact_email FROM customers

@@ -1,0 +1,1 @@
+SELECT country FROM user_profiles EXCEPT SELECT country FROM sessions ORDER BY 1

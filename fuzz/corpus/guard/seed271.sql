@@ -1,0 +1,1 @@
+SELECT contact_/**/email FROM customers

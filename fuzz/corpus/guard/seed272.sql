@@ -1,0 +1,1 @@
+SeLeCt CoNtAcT_eMaIl FrOm CuStOmErS

@@ -1,0 +1,1 @@
+SELECT CAST(contact_email AS BLOB) FROM customers

@@ -1,0 +1,1 @@
+SELECT substr(contact_email, 1, 3) FROM customers

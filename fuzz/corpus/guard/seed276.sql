@@ -1,0 +1,1 @@
+SELECT length(contact_email) FROM customers

@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT contact_email) FROM customers

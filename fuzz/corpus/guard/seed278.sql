@@ -1,0 +1,1 @@
+SELECT MAX(contact_email) FROM customers

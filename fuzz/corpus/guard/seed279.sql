@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE contact_email LIKE 'a%'

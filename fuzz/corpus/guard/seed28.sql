@@ -1,0 +1,1 @@
+WITH per_customer AS (SELECT customer_id, COUNT(*) AS users FROM user_profiles GROUP BY customer_id) SELECT MAX(users) AS most, MIN(users) AS fewest FROM per_customer

@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE substr(contact_email, 1, 1) = 'a'

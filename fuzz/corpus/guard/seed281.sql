@@ -1,0 +1,1 @@
+SELECT CASE WHEN contact_email LIKE '%gmail%' THEN 1 ELSE 0 END FROM customers

@@ -1,0 +1,1 @@
+SELECT region FROM customers ORDER BY CASE WHEN contact_phone LIKE '+1%' THEN 0 ELSE 1 END

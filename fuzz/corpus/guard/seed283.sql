@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE EXISTS (SELECT 1 FROM user_profiles u WHERE u.email = 'x@y.example')

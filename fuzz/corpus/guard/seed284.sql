@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM customers c JOIN user_profiles u ON lower(u.email) = lower(c.contact_email)

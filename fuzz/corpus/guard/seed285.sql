@@ -1,0 +1,1 @@
+SELECT region, ROW_NUMBER() OVER (PARTITION BY contact_name ORDER BY region) FROM customers

@@ -1,0 +1,1 @@
+SELECT region FROM customers GROUP BY region HAVING COUNT(DISTINCT contact_phone) > 1

@@ -1,0 +1,1 @@
+SELECT coalesce(NULL, contact_email) FROM customers

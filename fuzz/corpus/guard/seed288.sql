@@ -1,0 +1,1 @@
+SELECT nullif(contact_email, '') FROM customers

@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE customer_id IN (SELECT customer_id FROM support_tickets WHERE body LIKE '%password%')

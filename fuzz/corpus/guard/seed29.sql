@@ -1,0 +1,1 @@
+WITH t AS (SELECT customer_id, COUNT(*) AS n FROM support_tickets GROUP BY customer_id) SELECT c.plan, AVG(t.n) AS avg_tickets FROM t JOIN customers c ON c.customer_id = t.customer_id GROUP BY c.plan ORDER BY c.plan

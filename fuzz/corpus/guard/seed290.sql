@@ -1,0 +1,1 @@
+SELECT category FROM support_tickets WHERE subject LIKE '%@%'

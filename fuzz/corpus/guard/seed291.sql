@@ -1,0 +1,1 @@
+SELECT full_name FROM user_profiles

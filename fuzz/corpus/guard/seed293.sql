@@ -1,0 +1,1 @@
+SELECT region FROM customers UNION ALL SELECT contact_email FROM customers

@@ -1,0 +1,1 @@
+SELECT region FROM customers INTERSECT SELECT contact_email FROM customers

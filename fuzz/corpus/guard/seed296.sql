@@ -1,0 +1,1 @@
+WITH RECURSIVE r(e) AS (SELECT contact_email FROM customers UNION SELECT e FROM r) SELECT e FROM r

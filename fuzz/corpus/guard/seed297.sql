@@ -1,0 +1,1 @@
+WITH a AS (SELECT contact_email AS e FROM customers), b AS (SELECT e FROM a) SELECT e FROM b

@@ -1,0 +1,1 @@
+SELECT (SELECT contact_email FROM customers LIMIT 1)

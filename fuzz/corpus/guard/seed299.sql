@@ -1,0 +1,1 @@
+SELECT region FROM customers WHERE (SELECT MAX(contact_email) FROM customers) > 'm'

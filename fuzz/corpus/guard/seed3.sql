@@ -1,0 +1,1 @@
+SELECT industry, COUNT(*) AS n FROM customers GROUP BY industry HAVING COUNT(*) > 1 ORDER BY industry

@@ -1,0 +1,1 @@
+WITH a AS (SELECT user_id FROM events WHERE event_name = 'checkout_started'), b AS (SELECT user_id FROM events WHERE event_name = 'checkout_completed') SELECT COUNT(DISTINCT a.user_id) AS started, COUNT(DISTINCT b.user_id) AS completed FROM a LEFT JOIN b ON a.user_id = b.user_id

@@ -1,0 +1,1 @@
+SELECT user_profiles.contact_email FROM customers AS user_profiles

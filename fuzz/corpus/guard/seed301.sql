@@ -1,0 +1,1 @@
+SELECT t.contact_email FROM customers t JOIN events t2 ON 1 = 1

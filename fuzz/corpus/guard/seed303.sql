@@ -1,0 +1,1 @@
+SELECT string_agg(contact_email, ',') FROM customers

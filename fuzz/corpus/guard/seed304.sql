@@ -1,0 +1,1 @@
+SELECT group_concat(contact_email) FROM customers

@@ -1,0 +1,1 @@
+SELECT printf('%s', contact_email) FROM customers

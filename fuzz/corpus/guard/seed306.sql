@@ -1,0 +1,1 @@
+SELECT format('%s', contact_email) FROM customers

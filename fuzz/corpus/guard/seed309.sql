@@ -1,0 +1,1 @@
+SELECT iff(contact_email IS NULL, 0, 1) FROM customers

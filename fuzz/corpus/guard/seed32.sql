@@ -1,0 +1,1 @@
+WITH RECURSIVE tiers(level) AS (SELECT 1 UNION ALL SELECT level + 1 FROM tiers WHERE level < 3) SELECT t.level, COUNT(c.customer_id) AS n FROM tiers t LEFT JOIN customers c ON c.customer_id % 3 = t.level - 1 GROUP BY t.level ORDER BY t.level

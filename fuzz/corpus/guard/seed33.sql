@@ -1,0 +1,1 @@
+SELECT customer_id, mrr_usd, RANK() OVER (ORDER BY mrr_usd DESC, customer_id) AS r FROM customer_contracts ORDER BY r, customer_id LIMIT 20

@@ -1,0 +1,1 @@
+SELECT plan, customer_id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY customer_id) AS rn FROM customers ORDER BY plan, rn LIMIT 30

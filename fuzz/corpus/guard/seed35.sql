@@ -1,0 +1,1 @@
+SELECT customer_id, amount_usd, SUM(amount_usd) OVER (PARTITION BY customer_id ORDER BY invoice_id) AS running FROM billing_history ORDER BY customer_id, invoice_id LIMIT 50

@@ -1,0 +1,1 @@
+SELECT customer_id, invoice_id, LAG(amount_usd) OVER (PARTITION BY customer_id ORDER BY invoice_id) AS previous FROM billing_history ORDER BY customer_id, invoice_id LIMIT 50

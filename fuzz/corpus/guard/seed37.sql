@@ -1,0 +1,1 @@
+SELECT customer_id, invoice_id, LEAD(status) OVER (PARTITION BY customer_id ORDER BY invoice_id) AS next_status FROM billing_history ORDER BY customer_id, invoice_id LIMIT 50

@@ -1,0 +1,1 @@
+SELECT plan, customer_id, DENSE_RANK() OVER (PARTITION BY plan ORDER BY customer_id DESC) AS d FROM customers ORDER BY plan, d LIMIT 30

@@ -1,0 +1,1 @@
+SELECT region, plan, n, SUM(n) OVER (PARTITION BY region) AS region_total FROM (SELECT region, plan, COUNT(*) AS n FROM customers GROUP BY region, plan) t ORDER BY region, plan

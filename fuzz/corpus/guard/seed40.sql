@@ -1,0 +1,1 @@
+SELECT t.region, t.n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) AS t WHERE t.n > 1 ORDER BY t.region

@@ -1,0 +1,1 @@
+SELECT x.plan, x.avg_mrr FROM (SELECT plan, AVG(mrr_usd) AS avg_mrr FROM customer_contracts GROUP BY plan) x ORDER BY x.avg_mrr DESC

@@ -1,0 +1,1 @@
+SELECT "region", COUNT(*) AS n FROM "customers" GROUP BY "region" ORDER BY "region"

@@ -1,0 +1,1 @@
+SELECT Region, COUNT(*) AS n FROM Customers GROUP BY Region ORDER BY Region

@@ -1,0 +1,1 @@
+SELECT COALESCE(CAST(churned_at AS TEXT), 'active') AS state, COUNT(*) AS n FROM customers GROUP BY COALESCE(CAST(churned_at AS TEXT), 'active') ORDER BY n DESC LIMIT 1

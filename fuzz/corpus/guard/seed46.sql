@@ -1,0 +1,1 @@
+SELECT NULLIF(priority, 'low') AS p, COUNT(*) AS n FROM support_tickets GROUP BY NULLIF(priority, 'low') ORDER BY n DESC

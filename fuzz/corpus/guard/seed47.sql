@@ -1,0 +1,1 @@
+SELECT UPPER(region) AS r, LOWER(plan) AS p, COUNT(*) AS n FROM customers GROUP BY UPPER(region), LOWER(plan) ORDER BY r, p

@@ -1,0 +1,1 @@
+SELECT LENGTH(event_name) AS len, COUNT(*) AS n FROM events GROUP BY LENGTH(event_name) ORDER BY len

@@ -1,0 +1,1 @@
+SELECT SUBSTR(country, 1, 1) AS initial, COUNT(*) AS n FROM user_profiles GROUP BY SUBSTR(country, 1, 1) ORDER BY initial

@@ -1,0 +1,1 @@
+SELECT u.platform, COUNT(*) AS sessions FROM sessions s JOIN user_profiles u ON u.user_id = s.user_id GROUP BY u.platform ORDER BY u.platform

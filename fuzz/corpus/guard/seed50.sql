@@ -1,0 +1,1 @@
+SELECT REPLACE(signup_channel, '_', ' ') AS channel, COUNT(*) AS n FROM user_profiles GROUP BY REPLACE(signup_channel, '_', ' ') ORDER BY channel

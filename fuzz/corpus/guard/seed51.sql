@@ -1,0 +1,1 @@
+SELECT TRIM(plan) AS plan, COUNT(*) AS n FROM customers GROUP BY TRIM(plan) ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT ROUND(AVG(mrr_usd), 2) AS avg_mrr FROM customer_mrr_daily

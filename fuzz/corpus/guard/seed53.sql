@@ -1,0 +1,1 @@
+SELECT ABS(MIN(mrr_usd) - MAX(mrr_usd)) AS spread FROM customer_contracts

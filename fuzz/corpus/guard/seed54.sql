@@ -1,0 +1,1 @@
+SELECT region, plan FROM customers GROUP BY region, plan ORDER BY region, plan

@@ -1,0 +1,1 @@
+SELECT DISTINCT platform, country FROM sessions ORDER BY platform, country LIMIT 100

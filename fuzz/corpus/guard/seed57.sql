@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM customers c CROSS JOIN (SELECT 1 AS one) AS k

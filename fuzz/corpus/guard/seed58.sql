@@ -1,0 +1,1 @@
+SELECT c.region, COUNT(*) AS n FROM customers c INNER JOIN customer_contracts k ON k.customer_id = c.customer_id WHERE k.status = 'active' GROUP BY c.region ORDER BY c.region

@@ -1,0 +1,1 @@
+SELECT c.plan, k.plan AS contract_plan, COUNT(*) AS n FROM customers c JOIN customer_contracts k ON k.customer_id = c.customer_id GROUP BY c.plan, k.plan ORDER BY c.plan, k.plan

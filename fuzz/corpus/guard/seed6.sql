@@ -1,0 +1,1 @@
+SELECT event_name, COUNT(*) AS n FROM events GROUP BY event_name ORDER BY event_name

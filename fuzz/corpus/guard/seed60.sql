@@ -1,0 +1,1 @@
+SELECT u.signup_channel, COUNT(DISTINCT e.user_id) AS buyers FROM user_profiles u JOIN events e ON e.user_id = u.user_id WHERE e.event_name = 'checkout_completed' GROUP BY u.signup_channel ORDER BY u.signup_channel

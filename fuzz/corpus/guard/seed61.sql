@@ -1,0 +1,1 @@
+SELECT s.platform, COUNT(e.event_id) AS events FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id GROUP BY s.platform ORDER BY s.platform

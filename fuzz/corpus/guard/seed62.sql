@@ -1,0 +1,1 @@
+SELECT c.region, t.priority, COUNT(*) AS n FROM support_tickets t JOIN customers c ON c.customer_id = t.customer_id GROUP BY c.region, t.priority ORDER BY c.region, t.priority

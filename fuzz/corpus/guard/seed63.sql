@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers WHERE plan <> 'starter' AND region IN ('NA', 'EMEA') GROUP BY region ORDER BY region

@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers WHERE region NOT IN ('APAC') GROUP BY region ORDER BY region

@@ -1,0 +1,1 @@
+SELECT plan, COUNT(*) AS n FROM customers WHERE industry LIKE 'f%' GROUP BY plan ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT plan, COUNT(*) AS n FROM customers WHERE customer_id BETWEEN 10 AND 100 GROUP BY plan ORDER BY plan

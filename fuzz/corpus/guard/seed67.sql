@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM billing_history WHERE paid_at IS NULL AND status <> 'paid'

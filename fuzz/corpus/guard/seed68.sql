@@ -1,0 +1,1 @@
+SELECT status, COUNT(*) AS n FROM customer_contracts WHERE mrr_usd >= 1000 GROUP BY status ORDER BY status

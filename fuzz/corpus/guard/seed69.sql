@@ -1,0 +1,1 @@
+SELECT customer_id, COUNT(*) AS invoices FROM billing_history GROUP BY customer_id ORDER BY invoices DESC, customer_id LIMIT 10

@@ -1,0 +1,1 @@
+SELECT event_name, COUNT(DISTINCT user_id) AS users FROM events GROUP BY event_name ORDER BY users DESC, event_name

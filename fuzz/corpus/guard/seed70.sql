@@ -1,0 +1,1 @@
+SELECT plan, SUM(mrr_usd) AS mrr FROM customer_mrr_daily WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM customer_mrr_daily) GROUP BY plan ORDER BY plan

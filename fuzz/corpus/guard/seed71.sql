@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT customer_id) AS paying FROM customer_mrr_daily WHERE snapshot_date = (SELECT MIN(snapshot_date) FROM customer_mrr_daily)

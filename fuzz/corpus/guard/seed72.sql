@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) AS n FROM customers GROUP BY region ORDER BY COUNT(*) DESC, region LIMIT 2 OFFSET 1

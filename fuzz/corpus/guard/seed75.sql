@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM (SELECT DISTINCT user_id FROM events) AS active

@@ -1,0 +1,1 @@
+SELECT MAX(n) AS max_events FROM (SELECT session_id, COUNT(*) AS n FROM events GROUP BY session_id) s

@@ -1,0 +1,1 @@
+SELECT AVG(n) AS avg_events FROM (SELECT session_id, COUNT(*) AS n FROM events GROUP BY session_id) s

@@ -1,0 +1,1 @@
+SELECT priority, AVG(CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END) AS resolved_share FROM support_tickets GROUP BY priority ORDER BY priority

@@ -1,0 +1,1 @@
+SELECT category, COUNT(*) FILTER (WHERE priority = 'urgent') AS urgent FROM support_tickets GROUP BY category ORDER BY category

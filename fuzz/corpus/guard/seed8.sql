@@ -1,0 +1,1 @@
+SELECT platform, signup_channel, COUNT(*) AS n FROM user_profiles GROUP BY platform, signup_channel ORDER BY platform, signup_channel

@@ -1,0 +1,1 @@
+SELECT region, plan, COUNT(*) AS n FROM customers GROUP BY region, plan HAVING COUNT(*) >= 2 ORDER BY region, plan

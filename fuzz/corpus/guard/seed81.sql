@@ -1,0 +1,1 @@
+SELECT e.event_name, COUNT(*) AS n FROM events AS e WHERE e.user_id IN (SELECT user_id FROM user_profiles WHERE platform = 'ios') GROUP BY e.event_name ORDER BY e.event_name

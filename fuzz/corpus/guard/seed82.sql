@@ -1,0 +1,1 @@
+SELECT k.status, COUNT(*) AS n FROM customer_contracts k WHERE k.customer_id IN (SELECT customer_id FROM customers WHERE churned_at IS NOT NULL) GROUP BY k.status ORDER BY k.status

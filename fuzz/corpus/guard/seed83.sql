@@ -1,0 +1,1 @@
+SELECT (SELECT COUNT(*) FROM customers) AS customers, (SELECT COUNT(*) FROM user_profiles) AS users

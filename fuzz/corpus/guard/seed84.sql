@@ -1,0 +1,1 @@
+SELECT c.region, (SELECT COUNT(*) FROM support_tickets t WHERE t.customer_id = c.customer_id) AS tickets FROM customers c ORDER BY tickets DESC, c.customer_id LIMIT 10

@@ -1,0 +1,1 @@
+SELECT plan, COUNT(*) AS n FROM customers GROUP BY plan UNION ALL SELECT 'all', COUNT(*) FROM customers ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT u.country, u.platform, COUNT(*) AS n FROM user_profiles u GROUP BY u.country, u.platform ORDER BY n DESC, u.country, u.platform LIMIT 10

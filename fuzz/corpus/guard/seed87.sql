@@ -1,0 +1,1 @@
+SELECT CAST(customer_id AS TEXT) AS id_text FROM customers ORDER BY customer_id LIMIT 5

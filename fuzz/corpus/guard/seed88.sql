@@ -1,0 +1,1 @@
+SELECT customer_id % 10 AS bucket, COUNT(*) AS n FROM customers GROUP BY customer_id % 10 ORDER BY bucket

@@ -1,0 +1,1 @@
+SELECT region, COUNT(*) * 100 / (SELECT COUNT(*) FROM customers) AS pct FROM customers GROUP BY region ORDER BY region

@@ -1,0 +1,1 @@
+SELECT country, COUNT(*) AS n FROM user_profiles GROUP BY country ORDER BY n DESC, country LIMIT 5

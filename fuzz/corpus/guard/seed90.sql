@@ -1,0 +1,1 @@
+SELECT plan, ROUND(SUM(mrr_usd) * 1.0 / COUNT(DISTINCT customer_id), 2) AS arpa FROM customer_mrr_daily GROUP BY plan ORDER BY plan

@@ -1,0 +1,1 @@
+SELECT strftime('%Y-%m', billed_at) AS month, SUM(amount_usd) AS revenue FROM billing_history GROUP BY month ORDER BY month

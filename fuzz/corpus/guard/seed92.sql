@@ -1,0 +1,1 @@
+SELECT date(occurred_at) AS day, COUNT(DISTINCT user_id) AS dau FROM events GROUP BY date(occurred_at) ORDER BY day DESC LIMIT 14

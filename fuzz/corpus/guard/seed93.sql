@@ -1,0 +1,1 @@
+SELECT strftime('%w', started_at) AS weekday, COUNT(*) AS sessions FROM sessions GROUP BY weekday ORDER BY weekday

@@ -1,0 +1,1 @@
+SELECT date(signed_up_at, 'weekday 0', '-6 days') AS week, COUNT(*) AS signups FROM user_profiles GROUP BY week ORDER BY week DESC LIMIT 8

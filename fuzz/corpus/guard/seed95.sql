@@ -1,0 +1,1 @@
+SELECT priority, AVG((julianday(resolved_at) - julianday(opened_at)) * 24) AS hours FROM support_tickets WHERE resolved_at IS NOT NULL GROUP BY priority ORDER BY priority

@@ -1,0 +1,1 @@
+SELECT strftime('%H', occurred_at) AS hour, COUNT(*) AS n FROM events GROUP BY hour ORDER BY hour

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM events WHERE occurred_at >= date((SELECT MAX(occurred_at) FROM events), '-7 days')

@@ -1,0 +1,1 @@
+SELECT datetime(MAX(started_at)) AS last_session FROM sessions

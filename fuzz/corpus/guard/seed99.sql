@@ -1,0 +1,1 @@
+SELECT IFNULL(churned_at, 'active') AS state FROM customers GROUP BY IFNULL(churned_at, 'active') ORDER BY COUNT(*) DESC LIMIT 1
