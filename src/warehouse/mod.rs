@@ -6,6 +6,7 @@
 
 pub mod introspect;
 mod postgres;
+pub mod snowflake;
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use postgres::PostgresWarehouse;
+pub use snowflake::SnowflakeWarehouse;
 pub use sqlite::SqliteWarehouse;
 
 use crate::sql::{Dialect, ValidatedSql};
@@ -66,7 +68,8 @@ pub trait Warehouse: Send + Sync {
 }
 
 /// Opens the warehouse named by a URL: `sqlite://PATH` (or a bare path) or
-/// `postgres://USER@HOST:PORT/DB`.
+/// `postgres://USER@HOST:PORT/DB` or
+/// `snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH&role=ROLE`.
 ///
 /// # Errors
 /// [`WarehouseError::Unavailable`] for an unsupported scheme or a database
@@ -83,13 +86,16 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PostgresWarehouse::connect(url).await?));
     }
+    if url.starts_with("snowflake://") {
+        return Ok(Arc::new(SnowflakeWarehouse::connect(url).await?));
+    }
     if !url.contains("://") {
         return Ok(Arc::new(
             SqliteWarehouse::open(std::path::Path::new(url)).await?,
         ));
     }
     Err(WarehouseError::Unavailable(format!(
-        "unsupported warehouse URL scheme in {:?}; use sqlite://PATH or postgres://…",
+        "unsupported warehouse URL scheme in {:?}; use sqlite://, postgres:// or snowflake://",
         url.split("://").next().unwrap_or_default()
     )))
 }
