@@ -8,15 +8,15 @@
 //! dimensions need. Column references in model expressions are qualified
 //! with their model's alias, so joined models cannot make them ambiguous.
 
-use std::ops::ControlFlow;
-
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use serde::Serialize;
-use sqlparser::ast::{Expr, Ident, visit_expressions_mut};
-use sqlparser::parser::Parser;
 
+use super::expr::{
+    Joins, aggregate, aggregate_expr, join_inputs, qualify, render_template, rewrite_identifiers,
+};
 use super::load::parse_window_days;
-use super::model::{Agg, MeasureDef, MetricDef, MetricType, WindowChoice};
+use super::model::{MeasureDef, MetricDef, MetricType, WindowChoice};
+use super::periods::{grain_adjective, periods};
 use super::{Grain, MetricQuery, SemanticError, SemanticLayer, TimeRange};
 use crate::sql::{Dialect, quote_literal};
 
@@ -34,18 +34,18 @@ pub struct CompiledQuery {
 
 /// What one (sub)query must produce.
 #[derive(Clone)]
-struct Shape<'q> {
+pub(super) struct Shape<'q> {
     range: TimeRange,
     grain: Option<Grain>,
     group_by: &'q [String],
     filters: &'q [super::DimensionFilter],
     /// MetricFlow Jinja filters pushed down from metrics and references.
     where_templates: Vec<String>,
-    dialect: Dialect,
+    pub(super) dialect: Dialect,
 }
 
 impl<'q> Shape<'q> {
-    fn keys(&self) -> Vec<String> {
+    pub(super) fn keys(&self) -> Vec<String> {
         let mut k = Vec::new();
         if self.grain.is_some() {
             k.push("period".to_owned());
@@ -445,266 +445,6 @@ impl SemanticLayer {
     }
 }
 
-fn grain_adjective(g: Grain) -> &'static str {
-    match g {
-        Grain::Day => "daily",
-        Grain::Week => "weekly",
-        Grain::Month => "monthly",
-        Grain::Quarter => "quarterly",
-        Grain::Year => "yearly",
-    }
-}
-
-/// `(first day, last day)` of each `grain` period overlapping `range`, clipped to it.
-fn periods(range: TimeRange, grain: Grain) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut out = Vec::new();
-    let mut day = range.start;
-    while day < range.end {
-        let start = period_start(day, grain);
-        let step = match grain {
-            Grain::Day => 1,
-            Grain::Week => 7,
-            Grain::Month => 32,
-            Grain::Quarter => 93,
-            Grain::Year => 367,
-        };
-        let next = period_start(start + Duration::days(step), grain);
-        let last = next.pred_opt().unwrap_or(next).min(range.last_day());
-        out.push((start, last));
-        day = next;
-    }
-    out
-}
-
-/// The first day of the `grain` period containing `d` (weeks start Monday).
-pub fn period_start(d: NaiveDate, grain: Grain) -> NaiveDate {
-    match grain {
-        Grain::Day => d,
-        Grain::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
-        Grain::Month => d.with_day(1).unwrap_or(d),
-        Grain::Quarter => {
-            NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).unwrap_or(d)
-        }
-        Grain::Year => NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d),
-    }
-}
-
-fn aggregate_expr(agg: Agg, col: &str) -> String {
-    match agg {
-        Agg::Sum => format!("SUM({col})"),
-        Agg::Count => format!("COUNT({col})"),
-        Agg::CountDistinct => format!("COUNT(DISTINCT {col})"),
-        Agg::Average => format!("AVG({col})"),
-        Agg::Min => format!("MIN({col})"),
-        Agg::Max => format!("MAX({col})"),
-        Agg::SumBoolean => format!("SUM(CASE WHEN {col} THEN 1 ELSE 0 END)"),
-        // Median needs window functions; see `aggregate`.
-        Agg::Median => format!("AVG({col})"),
-    }
-}
-
-/// `SELECT keys, AGG(col) AS value FROM from GROUP BY keys`.
-fn aggregate(agg: Agg, keys: &[String], col: &str, from: &str, dialect: Dialect) -> String {
-    if agg == Agg::Median {
-        return dialect.median_select(keys, col, from, "value");
-    }
-    let select_keys = if keys.is_empty() {
-        String::new()
-    } else {
-        format!("{}, ", keys.join(", "))
-    };
-    let group = if keys.is_empty() {
-        String::new()
-    } else {
-        format!(" GROUP BY {}", keys.join(", "))
-    };
-    format!(
-        "SELECT {select_keys}{} AS value FROM {from}{group}",
-        aggregate_expr(agg, col)
-    )
-}
-
-/// Joins input subqueries on the shape's keys and computes `expr` as `value`.
-fn join_inputs(inputs: &[String], aliases: &[&str], expr: &str, shape: &Shape) -> String {
-    let keys = shape.keys();
-    let first = aliases[0];
-    let mut select: Vec<String> = keys.iter().map(|k| format!("{first}.{k} AS {k}")).collect();
-    select.push(format!("{expr} AS value"));
-    let mut from = format!("({}) AS {first}", inputs[0]);
-    for (sql, alias) in inputs.iter().zip(aliases).skip(1) {
-        if keys.is_empty() {
-            from.push_str(&format!(" CROSS JOIN ({sql}) AS {alias}"));
-        } else {
-            let on: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    shape
-                        .dialect
-                        .null_safe_eq(&format!("{first}.{k}"), &format!("{alias}.{k}"))
-                })
-                .collect();
-            from.push_str(&format!(
-                " LEFT JOIN ({sql}) AS {alias} ON {}",
-                on.join(" AND ")
-            ));
-        }
-    }
-    format!("SELECT {} FROM {from}", select.join(", "))
-}
-
-/// The joins a base query needs to reach dimensions of other models.
-struct Joins<'a> {
-    layer: &'a SemanticLayer,
-    from: usize,
-    /// `(model index, alias, join clause)` in join order.
-    joined: Vec<(usize, String, String)>,
-}
-
-impl<'a> Joins<'a> {
-    fn new(layer: &'a SemanticLayer, from: usize) -> Self {
-        Joins {
-            layer,
-            from,
-            joined: Vec::new(),
-        }
-    }
-
-    fn alias_of(&self, model: usize) -> Option<String> {
-        if model == self.from {
-            return Some("m0".to_owned());
-        }
-        self.joined
-            .iter()
-            .find(|(m, _, _)| *m == model)
-            .map(|(_, a, _)| a.clone())
-    }
-
-    /// The qualified SQL expression of a dimension, adding joins as needed.
-    fn dimension_expr(&mut self, name: &str) -> Result<String, SemanticError> {
-        let r =
-            self.layer
-                .resolve(self.from, name)
-                .ok_or_else(|| SemanticError::UnknownDimension {
-                    metric: self.layer.models[self.from].name.clone(),
-                    dimension: name.to_owned(),
-                    available: String::new(),
-                })?;
-        let mut prev = self.from;
-        for (entity, model) in &r.path {
-            if self.alias_of(*model).is_none() {
-                let alias = format!("j{}", self.joined.len() + 1);
-                let left_alias = self.alias_of(prev).unwrap_or_else(|| "m0".into());
-                let left = entity_expr(self.layer, prev, entity, &left_alias)?;
-                let right = entity_expr(self.layer, *model, entity, &alias)?;
-                let clause = format!(
-                    " LEFT JOIN {} AS {alias} ON {left} = {right}",
-                    self.layer.models[*model].table()
-                );
-                self.joined.push((*model, alias, clause));
-            }
-            prev = *model;
-        }
-        let alias = self.alias_of(r.model).unwrap_or_else(|| "m0".into());
-        qualify(r.dim.expr(), &alias)
-    }
-
-    fn sql(&self) -> String {
-        let mut s = String::from(" AS m0");
-        for (_, _, clause) in &self.joined {
-            s.push_str(clause);
-        }
-        s
-    }
-}
-
-fn entity_expr(
-    layer: &SemanticLayer,
-    model: usize,
-    entity: &str,
-    alias: &str,
-) -> Result<String, SemanticError> {
-    let e = layer.models[model]
-        .entities
-        .iter()
-        .find(|e| e.name == entity)
-        .ok_or_else(|| SemanticError::Invalid(format!("entity {entity} missing")))?;
-    qualify(e.expr(), alias)
-}
-
-/// Prefixes every bare column reference in `expr` with `alias`.
-fn qualify(expr: &str, alias: &str) -> Result<String, SemanticError> {
-    rewrite_identifiers(expr, |_| Some(vec![alias.to_owned()])).map_err(SemanticError::Invalid)
-}
-
-/// Parses `expr` and rewrites each bare identifier `x` for which `f` returns
-/// `Some(prefix)` into `prefix.x` (or, when the prefix's last part is
-/// `value`, into the prefix itself, for derived-metric inputs).
-fn rewrite_identifiers(
-    expr: &str,
-    f: impl Fn(&str) -> Option<Vec<String>>,
-) -> Result<String, String> {
-    let dialect = sqlparser::dialect::GenericDialect {};
-    let mut parsed = Parser::new(&dialect)
-        .try_with_sql(expr)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| format!("expression {expr:?} does not parse: {e}"))?;
-    let _ = visit_expressions_mut(&mut parsed, |e| {
-        if let Expr::Identifier(id) = e
-            && let Some(prefix) = f(&id.value)
-        {
-            let mut parts: Vec<Ident> = prefix.iter().map(|p| Ident::new(p.clone())).collect();
-            if prefix.last().map(String::as_str) != Some("value") {
-                parts.push(id.clone());
-            }
-            *e = Expr::CompoundIdentifier(parts);
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    Ok(parsed.to_string())
-}
-
-/// Renders MetricFlow's Jinja filter syntax: `{{ Dimension('entity__name') }}`
-/// (and `TimeDimension('name', 'grain')`, `Entity('name')`) become qualified
-/// SQL expressions; everything else is kept as written.
-fn render_template(template: &str, joins: &mut Joins) -> Result<String, SemanticError> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let close = rest[open..].find("}}").ok_or_else(|| {
-            SemanticError::Invalid(format!("unclosed {{{{ in filter {template:?}"))
-        })?;
-        let call = rest[open + 2..open + close].trim();
-        let (func, args) = call
-            .split_once('(')
-            .ok_or_else(|| SemanticError::Invalid(format!("cannot read filter call {call:?}")))?;
-        let name = args
-            .trim_end_matches(')')
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .trim_matches(|c| c == '\'' || c == '"');
-        let expr = match func.trim() {
-            "Dimension" | "TimeDimension" => joins.dimension_expr(name)?,
-            "Entity" => {
-                let from = joins.from;
-                let entity = name.rsplit("__").next().unwrap_or(name);
-                entity_expr(joins.layer, from, entity, "m0")?
-            }
-            other => {
-                return Err(SemanticError::Invalid(format!(
-                    "unsupported filter function {other}"
-                )));
-            }
-        };
-        out.push_str(&expr);
-        rest = &rest[open + close + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// Compiles a metric with and without a grain to catch definitions that
 /// cannot produce SQL; used at load time.
 pub(crate) fn check_compiles(
@@ -737,115 +477,4 @@ pub(crate) fn check_compiles(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::semantic::tests::demo;
-
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    fn q(metric: &str, grain: Option<Grain>, group_by: &[&str]) -> MetricQuery {
-        MetricQuery {
-            metric: metric.into(),
-            range: TimeRange::new(d("2026-11-09"), d("2026-11-16")).unwrap(),
-            grain,
-            group_by: group_by.iter().map(|s| s.to_string()).collect(),
-            filters: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn every_demo_metric_compiles_for_both_dialects_with_and_without_grain() {
-        let s = demo();
-        for m in s.metrics() {
-            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-                for grain in [
-                    None,
-                    Some(Grain::Day),
-                    Some(Grain::Week),
-                    Some(Grain::Month),
-                ] {
-                    let c = s.compile(&q(&m.name, grain, &[]), dialect).unwrap();
-                    let parser = dialect.parser();
-                    sqlparser::parser::Parser::parse_sql(parser.as_ref(), &c.sql).unwrap_or_else(
-                        |e| panic!("{} {dialect} {grain:?}: {e}\n{}", m.name, c.sql),
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn breakdown_columns_are_named_after_dimensions() {
-        let c = demo()
-            .compile(
-                &q(
-                    "signups",
-                    Some(Grain::Day),
-                    &["platform", "customer__region"],
-                ),
-                Dialect::Sqlite,
-            )
-            .unwrap();
-        assert_eq!(c.columns, vec!["period", "platform", "region", "signups"]);
-        assert!(c.sql.contains("LEFT JOIN customers"), "{}", c.sql);
-    }
-
-    #[test]
-    fn unknown_dimension_lists_the_available_ones() {
-        let err = demo()
-            .compile(&q("revenue", None, &["platform"]), Dialect::Sqlite)
-            .unwrap_err();
-        match err {
-            SemanticError::UnknownDimension { available, .. } => {
-                assert!(available.contains("region"))
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn dau_over_a_range_is_a_mean_of_daily_values() {
-        let c = demo()
-            .compile(&q("dau", None, &[]), Dialect::Sqlite)
-            .unwrap();
-        assert_eq!(c.rollup.as_deref(), Some("mean of daily values"));
-        assert!(c.sql.contains("AVG(fine.value)"));
-    }
-
-    #[test]
-    fn filter_values_are_quoted() {
-        let mut query = q("signups", None, &[]);
-        query.filters.push(crate::semantic::DimensionFilter {
-            dimension: "platform".into(),
-            values: vec!["x' OR '1'='1".into()],
-        });
-        let c = demo().compile(&query, Dialect::Sqlite).unwrap();
-        assert!(c.sql.contains("IN ('x'' OR ''1''=''1')"), "{}", c.sql);
-    }
-
-    #[test]
-    fn periods_cover_the_range_at_each_grain() {
-        let r = TimeRange::new(d("2026-10-15"), d("2026-12-02")).unwrap();
-        let months = periods(r, Grain::Month);
-        assert_eq!(months.len(), 3);
-        assert_eq!(months[0], (d("2026-10-01"), d("2026-10-31")));
-        assert_eq!(months[2], (d("2026-12-01"), d("2026-12-01")));
-        let weeks = periods(
-            TimeRange::new(d("2026-11-09"), d("2026-11-23")).unwrap(),
-            Grain::Week,
-        );
-        assert_eq!(
-            weeks,
-            vec![
-                (d("2026-11-09"), d("2026-11-15")),
-                (d("2026-11-16"), d("2026-11-22"))
-            ]
-        );
-        assert_eq!(
-            period_start(d("2026-11-21"), Grain::Quarter),
-            d("2026-10-01")
-        );
-    }
-}
+mod tests;

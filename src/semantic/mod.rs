@@ -12,8 +12,10 @@
 //! other statement.
 
 mod compile;
+mod expr;
 mod load;
 mod model;
+mod periods;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,11 +23,12 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-pub use compile::{CompiledQuery, period_start};
+pub use compile::CompiledQuery;
 pub use model::{
     Agg, DimensionDef, DimensionType, EntityDef, EntityType, MeasureDef, MetricDef, MetricType,
     SemanticModelDef, ValueFormat,
 };
+pub use periods::period_start;
 
 /// Time grain of a metric query's `period` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]

@@ -67,6 +67,37 @@ pub trait Warehouse: Send + Sync {
     async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError>;
 }
 
+/// Reads rows from a sqlx stream into a [`ResultSet`], stopping at `cap`
+/// rows (then `truncated` is set and the rest is never fetched).
+pub(crate) async fn drain<R, S>(
+    mut stream: S,
+    cap: usize,
+    decode: impl Fn(&R) -> Vec<serde_json::Value>,
+) -> Result<ResultSet, sqlx::Error>
+where
+    R: sqlx::Row,
+    S: futures_util::Stream<Item = Result<R, sqlx::Error>> + Unpin,
+{
+    use futures_util::TryStreamExt;
+    use sqlx::Column;
+    let mut set = ResultSet {
+        columns: Vec::new(),
+        rows: Vec::new(),
+        truncated: false,
+    };
+    while let Some(row) = stream.try_next().await? {
+        if set.columns.is_empty() {
+            set.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
+        }
+        if set.rows.len() == cap {
+            set.truncated = true;
+            break;
+        }
+        set.rows.push(decode(&row));
+    }
+    Ok(set)
+}
+
 /// Opens the warehouse named by a URL: `sqlite://PATH` (or a bare path) or
 /// `postgres://USER@HOST:PORT/DB` or
 /// `snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH&role=ROLE`.

@@ -3,10 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use rust_decimal::prelude::ToPrimitive;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, ConnectOptions, Row, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
 
 use super::{ResultSet, Warehouse, WarehouseError};
 use crate::sql::{Dialect, ValidatedSql};
@@ -82,31 +81,11 @@ impl Warehouse for PostgresWarehouse {
             .await
             .map_err(unavailable)?;
         let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
-        let mut columns = Vec::new();
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        let result: Result<(), sqlx::Error> = async {
-            let mut stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned())).fetch(&mut *tx);
-            while let Some(row) = stream.try_next().await? {
-                if columns.is_empty() {
-                    columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
-                }
-                if rows.len() == cap {
-                    truncated = true;
-                    break;
-                }
-                rows.push(row_values(&row));
-            }
-            Ok(())
-        }
-        .await;
+        let stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned())).fetch(&mut *tx);
+        let result = super::drain(stream, cap, row_values).await;
         let _ = tx.rollback().await;
         match result {
-            Ok(()) => Ok(ResultSet {
-                columns,
-                rows,
-                truncated,
-            }),
+            Ok(set) => Ok(set),
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014") => {
                 Err(WarehouseError::Timeout(sql.timeout_ms()))
             }

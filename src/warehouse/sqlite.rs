@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{Column, ConnectOptions, Row, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
 
 use super::{ResultSet, Warehouse, WarehouseError};
 use crate::sql::{Dialect, ValidatedSql};
@@ -87,36 +86,15 @@ impl Warehouse for SqliteWarehouse {
             });
         }
         let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
-        let mut columns: Vec<String> = Vec::new();
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        let result: Result<(), sqlx::Error> = async {
-            let text = sqlx::AssertSqlSafe(sql.sql().to_owned());
-            let mut stream = sqlx::query(text).fetch(&mut *conn);
-            while let Some(row) = stream.try_next().await? {
-                if columns.is_empty() {
-                    columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
-                }
-                if rows.len() == cap {
-                    truncated = true;
-                    break;
-                }
-                rows.push(row_values(&row));
-            }
-            Ok(())
-        }
-        .await;
+        let stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned())).fetch(&mut *conn);
+        let result = super::drain(stream, cap, row_values).await;
         if let Ok(mut handle) = conn.lock_handle().await {
             handle.remove_progress_handler();
         }
         match result {
             // With no rows SQLite reports no column names; callers that know
             // the shape (compiled metrics) supply it themselves.
-            Ok(()) => Ok(ResultSet {
-                columns,
-                rows,
-                truncated,
-            }),
+            Ok(set) => Ok(set),
             Err(_) if timed_out.load(Ordering::Relaxed) => {
                 Err(WarehouseError::Timeout(sql.timeout_ms()))
             }

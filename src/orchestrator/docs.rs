@@ -1,0 +1,107 @@
+//! Documentation answers: BM25 search, a coverage check (does the best
+//! passage mention what was asked?), and extractive sentences with citations.
+//! Sentences that read like instructions to a model are never quoted.
+
+use super::{Answer, AnswerKind, Citation, Orchestrator, planner};
+
+impl Orchestrator {
+    pub(super) fn docs_answer(&self, question: &str) -> Answer {
+        let hits = self.docs.search(question, 5);
+        let terms = significant_terms(question);
+        let Some(best) = hits
+            .first()
+            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) >= 0.5)
+        else {
+            let mut a = Answer::refusal(
+                "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
+                "no metric or document covers the question",
+            );
+            a.suggestions = self.suggestions();
+            return a;
+        };
+        let sentences = extract_sentences(&best.chunk.text, &terms, 3);
+        let mut answer = Answer::new(
+            AnswerKind::Docs,
+            format!(
+                "From \"{}\" ({}):\n\n{}",
+                best.chunk.title,
+                best.chunk.section,
+                sentences.join(" ")
+            ),
+        );
+        for h in hits
+            .iter()
+            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) > 0.0)
+            .take(3)
+        {
+            answer.citations.push(Citation {
+                id: h.chunk.id.clone(),
+                source: h.chunk.source.clone(),
+                title: h.chunk.title.clone(),
+                section: h.chunk.section.clone(),
+                snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
+            });
+        }
+        if hits.iter().take(3).any(|h| h.chunk.suspicious) {
+            answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
+        }
+        answer
+    }
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "what", "which", "who", "how", "does", "did", "our", "are", "is", "was",
+    "were", "with", "that", "this", "from", "about", "as", "an", "a", "of", "to", "in", "on", "we",
+    "us", "me", "my", "you", "your", "do", "can", "tell", "show", "give", "please", "there", "any",
+    "counts", "count", "mean", "means", "where", "find", "when", "why",
+];
+
+/// Lower-case content words of a question (at least 3 letters, not stop words).
+fn significant_terms(q: &str) -> Vec<String> {
+    planner::normalize(q)
+        .split(' ')
+        .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Crude stem: the first five letters, enough to match "churned" with "churn".
+fn stem(w: &str) -> &str {
+    let end = w.char_indices().nth(5).map(|(i, _)| i).unwrap_or(w.len());
+    &w[..end]
+}
+
+/// Share of `terms` that occur (by stem) in the text or section.
+fn coverage(terms: &[String], text: &str, section: &str) -> f64 {
+    if terms.is_empty() {
+        return 0.0;
+    }
+    let hay = planner::normalize(&format!("{section} {text}"));
+    let words: Vec<&str> = hay.split(' ').collect();
+    let hit = terms
+        .iter()
+        .filter(|t| words.iter().any(|w| stem(w) == stem(t)))
+        .count();
+    hit as f64 / terms.len() as f64
+}
+
+/// Up to `n` sentences of `text` that share the most terms with the question,
+/// in document order, skipping sentences that read like model instructions.
+fn extract_sentences(text: &str, terms: &[String], n: usize) -> Vec<String> {
+    let flat = text.replace('\n', " ");
+    let sentences: Vec<&str> = flat
+        .split_inclusive(['.', '?', '!'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut scored: Vec<(usize, usize)> = sentences
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !crate::retrieval::looks_like_instruction(s))
+        .map(|(i, s)| (i, coverage(terms, s, "").mul_add(100.0, 0.0) as usize))
+        .collect();
+    scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep: Vec<usize> = scored.into_iter().take(n).map(|(i, _)| i).collect();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| sentences[i].to_owned()).collect()
+}
