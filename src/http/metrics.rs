@@ -182,7 +182,7 @@ async fn query(
             r.to_string(),
         )),
         Err(StepError::Warehouse(e)) => {
-            tracing::error!(error = %e, "metric query failed");
+            tracing::error!(error.kind = e.kind(), "metric query failed");
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "warehouse_unavailable",

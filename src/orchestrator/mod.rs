@@ -353,7 +353,12 @@ impl Orchestrator {
     }
 
     pub(crate) fn step_failed(&self, mut answer: Answer, e: StepError) -> Answer {
-        tracing::warn!(error = %e, "plan step failed");
+        // Guard and semantic errors name tables, columns and roles only;
+        // warehouse messages may quote values, so only their kind is logged.
+        match &e {
+            StepError::Warehouse(w) => tracing::warn!(error.kind = w.kind(), "plan step failed"),
+            other => tracing::warn!(error = %other, "plan step failed"),
+        }
         let (text, reason) = match &e {
             StepError::Guard(r) => (format!("I can't run that for you: {r}."), r.to_string()),
             StepError::Semantic(s) => (format!("I can't compute that: {s}."), s.to_string()),

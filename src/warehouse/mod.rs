@@ -53,6 +53,19 @@ pub enum WarehouseError {
     Execution(String),
 }
 
+impl WarehouseError {
+    /// A short, value-free name of the failure for logs: warehouse messages
+    /// can quote data ("invalid input syntax for type integer: …"), so they
+    /// are never logged.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WarehouseError::Unavailable(_) => "unavailable",
+            WarehouseError::Timeout(_) => "timeout",
+            WarehouseError::Execution(_) => "execution",
+        }
+    }
+}
+
 /// A SQL warehouse that runs validated statements read-only.
 #[async_trait::async_trait]
 pub trait Warehouse: Send + Sync {

@@ -6,6 +6,7 @@ mod chinook;
 mod cli;
 mod guard_corpus;
 mod helpers;
+mod log_leaks;
 mod metrics_api;
 mod policy_rules;
 mod postgres;
