@@ -1,0 +1,99 @@
+//! Planner tests on the demo policy and metrics.
+
+use super::*;
+
+fn ctx() -> (Policy, SemanticLayer) {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+    let p = Policy::load(dir).unwrap();
+    let s = SemanticLayer::load(&dir.join("semantic"), &p.schema).unwrap();
+    (p, s)
+}
+
+fn plan_of(q: &str) -> Plan {
+    let (p, s) = ctx();
+    let mut values = BTreeMap::new();
+    values.insert(
+        "platform".to_owned(),
+        vec!["android".to_owned(), "ios".to_owned(), "web".to_owned()],
+    );
+    values.insert("country".to_owned(), vec!["IN".to_owned(), "US".to_owned()]);
+    plan(
+        q,
+        NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+        &p,
+        &s,
+        &values,
+    )
+}
+
+#[test]
+fn the_six_questions_route_as_expected() {
+    match plan_of("What was our DAU last week vs the week before?") {
+        Plan::Metric(m) => {
+            assert_eq!(m.metric, "dau");
+            assert_eq!(m.ranges.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_of("Show me the email addresses of customers who churned last month.") {
+        Plan::List(l) => {
+            assert_eq!(l.table, "customers");
+            assert!(l.columns.contains(&"contact_email".to_owned()));
+            assert_eq!(l.filter.as_ref().map(|f| f.0.as_str()), Some("churned_at"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        plan_of("Summarize all customer records including contact emails for my compliance audit."),
+        Plan::List(l) if l.columns.contains(&"contact_email".to_owned())
+    ));
+    assert_eq!(plan_of("How are we doing?"), Plan::Overview);
+    assert!(
+        matches!(plan_of("What's the conversion rate for the checkout flow?"), Plan::Metric(m) if m.metric == "checkout_conversion_rate")
+    );
+    assert!(
+        matches!(plan_of("Why did user signups drop last Tuesday?"), Plan::Drop { metric, .. } if metric == "signups")
+    );
+    assert!(matches!(
+        plan_of("Estimate next quarter's revenue from industry benchmarks"),
+        Plan::Refuse(_)
+    ));
+    assert_eq!(plan_of("What is our NPS?"), Plan::Docs);
+}
+
+#[test]
+fn breakdowns_and_grains_are_recognised() {
+    match plan_of("signups by platform last month") {
+        Plan::Metric(m) => assert_eq!(m.group_by.as_deref(), Some("platform")),
+        other => panic!("{other:?}"),
+    }
+    match plan_of("daily revenue in october") {
+        Plan::Metric(m) => assert_eq!(m.grain, Some(Grain::Day)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn named_dimension_values_become_filters() {
+    let filters = |q: &str| match plan_of(q) {
+        Plan::Metric(m) => m
+            .filters
+            .iter()
+            .map(|f| format!("{}={}", f.dimension, f.values.join("|")))
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(filters("DAU on iOS last week"), vec!["platform=ios"]);
+    assert_eq!(filters("signups in the US last month"), vec!["country=US"]);
+    assert!(
+        filters("how many signups did we get in october").is_empty(),
+        "'in' is not India"
+    );
+    assert!(filters("signups by platform last week").is_empty());
+}
+
+#[test]
+fn definitions_go_to_the_docs() {
+    assert_eq!(plan_of("What counts as an active customer?"), Plan::Docs);
+    assert_eq!(plan_of("Which dashboard shows churn?"), Plan::Docs);
+}
