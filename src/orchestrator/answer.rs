@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
+use crate::policy::ColumnClass;
 use crate::semantic::ValueFormat;
+use crate::sql::ValidatedSql;
 
 /// What kind of answer this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,7 +57,7 @@ pub struct KeyNumber {
     pub formatted: String,
 }
 
-/// One statement that ran for this answer.
+/// One statement that ran for this answer, with what the guard decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueryRun {
     /// Why it ran ("dau, last week").
@@ -64,6 +66,12 @@ pub struct QueryRun {
     pub sql: String,
     /// Rows returned.
     pub rows: usize,
+    /// Column classes the statement read (`pii` means the result holds personal data).
+    pub classes: Vec<ColumnClass>,
+    /// Columns returned masked (`table.column`).
+    pub masked: Vec<String>,
+    /// Row filters applied (`table: predicate`).
+    pub row_filters: Vec<String>,
 }
 
 /// steward's answer to one question.
@@ -119,11 +127,14 @@ impl Answer {
     }
 
     /// Records a statement that ran.
-    pub fn ran(&mut self, purpose: impl Into<String>, sql: &str, rows: usize) {
+    pub fn ran(&mut self, purpose: impl Into<String>, sql: &ValidatedSql, rows: usize) {
         self.queries.push(QueryRun {
             purpose: purpose.into(),
-            sql: sql.to_owned(),
+            sql: sql.sql().to_owned(),
             rows,
+            classes: sql.classes().iter().copied().collect(),
+            masked: sql.masked().to_vec(),
+            row_filters: sql.row_filters().to_vec(),
         });
         self.sql = Some(
             self.queries

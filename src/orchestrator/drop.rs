@@ -103,7 +103,7 @@ pub(super) async fn explain(
     };
     let total = match o.run_metric(grants, &total_q).await {
         Ok((_, v, r)) => {
-            answer.ran(format!("{metric} by day"), v.sql(), r.rows.len());
+            answer.ran(format!("{metric} by day"), &v, r.rows.len());
             split_days(&r, &def.name, &day_key, &baseline_days, None)
         }
         Err(e) => return o.step_failed(answer, e),
@@ -150,7 +150,7 @@ pub(super) async fn explain(
         };
         answer.ran(
             format!("{metric} by day and {}", dim.name),
-            v.sql(),
+            &v,
             r.rows.len(),
         );
         for (value, a, b) in split_days(&r, &def.name, &day_key, &baseline_days, Some(&dim.name)) {

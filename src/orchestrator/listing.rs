@@ -80,7 +80,7 @@ pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> 
     match o.run_sql(grants, &sql).await {
         Ok((validated, result)) => {
             let mut answer = Answer::new(AnswerKind::Sql, String::new());
-            answer.ran(format!("list {what}"), validated.sql(), result.rows.len());
+            answer.ran(format!("list {what}"), &validated, result.rows.len());
             let total = count(o, grants, &count_sql, &mut answer).await;
             let shown = result.rows.len();
             let mut text = match total {
@@ -139,6 +139,6 @@ pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> 
 
 async fn count(o: &Orchestrator, grants: &Grants, sql: &str, answer: &mut Answer) -> Option<f64> {
     let (validated, result) = o.run_sql(grants, sql).await.ok()?;
-    answer.ran("count", validated.sql(), result.rows.len());
+    answer.ran("count", &validated, result.rows.len());
     result.get(0, "n").and_then(serde_json::Value::as_f64)
 }

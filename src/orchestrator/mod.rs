@@ -213,7 +213,7 @@ impl Orchestrator {
             filters: filters.to_vec(),
         };
         let (_, validated, result) = self.run_metric(grants, &q).await?;
-        answer.ran(purpose, validated.sql(), result.rows.len());
+        answer.ran(purpose, &validated, result.rows.len());
         Ok(result.get(0, metric).and_then(serde_json::Value::as_f64))
     }
 
@@ -253,7 +253,7 @@ impl Orchestrator {
                 Ok((compiled, validated, result)) => {
                     answer.ran(
                         format!("{}, {}", def.name, plan.ranges[0].label),
-                        validated.sql(),
+                        &validated,
                         result.rows.len(),
                     );
                     answer.answer = describe_table(

@@ -29,6 +29,10 @@ async fn a_regional_analyst_only_counts_their_region() {
         !rows.is_empty() && rows.iter().all(|r| r[region] == "EMEA"),
         "{list}"
     );
+    assert_eq!(
+        list["queries"][0]["row_filters"],
+        serde_json::json!(["customers: (region = 'EMEA')"])
+    );
 }
 
 #[tokio::test]
@@ -54,5 +58,10 @@ async fn masked_emails_come_back_masked_for_support() {
     assert!(
         !body.to_string().contains(".example"),
         "no email leaked: {body}"
+    );
+    assert_eq!(
+        body["queries"][0]["masked"],
+        serde_json::json!(["customers.contact_email"]),
+        "{body}"
     );
 }

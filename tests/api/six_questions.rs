@@ -81,6 +81,11 @@ async fn churned_customer_emails_are_refused_to_analysts_and_listed_for_complian
     let rows = carol["data"]["rows"].as_array().unwrap();
     assert_eq!(rows.len() as f64, count);
     assert!(rows.iter().all(|r| r[i].as_str().unwrap().contains('@')));
+    let classes = &carol["queries"][0]["classes"];
+    assert!(
+        classes.as_array().unwrap().iter().any(|c| c == "pii"),
+        "the answer says it holds PII: {classes}"
+    );
 }
 
 #[tokio::test]
