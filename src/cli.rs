@@ -144,7 +144,7 @@ pub enum PolicyAction {
     /// Write a starter policy for a database: every table and column, with
     /// column classes proposed from names and sampled values. Review it before use.
     Init {
-        /// Warehouse URL (sqlite://PATH).
+        /// Warehouse URL (sqlite://PATH or postgres://…).
         #[arg(long)]
         warehouse: String,
         /// Output directory; must not already hold policy files.

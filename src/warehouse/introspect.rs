@@ -16,15 +16,19 @@ use crate::policy::propose::{ColumnSample, TableSample};
 /// Values sampled per column.
 const SAMPLES: i64 = 30;
 
-/// Lists the tables of a `sqlite://PATH` warehouse with sampled column values.
+/// Lists the tables of a `sqlite://PATH` or `postgres://…` warehouse with
+/// sampled column values.
 ///
 /// # Errors
 /// [`WarehouseError`] for another scheme or an unreadable database.
 pub async fn introspect(url: &str) -> Result<Vec<TableSample>, WarehouseError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return introspect_postgres(url).await;
+    }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     if url.contains("://") && !url.starts_with("sqlite://") {
         return Err(WarehouseError::Unavailable(
-            "policy init supports sqlite:// warehouses".into(),
+            "policy init supports sqlite:// and postgres:// warehouses".into(),
         ));
     }
     if !Path::new(path).is_file() {
@@ -81,6 +85,59 @@ pub async fn introspect(url: &str) -> Result<Vec<TableSample>, WarehouseError> {
             name: table,
             columns,
         });
+    }
+    let _ = conn.close().await;
+    Ok(tables)
+}
+
+/// The tables of the current schema of a PostgreSQL database, read in a
+/// read-only session.
+async fn introspect_postgres(url: &str) -> Result<Vec<TableSample>, WarehouseError> {
+    use sqlx::postgres::PgConnectOptions;
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|_| WarehouseError::Unavailable("the PostgreSQL URL is not valid".into()))?;
+    let mut conn = options
+        .options([("default_transaction_read_only", "on")])
+        .log_statements(log::LevelFilter::Off)
+        .connect()
+        .await
+        .map_err(|_| WarehouseError::Unavailable("cannot connect to PostgreSQL".into()))?;
+    let columns = sqlx::query(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| WarehouseError::Execution(e.to_string()))?;
+    let mut tables: Vec<TableSample> = Vec::new();
+    for row in columns {
+        let (table, column): (String, String) = (row.get(0), row.get(1));
+        let (qt, qc) = (table.replace('"', "\"\""), column.replace('"', "\"\""));
+        let sql = format!(
+            "SELECT CAST(\"{qc}\" AS TEXT) FROM \"{qt}\" WHERE \"{qc}\" IS NOT NULL LIMIT {SAMPLES}"
+        );
+        let samples = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r.try_get::<String, _>(0).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if tables.last().is_none_or(|t| t.name != table) {
+            tables.push(TableSample {
+                name: table,
+                columns: Vec::new(),
+            });
+        }
+        if let Some(t) = tables.last_mut() {
+            t.columns.push(ColumnSample {
+                name: column,
+                samples,
+            });
+        }
     }
     let _ = conn.close().await;
     Ok(tables)

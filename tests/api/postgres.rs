@@ -178,6 +178,21 @@ async fn checks(ro_url: &str) {
     }
     assert!(compared >= 100, "{compared}");
 
+    // policy init proposes classes from the PostgreSQL catalogue and samples.
+    let tables = steward::warehouse::introspect::introspect(ro_url)
+        .await
+        .unwrap();
+    let customers = tables
+        .iter()
+        .find(|t| t.name == "customers")
+        .expect("customers table");
+    let class = |c: &str| {
+        let col = customers.columns.iter().find(|x| x.name == c).unwrap();
+        steward::policy::propose::propose_class("customers", col).0
+    };
+    assert_eq!(class("contact_email"), steward::policy::ColumnClass::Pii);
+    assert_eq!(class("region"), steward::policy::ColumnClass::Public);
+
     // The row cap and the statement timeout hold on PostgreSQL.
     let mut tight = policy.clone();
     tight.max_rows = 5;
