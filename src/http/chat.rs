@@ -103,7 +103,10 @@ async fn chat(
         }
         None => format!("{:032x}", rand::rng().random::<u128>()),
     };
-    let answer = state.orchestrator.ask(&principal, question).await;
+    let answer = state
+        .orchestrator
+        .ask_in(&principal, &conversation_id, question)
+        .await;
     Ok(Json(ChatResponse {
         conversation_id,
         answer,

@@ -7,6 +7,7 @@
 //! query returns nothing the answer says so instead of guessing.
 
 mod answer;
+pub mod conversation;
 mod docs;
 mod drop;
 mod listing;
@@ -74,22 +75,52 @@ pub struct Orchestrator {
     /// Distinct values of public categorical dimensions (see
     /// [`Orchestrator::load_dimension_values`]), for recognising filters.
     pub dimension_values: BTreeMap<String, Vec<String>>,
+    /// The last metric plan of each conversation.
+    pub conversations: conversation::ConversationStore,
 }
 
 impl Orchestrator {
-    /// Answers a question for a principal. Never fails: problems become
-    /// refusals or plain error sentences in the answer.
-    #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
+    /// Answers a one-off question for a principal. Never fails: problems
+    /// become refusals or plain error sentences in the answer.
     pub async fn ask(&self, principal: &Principal, question: &str) -> Answer {
+        self.answer(principal, question, None).await
+    }
+
+    /// Answers a question as the next turn of a conversation: a follow-up
+    /// ("and the week before?") continues the previous metric question.
+    pub async fn ask_in(
+        &self,
+        principal: &Principal,
+        conversation: &str,
+        question: &str,
+    ) -> Answer {
+        self.answer(principal, question, Some(conversation)).await
+    }
+
+    #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
+    async fn answer(
+        &self,
+        principal: &Principal,
+        question: &str,
+        conversation: Option<&str>,
+    ) -> Answer {
         let grants = self.policy.grants(principal);
-        let plan = planner::plan(
-            question,
-            self.as_of,
-            &self.policy,
-            &self.semantic,
-            &self.dimension_values,
+        let previous = conversation.and_then(|c| self.conversations.last(&principal.user, c));
+        let ctx = planner::PlanContext {
+            today: self.as_of,
+            policy: &self.policy,
+            layer: &self.semantic,
+            values: &self.dimension_values,
+        };
+        let plan = planner::plan(question, &ctx, previous.as_ref());
+        tracing::info!(
+            plan = plan_name(&plan),
+            follow_up = previous.is_some(),
+            "planned"
         );
-        tracing::info!(plan = plan_name(&plan), "planned");
+        if let (Plan::Metric(m), Some(c)) = (&plan, conversation) {
+            self.conversations.record(&principal.user, c, m.clone());
+        }
         match plan {
             Plan::Refuse(reason) => {
                 let mut a = Answer::refusal(format!("I can't answer that: {reason}."), reason);

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use regex::Regex;
 
-use super::timephrase::{FoundRange, find_ranges};
+use super::timephrase::{FoundRange, find_ranges_after};
 use crate::policy::{ColumnClass, Policy};
 use std::collections::BTreeMap;
 
@@ -188,17 +188,33 @@ fn find_dimension(q: &str, metric: &MetricDef, layer: &SemanticLayer) -> Option<
     None
 }
 
-/// Makes a plan for a question, as of `today`.
-///
-/// `values` are the known values of categorical dimensions (the catalogue);
-/// a value named in the question becomes a filter on the metric.
-pub fn plan(
-    question: &str,
-    today: NaiveDate,
-    policy: &Policy,
-    layer: &SemanticLayer,
-    values: &BTreeMap<String, Vec<String>>,
-) -> Plan {
+/// What the planner knows besides the question.
+pub struct PlanContext<'a> {
+    /// What "today" means.
+    pub today: NaiveDate,
+    /// The access policy (table and column synonyms).
+    pub policy: &'a Policy,
+    /// Metrics and dimensions.
+    pub layer: &'a SemanticLayer,
+    /// Known values of public categorical dimensions (the catalogue); a value
+    /// named in the question becomes a filter on the metric.
+    pub values: &'a BTreeMap<String, Vec<String>>,
+}
+
+static FOLLOW_UP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(and|what about|how about|same|now|then|also)\b|\b(that|it|those|these|this one)\b",
+    )
+    .expect("follow-up pattern compiles")
+});
+
+/// Makes a plan for a question. `previous` is the metric plan of the
+/// previous turn of the same conversation, if any: a question that names no
+/// metric but changes the time range, breakdown, grain or filters of that
+/// plan ("and the week before?", "break that down by plan") continues it,
+/// and a new metric without a time phrase after "what about …" keeps its range.
+pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) -> Plan {
+    let (today, policy, layer) = (ctx.today, ctx.policy, ctx.layer);
     let q = normalize(question);
     if FORECAST.is_match(&q) {
         return Plan::Refuse(
@@ -209,7 +225,8 @@ pub fn plan(
         return Plan::Overview;
     }
     let metric = find_metric(&q, layer);
-    let ranges = find_ranges(&q, today);
+    let anchor = previous.and_then(|p| p.ranges.first()).map(|r| r.range);
+    let ranges = find_ranges_after(&q, today, anchor);
     if let Some(m) = metric
         && WHY.is_match(&q)
         && CHANGE.is_match(&q)
@@ -234,31 +251,81 @@ pub fn plan(
     if DOCS.is_match(&q) {
         return Plan::Docs;
     }
-    if let Some(m) = metric {
-        let mut ranges = ranges;
-        if ranges.is_empty() {
-            let days = i64::from(m.meta().default_window_days.unwrap_or(7));
-            let range = TimeRange {
-                start: today - chrono::Duration::days(days),
-                end: today,
-            };
-            ranges.push(FoundRange {
-                range,
-                label: format!("the last {days} days ({range})"),
-                at: 0,
-            });
+    match (metric, previous) {
+        (Some(m), previous) => {
+            let inherited = previous
+                .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(&q))
+                .map(|p| p.ranges.clone());
+            Plan::Metric(metric_plan(question, &q, m, ranges, inherited, None, ctx))
         }
-        if ranges.len() == 1 && COMPARE.is_match(&q) {
-            let prev = ranges[0].range.previous();
-            ranges.push(FoundRange {
-                range: prev,
-                label: format!("the period before ({prev})"),
-                at: usize::MAX,
-            });
-        }
-        ranges.truncate(2);
-        let group_by = find_dimension(&q, m, layer);
-        let grain = find_grain(&q).or_else(|| {
+        (None, Some(prev)) => match layer.metric(&prev.metric) {
+            Some(m) => {
+                let changes = !ranges.is_empty()
+                    || find_grain(&q).is_some()
+                    || find_dimension(&q, m, layer).is_some()
+                    || !find_filters(question, &q, m, layer, ctx.values, None).is_empty();
+                if changes && (FOLLOW_UP.is_match(&q) || q.split(' ').count() <= 6) {
+                    let inherited = ranges.is_empty().then(|| prev.ranges.clone());
+                    Plan::Metric(metric_plan(
+                        question,
+                        &q,
+                        m,
+                        ranges,
+                        inherited,
+                        Some(prev),
+                        ctx,
+                    ))
+                } else {
+                    Plan::Docs
+                }
+            }
+            None => Plan::Docs,
+        },
+        (None, None) => Plan::Docs,
+    }
+}
+
+/// Builds a metric plan; `base` supplies breakdown, grain and filters the
+/// question does not change (a follow-up), `inherited` the ranges when the
+/// question names none.
+fn metric_plan(
+    question: &str,
+    q: &str,
+    m: &MetricDef,
+    mut ranges: Vec<FoundRange>,
+    inherited: Option<Vec<FoundRange>>,
+    base: Option<&MetricPlan>,
+    ctx: &PlanContext,
+) -> MetricPlan {
+    let today = ctx.today;
+    if ranges.is_empty() {
+        ranges = inherited.unwrap_or_default();
+    }
+    if ranges.is_empty() {
+        let days = i64::from(m.meta().default_window_days.unwrap_or(7));
+        let range = TimeRange {
+            start: today - chrono::Duration::days(days),
+            end: today,
+        };
+        ranges.push(FoundRange {
+            range,
+            label: format!("the last {days} days ({range})"),
+            at: 0,
+        });
+    }
+    if ranges.len() == 1 && COMPARE.is_match(q) {
+        let prev = ranges[0].range.previous();
+        ranges.push(FoundRange {
+            range: prev,
+            label: format!("the period before ({prev})"),
+            at: usize::MAX,
+        });
+    }
+    ranges.truncate(2);
+    let group_by =
+        find_dimension(q, m, ctx.layer).or_else(|| base.and_then(|b| b.group_by.clone()));
+    let grain = find_grain(q)
+        .or_else(|| {
             (q.contains("trend") || q.contains("over time")).then(|| {
                 if ranges[0].range.days() > 62 {
                     Grain::Week
@@ -266,17 +333,19 @@ pub fn plan(
                     Grain::Day
                 }
             })
-        });
-        let filters = find_filters(question, &q, m, layer, values, group_by.as_deref());
-        return Plan::Metric(MetricPlan {
-            metric: m.name.clone(),
-            ranges,
-            grain,
-            group_by,
-            filters,
-        });
+        })
+        .or_else(|| base.and_then(|b| b.grain));
+    let mut filters = find_filters(question, q, m, ctx.layer, ctx.values, group_by.as_deref());
+    if filters.is_empty() {
+        filters = base.map(|b| b.filters.clone()).unwrap_or_default();
     }
-    Plan::Docs
+    MetricPlan {
+        metric: m.name.clone(),
+        ranges,
+        grain,
+        group_by,
+        filters,
+    }
 }
 
 /// Common words never read as (case-insensitive) dimension values.

@@ -100,6 +100,17 @@ fn span_range(span: Grain, which: &str, today: NaiveDate) -> Option<TimeRange> {
 /// Relative phrases ("the week before") resolve against the range found
 /// just before them.
 pub fn find_ranges(question: &str, today: NaiveDate) -> Vec<FoundRange> {
+    find_ranges_after(question, today, None)
+}
+
+/// Like [`find_ranges`], but a relative phrase with no range before it in the
+/// question ("and the week before?") resolves against `anchor`, the range of
+/// the previous turn of a conversation.
+pub fn find_ranges_after(
+    question: &str,
+    today: NaiveDate,
+    anchor: Option<TimeRange>,
+) -> Vec<FoundRange> {
     let mut out: Vec<FoundRange> = Vec::new();
     for c in PATTERN.captures_iter(question) {
         let m = c
@@ -134,9 +145,10 @@ pub fn find_ranges(question: &str, today: NaiveDate) -> Vec<FoundRange> {
         } else if c.name("weekbeforelast").is_some() {
             span_range(Grain::Week, "last", today).map(|r| r.previous())
         } else if c.name("before").is_some() {
-            match out.last() {
-                Some(prev) => Some(prev.range.previous()),
-                None => continue,
+            match (out.last(), anchor) {
+                (Some(prev), _) => Some(prev.range.previous()),
+                (None, Some(a)) => Some(a.previous()),
+                (None, None) => continue,
             }
         } else if c.name("rel").is_some() {
             let which = c.name("which").map(|w| w.as_str()).unwrap_or("last");
@@ -252,6 +264,17 @@ mod tests {
             ranges("between 2026-10-01 and 2026-10-31"),
             vec![r("2026-10-01", "2026-11-01")]
         );
+    }
+
+    #[test]
+    fn a_follow_up_resolves_against_the_previous_range() {
+        let last_week = TimeRange::new(
+            NaiveDate::from_ymd_opt(2026, 11, 9).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
+        );
+        let found = find_ranges_after("and the week before?", today(), last_week);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].range.start.to_string(), "2026-11-02");
     }
 
     #[test]

@@ -116,6 +116,20 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Asks as `user` within a conversation.
+    pub async fn ask_in(&self, user: &str, conversation: &str, question: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/chat", self.base))
+            .header("X-Steward-Dev-User", user)
+            .json(&serde_json::json!({ "question": question, "conversation_id": conversation }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, Value) {
         let mut req = self.client.get(format!("{}{path}", self.base));
         if let Some(u) = user {

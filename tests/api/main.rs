@@ -4,6 +4,7 @@
 mod bad_input;
 mod chinook;
 mod cli;
+mod conversations;
 mod guard_corpus;
 mod helpers;
 mod log_leaks;

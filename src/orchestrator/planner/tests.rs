@@ -10,6 +10,10 @@ fn ctx() -> (Policy, SemanticLayer) {
 }
 
 fn plan_of(q: &str) -> Plan {
+    plan_after(q, None)
+}
+
+fn plan_after(q: &str, previous: Option<&MetricPlan>) -> Plan {
     let (p, s) = ctx();
     let mut values = BTreeMap::new();
     values.insert(
@@ -17,13 +21,53 @@ fn plan_of(q: &str) -> Plan {
         vec!["android".to_owned(), "ios".to_owned(), "web".to_owned()],
     );
     values.insert("country".to_owned(), vec!["IN".to_owned(), "US".to_owned()]);
-    plan(
-        q,
-        NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
-        &p,
-        &s,
-        &values,
-    )
+    let ctx = PlanContext {
+        today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+        policy: &p,
+        layer: &s,
+        values: &values,
+    };
+    plan(q, &ctx, previous)
+}
+
+fn metric(p: Plan) -> MetricPlan {
+    match p {
+        Plan::Metric(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn follow_ups_continue_the_previous_metric_question() {
+    let first = metric(plan_of("What was DAU last week?"));
+    let before = metric(plan_after("and the week before?", Some(&first)));
+    assert_eq!(before.metric, "dau");
+    assert_eq!(before.ranges[0].range.start.to_string(), "2026-11-02");
+
+    let by_plan = metric(plan_after("break that down by plan", Some(&first)));
+    assert_eq!(
+        (by_plan.metric.as_str(), by_plan.group_by.as_deref()),
+        ("dau", Some("plan"))
+    );
+    assert_eq!(
+        by_plan.ranges[0].range, first.ranges[0].range,
+        "keeps the range"
+    );
+
+    let ios = metric(plan_after("what about on iOS?", Some(&by_plan)));
+    assert_eq!(ios.filters[0].values, vec!["ios"]);
+    assert_eq!(ios.group_by.as_deref(), Some("plan"), "keeps the breakdown");
+
+    let other = metric(plan_after("what about signups?", Some(&first)));
+    assert_eq!(
+        (other.metric.as_str(), other.ranges[0].range),
+        ("signups", first.ranges[0].range)
+    );
+
+    // Without a previous turn the same words are not a metric question.
+    assert_eq!(plan_of("and the week before?"), Plan::Docs);
+    // An unrelated question does not continue the conversation.
+    assert_eq!(plan_after("What is our NPS?", Some(&first)), Plan::Docs);
 }
 
 #[test]
