@@ -2,17 +2,25 @@
 
 use std::sync::LazyLock;
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use rand::RngExt;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::{ApiError, AppState, CurrentPrincipal};
-use crate::orchestrator::Answer;
+use crate::orchestrator::{Answer, progress};
+use crate::policy::Principal;
 
 /// Request body.
 #[derive(Debug, Deserialize)]
@@ -78,11 +86,66 @@ pub fn check_question(question: &str, max_chars: usize) -> Result<&str, ApiError
     Ok(q)
 }
 
+/// Whether the client asked for server-sent events.
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// Streams the answer as server-sent events
+/// (<https://html.spec.whatwg.org/multipage/server-sent-events.html>):
+/// `progress` events (JSON: `{"stage": "planned" | "running_sql" | …}`), then
+/// `delta` events carrying the prose as it is written, then one `answer`
+/// event with the same JSON body a non-streaming request gets.
+fn stream_answer(
+    state: AppState,
+    principal: Principal,
+    conversation_id: String,
+    question: String,
+) -> Response {
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    tokio::spawn(async move {
+        let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+        let orchestrator = Arc::clone(&state.orchestrator);
+        let answering = progress::with_progress(
+            progress_tx,
+            orchestrator.ask_in(&principal, &conversation_id, &question),
+        );
+        let forward = async {
+            while let Some(p) = progress_rx.recv().await {
+                if let Ok(e) = Event::default().event("progress").json_data(&p) {
+                    let _ = tx.send(e);
+                }
+            }
+        };
+        let (answer, ()) = tokio::join!(answering, forward);
+        let words: Vec<&str> = answer.answer.split_inclusive(' ').collect();
+        for chunk in words.chunks(8) {
+            let _ = tx.send(Event::default().event("delta").data(chunk.concat()));
+        }
+        if let Ok(e) = Event::default().event("answer").json_data(ChatResponse {
+            conversation_id,
+            answer,
+        }) {
+            let _ = tx.send(e);
+        }
+    });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 async fn chat(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     body: Result<Json<ChatRequest>, JsonRejection>,
-) -> Result<Json<ChatResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let Json(req) = body?;
     let question = check_question(&req.question, state.limits.max_question_chars)?;
     let conversation_id = match req.conversation_id {
@@ -103,6 +166,14 @@ async fn chat(
         }
         None => format!("{:032x}", rand::rng().random::<u128>()),
     };
+    if wants_stream(&headers) {
+        return Ok(stream_answer(
+            state,
+            principal,
+            conversation_id,
+            question.to_owned(),
+        ));
+    }
     let answer = state
         .orchestrator
         .ask_in(&principal, &conversation_id, question)
@@ -110,7 +181,8 @@ async fn chat(
     Ok(Json(ChatResponse {
         conversation_id,
         answer,
-    }))
+    })
+    .into_response())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::{Answer, AnswerKind, Citation, Orchestrator, planner};
 
 impl Orchestrator {
     pub(super) fn docs_answer(&self, question: &str) -> Answer {
+        super::progress::report(super::progress::Progress::SearchingDocs);
         let hits = self.docs.search(question, 5);
         let terms = significant_terms(question);
         let Some(best) = hits

@@ -13,6 +13,7 @@ mod drop;
 mod listing;
 mod overview;
 pub mod planner;
+pub mod progress;
 pub mod timephrase;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,9 @@ impl Orchestrator {
             follow_up = previous.is_some(),
             "planned"
         );
+        progress::report(progress::Progress::Planned {
+            plan: plan_name(&plan),
+        });
         if let (Plan::Metric(m), Some(c)) = (&plan, conversation) {
             self.conversations.record(&principal.user, c, m.clone());
         }
@@ -188,6 +192,9 @@ impl Orchestrator {
         grants: &Grants,
         q: &MetricQuery,
     ) -> Result<(CompiledQuery, ValidatedSql, ResultSet), StepError> {
+        progress::report(progress::Progress::RunningSql {
+            what: q.metric.clone(),
+        });
         let compiled = self.semantic.compile(q, self.warehouse.dialect())?;
         let validated = validate(
             &compiled.sql,
@@ -213,6 +220,9 @@ impl Orchestrator {
         grants: &Grants,
         sql: &str,
     ) -> Result<(ValidatedSql, ResultSet), StepError> {
+        progress::report(progress::Progress::RunningSql {
+            what: "listing".into(),
+        });
         let validated = validate(
             sql,
             self.warehouse.dialect(),

@@ -12,3 +12,4 @@ mod metrics_api;
 mod policy_rules;
 mod postgres;
 mod six_questions;
+mod streaming;
