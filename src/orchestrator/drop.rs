@@ -103,7 +103,11 @@ pub(super) async fn explain(
     };
     let total = match o.run_metric(grants, &total_q).await {
         Ok((_, v, r)) => {
-            answer.ran(format!("{metric} by day"), &v, r.rows.len());
+            answer.ran(
+                format!("{metric} by day, {weekday} {day_key} against the previous {BASELINE_WEEKS} {weekday}s"),
+                &v,
+                r.rows.len(),
+            );
             split_days(&r, &def.name, &day_key, &baseline_days, None)
         }
         Err(e) => return o.step_failed(answer, e),
@@ -182,6 +186,11 @@ pub(super) async fn explain(
         } else {
             0.0
         };
+        answer.key_numbers.push(KeyNumber {
+            label: format!("share of the change in {dim} = {value}"),
+            value: share,
+            formatted: format!("{}%", group_digits(share, 0)),
+        });
         let portion = if share > 100.0 {
             "more than the whole net change (other segments moved the other way)".to_owned()
         } else {

@@ -82,6 +82,13 @@ pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> 
             let mut answer = Answer::new(AnswerKind::Sql, String::new());
             answer.ran(format!("list {what}"), &validated, result.rows.len());
             let total = count(o, grants, &count_sql, &mut answer).await;
+            if let Some(t) = total {
+                answer.key_numbers.push(KeyNumber {
+                    label: format!("{what}, total"),
+                    value: t,
+                    formatted: group_digits(t, 0),
+                });
+            }
             let shown = result.rows.len();
             let mut text = match total {
                 Some(t) if (t as usize) > shown => format!(

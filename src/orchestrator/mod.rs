@@ -10,6 +10,7 @@ mod answer;
 pub mod conversation;
 mod docs;
 mod drop;
+pub mod grounding;
 mod listing;
 mod overview;
 pub mod planner;
@@ -125,7 +126,7 @@ impl Orchestrator {
         if let (Plan::Metric(m), Some(c)) = (&plan, conversation) {
             self.conversations.record(&principal.user, c, m.clone());
         }
-        match plan {
+        let answer = match plan {
             Plan::Refuse(reason) => {
                 let mut a = Answer::refusal(format!("I can't answer that: {reason}."), reason);
                 a.suggestions = self.suggestions();
@@ -136,7 +137,8 @@ impl Orchestrator {
             Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
             Plan::List(l) => listing::list(self, &grants, &l).await,
             Plan::Docs => self.docs_answer(question),
-        }
+        };
+        grounding::enforce(answer, question)
     }
 
     /// Reads the distinct values of every public categorical dimension with
@@ -474,7 +476,7 @@ fn describe_table(
         })
         .collect();
     let more = if r.rows.len() > 8 {
-        format!("\n(and {} more rows in the table)", r.rows.len() - 8)
+        format!("\n(the table has all {} rows)", r.rows.len())
     } else {
         String::new()
     };

@@ -5,6 +5,7 @@ mod bad_input;
 mod chinook;
 mod cli;
 mod conversations;
+mod grounding;
 mod guard_corpus;
 mod helpers;
 mod log_leaks;
