@@ -13,7 +13,6 @@ mod rewrite;
 mod scan;
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Statement, Visit};
@@ -183,15 +182,6 @@ pub(crate) fn statement_kind(s: &Statement) -> String {
         .unwrap_or("statement")
         .to_ascii_uppercase();
     format!("a {word} statement")
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Metric => "metric",
-            Origin::AdHoc => "ad hoc",
-        })
-    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,15 @@ use crate::policy::propose::{ColumnSample, TableSample};
 /// Values sampled per column.
 const SAMPLES: i64 = 30;
 
+/// `SELECT CAST("column" AS TEXT) FROM "table" WHERE "column" IS NOT NULL LIMIT n`,
+/// with both names quoted as SQL identifiers (`"` doubled), for either database.
+fn sample_statement(table: &str, column: &str) -> sqlx::AssertSqlSafe<String> {
+    let (t, c) = (table.replace('"', "\"\""), column.replace('"', "\"\""));
+    sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(\"{c}\" AS TEXT) FROM \"{t}\" WHERE \"{c}\" IS NOT NULL LIMIT {SAMPLES}"
+    ))
+}
+
 /// Lists the tables of a `sqlite://PATH` or `postgres://…` warehouse with
 /// sampled column values.
 ///
@@ -55,7 +64,6 @@ pub async fn introspect(url: &str) -> Result<Vec<TableSample>, WarehouseError> {
     .collect();
     let mut tables = Vec::new();
     for table in names {
-        let quoted = table.replace('"', "\"\"");
         let cols: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info(?) ORDER BY cid")
             .bind(&table)
             .fetch_all(&mut conn)
@@ -66,11 +74,7 @@ pub async fn introspect(url: &str) -> Result<Vec<TableSample>, WarehouseError> {
             .collect();
         let mut columns = Vec::new();
         for c in cols {
-            let qc = c.replace('"', "\"\"");
-            let sql = format!(
-                "SELECT CAST(\"{qc}\" AS TEXT) FROM \"{quoted}\" WHERE \"{qc}\" IS NOT NULL LIMIT {SAMPLES}"
-            );
-            let samples = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let samples = sqlx::query(sample_statement(&table, &c))
                 .fetch_all(&mut conn)
                 .await
                 .map(|rows| {
@@ -113,11 +117,7 @@ async fn introspect_postgres(url: &str) -> Result<Vec<TableSample>, WarehouseErr
     let mut tables: Vec<TableSample> = Vec::new();
     for row in columns {
         let (table, column): (String, String) = (row.get(0), row.get(1));
-        let (qt, qc) = (table.replace('"', "\"\""), column.replace('"', "\"\""));
-        let sql = format!(
-            "SELECT CAST(\"{qc}\" AS TEXT) FROM \"{qt}\" WHERE \"{qc}\" IS NOT NULL LIMIT {SAMPLES}"
-        );
-        let samples = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let samples = sqlx::query(sample_statement(&table, &column))
             .fetch_all(&mut conn)
             .await
             .map(|rows| {
