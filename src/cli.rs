@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use crate::llm::{PlanMode, Route};
 use crate::settings::Settings;
 
 /// steward: answers questions about company data, only from data the asker may see.
@@ -31,6 +32,19 @@ pub struct Sources {
     /// What "today" means, YYYY-MM-DD.
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
+    /// OpenAI-compatible API base URL, e.g. http://127.0.0.1:8091/v1
+    /// (the key, if any, comes from STEWARD_LLM_API_KEY).
+    #[arg(long, value_name = "URL")]
+    pub llm: Option<String>,
+    /// Model name sent to the API.
+    #[arg(long, value_name = "NAME")]
+    pub llm_model: Option<String>,
+    /// How the model plans: json (schema-constrained plan) or tools (native tool calls).
+    #[arg(long, value_name = "MODE", value_parser = ["json", "tools"])]
+    pub llm_mode: Option<String>,
+    /// Which questions go to the model: fallback (what the planner cannot answer) or always.
+    #[arg(long, value_name = "ROUTE", value_parser = ["fallback", "always"])]
+    pub llm_route: Option<String>,
 }
 
 impl Sources {
@@ -48,6 +62,22 @@ impl Sources {
         }
         if self.as_of.is_some() {
             s.as_of = self.as_of;
+        }
+        if let Some(url) = &self.llm {
+            s.llm.url = Some(url.clone());
+        }
+        if let Some(m) = &self.llm_model {
+            s.llm.model = m.clone();
+        }
+        match self.llm_mode.as_deref() {
+            Some("tools") => s.llm.mode = PlanMode::Tools,
+            Some("json") => s.llm.mode = PlanMode::Json,
+            _ => {}
+        }
+        match self.llm_route.as_deref() {
+            Some("always") => s.llm.route = Route::Always,
+            Some("fallback") => s.llm.route = Route::Fallback,
+            _ => {}
         }
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! See `ARCHITECTURE.md` for the bird's-eye view. The flow of one question:
 //! `http` → `auth` (principal) → `orchestrator` (plan) → `semantic` /
-//! `retrieval` → `sql` (the guard, producing `ValidatedSql`) → `warehouse` →
+//! `retrieval` (and, for what the planner cannot express, the `llm` agent) → `sql` (the guard, producing `ValidatedSql`) → `warehouse` →
 //! answer.
 
 pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod http;
+pub mod llm;
 pub mod orchestrator;
 pub mod policy;
 pub mod retrieval;

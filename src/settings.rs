@@ -61,7 +61,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Request limits.
     pub limits: Limits,
+    /// Prompt template directory (templates missing there use the built-in ones).
+    pub prompts: PathBuf,
+    /// The language model (off unless `llm.url` is set).
+    pub llm: crate::llm::LlmSettings,
 }
+
+/// Secrets read straight from the environment by their users, never
+/// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD` and
+/// `STEWARD_LLM_API_KEY`).
+const SECRET_ENV_KEYS: [&str; 2] = ["snowflake_password", "llm_api_key"];
 
 /// The default demo warehouse path.
 pub const DEMO_WAREHOUSE: &str = ".steward/demo.sqlite";
@@ -95,6 +104,8 @@ impl Default for Settings {
                 max_question_chars: 2000,
                 max_body_bytes: 64 * 1024,
             },
+            prompts: "prompts".into(),
+            llm: crate::llm::LlmSettings::default(),
         }
     }
 }
@@ -109,7 +120,11 @@ impl Settings {
     pub fn load(config: &Path) -> Result<Settings, String> {
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(config))
-            .merge(Env::prefixed("STEWARD_").split("__"))
+            .merge(
+                Env::prefixed("STEWARD_")
+                    .ignore(&SECRET_ENV_KEYS)
+                    .split("__"),
+            )
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))
     }

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use crate::auth::DevIdentities;
 use crate::demo::{self, DemoManifest};
 use crate::http::{AppState, router};
-use crate::orchestrator::Orchestrator;
+use crate::llm::LlmClient;
+use crate::orchestrator::prompt::Prompts;
+use crate::orchestrator::{Orchestrator, verified};
 use crate::policy::Policy;
 use crate::retrieval::{DocIndex, load_documents};
 use crate::semantic::SemanticLayer;
@@ -24,8 +26,9 @@ use crate::warehouse;
 /// and opens or builds the docs index.
 ///
 /// # Errors
-/// Invalid policy or metric files (with file, line and reason), an
-/// unreachable warehouse, or an unreadable docs corpus.
+/// Invalid policy, metric or verified-query files (with file, line and
+/// reason), an unreachable warehouse, an unreadable docs corpus, a broken
+/// prompt template, or an invalid `llm.url`.
 pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestrator> {
     let policy = Policy::load(&settings.policies)?;
     let semantic = SemanticLayer::load(&settings.policies.join("semantic"), &policy.schema)?;
@@ -48,6 +51,13 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         .await
         .context("opening the warehouse")?;
     let docs = open_docs(settings)?;
+    let verified = verified::load(&settings.policies, &policy, warehouse.dialect())
+        .map_err(anyhow::Error::msg)?;
+    let prompts = Prompts::load(&settings.prompts).map_err(anyhow::Error::msg)?;
+    let llm = LlmClient::from_settings(&settings.llm)?.map(Arc::new);
+    if let Some(l) = &llm {
+        tracing::info!(model = %l.settings().model, mode = ?l.settings().mode, route = ?l.settings().route, "language model configured");
+    }
     let mut orchestrator = Orchestrator {
         policy: Arc::new(policy),
         semantic: Arc::new(semantic),
@@ -56,6 +66,9 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
         dimension_values: Default::default(),
         conversations: Default::default(),
+        llm,
+        prompts,
+        verified,
     };
     orchestrator.load_dimension_values().await;
     Ok(orchestrator)

@@ -99,6 +99,9 @@ pub struct Answer {
     pub notes: Vec<String>,
     /// What the user can ask instead (for refusals).
     pub suggestions: Vec<String>,
+    /// How the language model was used, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<super::LlmUse>,
 }
 
 impl Answer {
@@ -116,6 +119,7 @@ impl Answer {
             metric: None,
             notes: Vec::new(),
             suggestions: Vec::new(),
+            llm: None,
         }
     }
 

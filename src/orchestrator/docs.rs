@@ -4,6 +4,9 @@
 
 use super::{Answer, AnswerKind, Citation, Orchestrator, planner};
 
+/// The refusal reason when no document covers a question.
+pub const NO_COVERAGE: &str = "no metric or document covers the question";
+
 impl Orchestrator {
     pub(super) fn docs_answer(&self, question: &str) -> Answer {
         super::progress::report(super::progress::Progress::SearchingDocs);
@@ -15,7 +18,7 @@ impl Orchestrator {
         else {
             let mut a = Answer::refusal(
                 "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
-                "no metric or document covers the question",
+                NO_COVERAGE,
             );
             a.suggestions = self.suggestions();
             return a;

@@ -1,11 +1,17 @@
 //! Orchestration: plan → act → answer.
 //!
-//! Without a language model the [`planner`] decides what to compute; this
-//! module runs the plan through the semantic layer, the guard and the
-//! warehouse and writes the answer. Every number in an answer is read from
-//! a query result or computed from such numbers (deltas, shares); when a
-//! query returns nothing the answer says so instead of guessing.
+//! The deterministic [`planner`] recognises metric questions, the KPI
+//! overview, listings and documentation questions; with a language model
+//! configured, the rest go to the [`agent`] (or, with `llm.route =
+//! "always"`, everything does). Either way this module runs the plan
+//! through the semantic layer, the guard and the warehouse and writes the
+//! answer. Every number in an answer is read from a query result or
+//! computed from such numbers (deltas, shares), which [`grounding`] checks;
+//! when a query returns nothing the answer says so instead of guessing.
+//! With no model, or the model down, the planner answers what it can and
+//! says what would need the model.
 
+mod agent;
 mod answer;
 pub mod conversation;
 mod docs;
@@ -15,18 +21,23 @@ mod listing;
 mod overview;
 pub mod planner;
 pub mod progress;
+pub mod prompt;
 pub mod timephrase;
+pub mod tools;
+pub mod verified;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+pub use agent::LlmUse;
 pub use answer::{
     Answer, AnswerKind, Citation, DataTable, KeyNumber, QueryRun, format_value, group_digits,
 };
 use planner::{MetricPlan, Plan};
 
+use crate::llm::{LlmClient, LlmError, Route};
 use crate::policy::{Grants, Policy, Principal};
 use crate::retrieval::DocIndex;
 use crate::semantic::{
@@ -79,7 +90,22 @@ pub struct Orchestrator {
     pub dimension_values: BTreeMap<String, Vec<String>>,
     /// The last metric plan of each conversation.
     pub conversations: conversation::ConversationStore,
+    /// The language model, if configured.
+    pub llm: Option<Arc<LlmClient>>,
+    /// Prompt templates.
+    pub prompts: prompt::Prompts,
+    /// Verified question → SQL pairs (few-shot examples).
+    pub verified: Vec<verified::VerifiedQuery>,
 }
+
+/// Questions that ask for figures (counts, rankings, totals) rather than
+/// meanings; without a metric they need SQL, so the model.
+static DATA_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)\b(how many|how much|number of|count|total|sum of|average|avg|mean|median|top \d+|most|least|highest|lowest|biggest|largest|smallest|per|by|each|list|show|which \w+ (have|has|had|did|are|is|were))\b",
+    )
+    .expect("valid regex")
+});
 
 impl Orchestrator {
     /// Answers a one-off question for a principal. Never fails: problems
@@ -108,12 +134,7 @@ impl Orchestrator {
     ) -> Answer {
         let grants = self.policy.grants(principal);
         let previous = conversation.and_then(|c| self.conversations.last(&principal.user, c));
-        let ctx = planner::PlanContext {
-            today: self.as_of,
-            policy: &self.policy,
-            layer: &self.semantic,
-            values: &self.dimension_values,
-        };
+        let ctx = self.plan_context();
         let plan = planner::plan(question, &ctx, previous.as_ref());
         tracing::info!(
             plan = plan_name(&plan),
@@ -123,22 +144,106 @@ impl Orchestrator {
         progress::report(progress::Progress::Planned {
             plan: plan_name(&plan),
         });
-        if let (Plan::Metric(m), Some(c)) = (&plan, conversation) {
-            self.conversations.record(&principal.user, c, m.clone());
-        }
-        let answer = match plan {
-            Plan::Refuse(reason) => {
-                let mut a = Answer::refusal(format!("I can't answer that: {reason}."), reason);
-                a.suggestions = self.suggestions();
-                a
-            }
-            Plan::Overview => self.overview(&grants).await,
-            Plan::Metric(m) => self.metric(&grants, &m).await,
-            Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
-            Plan::List(l) => listing::list(self, &grants, &l).await,
-            Plan::Docs => self.docs_answer(question),
+        let route = self.llm.as_ref().map(|l| l.settings().route);
+        let to_model = match (&plan, route) {
+            (_, Some(Route::Always)) => true,
+            (Plan::Docs, _) => DATA_QUESTION.is_match(question),
+            _ => false,
         };
+        let metric_plan = match &plan {
+            Plan::Metric(m) => Some(m.clone()),
+            _ => None,
+        };
+        let mut answer = if to_model {
+            self.model_or_degrade(principal, &grants, question, conversation)
+                .await
+        } else {
+            match plan {
+                Plan::Refuse(reason) => {
+                    let mut a = Answer::refusal(format!("I can't answer that: {reason}."), reason);
+                    a.suggestions = self.suggestions();
+                    a
+                }
+                Plan::Overview => self.overview(&grants).await,
+                Plan::Metric(m) => self.metric(&grants, &m).await,
+                Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
+                Plan::List(l) => listing::list(self, &grants, &l).await,
+                Plan::Docs => self.docs_answer(question),
+            }
+        };
+        if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {
+            answer = self
+                .model_or_degrade(principal, &grants, question, conversation)
+                .await;
+        }
+        if let Some(c) = conversation {
+            let turn = conversation::Turn {
+                question: question.to_owned(),
+                sql: answer.queries.last().map(|q| q.sql.clone()),
+            };
+            let metric = match (metric_plan, &answer.llm) {
+                (Some(m), None) => Some(Some(m)),
+                (_, Some(_)) => Some(None),
+                (None, None) => None,
+            };
+            self.conversations
+                .record_turn(&principal.user, c, turn, metric);
+        }
         grounding::enforce(answer, question)
+    }
+
+    /// Context for the deterministic planner.
+    fn plan_context(&self) -> planner::PlanContext<'_> {
+        planner::PlanContext {
+            today: self.as_of,
+            policy: &self.policy,
+            layer: &self.semantic,
+            values: &self.dimension_values,
+        }
+    }
+
+    /// The model's answer, or — with no model or the model failing — the
+    /// deterministic one, saying what would have needed the model.
+    async fn model_or_degrade(
+        &self,
+        principal: &Principal,
+        grants: &Grants,
+        question: &str,
+        conversation: Option<&str>,
+    ) -> Answer {
+        let history = conversation
+            .map(|c| self.conversations.history(&principal.user, c))
+            .unwrap_or_default();
+        let why = match &self.llm {
+            Some(llm) => match self.agent(llm, principal, grants, question, &history).await {
+                Ok(a) => return a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "language model failed; degrading");
+                    e
+                }
+            },
+            None => LlmError::NotConfigured,
+        };
+        let mut fallback = self.docs_answer(question);
+        if fallback.kind != AnswerKind::Refusal {
+            fallback.notes.push(match why {
+                LlmError::NotConfigured => "Answered from the documentation only: no language model is configured to write a query.".to_owned(),
+                _ => "Answered from the documentation only: the language model is unavailable.".to_owned(),
+            });
+            return fallback;
+        }
+        let mut a = Answer::refusal(
+            format!(
+                "I can't answer that right now: it needs a query written for it, and {}. I can still answer questions about named metrics and the documentation.",
+                match why {
+                    LlmError::NotConfigured => "no language model is configured",
+                    _ => "the language model is unavailable",
+                }
+            ),
+            "needs the language model",
+        );
+        a.suggestions = self.suggestions();
+        a
     }
 
     /// Reads the distinct values of every public categorical dimension with

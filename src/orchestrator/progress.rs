@@ -22,6 +22,13 @@ pub enum Progress {
     },
     /// Documentation is being searched.
     SearchingDocs,
+    /// The language model is choosing its next step.
+    Thinking {
+        /// Step number, from 1.
+        step: u32,
+    },
+    /// The language model is writing the answer.
+    Writing,
 }
 
 tokio::task_local! {

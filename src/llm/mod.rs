@@ -1,0 +1,538 @@
+//! A client for the OpenAI-compatible chat-completions API
+//! (<https://platform.openai.com/docs/api-reference/chat>), as served by
+//! OpenAI, Azure OpenAI, vLLM, Ollama and llama.cpp's server, built on the
+//! `async-openai` crate.
+//!
+//! The client adds what the orchestrator needs around the crate: a request
+//! timeout, bounded retries with exponential backoff for transient failures
+//! (connection errors, HTTP 429 and 5xx), three output formats (free text, a
+//! JSON document constrained by a JSON Schema through `response_format`, or
+//! native tool calls), streaming, and token and cost accounting per request.
+//! The API key comes only from [`API_KEY_ENV`] and is held as a secret.
+
+use std::time::Duration;
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest,
+    FunctionObject, ResponseFormat, ResponseFormatJsonSchema, ToolChoiceOptions,
+};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Environment variable holding the API key (never read from files or flags).
+pub const API_KEY_ENV: &str = "STEWARD_LLM_API_KEY";
+
+/// How the model is asked for its next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanMode {
+    /// A JSON document constrained by a JSON Schema (`response_format`);
+    /// the reliable choice for small local models.
+    Json,
+    /// Native tool calls (`tools`, `tool_choice: required`).
+    Tools,
+}
+
+/// Which questions go to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// The deterministic planner answers what it recognises (metrics, KPI
+    /// overview, listings, documentation); the model gets the rest.
+    Fallback,
+    /// Every question goes to the model (for evaluation).
+    Always,
+}
+
+/// LLM settings (the `[llm]` table of `steward.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Base URL of the API including the version path, e.g.
+    /// `http://127.0.0.1:8091/v1`; `None` disables the LLM path.
+    pub url: Option<String>,
+    /// Model name sent with each request.
+    pub model: String,
+    /// How plans are requested.
+    pub mode: PlanMode,
+    /// Which questions go to the model.
+    pub route: Route,
+    /// Per-request timeout, in seconds (a stream may not stall longer).
+    pub timeout_secs: u64,
+    /// Retries after the first attempt for transient failures.
+    pub max_retries: u32,
+    /// Model calls allowed per question (plan steps plus the answer).
+    pub max_steps: u32,
+    /// Times a guard rejection or SQL error is fed back for a new statement.
+    pub max_repairs: u32,
+    /// Completion tokens per request.
+    pub max_tokens: u32,
+    /// Sampling temperature (0 for repeatable plans).
+    pub temperature: f32,
+    /// Price of prompt tokens, US dollars per million.
+    pub prompt_usd_per_mtok: f64,
+    /// Price of completion tokens, US dollars per million.
+    pub completion_usd_per_mtok: f64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            url: None,
+            model: "qwen2.5-coder-0.5b-instruct".into(),
+            mode: PlanMode::Json,
+            route: Route::Fallback,
+            timeout_secs: 120,
+            max_retries: 2,
+            max_steps: 5,
+            max_repairs: 2,
+            max_tokens: 400,
+            temperature: 0.0,
+            prompt_usd_per_mtok: 0.0,
+            completion_usd_per_mtok: 0.0,
+        }
+    }
+}
+
+/// Tokens and cost, summed over requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Requests made (retries included).
+    pub requests: u32,
+    /// Prompt tokens, as reported by the server.
+    pub prompt_tokens: u64,
+    /// Completion tokens, as reported by the server.
+    pub completion_tokens: u64,
+    /// Cost in US dollars from the configured prices.
+    pub cost_usd: f64,
+}
+
+impl Usage {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &Usage) {
+        self.requests += other.requests;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
+    }
+}
+
+/// A tool the model may call: name, description, JSON Schema of its arguments.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    /// Tool name.
+    pub name: &'static str,
+    /// What it does, for the model.
+    pub description: &'static str,
+    /// JSON Schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
+
+/// What the reply must look like.
+#[derive(Debug, Clone)]
+pub enum Format {
+    /// Free text.
+    Text,
+    /// A JSON document valid against `schema`.
+    Json {
+        /// Schema name (letters, digits, `_`, `-`).
+        name: &'static str,
+        /// The JSON Schema.
+        schema: serde_json::Value,
+    },
+    /// One or more native tool calls (`tool_choice: required`).
+    Tools(Vec<ToolSpec>),
+}
+
+/// One tool call from the model; `arguments` is the raw JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// Call id, echoed in the tool result message.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as JSON text (may be malformed: the model wrote it).
+    pub arguments: String,
+}
+
+/// A model reply.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// Text content, if any.
+    pub content: Option<String>,
+    /// Native tool calls, if any.
+    pub tool_calls: Vec<ToolCall>,
+    /// What this reply cost.
+    pub usage: Usage,
+}
+
+/// Why a model call failed. Messages name the failure, never the prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    /// No model is configured.
+    #[error("no language model is configured")]
+    NotConfigured,
+    /// The server could not be reached or did not answer in time, after retries.
+    #[error("the language model is unavailable: {0}")]
+    Unavailable(String),
+    /// The server answered with an error or a reply that could not be read.
+    #[error("the language model failed: {0}")]
+    Failed(String),
+}
+
+/// An OpenAI-compatible chat-completions client.
+pub struct LlmClient {
+    client: Client<OpenAIConfig>,
+    settings: LlmSettings,
+}
+
+impl std::fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("url", &self.settings.url)
+            .field("model", &self.settings.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LlmClient {
+    /// Builds a client from settings; `None` when no URL is configured.
+    ///
+    /// # Errors
+    /// [`LlmError::Failed`] when the URL is not http(s) or the HTTP client
+    /// cannot be built.
+    pub fn from_settings(settings: &LlmSettings) -> Result<Option<LlmClient>, LlmError> {
+        let Some(url) = settings.url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let parsed = url::Url::parse(url).map_err(|e| LlmError::Failed(format!("llm.url: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(LlmError::Failed(format!(
+                "llm.url must be http or https, not {}",
+                parsed.scheme()
+            )));
+        }
+        let key = std::env::var(API_KEY_ENV)
+            .map(SecretString::from)
+            .unwrap_or_else(|_| SecretString::from("none"));
+        let config = OpenAIConfig::new()
+            .with_api_base(url.trim_end_matches('/'))
+            .with_api_key(key.expose_secret());
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(settings.timeout_secs))
+            .build()
+            .map_err(|e| LlmError::Failed(format!("http client: {e}")))?;
+        Ok(Some(LlmClient {
+            client: Client::with_config(config).with_http_client(http),
+            settings: settings.clone(),
+        }))
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &LlmSettings {
+        &self.settings
+    }
+
+    /// One chat completion in `format`, retried on transient failures.
+    ///
+    /// # Errors
+    /// [`LlmError::Unavailable`] after the retries; [`LlmError::Failed`] for
+    /// errors a retry cannot fix (bad request, unreadable reply).
+    pub async fn complete(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        format: &Format,
+    ) -> Result<Reply, LlmError> {
+        let request = self.request(messages, format, false);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = tokio::time::timeout(
+                Duration::from_secs(self.settings.timeout_secs),
+                self.client.chat().create(request.clone()),
+            )
+            .await;
+            let error = match result {
+                Ok(Ok(response)) => {
+                    let mut reply = Reply {
+                        usage: self.usage(response.usage.as_ref(), attempts),
+                        ..Reply::default()
+                    };
+                    if let Some(choice) = response.choices.into_iter().next() {
+                        reply.content = choice.message.content;
+                        reply.tool_calls = tool_calls(choice.message.tool_calls);
+                    }
+                    return Ok(reply);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    if attempts > self.settings.max_retries {
+                        return Err(LlmError::Unavailable("timed out".into()));
+                    }
+                    backoff(attempts).await;
+                    continue;
+                }
+            };
+            if !retryable(&error) {
+                return Err(LlmError::Failed(short(&error)));
+            }
+            if attempts > self.settings.max_retries {
+                return Err(LlmError::Unavailable(short(&error)));
+            }
+            tracing::warn!(attempt = attempts, error = %short(&error), "llm request failed; retrying");
+            backoff(attempts).await;
+        }
+    }
+
+    /// A free-text completion streamed from the server; `on_delta` sees each
+    /// piece of text as it arrives. Retried only while nothing has arrived.
+    ///
+    /// # Errors
+    /// As [`LlmClient::complete`]; a stream that stalls longer than the
+    /// timeout is [`LlmError::Unavailable`].
+    pub async fn stream_text(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<Reply, LlmError> {
+        let timeout = Duration::from_secs(self.settings.timeout_secs);
+        let request = self.request(messages, &Format::Text, true);
+        let mut attempts = 0;
+        let mut stream = loop {
+            attempts += 1;
+            match tokio::time::timeout(timeout, self.client.chat().create_stream(request.clone()))
+                .await
+            {
+                Ok(Ok(s)) => break s,
+                Ok(Err(e)) if !retryable(&e) => return Err(LlmError::Failed(short(&e))),
+                Ok(Err(e)) if attempts > self.settings.max_retries => {
+                    return Err(LlmError::Unavailable(short(&e)));
+                }
+                Err(_) if attempts > self.settings.max_retries => {
+                    return Err(LlmError::Unavailable("timed out".into()));
+                }
+                _ => backoff(attempts).await,
+            }
+        };
+        let mut reply = Reply {
+            content: Some(String::new()),
+            usage: self.usage(None, attempts),
+            ..Reply::default()
+        };
+        let mut reported = None;
+        loop {
+            let next = tokio::time::timeout(timeout, stream.next())
+                .await
+                .map_err(|_| LlmError::Unavailable("stream stalled".into()))?;
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|e| LlmError::Failed(short(&e)))?;
+            if chunk.usage.is_some() {
+                reported = chunk.usage.clone();
+            }
+            for choice in chunk.choices {
+                if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                    on_delta(&text);
+                    reply.content.get_or_insert_default().push_str(&text);
+                }
+            }
+        }
+        reply.usage = self.usage(reported.as_ref(), attempts);
+        Ok(reply)
+    }
+
+    fn request(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        format: &Format,
+        stream: bool,
+    ) -> CreateChatCompletionRequest {
+        let mut request = CreateChatCompletionRequest {
+            model: self.settings.model.clone(),
+            messages: messages.to_vec(),
+            temperature: Some(self.settings.temperature),
+            max_completion_tokens: Some(self.settings.max_tokens),
+            ..Default::default()
+        };
+        if stream {
+            request.stream = Some(true);
+            request.stream_options = Some(async_openai::types::chat::ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            });
+        }
+        match format {
+            Format::Text => {}
+            Format::Json { name, schema } => {
+                request.response_format = Some(ResponseFormat::JsonSchema {
+                    json_schema: ResponseFormatJsonSchema {
+                        name: (*name).to_owned(),
+                        schema: schema.clone(),
+                        strict: Some(true),
+                        description: None,
+                    },
+                });
+            }
+            Format::Tools(tools) => {
+                request.tools = Some(
+                    tools
+                        .iter()
+                        .map(|t| {
+                            ChatCompletionTools::Function(ChatCompletionTool {
+                                function: FunctionObject {
+                                    name: t.name.to_owned(),
+                                    description: Some(t.description.to_owned()),
+                                    parameters: Some(t.parameters.clone()),
+                                    strict: None,
+                                },
+                            })
+                        })
+                        .collect(),
+                );
+                request.tool_choice = Some(ChatCompletionToolChoiceOption::Mode(
+                    ToolChoiceOptions::Required,
+                ));
+            }
+        }
+        request
+    }
+
+    fn usage(
+        &self,
+        reported: Option<&async_openai::types::chat::CompletionUsage>,
+        requests: u32,
+    ) -> Usage {
+        let (p, c) = reported
+            .map(|u| (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)))
+            .unwrap_or_default();
+        Usage {
+            requests,
+            prompt_tokens: p,
+            completion_tokens: c,
+            cost_usd: (p as f64 * self.settings.prompt_usd_per_mtok
+                + c as f64 * self.settings.completion_usd_per_mtok)
+                / 1e6,
+        }
+    }
+}
+
+fn tool_calls(calls: Option<Vec<ChatCompletionMessageToolCalls>>) -> Vec<ToolCall> {
+    calls
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| match c {
+            ChatCompletionMessageToolCalls::Function(f) => Some(ToolCall {
+                id: f.id,
+                name: f.function.name,
+                arguments: f.function.arguments,
+            }),
+            ChatCompletionMessageToolCalls::Custom(_) => None,
+        })
+        .collect()
+}
+
+/// Connection failures, timeouts, HTTP 429 and 5xx are worth another try.
+fn retryable(e: &OpenAIError) -> bool {
+    match e {
+        OpenAIError::Reqwest(r) => {
+            r.is_connect()
+                || r.is_timeout()
+                || r.status()
+                    .is_some_and(|s| s.as_u16() == 429 || s.is_server_error())
+        }
+        OpenAIError::ApiError(a) => {
+            a.status_code.as_u16() == 429 || a.status_code.is_server_error()
+        }
+        OpenAIError::StreamError(_) => true,
+        _ => false,
+    }
+}
+
+/// 250 ms, 500 ms, 1 s, … capped at 4 s.
+async fn backoff(attempt: u32) {
+    let ms = 250u64 << attempt.saturating_sub(1).min(4);
+    tokio::time::sleep(Duration::from_millis(ms.min(4000))).await;
+}
+
+/// An error message without response bodies (which may echo the prompt).
+fn short(e: &OpenAIError) -> String {
+    match e {
+        OpenAIError::ApiError(a) => format!("HTTP {}", a.status_code),
+        OpenAIError::Reqwest(r) if r.is_connect() => "connection refused".into(),
+        OpenAIError::Reqwest(r) if r.is_timeout() => "timed out".into(),
+        OpenAIError::Reqwest(r) => r
+            .status()
+            .map(|s| format!("HTTP {s}"))
+            .unwrap_or_else(|| "request failed".into()),
+        OpenAIError::JSONDeserialize(..) => "unreadable reply".into(),
+        OpenAIError::StreamError(_) => "stream failed".into(),
+        _ => "invalid request".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_url_means_no_client_and_bad_schemes_fail() {
+        let mut s = LlmSettings::default();
+        assert!(LlmClient::from_settings(&s).unwrap().is_none());
+        s.url = Some("file:///etc/passwd".into());
+        assert!(matches!(
+            LlmClient::from_settings(&s),
+            Err(LlmError::Failed(m)) if m.contains("http")
+        ));
+        s.url = Some("not a url".into());
+        assert!(LlmClient::from_settings(&s).is_err());
+        s.url = Some("http://127.0.0.1:9/v1/".into());
+        assert!(LlmClient::from_settings(&s).unwrap().is_some());
+    }
+
+    #[test]
+    fn usage_prices_tokens_per_million() {
+        let s = LlmSettings {
+            url: Some("http://127.0.0.1:9/v1".into()),
+            prompt_usd_per_mtok: 2.0,
+            completion_usd_per_mtok: 8.0,
+            ..LlmSettings::default()
+        };
+        let c = LlmClient::from_settings(&s).unwrap().unwrap();
+        let u = c.usage(
+            Some(&async_openai::types::chat::CompletionUsage {
+                prompt_tokens: 1_000,
+                completion_tokens: 500,
+                total_tokens: 1_500,
+                ..Default::default()
+            }),
+            1,
+        );
+        assert!((u.cost_usd - 0.006).abs() < 1e-12, "{u:?}");
+        let mut total = Usage::default();
+        total.add(&u);
+        total.add(&u);
+        assert_eq!((total.requests, total.prompt_tokens), (2, 2_000));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unavailable_after_bounded_retries() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = LlmSettings {
+            url: Some(format!("http://127.0.0.1:{port}/v1")),
+            max_retries: 1,
+            ..LlmSettings::default()
+        };
+        let c = LlmClient::from_settings(&s).unwrap().unwrap();
+        let e = c.complete(&[], &Format::Text).await.unwrap_err();
+        assert!(matches!(e, LlmError::Unavailable(_)), "{e}");
+    }
+}
