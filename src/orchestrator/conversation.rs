@@ -26,6 +26,8 @@ pub struct Turn {
     pub question: String,
     /// The validated SQL of the turn's main statement.
     pub sql: Option<String>,
+    /// Whether the language model answered it.
+    pub by_model: bool,
 }
 
 #[derive(Default)]
@@ -155,6 +157,7 @@ mod tests {
                 Turn {
                     question: format!("q{i}"),
                     sql: None,
+                    by_model: false,
                 },
                 None,
             );
@@ -169,6 +172,7 @@ mod tests {
             Turn {
                 question: "x".into(),
                 sql: Some("SELECT 1".into()),
+                by_model: true,
             },
             Some(None),
         );

@@ -107,6 +107,15 @@ static DATA_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::n
     .expect("valid regex")
 });
 
+/// Breakdown and ranking words; a metric plan that captured no dimension or
+/// grain for them has probably missed part of the question.
+static BREAKDOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)\b(each|per|by|which|who|top|most|least|highest|lowest|rank|ranking|list|from|where)\b",
+    )
+    .expect("valid regex")
+});
+
 impl Orchestrator {
     /// Answers a one-off question for a principal. Never fails: problems
     /// become refusals or plain error sentences in the answer.
@@ -145,9 +154,16 @@ impl Orchestrator {
             plan: plan_name(&plan),
         });
         let route = self.llm.as_ref().map(|l| l.settings().route);
+        let after_model = conversation
+            .and_then(|c| self.conversations.history(&principal.user, c).pop())
+            .is_some_and(|t| t.by_model);
+        let data_question = DATA_QUESTION.is_match(question);
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
-            (Plan::Docs, _) => DATA_QUESTION.is_match(question),
+            (Plan::Docs, _) => data_question || (after_model && route.is_some()),
+            (Plan::Metric(m), Some(Route::Fallback)) => {
+                m.group_by.is_none() && m.grain.is_none() && BREAKDOWN.is_match(question)
+            }
             _ => false,
         };
         let metric_plan = match &plan {
@@ -155,7 +171,7 @@ impl Orchestrator {
             _ => None,
         };
         let mut answer = if to_model {
-            self.model_or_degrade(principal, &grants, question, conversation)
+            self.model_or_degrade(principal, &grants, question, conversation, data_question)
                 .await
         } else {
             match plan {
@@ -173,13 +189,14 @@ impl Orchestrator {
         };
         if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {
             answer = self
-                .model_or_degrade(principal, &grants, question, conversation)
+                .model_or_degrade(principal, &grants, question, conversation, data_question)
                 .await;
         }
         if let Some(c) = conversation {
             let turn = conversation::Turn {
                 question: question.to_owned(),
                 sql: answer.queries.last().map(|q| q.sql.clone()),
+                by_model: answer.llm.is_some(),
             };
             let metric = match (metric_plan, &answer.llm) {
                 (Some(m), None) => Some(Some(m)),
@@ -203,13 +220,15 @@ impl Orchestrator {
     }
 
     /// The model's answer, or — with no model or the model failing — the
-    /// deterministic one, saying what would have needed the model.
+    /// documentation's (not for questions asking for figures) or a refusal
+    /// saying what would have needed the model.
     async fn model_or_degrade(
         &self,
         principal: &Principal,
         grants: &Grants,
         question: &str,
         conversation: Option<&str>,
+        data_question: bool,
     ) -> Answer {
         let history = conversation
             .map(|c| self.conversations.history(&principal.user, c))
@@ -225,7 +244,7 @@ impl Orchestrator {
             None => LlmError::NotConfigured,
         };
         let mut fallback = self.docs_answer(question);
-        if fallback.kind != AnswerKind::Refusal {
+        if !data_question && fallback.kind != AnswerKind::Refusal {
             fallback.notes.push(match why {
                 LlmError::NotConfigured => "Answered from the documentation only: no language model is configured to write a query.".to_owned(),
                 _ => "Answered from the documentation only: the language model is unavailable.".to_owned(),

@@ -298,7 +298,10 @@ mod tests {
             .unwrap();
         let data = text.find("<data>").unwrap();
         assert!(text.find("ignore the rules").unwrap() > data);
-        assert!(text.trim_end().ends_with("Question: and by plan?\nStep:"), "{text}");
+        assert!(
+            text.trim_end().ends_with("Question: and by plan?\nStep:"),
+            "{text}"
+        );
     }
 
     #[test]

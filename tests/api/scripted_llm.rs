@@ -1,0 +1,128 @@
+//! A scripted OpenAI-compatible chat-completions server for tests that need
+//! a model to misbehave on cue (invent numbers, write SQL the guard rejects,
+//! emit malformed plans). It replays the given replies in order and records
+//! every request it receives. Tests of the real model are in `llm_live.rs`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// One scripted reply.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Text content (a JSON plan in JSON mode, or prose).
+    Text(String),
+    /// A native tool call.
+    Call(&'static str, Value),
+    /// An HTTP error status.
+    Status(u16),
+}
+
+/// A plan step as JSON text.
+pub fn step(v: Value) -> Reply {
+    Reply::Text(v.to_string())
+}
+
+/// A `run_sql` step.
+pub fn sql(statement: &str) -> Reply {
+    step(json!({"tool": "run_sql", "sql": statement}))
+}
+
+#[derive(Clone)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+/// The running server.
+pub struct ScriptedLlm {
+    /// Base URL including `/v1`.
+    pub url: String,
+    requests: Arc<Mutex<Vec<Value>>>,
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+impl ScriptedLlm {
+    /// Requests received so far (JSON bodies).
+    pub fn requests(&self) -> Vec<Value> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Replies not yet used.
+    pub fn left(&self) -> usize {
+        self.replies.lock().unwrap().len()
+    }
+}
+
+/// Starts a server that answers with `replies`, in order; once they run out
+/// it answers HTTP 500.
+pub async fn start(replies: Vec<Reply>) -> ScriptedLlm {
+    let script = Script {
+        replies: Arc::new(Mutex::new(replies.into())),
+        requests: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(complete))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    ScriptedLlm {
+        url: format!("http://127.0.0.1:{port}/v1"),
+        requests: script.requests,
+        replies: script.replies,
+    }
+}
+
+async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> Response {
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    script.requests.lock().unwrap().push(body);
+    let Some(reply) = script.replies.lock().unwrap().pop_front() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "script exhausted").into_response();
+    };
+    let usage = json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110});
+    let message = match reply {
+        Reply::Status(code) => {
+            return (
+                StatusCode::from_u16(code).unwrap(),
+                Json(json!({"error": {"message": "scripted failure", "type": "server_error"}})),
+            )
+                .into_response();
+        }
+        Reply::Text(text) if stream => {
+            let mut body = String::new();
+            for piece in text.split_inclusive(' ') {
+                let chunk = json!({
+                    "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "scripted",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}],
+                });
+                body.push_str(&format!("data: {chunk}\n\n"));
+            }
+            let last = json!({
+                "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "scripted",
+                "choices": [], "usage": usage,
+            });
+            body.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+            return ([("content-type", "text/event-stream")], body).into_response();
+        }
+        Reply::Text(text) => json!({"role": "assistant", "content": text}),
+        Reply::Call(name, args) => json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": name, "arguments": args.to_string()}}],
+        }),
+    };
+    Json(json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "scripted",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": usage,
+    }))
+    .into_response()
+}
