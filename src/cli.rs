@@ -120,6 +120,22 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Run a labelled question set and report routing and execution accuracy,
+    /// refusal precision and recall, grounding violations, PII leaks, latency
+    /// and tokens. Exit 0 when it ran, 2 for a bad file.
+    Eval {
+        /// Question set (JSON Lines; see the README, "Evaluation").
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write every case's result here (JSON Lines).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Where the data and policies come from.
+        #[command(flatten)]
+        sources: Sources,
+    },
     /// Index documentation for search.
     Ingest {
         /// Directory of Markdown/text documents (default: the configured corpus).

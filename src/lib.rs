@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cli;
 pub mod demo;
+pub mod eval;
 pub mod http;
 pub mod llm;
 pub mod orchestrator;

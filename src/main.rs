@@ -34,6 +34,12 @@ async fn main() -> ExitCode {
                     postgres,
                 },
         } => run::demo_init(&out, as_of, scale, postgres.as_deref()).await,
+        Command::Eval {
+            file,
+            json,
+            results,
+            sources,
+        } => run::eval(settings, &file, json, results.as_deref(), &sources).await,
         Command::Ingest { path, index } => run::ingest(&settings, path, index),
         Command::Policy {
             action:

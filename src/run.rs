@@ -290,3 +290,91 @@ roles:
     can: [metrics, sql, admin]
     columns: {public: allow, sensitive: allow, pii: deny}
 ";
+
+/// `steward eval`: exit 0 when the set ran, 2 for a bad question file.
+///
+/// # Errors
+/// Start-up failures.
+pub async fn eval(
+    mut settings: Settings,
+    file: &Path,
+    json: bool,
+    results_out: Option<&Path>,
+    sources: &Sources,
+) -> anyhow::Result<ExitCode> {
+    sources.apply(&mut settings);
+    let cases = match std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| crate::eval::parse_cases(&t))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let orchestrator = build_orchestrator(&settings).await?;
+    let total = cases.len();
+    let mut done = 0;
+    let outcome = crate::eval::run(&orchestrator, &settings.auth.dev_users, &cases, |r| {
+        done += 1;
+        let exec = match r.executed {
+            Some(true) => " exec=ok",
+            Some(false) => " exec=WRONG",
+            None => "",
+        };
+        eprintln!(
+            "[{done}/{total}] {} expect={:?} got={:?}{}{exec} {} ms",
+            r.id,
+            r.expect,
+            r.kind,
+            if r.routed { "" } else { " MISROUTED" },
+            r.ms
+        );
+    })
+    .await;
+    let (results, report) = match outcome {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(path) = results_out {
+        let lines: Vec<String> = results
+            .iter()
+            .filter_map(|r| serde_json::to_string(r).ok())
+            .collect();
+        std::fs::write(path, lines.join("\n") + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let pct = |x: f64| format!("{:.1}%", x * 100.0);
+        println!("questions            {}", report.questions);
+        println!("routing accuracy     {}", pct(report.routing_accuracy));
+        println!(
+            "execution accuracy   {} of {} with gold SQL",
+            pct(report.execution_accuracy),
+            report.execution_cases
+        );
+        println!("refusal precision    {}", pct(report.refusal_precision));
+        println!("refusal recall       {}", pct(report.refusal_recall));
+        println!("grounding fallbacks  {}", report.grounding_fallbacks);
+        println!("grounding violations {}", report.grounding_violations);
+        println!("PII leaks            {}", report.pii_leaks);
+        println!(
+            "latency p50 / p95    {} / {} ms",
+            report.latency_p50_ms, report.latency_p95_ms
+        );
+        println!(
+            "tokens               {} prompt, {} completion",
+            report.prompt_tokens, report.completion_tokens
+        );
+        if !report.broken_cases.is_empty() {
+            println!("broken gold SQL      {}", report.broken_cases.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -369,8 +369,14 @@ impl Orchestrator {
         a
     }
 
+    /// The metric catalogue, one line per metric (the system prompt already
+    /// describes each; this keeps the look-up short for small models).
     fn metric_list(&self) -> String {
-        serde_json::to_string(&prompt::metric_catalogue(&self.semantic)).unwrap_or_default()
+        prompt::metric_catalogue(&self.semantic)
+            .iter()
+            .map(|m| format!("{}: dimensions {}", m.name, m.dimensions.join(", ")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

@@ -1,13 +1,13 @@
 //! The answer shape returned to every channel, and number formatting.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::ColumnClass;
 use crate::semantic::ValueFormat;
 use crate::sql::ValidatedSql;
 
 /// What kind of answer this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerKind {
     /// From a named metric.

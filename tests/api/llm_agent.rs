@@ -322,3 +322,37 @@ async fn a_model_that_is_down_degrades_to_the_planner() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_streamed_model_answer_reports_thinking_sql_and_writing() {
+    let llm =
+        scripted_llm::start(vec![sql(PLANS), Reply::Text("Here are the plans.".into())]).await;
+    let app = app_with(&llm, |_| {}).await;
+    let r = app
+        .client
+        .post(format!("{}/api/chat", app.base))
+        .header("X-Steward-Dev-User", "alice")
+        .header("Accept", "text/event-stream")
+        .json(&json!({ "question": "How many customers are on each plan?" }))
+        .send()
+        .await
+        .unwrap();
+    let evs = crate::streaming::events(&r.text().await.unwrap());
+    let stages: Vec<String> = evs
+        .iter()
+        .filter(|(e, _)| e == "progress")
+        .map(|(_, d)| {
+            serde_json::from_str::<Value>(d).unwrap()["stage"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for s in ["planned", "thinking", "running_sql", "writing"] {
+        assert!(stages.iter().any(|x| x == s), "{s} missing from {stages:?}");
+    }
+    let (last, data) = evs.last().unwrap();
+    assert_eq!(last, "answer");
+    let answer: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(answer["kind"], "sql");
+}

@@ -9,6 +9,7 @@ mod grounding;
 mod guard_corpus;
 mod helpers;
 mod llm_agent;
+mod llm_live;
 mod log_leaks;
 mod metrics_api;
 mod policy_rules;

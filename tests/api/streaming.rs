@@ -3,7 +3,7 @@
 use crate::helpers::spawn_demo;
 
 /// `(event, data)` pairs of a server-sent event stream.
-fn events(body: &str) -> Vec<(String, String)> {
+pub fn events(body: &str) -> Vec<(String, String)> {
     body.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .map(|block| {

@@ -1,0 +1,369 @@
+//! `steward eval`: runs a labelled question set through the orchestrator
+//! and reports routing accuracy, execution accuracy (Spider-style, see
+//! [`compare`]), refusal precision and recall, grounding violations, PII
+//! leaks, latency percentiles and tokens.
+//!
+//! Question file: JSON Lines, one object per line:
+//! ```json
+//! {"id": "d01", "question": "…", "user": "alice", "expect": "sql",
+//!  "metric": null, "gold_sql": "SELECT …", "conversation": null}
+//! ```
+//! `expect` is the answer kind (`metric`, `sql`, `docs`, `overview`,
+//! `refusal`); `metric` the metric a metric answer must use; `gold_sql` a
+//! statement whose result the answer's table must equal (run through the
+//! guard as the same user, so both see the same masked, filtered data);
+//! `conversation` groups follow-up questions, which run in file order.
+
+pub mod compare;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::orchestrator::{Answer, AnswerKind, Orchestrator, grounding};
+use crate::policy::{Access, ColumnClass, Grants, Principal};
+use crate::sql::{Origin, validate};
+
+/// One labelled question.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Identifier for reports.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// Dev user asking.
+    pub user: String,
+    /// Expected answer kind.
+    pub expect: AnswerKind,
+    /// Expected metric, for metric answers.
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Gold SQL whose result the answer's table must equal.
+    #[serde(default)]
+    pub gold_sql: Option<String>,
+    /// Conversation id for follow-ups.
+    #[serde(default)]
+    pub conversation: Option<String>,
+}
+
+/// Reads a JSON Lines question file.
+///
+/// # Errors
+/// `line N: reason` for a malformed line, an empty file, or a duplicate id.
+pub fn parse_cases(text: &str) -> Result<Vec<Case>, String> {
+    let mut cases: Vec<Case> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        let case: Case = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        if cases.iter().any(|c| c.id == case.id) {
+            return Err(format!("line {}: duplicate id {:?}", i + 1, case.id));
+        }
+        cases.push(case);
+    }
+    if cases.is_empty() {
+        return Err("no questions in the file".into());
+    }
+    Ok(cases)
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// Case id.
+    pub id: String,
+    /// Expected kind.
+    pub expect: AnswerKind,
+    /// Kind answered.
+    pub kind: AnswerKind,
+    /// Whether the kind (and metric, when given) matched.
+    pub routed: bool,
+    /// Whether the result matched the gold SQL's (`None`: no gold SQL).
+    pub executed: Option<bool>,
+    /// Whether the prose was reduced by the grounding check.
+    pub grounding_fallback: bool,
+    /// Ungrounded numbers left in the final prose (should be none).
+    pub ungrounded: usize,
+    /// PII values found in an answer to a user not allowed to read them.
+    pub pii_leaks: usize,
+    /// Wall time, milliseconds.
+    pub ms: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Gold SQL that failed (the case is broken, not the system).
+    pub gold_error: Option<String>,
+}
+
+/// Aggregate scores.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Questions run.
+    pub questions: usize,
+    /// Share of answers of the expected kind (and metric).
+    pub routing_accuracy: f64,
+    /// Cases with gold SQL.
+    pub execution_cases: usize,
+    /// Share of those whose result matched.
+    pub execution_accuracy: f64,
+    /// Of the answers that refused, the share that should have.
+    pub refusal_precision: f64,
+    /// Of the cases that should refuse, the share that did.
+    pub refusal_recall: f64,
+    /// Answers whose prose the grounding check replaced.
+    pub grounding_fallbacks: usize,
+    /// Final answers still holding untraceable numbers (must be 0).
+    pub grounding_violations: usize,
+    /// Answers holding PII their asker may not read (must be 0).
+    pub pii_leaks: usize,
+    /// Median latency, milliseconds.
+    pub latency_p50_ms: u64,
+    /// 95th-percentile latency, milliseconds.
+    pub latency_p95_ms: u64,
+    /// Prompt tokens, total.
+    pub prompt_tokens: u64,
+    /// Completion tokens, total.
+    pub completion_tokens: u64,
+    /// Cases whose gold SQL failed.
+    pub broken_cases: Vec<String>,
+}
+
+/// Runs every case; `progress` is called after each.
+pub async fn run(
+    o: &Orchestrator,
+    users: &std::collections::BTreeMap<String, Vec<String>>,
+    cases: &[Case],
+    mut progress: impl FnMut(&CaseResult),
+) -> Result<(Vec<CaseResult>, Report), String> {
+    let pii = pii_values(o).await;
+    let mut results = Vec::new();
+    for case in cases {
+        let roles = users
+            .get(&case.user)
+            .ok_or_else(|| format!("{}: unknown user {:?}", case.id, case.user))?;
+        let principal = Principal {
+            user: case.user.clone(),
+            roles: roles.clone(),
+        };
+        let grants = o.policy.grants(&principal);
+        let started = Instant::now();
+        let answer = match &case.conversation {
+            Some(c) => o.ask_in(&principal, c, &case.question).await,
+            None => o.ask(&principal, &case.question).await,
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let result = score(o, case, &grants, &answer, ms, &pii).await;
+        progress(&result);
+        results.push(result);
+    }
+    let report = summarize(&results);
+    Ok((results, report))
+}
+
+async fn score(
+    o: &Orchestrator,
+    case: &Case,
+    grants: &Grants,
+    answer: &Answer,
+    ms: u64,
+    pii: &[String],
+) -> CaseResult {
+    let routed = answer.kind == case.expect
+        && case
+            .metric
+            .as_ref()
+            .is_none_or(|m| answer.metric.as_ref() == Some(m));
+    let (mut executed, mut gold_error) = (None, None);
+    if let Some(gold) = &case.gold_sql {
+        match gold_rows(o, grants, gold).await {
+            Ok(rows) => {
+                let ordered = gold.to_ascii_uppercase().contains("ORDER BY");
+                executed = Some(compare::results_match(&rows, &answer.data.rows, ordered));
+            }
+            Err(e) => gold_error = Some(e),
+        }
+    }
+    let may_read_pii = grants.access(ColumnClass::Pii) == Access::Allow;
+    let text = serde_json::to_string(answer).unwrap_or_default();
+    let pii_leaks = if may_read_pii {
+        0
+    } else {
+        pii.iter().filter(|v| text.contains(v.as_str())).count()
+    };
+    let usage = answer.llm.as_ref().map(|l| l.usage).unwrap_or_default();
+    CaseResult {
+        id: case.id.clone(),
+        expect: case.expect,
+        kind: answer.kind,
+        routed,
+        executed,
+        grounding_fallback: answer.answer.contains("could not trace")
+            || answer.answer.contains("could not state that"),
+        // Documentation answers quote passages verbatim and are exempt, as in
+        // `grounding::enforce`.
+        ungrounded: if answer.kind == AnswerKind::Docs {
+            0
+        } else {
+            grounding::ungrounded(answer, &case.question).len()
+        },
+        pii_leaks,
+        ms,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        gold_error,
+    }
+}
+
+/// Runs gold SQL through the guard as the same user.
+async fn gold_rows(
+    o: &Orchestrator,
+    grants: &Grants,
+    sql: &str,
+) -> Result<Vec<Vec<Value>>, String> {
+    let validated = validate(sql, o.warehouse.dialect(), &o.policy, grants, Origin::AdHoc)
+        .map_err(|e| format!("gold SQL rejected: {e}"))?;
+    let result = o
+        .warehouse
+        .execute(&validated)
+        .await
+        .map_err(|e| format!("gold SQL failed: {}", e.kind()))?;
+    Ok(result.rows)
+}
+
+/// Values of `pii` columns (at least 6 characters), read through the guard
+/// as a principal holding every role, to look for in answers.
+async fn pii_values(o: &Orchestrator) -> Vec<String> {
+    let everyone = o.policy.grants(&Principal {
+        user: "eval".into(),
+        roles: o.policy.roles.keys().cloned().collect(),
+    });
+    let mut values = Vec::new();
+    for (table, def) in &o.policy.schema.tables {
+        for (column, c) in &def.columns {
+            if c.class != ColumnClass::Pii {
+                continue;
+            }
+            let sql = format!("SELECT DISTINCT {column} FROM {table} LIMIT 5000");
+            let Ok(v) = validate(
+                &sql,
+                o.warehouse.dialect(),
+                &o.policy,
+                &everyone,
+                Origin::AdHoc,
+            ) else {
+                continue;
+            };
+            if let Ok(r) = o.warehouse.execute(&v).await {
+                values.extend(
+                    r.rows
+                        .into_iter()
+                        .filter_map(|row| row.into_iter().next()?.as_str().map(str::to_owned))
+                        .filter(|s| s.chars().count() >= 6),
+                );
+            }
+        }
+    }
+    values
+}
+
+fn summarize(results: &[CaseResult]) -> Report {
+    let n = results.len();
+    let share = |hit: usize, of: usize| if of == 0 { 0.0 } else { hit as f64 / of as f64 };
+    let exec: Vec<bool> = results.iter().filter_map(|r| r.executed).collect();
+    let refused = results.iter().filter(|r| r.kind == AnswerKind::Refusal);
+    let should = results.iter().filter(|r| r.expect == AnswerKind::Refusal);
+    let both = results
+        .iter()
+        .filter(|r| r.kind == AnswerKind::Refusal && r.expect == AnswerKind::Refusal)
+        .count();
+    let mut ms: Vec<u64> = results.iter().map(|r| r.ms).collect();
+    ms.sort_unstable();
+    Report {
+        questions: n,
+        routing_accuracy: share(results.iter().filter(|r| r.routed).count(), n),
+        execution_cases: exec.len(),
+        execution_accuracy: share(exec.iter().filter(|x| **x).count(), exec.len()),
+        refusal_precision: share(both, refused.count()),
+        refusal_recall: share(both, should.count()),
+        grounding_fallbacks: results.iter().filter(|r| r.grounding_fallback).count(),
+        grounding_violations: results.iter().filter(|r| r.ungrounded > 0).count(),
+        pii_leaks: results.iter().map(|r| r.pii_leaks).sum(),
+        latency_p50_ms: percentile(&ms, 0.50),
+        latency_p95_ms: percentile(&ms, 0.95),
+        prompt_tokens: results.iter().map(|r| r.prompt_tokens).sum(),
+        completion_tokens: results.iter().map(|r| r.completion_tokens).sum(),
+        broken_cases: results
+            .iter()
+            .filter(|r| r.gold_error.is_some())
+            .map(|r| r.id.clone())
+            .collect(),
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_files_fail_with_the_line_number() {
+        let ok = "{\"id\":\"a\",\"question\":\"q\",\"user\":\"alice\",\"expect\":\"metric\",\"metric\":\"dau\"}\n";
+        assert_eq!(parse_cases(ok).unwrap().len(), 1);
+        let e = parse_cases(&format!("{ok}{{\"id\":\"b\"}}\n")).unwrap_err();
+        assert!(e.starts_with("line 2"), "{e}");
+        let e = parse_cases(&format!("{ok}{ok}")).unwrap_err();
+        assert!(e.contains("duplicate"), "{e}");
+        assert!(parse_cases("\n\n").is_err());
+        let bad_kind = ok.replace("metric\",\"metric", "nonsense\",\"metric");
+        assert!(parse_cases(&bad_kind).is_err());
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 50);
+        assert_eq!(percentile(&v, 0.95), 95);
+        assert_eq!(percentile(&[7], 0.95), 7);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn refusal_precision_and_recall_count_the_right_cells() {
+        let r = |expect, kind| CaseResult {
+            id: "x".into(),
+            expect,
+            kind,
+            routed: expect == kind,
+            executed: None,
+            grounding_fallback: false,
+            ungrounded: 0,
+            pii_leaks: 0,
+            ms: 1,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            gold_error: None,
+        };
+        use AnswerKind::{Refusal, Sql};
+        let report = summarize(&[
+            r(Refusal, Refusal),
+            r(Sql, Refusal),
+            r(Refusal, Sql),
+            r(Sql, Sql),
+        ]);
+        assert!((report.refusal_precision - 0.5).abs() < 1e-9);
+        assert!((report.refusal_recall - 0.5).abs() < 1e-9);
+        assert!((report.routing_accuracy - 0.5).abs() < 1e-9);
+    }
+}
