@@ -132,6 +132,9 @@ pub enum Command {
         /// Also write every case's result here (JSON Lines).
         #[arg(long)]
         results: Option<PathBuf>,
+        /// Run only every N-th question (whole conversations kept), for slow models.
+        #[arg(long, default_value_t = 1)]
+        every: usize,
         /// Where the data and policies come from.
         #[command(flatten)]
         sources: Sources,

@@ -38,8 +38,9 @@ async fn main() -> ExitCode {
             file,
             json,
             results,
+            every,
             sources,
-        } => run::eval(settings, &file, json, results.as_deref(), &sources).await,
+        } => run::eval(settings, &file, json, results.as_deref(), every, &sources).await,
         Command::Ingest { path, index } => run::ingest(&settings, path, index),
         Command::Policy {
             action:

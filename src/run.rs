@@ -300,6 +300,7 @@ pub async fn eval(
     file: &Path,
     json: bool,
     results_out: Option<&Path>,
+    every: usize,
     sources: &Sources,
 ) -> anyhow::Result<ExitCode> {
     sources.apply(&mut settings);
@@ -307,7 +308,7 @@ pub async fn eval(
         .map_err(|e| e.to_string())
         .and_then(|t| crate::eval::parse_cases(&t))
     {
-        Ok(c) => c,
+        Ok(c) => crate::eval::every_nth(c, every),
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());
             return Ok(ExitCode::from(2));

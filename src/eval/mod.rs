@@ -70,6 +70,32 @@ pub fn parse_cases(text: &str) -> Result<Vec<Case>, String> {
     Ok(cases)
 }
 
+/// Every `n`-th case (the first, then each `n` on), keeping whole any
+/// conversation one of them belongs to; for quick runs with slow models.
+pub fn every_nth(cases: Vec<Case>, n: usize) -> Vec<Case> {
+    if n <= 1 {
+        return cases;
+    }
+    let picked: Vec<bool> = (0..cases.len()).map(|i| i % n == 0).collect();
+    let conversations: Vec<String> = cases
+        .iter()
+        .zip(&picked)
+        .filter(|(_, p)| **p)
+        .filter_map(|(c, _)| c.conversation.clone())
+        .collect();
+    cases
+        .into_iter()
+        .zip(picked)
+        .filter(|(c, p)| {
+            *p || c
+                .conversation
+                .as_ref()
+                .is_some_and(|x| conversations.contains(x))
+        })
+        .map(|(c, _)| c)
+        .collect()
+}
+
 /// The outcome of one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseResult {
@@ -328,6 +354,28 @@ mod tests {
         assert!(parse_cases("\n\n").is_err());
         let bad_kind = ok.replace("metric\",\"metric", "nonsense\",\"metric");
         assert!(parse_cases(&bad_kind).is_err());
+    }
+
+    #[test]
+    fn sampling_keeps_conversations_whole() {
+        let line = |id: &str, conv: Option<&str>| Case {
+            id: id.into(),
+            question: "q".into(),
+            user: "alice".into(),
+            expect: AnswerKind::Docs,
+            metric: None,
+            gold_sql: None,
+            conversation: conv.map(str::to_owned),
+        };
+        let cases = vec![
+            line("0", Some("c")),
+            line("1", Some("c")),
+            line("2", None),
+            line("3", None),
+            line("4", None),
+        ];
+        let ids: Vec<String> = every_nth(cases, 3).into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["0", "1", "3"]);
     }
 
     #[test]

@@ -94,7 +94,14 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "metrics": o.semantic.metrics().count(),
         "docs_chunks": o.docs.chunks().len(),
         "retrieval": "bm25",
-        "llm": "none (deterministic planner)",
+        "llm": match &o.llm {
+            Some(l) => serde_json::json!({
+                "model": l.settings().model,
+                "mode": l.settings().mode,
+                "route": l.settings().route,
+            }),
+            None => serde_json::json!("none (deterministic planner)"),
+        },
     }))
 }
 

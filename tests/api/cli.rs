@@ -296,3 +296,85 @@ fn policy_init_proposes_classes_and_never_overwrites() {
     ]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[test]
+fn eval_reports_scores_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", demo_db().display());
+    let good = dir.path().join("set.jsonl");
+    std::fs::write(
+        &good,
+        concat!(
+            "{\"id\":\"a\",\"question\":\"What was DAU last week?\",\"user\":\"alice\",\"expect\":\"metric\",\"metric\":\"dau\"}\n",
+            "{\"id\":\"b\",\"question\":\"Forecast revenue for next quarter.\",\"user\":\"alice\",\"expect\":\"refusal\"}\n",
+            "{\"id\":\"c\",\"question\":\"How many customers are on each plan?\",\"user\":\"alice\",\"expect\":\"sql\",",
+            "\"gold_sql\":\"SELECT plan, COUNT(*) FROM customers GROUP BY plan\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = steward(&[
+        "eval",
+        good.to_str().unwrap(),
+        "--json",
+        "--warehouse",
+        &db,
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["questions"], 3);
+    assert_eq!(report["execution_cases"], 1);
+    assert_eq!(
+        report["execution_accuracy"], 0.0,
+        "no model: the SQL question is not answered"
+    );
+    assert_eq!(report["refusal_recall"], 1.0);
+    assert_eq!(report["pii_leaks"], 0);
+    let routing = report["routing_accuracy"].as_f64().unwrap();
+    assert!((routing - 2.0 / 3.0).abs() < 1e-9, "{report}");
+
+    for (name, text) in [
+        ("empty.jsonl", ""),
+        ("broken.jsonl", "{\"id\":\"a\",\"question\":\"q\"}\n"),
+        (
+            "user.jsonl",
+            "{\"id\":\"a\",\"question\":\"q\",\"user\":\"mallory\",\"expect\":\"docs\"}\n",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = steward(&["eval", path.to_str().unwrap(), "--warehouse", &db]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let missing = steward(&["eval", "no/such/file.jsonl"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_llm_url_stops_start_up_with_a_clear_error() {
+    let db = format!("sqlite://{}", demo_db().display());
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--llm",
+        "file:///etc/passwd",
+        "hi",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("http"), "{err}");
+}
