@@ -222,7 +222,7 @@ impl Orchestrator {
                 Action::RunSql { sql } => match self.run_sql(grants, &sql).await {
                     Ok((validated, result)) => {
                         let a = self
-                            .sql_answer(llm, question, &validated, result, &mut trace)
+                            .sql_answer(Some(llm), question, &validated, result, Some(&mut trace))
                             .await;
                         return Ok(with_trace(a, trace));
                     }
@@ -263,6 +263,42 @@ impl Orchestrator {
         Ok(with_trace(a, trace))
     }
 
+    /// The answer to a verified question asked as written (ignoring case and
+    /// punctuation): its checked SQL runs through the guard under the asker's
+    /// grants, with prose from the model when there is one. `None` when no
+    /// verified question matches, the asker may not run SQL, or the guard
+    /// refuses it for them.
+    pub(super) async fn verified_answer(
+        &self,
+        llm: Option<&LlmClient>,
+        grants: &Grants,
+        question: &str,
+    ) -> Option<Answer> {
+        if !grants.can(Capability::Sql) {
+            return None;
+        }
+        let v = self
+            .verified
+            .iter()
+            .find(|v| same_question(&v.question, question))?;
+        let (validated, result) = self.run_sql(grants, &v.sql).await.ok()?;
+        tracing::info!("verified query matched");
+        let mut trace = llm.map(|l| LlmUse {
+            model: l.settings().model.clone(),
+            mode: l.settings().mode,
+            calls: 0,
+            tools: vec!["verified_query"],
+            repairs: 0,
+            usage: Usage::default(),
+        });
+        let mut a = self
+            .sql_answer(llm, question, &validated, result, trace.as_mut())
+            .await;
+        a.queries[0].purpose = "verified query".into();
+        a.llm = trace;
+        Some(a)
+    }
+
     /// Feeds an error back for a correction; `false` when the budget is spent.
     fn feed_back(
         &self,
@@ -298,11 +334,11 @@ impl Orchestrator {
     /// the model fails or the result is empty).
     async fn sql_answer(
         &self,
-        llm: &LlmClient,
+        llm: Option<&LlmClient>,
         question: &str,
         validated: &ValidatedSql,
         result: ResultSet,
-        trace: &mut LlmUse,
+        trace: Option<&mut LlmUse>,
     ) -> Answer {
         let mut a = Answer::new(AnswerKind::Sql, String::new());
         a.ran(
@@ -327,6 +363,10 @@ impl Orchestrator {
             a.answer = "The query returned no rows, so there is nothing to report for that.".into();
             return a;
         }
+        let Some(llm) = llm else {
+            a.answer = "Here is the result of the query.".into();
+            return a;
+        };
         let table = csv_preview(&a.data, ROWS_FOR_PROSE);
         let rendered = self.prompts.render("answer", ()).and_then(|system| {
             let input = self.prompts.render(
@@ -346,8 +386,10 @@ impl Orchestrator {
                 let messages = [system_message(system), user_message(input)];
                 match llm.stream_text(&messages, |_| {}).await {
                     Ok(reply) => {
-                        trace.calls += 1;
-                        trace.usage.add(&reply.usage);
+                        if let Some(t) = trace {
+                            t.calls += 1;
+                            t.usage.add(&reply.usage);
+                        }
                         reply.content.unwrap_or_default().trim().to_owned()
                     }
                     Err(e) => {
@@ -388,6 +430,17 @@ fn repair_hint(e: &StepError) -> String {
         StepError::Semantic(s) => format!("the metric query failed: {s}"),
         StepError::Warehouse(w) => format!("the warehouse reported an error: {w}"),
     }
+}
+
+/// Whether two questions are the same text, ignoring case, punctuation and spacing.
+fn same_question(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    norm(a) == norm(b)
 }
 
 fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
@@ -461,6 +514,18 @@ fn result_message(text: String, call_id: Option<String>) -> ChatCompletionReques
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn questions_match_ignoring_case_and_punctuation_only() {
+        assert!(same_question(
+            "How many customers are on each plan?",
+            "how many customers are on each plan"
+        ));
+        assert!(!same_question(
+            "How many customers are on each plan?",
+            "How many customers are in each region?"
+        ));
+    }
 
     #[test]
     fn the_preview_is_bounded_and_flattens_text() {

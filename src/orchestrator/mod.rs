@@ -111,7 +111,7 @@ static DATA_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::n
 /// grain for them has probably missed part of the question.
 static BREAKDOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(
-        r"(?i)\b(each|per|by|which|who|top|most|least|highest|lowest|rank|ranking|list|from|where)\b",
+        r"(?i)\b(each|per|by|which|who|top|most|least|highest|lowest|rank|ranking|list)\b",
     )
     .expect("valid regex")
 });
@@ -142,6 +142,12 @@ impl Orchestrator {
         conversation: Option<&str>,
     ) -> Answer {
         let grants = self.policy.grants(principal);
+        if let Some(a) = self
+            .verified_answer(self.llm.as_deref(), &grants, question)
+            .await
+        {
+            return grounding::enforce(a, question);
+        }
         let previous = conversation.and_then(|c| self.conversations.last(&principal.user, c));
         let ctx = self.plan_context();
         let plan = planner::plan(question, &ctx, previous.as_ref());
@@ -161,7 +167,7 @@ impl Orchestrator {
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
             (Plan::Docs, _) => data_question || (after_model && route.is_some()),
-            (Plan::Metric(m), Some(Route::Fallback)) => {
+            (Plan::Metric(m), _) => {
                 m.group_by.is_none() && m.grain.is_none() && BREAKDOWN.is_match(question)
             }
             _ => false,

@@ -307,7 +307,7 @@ fn eval_reports_scores_and_rejects_bad_files() {
         concat!(
             "{\"id\":\"a\",\"question\":\"What was DAU last week?\",\"user\":\"alice\",\"expect\":\"metric\",\"metric\":\"dau\"}\n",
             "{\"id\":\"b\",\"question\":\"Forecast revenue for next quarter.\",\"user\":\"alice\",\"expect\":\"refusal\"}\n",
-            "{\"id\":\"c\",\"question\":\"How many customers are on each plan?\",\"user\":\"alice\",\"expect\":\"sql\",",
+            "{\"id\":\"c\",\"question\":\"How many customers does each plan have?\",\"user\":\"alice\",\"expect\":\"sql\",",
             "\"gold_sql\":\"SELECT plan, COUNT(*) FROM customers GROUP BY plan\"}\n",
         ),
     )

@@ -53,7 +53,7 @@ async fn model_prose_with_invented_numbers_falls_back_to_the_table() {
     .await;
     let app = app_with(&llm, |_| {}).await;
     let (status, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["kind"], "sql", "{body}");
@@ -73,7 +73,7 @@ async fn grounded_model_prose_is_kept_and_the_data_is_quoted() {
     let llm = scripted_llm::start(vec![sql(PLANS), Reply::Text(prose.clone())]).await;
     let app = app_with(&llm, |_| {}).await;
     let (_, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(body["answer"], prose.as_str(), "{body}");
     let requests = llm.requests();
@@ -108,7 +108,7 @@ async fn a_guard_rejection_is_fed_back_and_repaired() {
     .await;
     let app = app_with(&llm, |_| {}).await;
     let (_, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(body["kind"], "sql", "{body}");
     assert_eq!(body["llm"]["repairs"], 1);
@@ -134,7 +134,7 @@ async fn repairs_are_bounded_and_nothing_unguarded_runs() {
     .await;
     let app = app_with(&llm, |s| s.llm.max_repairs = 2).await;
     let (status, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["kind"], "refusal", "{body}");
@@ -154,7 +154,7 @@ async fn malformed_and_unknown_steps_are_corrected_or_refused() {
     .await;
     let app = app_with(&llm, |s| s.llm.max_repairs = 3).await;
     let (_, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(body["kind"], "refusal", "{body}");
     assert!(body["answer"].as_str().unwrap().contains("no such thing"));
@@ -169,7 +169,7 @@ async fn the_step_budget_ends_a_looping_model() {
     let llm = scripted_llm::start(replies).await;
     let app = app_with(&llm, |s| s.llm.max_steps = 3).await;
     let (_, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(body["kind"], "refusal", "{body}");
     assert_eq!(llm.requests().len(), 3);
@@ -196,7 +196,7 @@ async fn native_tool_calls_drive_the_same_agent() {
     .await;
     let app = app_with(&llm, |s| s.llm.mode = PlanMode::Tools).await;
     let (_, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "How many customers does each plan have?")
         .await;
     assert_eq!(body["kind"], "sql", "{body}");
     assert_eq!(body["llm"]["mode"], "tools");
@@ -275,13 +275,13 @@ async fn follow_ups_carry_the_previous_question_and_sql() {
     ])
     .await;
     let app = app_with(&llm, |_| {}).await;
-    app.ask_in("alice", "conv-1", "How many customers are on each plan?")
+    app.ask_in("alice", "conv-1", "How many customers does each plan have?")
         .await;
     let (_, body) = app.ask_in("alice", "conv-1", "and only for EMEA?").await;
     assert_eq!(body["kind"], "sql", "{body}");
     let third = transcript(&llm.requests()[2]);
     assert!(
-        third.contains("How many customers are on each plan?"),
+        third.contains("How many customers does each plan have?"),
         "{third}"
     );
     assert!(third.contains("GROUP BY plan"), "{third}");
@@ -297,7 +297,7 @@ async fn a_model_that_is_down_degrades_to_the_planner() {
     let llm = scripted_llm::start(vec![Reply::Status(503), Reply::Status(503)]).await;
     let app = app_with(&llm, |_| {}).await;
     let (status, body) = app
-        .ask("alice", "Which industries have the most customers?")
+        .ask("alice", "Which industries have the most paying customers?")
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["kind"], "refusal", "{body}");
@@ -312,7 +312,7 @@ async fn a_model_that_is_down_degrades_to_the_planner() {
 
     let none = spawn(demo_settings()).await;
     let (_, body) = none
-        .ask("alice", "Which industries have the most customers?")
+        .ask("alice", "Which industries have the most paying customers?")
         .await;
     assert!(
         body["answer"]
@@ -333,7 +333,7 @@ async fn a_streamed_model_answer_reports_thinking_sql_and_writing() {
         .post(format!("{}/api/chat", app.base))
         .header("X-Steward-Dev-User", "alice")
         .header("Accept", "text/event-stream")
-        .json(&json!({ "question": "How many customers are on each plan?" }))
+        .json(&json!({ "question": "How many customers does each plan have?" }))
         .send()
         .await
         .unwrap();
@@ -355,4 +355,22 @@ async fn a_streamed_model_answer_reports_thinking_sql_and_writing() {
     assert_eq!(last, "answer");
     let answer: Value = serde_json::from_str(data).unwrap();
     assert_eq!(answer["kind"], "sql");
+}
+
+#[tokio::test]
+async fn a_verified_question_is_answered_by_its_checked_sql_even_without_a_model() {
+    let app = spawn(demo_settings()).await;
+    let (_, body) = app
+        .ask("alice", "how many customers are on each plan")
+        .await;
+    assert_eq!(body["kind"], "sql", "{body}");
+    assert_eq!(body["queries"][0]["purpose"], "verified query");
+    let rows = body["data"]["rows"].as_array().unwrap();
+    let growth = rows.iter().find(|r| r[0] == "growth").unwrap();
+    assert_eq!(growth[1].as_f64(), Some(growth_customers().await));
+    let (_, viewer) = app.ask("dave", "how many customers are on each plan").await;
+    assert_eq!(
+        viewer["kind"], "refusal",
+        "viewers run no SQL, verified or not: {viewer}"
+    );
 }
