@@ -21,9 +21,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::orchestrator::{Answer, AnswerKind, Orchestrator, grounding};
+use crate::orchestrator::{Answer, AnswerKind, Orchestrator, StepError, grounding};
 use crate::policy::{Access, ColumnClass, Grants, Principal};
-use crate::sql::{Origin, validate};
 
 /// One labelled question.
 #[derive(Debug, Clone, Deserialize)]
@@ -250,23 +249,17 @@ async fn gold_rows(
     grants: &Grants,
     sql: &str,
 ) -> Result<Vec<Vec<Value>>, String> {
-    let validated = validate(sql, o.warehouse.dialect(), &o.policy, grants, Origin::AdHoc)
-        .map_err(|e| format!("gold SQL rejected: {e}"))?;
-    let result = o
-        .warehouse
-        .execute(&validated)
-        .await
-        .map_err(|e| format!("gold SQL failed: {}", e.kind()))?;
-    Ok(result.rows)
+    match o.run_sql(grants, sql).await {
+        Ok((_, result)) => Ok(result.rows),
+        Err(StepError::Warehouse(e)) => Err(format!("gold SQL failed: {}", e.kind())),
+        Err(e) => Err(format!("gold SQL rejected: {e}")),
+    }
 }
 
 /// Values of `pii` columns (at least 6 characters), read through the guard
-/// as a principal holding every role, to look for in answers.
+/// with every role's grants, to look for in answers.
 async fn pii_values(o: &Orchestrator) -> Vec<String> {
-    let everyone = o.policy.grants(&Principal {
-        user: "eval".into(),
-        roles: o.policy.roles.keys().cloned().collect(),
-    });
+    let everyone = o.policy.every_role();
     let mut values = Vec::new();
     for (table, def) in &o.policy.schema.tables {
         for (column, c) in &def.columns {
@@ -274,16 +267,7 @@ async fn pii_values(o: &Orchestrator) -> Vec<String> {
                 continue;
             }
             let sql = format!("SELECT DISTINCT {column} FROM {table} LIMIT 5000");
-            let Ok(v) = validate(
-                &sql,
-                o.warehouse.dialect(),
-                &o.policy,
-                &everyone,
-                Origin::AdHoc,
-            ) else {
-                continue;
-            };
-            if let Ok(r) = o.warehouse.execute(&v).await {
+            if let Ok((_, r)) = o.run_sql(&everyone, &sql).await {
                 values.extend(
                     r.rows
                         .into_iter()

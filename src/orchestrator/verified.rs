@@ -14,7 +14,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::policy::{Grants, Policy, Principal};
+use crate::policy::Policy;
 use crate::sql::{Dialect, Origin, validate};
 
 /// File name inside the policy directory.
@@ -55,7 +55,7 @@ pub fn load(dir: &Path, policy: &Policy, dialect: Dialect) -> Result<Vec<Verifie
             .unwrap_or_default();
         format!("{}{line}: {e}", path.display())
     })?;
-    let everyone = all_roles(policy);
+    let everyone = policy.every_role();
     for (i, q) in file.verified_queries.iter().enumerate() {
         validate(&q.sql, dialect, policy, &everyone, Origin::AdHoc).map_err(|r| {
             format!(
@@ -67,13 +67,6 @@ pub fn load(dir: &Path, policy: &Policy, dialect: Dialect) -> Result<Vec<Verifie
         })?;
     }
     Ok(file.verified_queries)
-}
-
-fn all_roles(policy: &Policy) -> Grants {
-    policy.grants(&Principal {
-        user: "verified-queries".into(),
-        roles: policy.roles.keys().cloned().collect(),
-    })
 }
 
 #[cfg(test)]

@@ -287,6 +287,15 @@ impl Policy {
         }
     }
 
+    /// The union of every role's grants (for checking that a statement names
+    /// only allow-listed things, and for operator tools such as `steward eval`).
+    pub fn every_role(&self) -> Grants {
+        self.grants(&Principal {
+            user: "every-role".into(),
+            roles: self.roles.keys().cloned().collect(),
+        })
+    }
+
     /// Tables and columns the grants may read (possibly masked), for
     /// `describe_schema`-style views: `(table, [(column, def)])`, denied
     /// columns left out.
