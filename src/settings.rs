@@ -69,7 +69,8 @@ pub struct Settings {
 
 /// Secrets read straight from the environment by their users, never
 /// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD` and
-/// `STEWARD_LLM_API_KEY`).
+/// `STEWARD_LLM_API_KEY`). `STEWARD_TEST_*` variables belong to the test
+/// suites and are skipped too.
 const SECRET_ENV_KEYS: [&str; 2] = ["snowflake_password", "llm_api_key"];
 
 /// The default demo warehouse path.
@@ -122,7 +123,10 @@ impl Settings {
             .merge(Toml::file(config))
             .merge(
                 Env::prefixed("STEWARD_")
-                    .ignore(&SECRET_ENV_KEYS)
+                    .filter(|key| {
+                        let key = key.as_str().to_ascii_lowercase();
+                        !SECRET_ENV_KEYS.contains(&key.as_str()) && !key.starts_with("test_")
+                    })
                     .split("__"),
             )
             .extract()
@@ -145,6 +149,20 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.auth.dev_users["carol"], vec!["compliance"]);
         assert_eq!(s.auth.dev_users["dave"], vec!["viewer"]);
+    }
+
+    #[test]
+    fn test_and_secret_variables_are_not_settings_but_others_are() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STEWARD_TEST_LLM_URL", "http://127.0.0.1:1/v1");
+            jail.set_env("STEWARD_LLM_API_KEY", "sk-secret");
+            jail.set_env("STEWARD_SNOWFLAKE_PASSWORD", "hunter2");
+            jail.set_env("STEWARD_LLM__MODEL", "m");
+            let s = Settings::load(Path::new("none.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(s.llm.model, "m");
+            assert!(s.llm.url.is_none());
+            Ok(())
+        });
     }
 
     #[test]
