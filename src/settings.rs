@@ -152,6 +152,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Error, in the Jail closure signature
     fn test_and_secret_variables_are_not_settings_but_others_are() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("STEWARD_TEST_LLM_URL", "http://127.0.0.1:1/v1");
