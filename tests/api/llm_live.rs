@@ -27,15 +27,16 @@ fn used_model(body: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn live_model_answers_a_verified_shape_question_correctly() {
+async fn live_model_writes_grounded_prose_for_a_verified_question() {
     let Some(app) = live(Route::Fallback).await else {
         return;
     };
     let (status, body) = app
-        .ask("alice", "How many customers are on each plan?")
+        .ask("alice", "how many customers are on each plan")
         .await;
     assert_eq!(status, 200);
     assert!(used_model(&body), "the model was not asked: {body}");
+    assert_eq!(body["llm"]["tools"][0], "verified_query", "{body}");
     assert_eq!(body["kind"], "sql", "{body}");
     let mut got: Vec<(String, f64)> = body["data"]["rows"]
         .as_array()
@@ -64,6 +65,19 @@ async fn live_model_answers_a_verified_shape_question_correctly() {
         ));
     }
     assert_eq!(got, want, "{body}");
+    // Whatever the model wrote, every number left in the prose is a result value.
+    let prose = body["answer"].as_str().unwrap();
+    let cells: Vec<f64> = want.iter().map(|(_, n)| *n).collect();
+    for n in regex::Regex::new(r"\d[\d,]*(\.\d+)?")
+        .unwrap()
+        .find_iter(prose)
+    {
+        let v: f64 = n.as_str().replace(',', "").parse().unwrap();
+        assert!(
+            cells.contains(&v),
+            "{v} in the prose is not in the result: {body}"
+        );
+    }
 }
 
 #[tokio::test]
