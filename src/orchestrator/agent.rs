@@ -10,12 +10,7 @@
 //! `max_repairs` corrections; the whole question may use at most
 //! `max_steps` planning calls.
 
-use async_openai::types::chat::{
-    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
-    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestToolMessage,
-    ChatCompletionRequestUserMessage, FunctionCall,
-};
+use async_openai::types::chat::ChatCompletionRequestMessage;
 use serde::Serialize;
 use serde_json::json;
 
@@ -23,6 +18,7 @@ use super::conversation::Turn;
 use super::progress::{self, Progress};
 use super::tools::{Action, Toolbox, parse_call, parse_plan, tidy};
 use super::{Answer, AnswerKind, DataTable, KeyNumber, Orchestrator, StepError, planner, prompt};
+use crate::llm::messages::{self as msg, Echo};
 use crate::llm::{Format, LlmClient, LlmError, PlanMode, Usage};
 use crate::policy::{Capability, Grants, Principal};
 use crate::sql::{Origin, ValidatedSql, validate};
@@ -48,12 +44,6 @@ pub struct LlmUse {
     pub repairs: u32,
     /// Tokens and cost.
     pub usage: Usage,
-}
-
-/// A model reply echoed into the transcript.
-enum Echo {
-    Text(String),
-    Call(crate::llm::ToolCall),
 }
 
 impl Orchestrator {
@@ -123,7 +113,7 @@ impl Orchestrator {
             "question",
             json!({ "question": question, "history": history, "examples": examples }),
         )?;
-        let mut messages = vec![system_message(system), user_message(opening)];
+        let mut messages = vec![msg::system(system), msg::user(opening)];
         for step in 1..=settings.max_steps {
             let format = match settings.mode {
                 PlanMode::Json => Format::Json {
@@ -147,7 +137,7 @@ impl Orchestrator {
                 Echo::Call(c) => Some(c.id.clone()),
                 Echo::Text(_) => None,
             };
-            messages.push(assistant_message(echo));
+            messages.push(msg::assistant(echo));
             let action = match parsed {
                 Ok(a) => tidy(a),
                 Err(e) => {
@@ -252,7 +242,7 @@ impl Orchestrator {
                     "tool_result",
                     json!({ "tool": tool, "result": result, "error": false, "repairs_left": 0 }),
                 )?;
-                messages.push(result_message(text, call_id));
+                messages.push(msg::tool_result(text, call_id));
             }
         }
         let mut a = Answer::refusal(
@@ -325,7 +315,7 @@ impl Orchestrator {
                 }),
             )
             .map_err(LlmError::Failed)?;
-        messages.push(result_message(text, call_id));
+        messages.push(msg::tool_result(text, call_id));
         Ok(true)
     }
 
@@ -383,7 +373,7 @@ impl Orchestrator {
         progress::report(Progress::Writing);
         let prose = match rendered {
             Ok((system, input)) => {
-                let messages = [system_message(system), user_message(input)];
+                let messages = [msg::system(system), msg::user(input)];
                 match llm.stream_text(&messages, |_| {}).await {
                     Ok(reply) => {
                         if let Some(t) = trace {
@@ -464,51 +454,6 @@ fn csv_preview(data: &DataTable, n: usize) -> String {
         out.push_str(&cells.join(","));
     }
     out
-}
-
-fn system_message(text: String) -> ChatCompletionRequestMessage {
-    ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-        content: text.into(),
-        name: None,
-    })
-}
-
-fn user_message(text: String) -> ChatCompletionRequestMessage {
-    ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-        content: text.into(),
-        name: None,
-    })
-}
-
-fn assistant_message(echo: Echo) -> ChatCompletionRequestMessage {
-    let mut m = ChatCompletionRequestAssistantMessage::default();
-    match echo {
-        Echo::Text(t) => m.content = Some(t.into()),
-        Echo::Call(c) => {
-            m.tool_calls = Some(vec![ChatCompletionMessageToolCalls::Function(
-                ChatCompletionMessageToolCall {
-                    id: c.id,
-                    function: FunctionCall {
-                        name: c.name,
-                        arguments: c.arguments,
-                    },
-                },
-            )]);
-        }
-    }
-    ChatCompletionRequestMessage::Assistant(m)
-}
-
-/// A tool result: a `tool` message answering the call, or (JSON plans) a
-/// user message.
-fn result_message(text: String, call_id: Option<String>) -> ChatCompletionRequestMessage {
-    match call_id {
-        Some(id) => ChatCompletionRequestMessage::Tool(ChatCompletionRequestToolMessage {
-            content: text.into(),
-            tool_call_id: id,
-        }),
-        None => user_message(text),
-    }
 }
 
 #[cfg(test)]
