@@ -70,7 +70,8 @@ pub struct Settings {
 /// Secrets read straight from the environment by their users, never
 /// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD` and
 /// `STEWARD_LLM_API_KEY`). `STEWARD_TEST_*` variables belong to the test
-/// suites and are skipped too.
+/// suites and are skipped too; every other `STEWARD_*` variable is a setting,
+/// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
 const SECRET_ENV_KEYS: [&str; 2] = ["snowflake_password", "llm_api_key"];
 
 /// The default demo warehouse path.
