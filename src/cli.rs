@@ -139,11 +139,57 @@ pub enum Command {
         #[command(flatten)]
         sources: Sources,
     },
-    /// Index documentation for search.
+    /// Index documentation for search (incremental: only what changed).
     Ingest {
-        /// Directory of Markdown/text documents (default: the configured corpus).
-        path: Option<PathBuf>,
+        /// Files or directories of Markdown, HTML and text documents
+        /// (default: the configured corpus). The index afterwards holds
+        /// exactly these documents.
+        paths: Vec<PathBuf>,
         /// Index directory (default: the configured one).
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// Keep running and re-ingest whenever a document changes.
+        #[arg(long)]
+        watch: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Embedding model directory, `auto` or `off` (default: configured).
+        #[arg(long)]
+        model: Option<String>,
+        /// Keep vectors in the Qdrant server at this gRPC URL.
+        #[arg(long)]
+        qdrant: Option<String>,
+    },
+    /// Search the documentation index as a set of groups would.
+    Search {
+        /// The query.
+        query: String,
+        /// A group (role) the searcher holds; repeatable. Default: none
+        /// (public documents only).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Ranking: hybrid, bm25 or dense (default: the best available).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Results.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// Index directory (default: the configured one).
+        #[arg(long)]
+        index: Option<PathBuf>,
+    },
+    /// Score retrieval on a labelled set: recall@k and MRR per ranking.
+    EvalRetrieval {
+        /// JSONL cases: `{"question": …, "relevant": [chunk ids], "groups": […]}`.
+        file: PathBuf,
+        /// The k of recall@k.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Index directory (default: index the configured corpus in memory).
         #[arg(long)]
         index: Option<PathBuf>,
     },

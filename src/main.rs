@@ -41,7 +41,37 @@ async fn main() -> ExitCode {
             every,
             sources,
         } => run::eval(settings, &file, json, results.as_deref(), every, &sources).await,
-        Command::Ingest { path, index } => run::ingest(&settings, path, index),
+        Command::Ingest {
+            paths,
+            index,
+            watch,
+            json,
+            model,
+            qdrant,
+        } => {
+            let opts = run::IngestOptions {
+                paths,
+                index,
+                watch,
+                json,
+                model,
+                qdrant,
+            };
+            run::ingest(settings, opts).await
+        }
+        Command::Search {
+            query,
+            groups,
+            mode,
+            k,
+            index,
+        } => run::search(settings, &query, &groups, mode.as_deref(), k, index).await,
+        Command::EvalRetrieval {
+            file,
+            k,
+            json,
+            index,
+        } => run::eval_retrieval(settings, &file, k, json, index).await,
         Command::Policy {
             action:
                 PolicyAction::Check {

@@ -49,9 +49,10 @@ pub struct Settings {
     pub warehouse: String,
     /// Policy directory (schema.yaml, roles.yaml, semantic/).
     pub policies: PathBuf,
-    /// Documentation corpus ingested on first start.
+    /// Documentation corpus, indexed in memory at start-up when `index_dir`
+    /// holds no index (`steward ingest` builds one there).
     pub docs: PathBuf,
-    /// Where the docs search index is kept.
+    /// Where `steward ingest` keeps the docs index.
     pub index_dir: PathBuf,
     /// What "today" means; default: the demo warehouse's as-of date, else today.
     pub as_of: Option<NaiveDate>,
@@ -65,6 +66,9 @@ pub struct Settings {
     pub prompts: PathBuf,
     /// The language model (off unless `llm.url` is set).
     pub llm: crate::llm::LlmSettings,
+    /// Documentation retrieval: embedding model, vector store, chunking.
+    #[serde(default)]
+    pub retrieval: crate::retrieval::RetrievalSettings,
 }
 
 /// Secrets read straight from the environment by their users, never
@@ -108,6 +112,7 @@ impl Default for Settings {
             },
             prompts: "prompts".into(),
             llm: crate::llm::LlmSettings::default(),
+            retrieval: crate::retrieval::RetrievalSettings::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::llm::LlmClient;
 use crate::orchestrator::prompt::Prompts;
 use crate::orchestrator::{Orchestrator, verified};
 use crate::policy::Policy;
-use crate::retrieval::{DocIndex, load_documents};
+use crate::retrieval::Retriever;
 use crate::semantic::SemanticLayer;
 use crate::settings::Settings;
 use crate::warehouse;
@@ -50,7 +50,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     let warehouse = warehouse::connect(&settings.warehouse)
         .await
         .context("opening the warehouse")?;
-    let docs = open_docs(settings)?;
+    let docs = open_docs(settings).await?;
     let verified = verified::load(&settings.policies, &policy, warehouse.dialect())
         .map_err(anyhow::Error::msg)?;
     let prompts = Prompts::load(&settings.prompts).map_err(anyhow::Error::msg)?;
@@ -74,16 +74,33 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     Ok(orchestrator)
 }
 
-fn open_docs(settings: &Settings) -> anyhow::Result<DocIndex> {
-    if let Ok(index) = DocIndex::open(&settings.index_dir) {
-        return Ok(index);
+/// The docs index: the one `steward ingest` wrote to `index_dir`, else the
+/// `docs` corpus indexed in memory (vectors too, when a model is installed).
+///
+/// # Errors
+/// An unusable index directory, or unreadable corpus paths.
+pub async fn open_docs(settings: &Settings) -> anyhow::Result<Retriever> {
+    let dir = &settings.index_dir;
+    if dir.join("manifest.json").is_file() {
+        return Retriever::open(Some(dir), &settings.retrieval)
+            .await
+            .with_context(|| format!("opening the docs index in {}", dir.display()));
     }
-    let chunks = if settings.docs.is_dir() {
-        load_documents(&settings.docs)?
-    } else {
-        Vec::new()
-    };
-    Ok(DocIndex::build(chunks, None)?)
+    let retriever = Retriever::open(None, &settings.retrieval).await?;
+    if settings.docs.is_dir() {
+        let report = retriever
+            .ingest(std::slice::from_ref(&settings.docs), false)
+            .await
+            .with_context(|| format!("indexing {}", settings.docs.display()))?;
+        tracing::info!(
+            documents = report.documents,
+            chunks = report.chunks,
+            failed = report.errors.len(),
+            mode = ?report.mode,
+            "documentation indexed in memory"
+        );
+    }
+    Ok(retriever)
 }
 
 /// The running service.

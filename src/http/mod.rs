@@ -2,6 +2,7 @@
 //! Each area exports a `router()`; they are merged in [`router`].
 
 mod chat;
+mod docs;
 pub use chat::check_question;
 mod error;
 mod metrics;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/users", get(users))
         .merge(chat::router())
         .merge(metrics::router())
+        .merge(docs::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -92,8 +94,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         "warehouse": o.warehouse.dialect(),
         "as_of": o.as_of,
         "metrics": o.semantic.metrics().count(),
-        "docs_chunks": o.docs.chunks().len(),
-        "retrieval": "bm25",
+        "retrieval": o.docs.status(),
         "llm": match &o.llm {
             Some(l) => serde_json::json!({
                 "model": l.settings().model,

@@ -181,7 +181,7 @@ impl Orchestrator {
                     }
                 }
                 Action::SearchDocs { query } => {
-                    let a = self.docs_answer(&query);
+                    let a = self.docs_answer(principal, grants, &query).await;
                     if a.kind == AnswerKind::Docs {
                         return Ok(with_trace(a, trace));
                     }

@@ -1,16 +1,24 @@
-//! Documentation answers: BM25 search, a coverage check (does the best
-//! passage mention what was asked?), and extractive sentences with citations.
-//! Sentences that read like instructions to a model are never quoted.
+//! Documentation answers: hybrid search over the chunks the asker may read
+//! (their roles are their ACL groups), a coverage check (does the best passage
+//! mention what was asked?), and extractive sentences with citations.
+//! Sentences that read like instructions to a model are never quoted; admins
+//! are told which chunks are flagged so the documents can be fixed.
 
 use super::{Answer, AnswerKind, Citation, Orchestrator, planner};
+use crate::policy::{Capability, Grants, Principal};
 
 /// The refusal reason when no document covers a question.
 pub const NO_COVERAGE: &str = "no metric or document covers the question";
 
 impl Orchestrator {
-    pub(super) fn docs_answer(&self, question: &str) -> Answer {
+    pub(super) async fn docs_answer(
+        &self,
+        principal: &Principal,
+        grants: &Grants,
+        question: &str,
+    ) -> Answer {
         super::progress::report(super::progress::Progress::SearchingDocs);
-        let hits = self.docs.search(question, 5);
+        let hits = self.docs.search(question, &principal.roles, 5).await;
         let terms = significant_terms(question);
         let Some(best) = hits
             .first()
@@ -46,8 +54,20 @@ impl Orchestrator {
                 snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
             });
         }
-        if hits.iter().take(3).any(|h| h.chunk.suspicious) {
+        let flagged: Vec<&str> = hits
+            .iter()
+            .take(3)
+            .filter(|h| h.chunk.suspicious)
+            .map(|h| h.chunk.id.as_str())
+            .collect();
+        if !flagged.is_empty() {
             answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
+            if grants.can(Capability::Admin) {
+                answer.notes.push(format!(
+                    "Admin: flagged chunk(s) {}; see GET /api/admin/docs/flagged.",
+                    flagged.join(", ")
+                ));
+            }
         }
         answer
     }

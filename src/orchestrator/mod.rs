@@ -40,7 +40,7 @@ use planner::Plan;
 
 use crate::llm::{LlmClient, LlmError, Route};
 use crate::policy::{Grants, Policy, Principal};
-use crate::retrieval::DocIndex;
+use crate::retrieval::Retriever;
 use crate::semantic::{CompiledQuery, MetricQuery, SemanticError, SemanticLayer};
 use crate::sql::{Origin, Rejection, ValidatedSql, validate};
 use crate::warehouse::{ResultSet, Warehouse, WarehouseError};
@@ -81,7 +81,7 @@ pub struct Orchestrator {
     /// Where validated statements run.
     pub warehouse: Arc<dyn Warehouse>,
     /// Documentation search.
-    pub docs: Arc<DocIndex>,
+    pub docs: Arc<Retriever>,
     /// What "today" means.
     pub as_of: NaiveDate,
     /// Distinct values of public categorical dimensions (see
@@ -189,7 +189,7 @@ impl Orchestrator {
                 Plan::Metric(m) => self.metric(&grants, &m).await,
                 Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
                 Plan::List(l) => listing::list(self, &grants, &l).await,
-                Plan::Docs => self.docs_answer(question),
+                Plan::Docs => self.docs_answer(principal, &grants, question).await,
             }
         };
         if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {
@@ -248,7 +248,7 @@ impl Orchestrator {
             },
             None => LlmError::NotConfigured,
         };
-        let mut fallback = self.docs_answer(question);
+        let mut fallback = self.docs_answer(principal, grants, question).await;
         if !data_question && fallback.kind != AnswerKind::Refusal {
             fallback.notes.push(match why {
                 LlmError::NotConfigured => "Answered from the documentation only: no language model is configured to write a query.".to_owned(),

@@ -1,40 +1,84 @@
-//! Documentation retrieval: heading-aware chunking and BM25 search (tantivy).
+//! Documentation retrieval: ingestion, heading-aware chunks with ACLs, BM25
+//! (tantivy) and dense vectors (fastembed; embedded store or Qdrant), fused
+//! with reciprocal rank fusion.
 //!
 //! Chunks are data, never instructions: text that reads like an instruction to
-//! a model is flagged (`suspicious`) and left out of extractive answers, but
-//! still cited so people can find and fix the document.
+//! a model is flagged (`suspicious`), shown to admins, and left out of
+//! extractive answers, but still cited so people can find and fix the
+//! document. Access control happens inside both searches, before ranking: a
+//! chunk the principal may not read is never scored, so it cannot reach a
+//! prompt, an answer or a citation.
 
+mod bm25;
 mod chunk;
+mod embed;
+pub mod eval;
+mod fuse;
+mod ingest;
+mod settings;
+mod source;
+pub mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+
+pub use bm25::Bm25;
+pub use chunk::{
+    Chunk, ChunkLimits, DocMeta, chunk_markdown, estimate_tokens, looks_like_instruction,
 };
-use tantivy::{Index, IndexReader, TantivyDocument, doc};
+pub use embed::{DIM, Embedder, ORT_LIBRARY, default_model_dir};
+pub use fuse::{RRF_K, reciprocal_rank_fusion};
+pub use ingest::{IngestReport, watch};
+pub use settings::{RetrievalSettings, StoreKind};
+pub use source::{DocError, SIDECAR_SUFFIX};
+use store::{EmbeddedStore, QdrantStore, VectorStore};
 
-pub use chunk::{Chunk, chunk_markdown, looks_like_instruction};
-
-/// Errors building or opening the docs index.
+/// Errors building, opening or searching the docs index.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrievalError {
     /// Reading documents or the index directory failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot use {path}: {message}")]
     Io {
         /// The path.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        message: String,
     },
     /// tantivy failed.
     #[error("search index error: {0}")]
     Index(#[from] tantivy::TantivyError),
-    /// The stored chunk list is unreadable.
-    #[error("the chunk list in {0} is unreadable; run `steward ingest` again")]
-    Chunks(PathBuf),
+    /// The manifest is unreadable.
+    #[error(
+        "the index manifest {0} is unreadable; delete the index directory and run `steward ingest` again"
+    )]
+    Manifest(PathBuf),
+    /// The vector store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Embedding failed.
+    #[error("{0}")]
+    Embedding(String),
+    /// A search mode that needs vectors, without an embedding model.
+    #[error("dense search needs an embedding model ({0})")]
+    NoDense(String),
+    /// The ingestion paths are unusable.
+    #[error("{0}")]
+    Paths(String),
+}
+
+/// Which ranking a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 only.
+    Bm25,
+    /// Embedding similarity only.
+    Dense,
+    /// Both, fused with RRF.
+    Hybrid,
 }
 
 /// One search result.
@@ -42,245 +86,325 @@ pub enum RetrievalError {
 pub struct Hit {
     /// The chunk.
     pub chunk: Chunk,
-    /// BM25 score (higher is better; not comparable across queries).
+    /// Fused score (RRF), BM25 score or cosine similarity, by mode; higher is
+    /// better, not comparable across queries.
     pub score: f32,
 }
 
-/// A searchable set of chunks.
-pub struct DocIndex {
-    chunks: Vec<Chunk>,
-    reader: IndexReader,
-    parser: QueryParser,
-    id_field: Field,
+/// What `/healthz` reports about retrieval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// `hybrid` or `bm25`.
+    pub mode: Mode,
+    /// Why search is BM25-only, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `embedded` or `qdrant` (when vectors are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
+    /// The embedding model id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Indexed chunks.
+    pub chunks: usize,
+    /// Chunks flagged as looking like instructions to a model.
+    pub flagged: usize,
 }
 
-struct Fields {
-    id: Field,
-    title: Field,
-    section: Field,
-    body: Field,
+/// The dense side: the model and where its vectors live.
+pub(crate) struct Dense {
+    embedder: Arc<Embedder>,
+    store: RwLock<Arc<dyn VectorStore>>,
 }
 
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("en_stem")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let id = b.add_text_field("id", STRING | STORED);
-    let title = b.add_text_field("title", text.clone());
-    let section = b.add_text_field("section", text.clone());
-    let body = b.add_text_field("body", text);
-    (
-        b.build(),
-        Fields {
-            id,
-            title,
-            section,
-            body,
-        },
-    )
+/// The documentation index: chunks, BM25, and (with a model) vectors.
+pub struct Retriever {
+    dir: Option<PathBuf>,
+    manifest: RwLock<Arc<ingest::Manifest>>,
+    bm25: Bm25,
+    dense: Option<Dense>,
+    why_not_dense: Option<String>,
+    settings: RetrievalSettings,
+    seen: Mutex<(Instant, Option<SystemTime>)>,
 }
 
-const CHUNKS_FILE: &str = "chunks.json";
+const MANIFEST: &str = "manifest.json";
+const VECTORS: &str = "vectors.bin";
+const BM25_DIR: &str = "bm25";
+/// How often a server looks for an index another process changed.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
-/// Reads and chunks every Markdown / text file under `root`, sorted by path.
-///
-/// # Errors
-/// [`RetrievalError::Io`] if the directory or a file cannot be read.
-pub fn load_documents(root: &Path) -> Result<Vec<Chunk>, RetrievalError> {
-    let mut files = Vec::new();
-    collect_files(root, &mut files)?;
-    files.sort();
-    let mut chunks = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| RetrievalError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let rel = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
-        chunks.extend(chunk_markdown(&rel, &text));
-    }
-    Ok(chunks)
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RetrievalError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| RetrievalError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            collect_files(&p, out)?;
-        } else if p
-            .extension()
-            .is_some_and(|e| e == "md" || e == "markdown" || e == "txt")
-        {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-impl DocIndex {
-    /// Builds an index of `chunks`, on disk in `dir` (replacing what is there)
-    /// or in memory when `dir` is `None`.
+impl Retriever {
+    /// Opens (or creates) the index in `dir`, or an empty one in memory when
+    /// `dir` is `None`. The embedding model and store come from `settings`;
+    /// without a usable model the index is BM25-only and [`Status`] says why.
     ///
     /// # Errors
-    /// [`RetrievalError`] when the directory or index cannot be written.
-    pub fn build(chunks: Vec<Chunk>, dir: Option<&Path>) -> Result<DocIndex, RetrievalError> {
-        let (schema, f) = schema();
-        let index = match dir {
-            Some(d) => {
-                if d.exists() {
-                    std::fs::remove_dir_all(d).map_err(|source| RetrievalError::Io {
-                        path: d.to_owned(),
-                        source,
-                    })?;
-                }
-                std::fs::create_dir_all(d).map_err(|source| RetrievalError::Io {
-                    path: d.to_owned(),
-                    source,
-                })?;
-                let json = serde_json::to_vec_pretty(&chunks).unwrap_or_default();
-                std::fs::write(d.join(CHUNKS_FILE), json).map_err(|source| RetrievalError::Io {
-                    path: d.join(CHUNKS_FILE),
-                    source,
-                })?;
-                Index::create_in_dir(d, schema)?
-            }
-            None => Index::create_in_ram(schema),
+    /// An unusable index directory or manifest; with `store = "qdrant"`, an
+    /// unreachable Qdrant is not an error but a BM25-only status.
+    pub async fn open(
+        dir: Option<&Path>,
+        settings: &RetrievalSettings,
+    ) -> Result<Retriever, RetrievalError> {
+        let io = |path: &Path, e: std::io::Error| RetrievalError::Io {
+            path: path.to_owned(),
+            message: e.to_string(),
         };
-        let mut writer = index.writer_with_num_threads(1, 30_000_000)?;
-        for c in &chunks {
-            writer.add_document(doc!(
-                f.id => c.id.clone(),
-                f.title => c.title.clone(),
-                f.section => c.section.clone(),
-                f.body => c.text.clone(),
-            ))?;
-        }
-        writer.commit()?;
-        Self::from_index(index, chunks, f)
-    }
-
-    /// Opens an index written by [`DocIndex::build`] with a directory.
-    ///
-    /// # Errors
-    /// [`RetrievalError`] when the directory holds no readable index.
-    pub fn open(dir: &Path) -> Result<DocIndex, RetrievalError> {
-        let path = dir.join(CHUNKS_FILE);
-        let text = std::fs::read(&path).map_err(|source| RetrievalError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let chunks: Vec<Chunk> =
-            serde_json::from_slice(&text).map_err(|_| RetrievalError::Chunks(path))?;
-        let index = Index::open_in_dir(dir)?;
-        let (_, f) = schema();
-        Self::from_index(index, chunks, f)
-    }
-
-    fn from_index(index: Index, chunks: Vec<Chunk>, f: Fields) -> Result<DocIndex, RetrievalError> {
-        let reader = index.reader()?;
-        let mut parser = QueryParser::for_index(&index, vec![f.title, f.section, f.body]);
-        parser.set_field_boost(f.title, 2.0);
-        parser.set_field_boost(f.section, 1.5);
-        Ok(DocIndex {
-            chunks,
-            reader,
-            parser,
-            id_field: f.id,
+        let (manifest, bm25) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
+                let path = d.join(MANIFEST);
+                let manifest = match std::fs::read(&path) {
+                    Ok(b) => serde_json::from_slice::<ingest::Manifest>(&b)
+                        .map_err(|_| RetrievalError::Manifest(path.clone()))?
+                        .reindex(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        ingest::Manifest::default()
+                    }
+                    Err(e) => return Err(io(&path, e)),
+                };
+                (manifest, Bm25::open_or_create(&d.join(BM25_DIR))?)
+            }
+            None => (ingest::Manifest::default(), Bm25::in_memory()?),
+        };
+        let (dense, why_not_dense) = match open_dense(dir, settings).await {
+            Ok(d) => (Some(d), None),
+            Err(why) => {
+                tracing::warn!(reason = %why, "retrieval is BM25-only");
+                (None, Some(why))
+            }
+        };
+        let mtime = dir.and_then(|d| modified(&d.join(MANIFEST)));
+        Ok(Retriever {
+            dir: dir.map(Path::to_owned),
+            manifest: RwLock::new(Arc::new(manifest)),
+            bm25,
+            dense,
+            why_not_dense,
+            settings: settings.clone(),
+            seen: Mutex::new((Instant::now(), mtime)),
         })
     }
 
-    /// All chunks, in ingestion order.
-    pub fn chunks(&self) -> &[Chunk] {
-        &self.chunks
+    /// Health summary.
+    pub fn status(&self) -> Status {
+        let m = self.manifest();
+        Status {
+            mode: if self.dense.is_some() {
+                Mode::Hybrid
+            } else {
+                Mode::Bm25
+            },
+            reason: self.why_not_dense.clone(),
+            store: self.dense.as_ref().map(|d| d.store().kind()),
+            model: self.dense.as_ref().map(|d| d.embedder.id().to_owned()),
+            chunks: m.chunk_count(),
+            flagged: m.chunks().filter(|c| c.suspicious).count(),
+        }
     }
 
-    /// The `k` best chunks for a free-text query (BM25 over title, section
-    /// and body; query syntax errors are ignored, so any text is a query).
-    pub fn search(&self, query: &str, k: usize) -> Vec<Hit> {
-        let cleaned: String = query
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    ' '
-                }
-            })
-            .collect();
-        let (q, _errors) = self.parser.parse_query_lenient(&cleaned);
-        let searcher = self.reader.searcher();
-        let Ok(top) = searcher.search(&q, &TopDocs::with_limit(k.max(1)).order_by_score()) else {
-            return Vec::new();
-        };
-        top.into_iter()
-            .filter_map(|(score, addr)| {
-                let d: TantivyDocument = searcher.doc(addr).ok()?;
-                let id = d.get_first(self.id_field)?.as_str()?.to_owned();
-                let chunk = self.chunks.iter().find(|c| c.id == id)?.clone();
-                Some(Hit { chunk, score })
-            })
+    /// The current manifest (files and their chunks).
+    fn manifest(&self) -> Arc<ingest::Manifest> {
+        self.manifest
+            .read()
+            .map(|m| Arc::clone(&m))
+            .unwrap_or_default()
+    }
+
+    /// Every chunk, by source then position.
+    pub fn chunks(&self) -> Vec<Chunk> {
+        self.manifest().chunks().cloned().collect()
+    }
+
+    /// Chunks flagged as addressing a model (for admins).
+    pub fn flagged(&self) -> Vec<Chunk> {
+        self.manifest()
+            .chunks()
+            .filter(|c| c.suspicious)
+            .cloned()
             .collect()
+    }
+
+    /// The `k` best chunks `groups` may read, with the best mode available
+    /// (hybrid with a model, else BM25). A failing vector store degrades to
+    /// BM25 for this query.
+    pub async fn search(&self, query: &str, groups: &[String], k: usize) -> Vec<Hit> {
+        let mode = if self.dense.is_some() {
+            Mode::Hybrid
+        } else {
+            Mode::Bm25
+        };
+        match self.search_mode(mode, query, groups, k).await {
+            Ok(hits) => hits,
+            Err(e) => {
+                tracing::warn!(error = %e, "dense search failed; using BM25 alone");
+                self.search_mode(Mode::Bm25, query, groups, k)
+                    .await
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// The `k` best readable chunks under one ranking.
+    ///
+    /// # Errors
+    /// [`RetrievalError::NoDense`] for dense or hybrid without a model;
+    /// embedding or store failures.
+    pub async fn search_mode(
+        &self,
+        mode: Mode,
+        query: &str,
+        groups: &[String],
+        k: usize,
+    ) -> Result<Vec<Hit>, RetrievalError> {
+        self.refresh().await;
+        let pool = self.settings.candidates.max(k);
+        let ranked: Vec<(String, f32)> = match mode {
+            Mode::Bm25 => self.bm25.search(query, groups, k),
+            Mode::Dense => self.dense_search(query, groups, k).await?,
+            Mode::Hybrid => {
+                let lexical = self.bm25.search(query, groups, pool);
+                let dense = self.dense_search(query, groups, pool).await?;
+                reciprocal_rank_fusion(&[lexical, dense], RRF_K, k)
+            }
+        };
+        let manifest = self.manifest();
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, score)| {
+                let chunk = manifest.chunk(&id)?;
+                // The searches filtered already; this guards a stale store.
+                chunk.readable_by(groups).then(|| Hit {
+                    chunk: chunk.clone(),
+                    score,
+                })
+            })
+            .collect())
+    }
+
+    async fn dense_search(
+        &self,
+        query: &str,
+        groups: &[String],
+        k: usize,
+    ) -> Result<Vec<(String, f32)>, RetrievalError> {
+        let dense = self.dense.as_ref().ok_or_else(|| {
+            RetrievalError::NoDense(self.why_not_dense.clone().unwrap_or_default())
+        })?;
+        if query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let text: String = query.chars().take(2000).collect();
+        let embedder = Arc::clone(&dense.embedder);
+        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[text]))
+            .await
+            .map_err(|e| RetrievalError::Embedding(e.to_string()))?
+            .map_err(RetrievalError::Embedding)?
+            .pop()
+            .ok_or_else(|| RetrievalError::Embedding("no vector".into()))?;
+        Ok(dense.store().search(&vector, groups, k).await?)
+    }
+
+    /// Picks up an index that another process (`steward ingest`) rewrote.
+    async fn refresh(&self) {
+        let Some(dir) = &self.dir else { return };
+        let path = dir.join(MANIFEST);
+        {
+            let Ok(mut seen) = self.seen.lock() else {
+                return;
+            };
+            if seen.0.elapsed() < RELOAD_EVERY {
+                return;
+            }
+            let now = modified(&path);
+            seen.0 = Instant::now();
+            if now == seen.1 {
+                return;
+            }
+            seen.1 = now;
+        }
+        let Some(manifest) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ingest::Manifest>(&b).ok())
+            .map(ingest::Manifest::reindex)
+        else {
+            return;
+        };
+        if let Err(e) = self.bm25.reload() {
+            tracing::warn!(error = %e, "reloading the BM25 index failed");
+            return;
+        }
+        if let Some(d) = &self.dense
+            && d.store().kind() == "embedded"
+        {
+            match EmbeddedStore::open(&dir.join(VECTORS)) {
+                Ok(s) => d.set_store(Arc::new(s)),
+                Err(e) => tracing::warn!(error = %e, "reloading the vector store failed"),
+            }
+        }
+        if let Ok(mut m) = self.manifest.write() {
+            *m = Arc::new(manifest);
+        }
+        tracing::info!("documentation index reloaded");
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn demo_index() -> DocIndex {
-        let docs = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/ingest/docs"));
-        DocIndex::build(load_documents(docs).unwrap(), None).unwrap()
+impl Dense {
+    fn store(&self) -> Arc<dyn VectorStore> {
+        match self.store.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
     }
 
-    #[test]
-    fn finds_the_active_customer_definition() {
-        let hits = demo_index().search("what counts as an active customer?", 3);
-        assert!(
-            hits.iter()
-                .any(|h| h.chunk.text.to_lowercase().contains("active customer")),
-            "{hits:?}"
-        );
+    fn set_store(&self, store: Arc<dyn VectorStore>) {
+        match self.store.write() {
+            Ok(mut s) => *s = store,
+            Err(p) => *p.into_inner() = store,
+        }
     }
+}
 
-    #[test]
-    fn the_planted_injection_is_flagged() {
-        let index = demo_index();
-        assert!(
-            index.chunks().iter().any(|c| c.suspicious),
-            "no chunk flagged"
-        );
-    }
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
 
-    #[test]
-    fn hostile_query_syntax_is_just_text() {
-        let index = demo_index();
-        let _ = index.search("title:(( AND OR \" ~ ^ \u{0}", 5);
-        let _ = index.search("", 5);
-    }
-
-    #[test]
-    fn an_index_round_trips_through_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let chunks = load_documents(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/ingest/docs"
-        )))
-        .unwrap();
-        let n = chunks.len();
-        DocIndex::build(chunks, Some(dir.path())).unwrap();
-        let reopened = DocIndex::open(dir.path()).unwrap();
-        assert_eq!(reopened.chunks().len(), n);
-        assert!(!reopened.search("churn", 3).is_empty());
-    }
+/// Loads the embedding model and opens the vector store, or says why not.
+async fn open_dense(dir: Option<&Path>, settings: &RetrievalSettings) -> Result<Dense, String> {
+    let model_dir = match settings.model.as_str() {
+        "off" => return Err("disabled by configuration (retrieval.model = \"off\")".into()),
+        "auto" => match default_model_dir().filter(|d| d.join("model.onnx").is_file()) {
+            Some(d) => d,
+            None => {
+                return Err(
+                    "no embedding model installed (run scripts/embedding-model fetch)".into(),
+                );
+            }
+        },
+        path => PathBuf::from(path),
+    };
+    let embedder = tokio::task::spawn_blocking(move || Embedder::load(&model_dir))
+        .await
+        .map_err(|e| e.to_string())??;
+    let store: Arc<dyn VectorStore> = match settings.store {
+        StoreKind::Embedded => Arc::new(match dir {
+            Some(d) => EmbeddedStore::open(&d.join(VECTORS)).map_err(|e| e.to_string())?,
+            None => EmbeddedStore::in_memory(),
+        }),
+        StoreKind::Qdrant => {
+            let url = settings
+                .qdrant_url
+                .as_deref()
+                .ok_or("retrieval.store = \"qdrant\" needs retrieval.qdrant_url")?;
+            Arc::new(
+                QdrantStore::connect(url, &settings.collection, DIM)
+                    .await
+                    .map_err(|e| format!("Qdrant at {url}: {e}"))?,
+            )
+        }
+    };
+    Ok(Dense {
+        embedder: Arc::new(embedder),
+        store: RwLock::new(store),
+    })
 }

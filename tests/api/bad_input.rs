@@ -130,5 +130,5 @@ async fn the_web_page_and_health_are_served() {
     let (status, health) = app.get(None, "/healthz").await;
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok");
-    assert!(health["docs_chunks"].as_u64().unwrap() >= 15);
+    assert!(health["retrieval"]["chunks"].as_u64().unwrap() >= 15);
 }

@@ -47,6 +47,12 @@ pub fn demo_settings() -> Settings {
         docs: root().join("ingest/docs"),
         index_dir: root().join("target/no-such-index"),
         as_of: Some(as_of()),
+        // BM25 only, so answers do not depend on whether this machine has the
+        // embedding model; tests/api/retrieval.rs turns it on where it is.
+        retrieval: steward::retrieval::RetrievalSettings {
+            model: "off".into(),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }

@@ -1,5 +1,9 @@
 //! What each command does, so `main.rs` stays a dispatcher.
 
+mod retrieval;
+
+pub use retrieval::{IngestOptions, eval_retrieval, ingest, search};
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,7 +14,6 @@ use crate::cli::Sources;
 use crate::http::ApiError;
 use crate::orchestrator::AnswerKind;
 use crate::policy::Principal;
-use crate::retrieval::{DocIndex, load_documents};
 use crate::settings::Settings;
 use crate::startup::{Application, build_orchestrator};
 
@@ -127,38 +130,6 @@ pub async fn demo_init(
         println!(
             "copied {rows} rows into PostgreSQL; serve it with --warehouse <that URL> --as-of {}",
             manifest.as_of
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `steward ingest`.
-///
-/// # Errors
-/// Unreadable documents or an unwritable index directory.
-pub fn ingest(
-    settings: &Settings,
-    path: Option<PathBuf>,
-    index: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let path = path.unwrap_or_else(|| settings.docs.clone());
-    let index = index.unwrap_or_else(|| settings.index_dir.clone());
-    let chunks = load_documents(&path).with_context(|| format!("reading {}", path.display()))?;
-    let flagged = chunks.iter().filter(|c| c.suspicious).count();
-    let docs = chunks
-        .iter()
-        .map(|c| c.source.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let n = chunks.len();
-    DocIndex::build(chunks, Some(&index))?;
-    println!(
-        "indexed {n} chunks from {docs} documents into {}",
-        index.display()
-    );
-    if flagged > 0 {
-        println!(
-            "warning: {flagged} chunk(s) contain text addressed to an AI assistant; they are kept as data and flagged"
         );
     }
     Ok(ExitCode::SUCCESS)
