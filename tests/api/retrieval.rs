@@ -1,0 +1,367 @@
+//! Retrieval: the vector-store contract (embedded always, Qdrant when
+//! `QDRANT_URL` is set), incremental ingestion, ACLs before ranking, and —
+//! with the real embedding model (`STEWARD_TEST_EMBEDDING_MODEL`, set by
+//! `.ci/run`) — hybrid quality on the labelled set.
+
+use std::path::{Path, PathBuf};
+
+use steward::retrieval::store::{EmbeddedStore, Point, QdrantStore, VectorStore};
+use steward::retrieval::{DIM, Mode, RetrievalSettings, Retriever, eval};
+
+use crate::helpers::{demo_settings, root, spawn};
+
+fn model_off() -> RetrievalSettings {
+    RetrievalSettings {
+        model: "off".into(),
+        ..RetrievalSettings::default()
+    }
+}
+
+/// The real model's directory, or `None` after saying the test is skipped.
+fn model_or_skip(test: &str) -> Option<RetrievalSettings> {
+    match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
+        Ok(dir) if Path::new(&dir).join("model.onnx").is_file() => Some(RetrievalSettings {
+            model: dir,
+            ..RetrievalSettings::default()
+        }),
+        _ => {
+            eprintln!("SKIPPED {test}: STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory");
+            None
+        }
+    }
+}
+
+fn basis(i: usize, j: usize) -> Vec<f32> {
+    // A unit vector mostly along axis i with a little of axis j.
+    let mut v = vec![0.0f32; DIM];
+    v[i] = 0.9;
+    v[j] = 0.1;
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+fn point(id: &str, hash: &str, acl: &[&str], vector: Vec<f32>) -> Point {
+    Point {
+        chunk_id: id.into(),
+        hash: hash.into(),
+        acl: acl.iter().map(|s| (*s).to_owned()).collect(),
+        vector,
+    }
+}
+
+/// What every vector store must do.
+async fn store_contract(store: &dyn VectorStore) {
+    store.clear().await.unwrap();
+    store
+        .upsert(vec![
+            point("a", "h-a", &[], basis(0, 1)),
+            point("b", "h-b", &["finance"], basis(0, 2)),
+            point("c", "h-c", &[], basis(5, 6)),
+        ])
+        .await
+        .unwrap();
+    let q = basis(0, 3);
+    let ids = |hits: Vec<(String, f32)>| hits.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+
+    let public = ids(store.search(&q, &[], 10).await.unwrap());
+    assert_eq!(public, vec!["a", "c"], "{}: ACL filter", store.kind());
+    let finance = ids(store.search(&q, &["finance".into()], 2).await.unwrap());
+    assert_eq!(finance.len(), 2);
+    assert!(finance.contains(&"b".to_owned()) && finance.contains(&"a".to_owned()));
+    let other = ids(store.search(&q, &["sales".into()], 10).await.unwrap());
+    assert!(!other.contains(&"b".to_owned()));
+
+    let hashes = store.hashes().await.unwrap();
+    assert_eq!(hashes.len(), 3);
+    assert_eq!(hashes["b"], "h-b");
+
+    // Upsert replaces by chunk id, including the ACL.
+    store
+        .upsert(vec![point("b", "h-b2", &[], basis(0, 2))])
+        .await
+        .unwrap();
+    let hashes = store.hashes().await.unwrap();
+    assert_eq!((hashes.len(), hashes["b"].as_str()), (3, "h-b2"));
+    assert!(ids(store.search(&q, &[], 10).await.unwrap()).contains(&"b".to_owned()));
+
+    store.delete(&["c".into(), "unknown".into()]).await.unwrap();
+    assert!(!ids(store.search(&q, &[], 10).await.unwrap()).contains(&"c".to_owned()));
+    assert_eq!(store.hashes().await.unwrap().len(), 2);
+
+    let wrong = store
+        .upsert(vec![point("d", "h", &[], vec![1.0, 0.0])])
+        .await;
+    assert!(wrong.is_err(), "{}: a wrong dimension is refused", store.kind());
+    store.flush().await.unwrap();
+    store.clear().await.unwrap();
+    assert!(store.hashes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn embedded_store_meets_the_contract() {
+    store_contract(&EmbeddedStore::in_memory()).await;
+}
+
+#[tokio::test]
+async fn embedded_store_meets_the_contract_on_disk_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vectors.bin");
+    store_contract(&EmbeddedStore::open(&path).unwrap()).await;
+    let path = dir.path().join("fresh.bin");
+    let store = EmbeddedStore::open(&path).unwrap();
+    store
+        .upsert(vec![point("x", "hx", &["g"], basis(1, 2))])
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let reopened = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(reopened.hashes().await.unwrap()["x"], "hx");
+    assert!(reopened.search(&basis(1, 2), &[], 5).await.unwrap().is_empty());
+    assert_eq!(
+        reopened.search(&basis(1, 2), &["g".into()], 5).await.unwrap()[0].0,
+        "x"
+    );
+    std::fs::write(&path, b"STEWVEC1garbage").unwrap();
+    assert!(EmbeddedStore::open(&path).is_err());
+}
+
+#[tokio::test]
+async fn qdrant_store_meets_the_contract() {
+    let Ok(url) = std::env::var("QDRANT_URL") else {
+        eprintln!("SKIPPED qdrant_store_meets_the_contract: QDRANT_URL is not set (no Qdrant server here)");
+        return;
+    };
+    let collection = format!("steward_contract_{}", std::process::id());
+    let store = QdrantStore::connect(&url, &collection, DIM).await.unwrap();
+    store_contract(&store).await;
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+async fn hits(r: &Retriever, q: &str, groups: &[&str]) -> Vec<String> {
+    let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+    r.search(q, &groups, 5)
+        .await
+        .into_iter()
+        .map(|h| h.chunk.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn reingesting_changes_only_what_changed_and_loses_nothing_on_bad_input() {
+    let docs = tempfile::tempdir().unwrap();
+    let index = tempfile::tempdir().unwrap();
+    let roots = vec![docs.path().to_owned()];
+    write(docs.path(), "a.md", "# Alpha\n## Kiwi\nThe kiwi rule applies.\n");
+    write(docs.path(), "b.txt", "Banana notes: bananas ripen fast.\n");
+    write(
+        docs.path(),
+        "sub/c.html",
+        "<title>Cherry</title><h2>Stones</h2><p>Cherry stones are hard.</p>",
+    );
+    let r = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    let first = r.ingest(&roots, false).await.unwrap();
+    assert_eq!((first.added.len(), first.errors.len()), (3, 0), "{first}");
+    assert_eq!(hits(&r, "cherry stones", &[]).await, vec!["sub/c.html#stones"]);
+
+    let again = r.ingest(&roots, false).await.unwrap();
+    assert_eq!((again.unchanged, again.chunks_written, again.chunks_removed), (3, 0, 0));
+
+    write(docs.path(), "a.md", "# Alpha\n## Kiwi\nThe mango rule replaced it.\n");
+    std::fs::remove_file(docs.path().join("b.txt")).unwrap();
+    write(docs.path(), "d.md", "# Date\nDates are sweet.\n");
+    write(docs.path(), "e.md", "---\ngroups: [x]\n---\n# Elder\nelderberry\n");
+    let third = r.ingest(&roots, false).await.unwrap();
+    assert_eq!(third.changed, vec!["a.md"]);
+    assert_eq!(third.deleted, vec!["b.txt"]);
+    assert_eq!(third.added, vec!["d.md"]);
+    assert_eq!(third.unchanged, 1);
+    assert_eq!(third.errors.len(), 1);
+    assert!(third.errors[0].contains("e.md") && third.errors[0].contains("acl"), "{third}");
+    assert!(hits(&r, "kiwi", &[]).await.len() == 1); // the heading still says Kiwi
+    assert!(!hits(&r, "mango", &[]).await.is_empty());
+    assert!(hits(&r, "bananas", &[]).await.is_empty());
+    assert!(hits(&r, "elderberry", &[]).await.is_empty());
+
+    // A document that becomes unreadable keeps its previous chunks.
+    write(docs.path(), "d.md", "---\nacl: [unclosed\n---\n# Date\n");
+    let fourth = r.ingest(&roots, false).await.unwrap();
+    assert_eq!(fourth.errors.len(), 2);
+    assert!(!hits(&r, "dates sweet", &[]).await.is_empty());
+
+    // Restricting a document takes effect on re-ingest, and survives reopening.
+    write(docs.path(), "d.md", "---\nacl: [fruit]\n---\n# Date\nDates are sweet.\n");
+    r.ingest(&roots, false).await.unwrap();
+    let chunks = r.chunks().len();
+    drop(r);
+    let reopened = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    assert_eq!(reopened.chunks().len(), chunks);
+    assert!(hits(&reopened, "dates sweet", &[]).await.is_empty());
+    assert_eq!(hits(&reopened, "dates sweet", &["fruit"]).await, vec!["d.md#date"]);
+    assert_eq!(reopened.status().mode, Mode::Bm25);
+    assert!(reopened.status().reason.unwrap().contains("off"));
+}
+
+#[tokio::test]
+async fn a_missing_root_is_an_error_and_changes_nothing() {
+    let index = tempfile::tempdir().unwrap();
+    let r = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    r.ingest(&[root().join("ingest/docs")], false).await.unwrap();
+    let n = r.chunks().len();
+    assert!(r.ingest(&[PathBuf::from("/no/such/dir")], false).await.is_err());
+    assert_eq!(r.chunks().len(), n);
+}
+
+#[tokio::test]
+async fn hybrid_search_meets_the_recall_target_on_the_labelled_set() {
+    let Some(settings) = model_or_skip("hybrid_search_meets_the_recall_target") else {
+        return;
+    };
+    let r = Retriever::open(None, &settings).await.unwrap();
+    assert_eq!(r.status().mode, Mode::Hybrid, "{:?}", r.status().reason);
+    let report = r.ingest(&[root().join("ingest/docs")], false).await.unwrap();
+    assert_eq!(report.embedded, report.chunks);
+    let cases = eval::load(&root().join("eval/retrieval.jsonl")).unwrap();
+    assert!(cases.len() >= 60);
+    let scores = eval::run(&r, &cases, 5).await.unwrap();
+    let hybrid = scores.modes.iter().find(|m| m.mode == Mode::Hybrid).unwrap();
+    assert!(hybrid.recall >= 0.9, "{scores}");
+    let bm25 = scores.modes.iter().find(|m| m.mode == Mode::Bm25).unwrap();
+    assert!(hybrid.recall >= bm25.recall, "{scores}");
+}
+
+#[tokio::test]
+async fn dense_search_respects_acls_and_reembeds_only_changed_chunks() {
+    let Some(settings) = model_or_skip("dense_search_respects_acls") else {
+        return;
+    };
+    let docs = tempfile::tempdir().unwrap();
+    let index = tempfile::tempdir().unwrap();
+    write(
+        docs.path(),
+        "secret.md",
+        "---\nacl: [finance]\n---\n# Margin\nGross margin is revenue minus hosting costs, divided by revenue.\n",
+    );
+    write(
+        docs.path(),
+        "open.md",
+        "# Weather\n## Rain\nIt rains a lot in autumn.\n## Sun\nSummer is sunny.\n",
+    );
+    let roots = vec![docs.path().to_owned()];
+    let r = Retriever::open(Some(index.path()), &settings).await.unwrap();
+    let first = r.ingest(&roots, false).await.unwrap();
+    assert_eq!(first.embedded, 3);
+    // The nearest vector is the restricted one; without the group it never appears.
+    let q = "how profitable are we after infrastructure spend";
+    for mode in [Mode::Dense, Mode::Hybrid] {
+        let public = r.search_mode(mode, q, &[], 5).await.unwrap();
+        assert!(public.iter().all(|h| h.chunk.source != "secret.md"), "{mode:?}");
+        let finance = r.search_mode(mode, q, &["finance".into()], 5).await.unwrap();
+        assert_eq!(finance[0].chunk.source, "secret.md", "{mode:?}");
+    }
+    // Paraphrase with no shared word still finds the passage densely.
+    let dense = r
+        .search_mode(Mode::Dense, "precipitation in the fall", &[], 1)
+        .await
+        .unwrap();
+    assert_eq!(dense[0].chunk.id, "open.md#weather-rain");
+
+    write(
+        docs.path(),
+        "open.md",
+        "# Weather\n## Rain\nIt rains a lot in autumn.\n## Sun\nSummer is hot and sunny.\n",
+    );
+    let second = r.ingest(&roots, false).await.unwrap();
+    assert_eq!(second.embedded, 1, "only the changed section is embedded again");
+    drop(r);
+    let reopened = Retriever::open(Some(index.path()), &settings).await.unwrap();
+    let third = reopened.ingest(&roots, false).await.unwrap();
+    assert_eq!((third.embedded, third.unchanged), (0, 2));
+}
+
+#[tokio::test]
+async fn docs_search_api_validates_input_and_filters_by_acl() {
+    let app = spawn(demo_settings()).await;
+    let (status, _) = app.get(None, "/api/docs/search?q=churn").await;
+    assert_eq!(status, 401);
+    for bad in [
+        "/api/docs/search",
+        "/api/docs/search?q=",
+        "/api/docs/search?q=churn&k=0",
+        "/api/docs/search?q=churn&k=21",
+        "/api/docs/search?q=churn&k=abc",
+        "/api/docs/search?q=churn&evil=1",
+    ] {
+        let (status, body) = app.get(Some("alice"), bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    let long = format!("/api/docs/search?q={}", "a".repeat(5000));
+    assert_eq!(app.get(Some("alice"), &long).await.0, 400);
+    let (status, body) = app
+        .get(Some("alice"), "/api/docs/search?q=title%3A((%20AND%20acl%3A*%20id%3A*")
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let sources = |body: &serde_json::Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["source"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = "/api/docs/search?q=gross%20margin%20cash%20runway&k=20";
+    let (_, analyst) = app.get(Some("alice"), q).await;
+    assert!(!sources(&analyst).iter().any(|s| s.starts_with("finance/")), "{analyst}");
+    let (_, admin) = app.get(Some("bob"), q).await;
+    assert!(sources(&admin).iter().any(|s| s.starts_with("finance/")), "{admin}");
+    let q = "/api/docs/search?q=data%20subject%20deletion%20requests&k=20";
+    let (_, analyst) = app.get(Some("alice"), q).await;
+    assert!(!sources(&analyst).iter().any(|s| s.starts_with("privacy/")));
+    let (_, compliance) = app.get(Some("carol"), q).await;
+    assert!(sources(&compliance).iter().any(|s| s.starts_with("privacy/")));
+
+    let (_, health) = app.get(None, "/healthz").await;
+    assert_eq!(health["retrieval"]["mode"], "bm25", "{health}");
+    assert!(health["retrieval"]["reason"].as_str().unwrap().contains("off"));
+}
+
+#[tokio::test]
+async fn restricted_documents_never_reach_answers_or_citations() {
+    let app = spawn(demo_settings()).await;
+    let (_, analyst) = app.ask("alice", "How is gross margin computed?").await;
+    let text = analyst.to_string();
+    assert!(!text.contains("finance/board-metrics.md"), "{analyst}");
+    assert!(!text.contains("third-party licences"), "{analyst}");
+    let (_, admin) = app.ask("bob", "How is gross margin computed?").await;
+    assert!(admin.to_string().contains("finance/board-metrics.md"), "{admin}");
+}
+
+#[tokio::test]
+async fn flagged_chunks_are_listed_for_admins_only() {
+    let app = spawn(demo_settings()).await;
+    assert_eq!(app.get(None, "/api/admin/docs/flagged").await.0, 401);
+    let (status, body) = app.get(Some("alice"), "/api/admin/docs/flagged").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = app.get(Some("bob"), "/api/admin/docs/flagged").await;
+    assert_eq!(status, 200);
+    let flagged = body["flagged"].as_array().unwrap();
+    assert!(
+        flagged.iter().any(|c| c["id"]
+            == "vendor-integration-notes.md#vendor-integration-notes-assistant-configuration"
+            && c["excerpt"].as_str().unwrap().contains("IGNORE")),
+        "{body}"
+    );
+    // An admin asking about the vendor sees which chunk is flagged; others do not.
+    let q = "What do the vendor integration notes say about assistant configuration?";
+    let (_, admin) = app.ask("bob", q).await;
+    assert!(admin.to_string().contains("flagged chunk"), "{admin}");
+    let (_, analyst) = app.ask("alice", q).await;
+    assert!(!analyst.to_string().contains("flagged chunk"), "{analyst}");
+    assert!(!analyst.to_string().contains("maintenance mode"), "{analyst}");
+}
