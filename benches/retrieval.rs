@@ -79,7 +79,9 @@ fn corpus(n: usize) -> Corpus {
     store.upsert_now(points).unwrap();
     let queries = (0..1000)
         .map(|_| {
-            let words: Vec<String> = (0..rng.random_range(2..6)).map(|_| word(&mut rng)).collect();
+            let words: Vec<String> = (0..rng.random_range(2..6))
+                .map(|_| word(&mut rng))
+                .collect();
             (words.join(" "), unit(&mut rng))
         })
         .collect();
@@ -110,9 +112,7 @@ fn percentiles(label: &str, mut ms: Vec<f64>) {
 }
 
 fn main() {
-    let mut criterion = Criterion::default()
-        .sample_size(30)
-        .configure_from_args();
+    let mut criterion = Criterion::default().sample_size(30).configure_from_args();
     let groups = vec!["analyst".to_owned()];
     let embedder = steward::retrieval::default_model_dir()
         .filter(|d| d.join("model.onnx").is_file())
@@ -121,7 +121,10 @@ fn main() {
     for n in [10_000, 100_000] {
         let started = Instant::now();
         let c = corpus(n);
-        eprintln!("built {n} chunks in {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "built {n} chunks in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let mut g = criterion.benchmark_group("search");
         let mut i = 0;
         let mut next = || {
@@ -144,7 +147,7 @@ fn main() {
             g.bench_function(BenchmarkId::new("hybrid_incl_embedding", n), |b| {
                 b.iter(|| {
                     let (q, _) = next();
-                    let v = e.embed(&[q.clone()]).unwrap().pop().unwrap();
+                    let v = e.embed(std::slice::from_ref(q)).unwrap().pop().unwrap();
                     black_box(hybrid(&c, q, &v, &groups))
                 })
             });

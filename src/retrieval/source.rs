@@ -69,7 +69,9 @@ const ACL_LOOKALIKES: [&str; 8] = [
 ];
 
 /// Every ingestible file under `roots` (files or directories), as
-/// `(source, path)` sorted by source. Hidden entries and sidecars are skipped.
+/// `(source, path)` sorted by source. Hidden entries, sidecars and symbolic
+/// links found while walking are skipped (a link could loop or pull in files
+/// from outside the corpus); a root given explicitly may be a link.
 ///
 /// # Errors
 /// A root that does not exist or cannot be listed; two files with one source.
@@ -106,10 +108,13 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name.ends_with(SIDECAR_SUFFIX) {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name.starts_with('.') || name.ends_with(SIDECAR_SUFFIX) || kind.is_symlink() {
             continue;
         }
-        if path.is_dir() {
+        if kind.is_dir() {
             walk(root, &path, out)?;
         } else if is_ingestible(&path) {
             let rel = path
@@ -379,5 +384,18 @@ mod tests {
             .collect();
         assert_eq!(found, vec!["a.md", "sub/b.HTML"]);
         assert!(discover(&[dir.path().join("missing")]).is_err());
+        // A link back up the tree neither loops nor is followed.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("host.txt")).unwrap();
+        assert_eq!(discover(&[dir.path().to_owned()]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn oversized_documents_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.txt");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_DOCUMENT_BYTES + 1).unwrap();
+        assert!(read("big.txt", &p).unwrap_err().message.contains("limit"));
     }
 }

@@ -58,7 +58,11 @@ fn eval_retrieval_scores_the_labelled_set_and_rejects_bad_cases() {
 
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("malformed.jsonl", "{\"question\": \"x\"\n", "malformed.jsonl:1"),
+        (
+            "malformed.jsonl",
+            "{\"question\": \"x\"\n",
+            "malformed.jsonl:1",
+        ),
         (
             "unknown.jsonl",
             "{\"question\": \"x\", \"relevant\": [\"nope.md#nope\"]}\n",
@@ -82,6 +86,40 @@ fn eval_retrieval_scores_the_labelled_set_and_rejects_bad_cases() {
     assert!(String::from_utf8_lossy(&zero.stderr).contains("at least 1"));
     let missing = steward(&["search", "x", "--index", dir.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("holds no index"));
+}
+
+#[test]
+fn without_a_model_search_is_bm25_and_says_why() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |model: &str| {
+        Command::new(env!("CARGO_BIN_EXE_steward"))
+            .current_dir(root())
+            .env("RUST_LOG", "warn")
+            .env("STEWARD_INDEX_DIR", "target/no-such-index")
+            .env("STEWARD_RETRIEVAL__MODEL", model)
+            .env("EMBEDDING_MODEL_CACHE", empty.path())
+            .args(["search", "churn dashboard", "--mode", "dense"])
+            .output()
+            .unwrap()
+    };
+    let auto = run("auto");
+    assert_eq!(auto.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(err.contains("no embedding model installed"), "{err}");
+    let broken = run(empty.path().to_str().unwrap());
+    let err = String::from_utf8_lossy(&broken.stderr);
+    assert!(err.contains("model.onnx"), "names the missing file: {err}");
+    let bm25 = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .env("STEWARD_INDEX_DIR", "target/no-such-index")
+        .env("EMBEDDING_MODEL_CACHE", empty.path())
+        .args(["search", "which dashboard shows churn"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&bm25.stdout).contains("dashboards.md#dashboards-churn-dashboard")
+    );
 }
 
 #[test]

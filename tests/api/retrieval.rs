@@ -25,7 +25,9 @@ fn model_or_skip(test: &str) -> Option<RetrievalSettings> {
             ..RetrievalSettings::default()
         }),
         _ => {
-            eprintln!("SKIPPED {test}: STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory");
+            eprintln!(
+                "SKIPPED {test}: STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
+            );
             None
         }
     }
@@ -91,7 +93,11 @@ async fn store_contract(store: &dyn VectorStore) {
     let wrong = store
         .upsert(vec![point("d", "h", &[], vec![1.0, 0.0])])
         .await;
-    assert!(wrong.is_err(), "{}: a wrong dimension is refused", store.kind());
+    assert!(
+        wrong.is_err(),
+        "{}: a wrong dimension is refused",
+        store.kind()
+    );
     store.flush().await.unwrap();
     store.clear().await.unwrap();
     assert!(store.hashes().await.unwrap().is_empty());
@@ -116,9 +122,19 @@ async fn embedded_store_meets_the_contract_on_disk_and_persists() {
     store.flush().await.unwrap();
     let reopened = EmbeddedStore::open(&path).unwrap();
     assert_eq!(reopened.hashes().await.unwrap()["x"], "hx");
-    assert!(reopened.search(&basis(1, 2), &[], 5).await.unwrap().is_empty());
+    assert!(
+        reopened
+            .search(&basis(1, 2), &[], 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        reopened.search(&basis(1, 2), &["g".into()], 5).await.unwrap()[0].0,
+        reopened
+            .search(&basis(1, 2), &["g".into()], 5)
+            .await
+            .unwrap()[0]
+            .0,
         "x"
     );
     std::fs::write(&path, b"STEWVEC1garbage").unwrap();
@@ -128,7 +144,9 @@ async fn embedded_store_meets_the_contract_on_disk_and_persists() {
 #[tokio::test]
 async fn qdrant_store_meets_the_contract() {
     let Ok(url) = std::env::var("QDRANT_URL") else {
-        eprintln!("SKIPPED qdrant_store_meets_the_contract: QDRANT_URL is not set (no Qdrant server here)");
+        eprintln!(
+            "SKIPPED qdrant_store_meets_the_contract: QDRANT_URL is not set (no Qdrant server here)"
+        );
         return;
     };
     let collection = format!("steward_contract_{}", std::process::id());
@@ -156,32 +174,55 @@ async fn reingesting_changes_only_what_changed_and_loses_nothing_on_bad_input() 
     let docs = tempfile::tempdir().unwrap();
     let index = tempfile::tempdir().unwrap();
     let roots = vec![docs.path().to_owned()];
-    write(docs.path(), "a.md", "# Alpha\n## Kiwi\nThe kiwi rule applies.\n");
+    write(
+        docs.path(),
+        "a.md",
+        "# Alpha\n## Kiwi\nThe kiwi rule applies.\n",
+    );
     write(docs.path(), "b.txt", "Banana notes: bananas ripen fast.\n");
     write(
         docs.path(),
         "sub/c.html",
         "<title>Cherry</title><h2>Stones</h2><p>Cherry stones are hard.</p>",
     );
-    let r = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    let r = Retriever::open(Some(index.path()), &model_off())
+        .await
+        .unwrap();
     let first = r.ingest(&roots, false).await.unwrap();
     assert_eq!((first.added.len(), first.errors.len()), (3, 0), "{first}");
-    assert_eq!(hits(&r, "cherry stones", &[]).await, vec!["sub/c.html#stones"]);
+    assert_eq!(
+        hits(&r, "cherry stones", &[]).await,
+        vec!["sub/c.html#stones"]
+    );
 
     let again = r.ingest(&roots, false).await.unwrap();
-    assert_eq!((again.unchanged, again.chunks_written, again.chunks_removed), (3, 0, 0));
+    assert_eq!(
+        (again.unchanged, again.chunks_written, again.chunks_removed),
+        (3, 0, 0)
+    );
 
-    write(docs.path(), "a.md", "# Alpha\n## Kiwi\nThe mango rule replaced it.\n");
+    write(
+        docs.path(),
+        "a.md",
+        "# Alpha\n## Kiwi\nThe mango rule replaced it.\n",
+    );
     std::fs::remove_file(docs.path().join("b.txt")).unwrap();
     write(docs.path(), "d.md", "# Date\nDates are sweet.\n");
-    write(docs.path(), "e.md", "---\ngroups: [x]\n---\n# Elder\nelderberry\n");
+    write(
+        docs.path(),
+        "e.md",
+        "---\ngroups: [x]\n---\n# Elder\nelderberry\n",
+    );
     let third = r.ingest(&roots, false).await.unwrap();
     assert_eq!(third.changed, vec!["a.md"]);
     assert_eq!(third.deleted, vec!["b.txt"]);
     assert_eq!(third.added, vec!["d.md"]);
     assert_eq!(third.unchanged, 1);
     assert_eq!(third.errors.len(), 1);
-    assert!(third.errors[0].contains("e.md") && third.errors[0].contains("acl"), "{third}");
+    assert!(
+        third.errors[0].contains("e.md") && third.errors[0].contains("acl"),
+        "{third}"
+    );
     assert!(hits(&r, "kiwi", &[]).await.len() == 1); // the heading still says Kiwi
     assert!(!hits(&r, "mango", &[]).await.is_empty());
     assert!(hits(&r, "bananas", &[]).await.is_empty());
@@ -194,14 +235,23 @@ async fn reingesting_changes_only_what_changed_and_loses_nothing_on_bad_input() 
     assert!(!hits(&r, "dates sweet", &[]).await.is_empty());
 
     // Restricting a document takes effect on re-ingest, and survives reopening.
-    write(docs.path(), "d.md", "---\nacl: [fruit]\n---\n# Date\nDates are sweet.\n");
+    write(
+        docs.path(),
+        "d.md",
+        "---\nacl: [fruit]\n---\n# Date\nDates are sweet.\n",
+    );
     r.ingest(&roots, false).await.unwrap();
     let chunks = r.chunks().len();
     drop(r);
-    let reopened = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    let reopened = Retriever::open(Some(index.path()), &model_off())
+        .await
+        .unwrap();
     assert_eq!(reopened.chunks().len(), chunks);
     assert!(hits(&reopened, "dates sweet", &[]).await.is_empty());
-    assert_eq!(hits(&reopened, "dates sweet", &["fruit"]).await, vec!["d.md#date"]);
+    assert_eq!(
+        hits(&reopened, "dates sweet", &["fruit"]).await,
+        vec!["d.md#date"]
+    );
     assert_eq!(reopened.status().mode, Mode::Bm25);
     assert!(reopened.status().reason.unwrap().contains("off"));
 }
@@ -209,10 +259,18 @@ async fn reingesting_changes_only_what_changed_and_loses_nothing_on_bad_input() 
 #[tokio::test]
 async fn a_missing_root_is_an_error_and_changes_nothing() {
     let index = tempfile::tempdir().unwrap();
-    let r = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
-    r.ingest(&[root().join("ingest/docs")], false).await.unwrap();
+    let r = Retriever::open(Some(index.path()), &model_off())
+        .await
+        .unwrap();
+    r.ingest(&[root().join("ingest/docs")], false)
+        .await
+        .unwrap();
     let n = r.chunks().len();
-    assert!(r.ingest(&[PathBuf::from("/no/such/dir")], false).await.is_err());
+    assert!(
+        r.ingest(&[PathBuf::from("/no/such/dir")], false)
+            .await
+            .is_err()
+    );
     assert_eq!(r.chunks().len(), n);
 }
 
@@ -223,12 +281,19 @@ async fn hybrid_search_meets_the_recall_target_on_the_labelled_set() {
     };
     let r = Retriever::open(None, &settings).await.unwrap();
     assert_eq!(r.status().mode, Mode::Hybrid, "{:?}", r.status().reason);
-    let report = r.ingest(&[root().join("ingest/docs")], false).await.unwrap();
+    let report = r
+        .ingest(&[root().join("ingest/docs")], false)
+        .await
+        .unwrap();
     assert_eq!(report.embedded, report.chunks);
     let cases = eval::load(&root().join("eval/retrieval.jsonl")).unwrap();
     assert!(cases.len() >= 60);
     let scores = eval::run(&r, &cases, 5).await.unwrap();
-    let hybrid = scores.modes.iter().find(|m| m.mode == Mode::Hybrid).unwrap();
+    let hybrid = scores
+        .modes
+        .iter()
+        .find(|m| m.mode == Mode::Hybrid)
+        .unwrap();
     assert!(hybrid.recall >= 0.9, "{scores}");
     let bm25 = scores.modes.iter().find(|m| m.mode == Mode::Bm25).unwrap();
     assert!(hybrid.recall >= bm25.recall, "{scores}");
@@ -252,15 +317,23 @@ async fn dense_search_respects_acls_and_reembeds_only_changed_chunks() {
         "# Weather\n## Rain\nIt rains a lot in autumn.\n## Sun\nSummer is sunny.\n",
     );
     let roots = vec![docs.path().to_owned()];
-    let r = Retriever::open(Some(index.path()), &settings).await.unwrap();
+    let r = Retriever::open(Some(index.path()), &settings)
+        .await
+        .unwrap();
     let first = r.ingest(&roots, false).await.unwrap();
     assert_eq!(first.embedded, 3);
     // The nearest vector is the restricted one; without the group it never appears.
     let q = "how profitable are we after infrastructure spend";
     for mode in [Mode::Dense, Mode::Hybrid] {
         let public = r.search_mode(mode, q, &[], 5).await.unwrap();
-        assert!(public.iter().all(|h| h.chunk.source != "secret.md"), "{mode:?}");
-        let finance = r.search_mode(mode, q, &["finance".into()], 5).await.unwrap();
+        assert!(
+            public.iter().all(|h| h.chunk.source != "secret.md"),
+            "{mode:?}"
+        );
+        let finance = r
+            .search_mode(mode, q, &["finance".into()], 5)
+            .await
+            .unwrap();
         assert_eq!(finance[0].chunk.source, "secret.md", "{mode:?}");
     }
     // Paraphrase with no shared word still finds the passage densely.
@@ -276,9 +349,14 @@ async fn dense_search_respects_acls_and_reembeds_only_changed_chunks() {
         "# Weather\n## Rain\nIt rains a lot in autumn.\n## Sun\nSummer is hot and sunny.\n",
     );
     let second = r.ingest(&roots, false).await.unwrap();
-    assert_eq!(second.embedded, 1, "only the changed section is embedded again");
+    assert_eq!(
+        second.embedded, 1,
+        "only the changed section is embedded again"
+    );
     drop(r);
-    let reopened = Retriever::open(Some(index.path()), &settings).await.unwrap();
+    let reopened = Retriever::open(Some(index.path()), &settings)
+        .await
+        .unwrap();
     let third = reopened.ingest(&roots, false).await.unwrap();
     assert_eq!((third.embedded, third.unchanged), (0, 2));
 }
@@ -303,7 +381,10 @@ async fn docs_search_api_validates_input_and_filters_by_acl() {
     let long = format!("/api/docs/search?q={}", "a".repeat(5000));
     assert_eq!(app.get(Some("alice"), &long).await.0, 400);
     let (status, body) = app
-        .get(Some("alice"), "/api/docs/search?q=title%3A((%20AND%20acl%3A*%20id%3A*")
+        .get(
+            Some("alice"),
+            "/api/docs/search?q=title%3A((%20AND%20acl%3A*%20id%3A*",
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -317,18 +398,33 @@ async fn docs_search_api_validates_input_and_filters_by_acl() {
     };
     let q = "/api/docs/search?q=gross%20margin%20cash%20runway&k=20";
     let (_, analyst) = app.get(Some("alice"), q).await;
-    assert!(!sources(&analyst).iter().any(|s| s.starts_with("finance/")), "{analyst}");
+    assert!(
+        !sources(&analyst).iter().any(|s| s.starts_with("finance/")),
+        "{analyst}"
+    );
     let (_, admin) = app.get(Some("bob"), q).await;
-    assert!(sources(&admin).iter().any(|s| s.starts_with("finance/")), "{admin}");
+    assert!(
+        sources(&admin).iter().any(|s| s.starts_with("finance/")),
+        "{admin}"
+    );
     let q = "/api/docs/search?q=data%20subject%20deletion%20requests&k=20";
     let (_, analyst) = app.get(Some("alice"), q).await;
     assert!(!sources(&analyst).iter().any(|s| s.starts_with("privacy/")));
     let (_, compliance) = app.get(Some("carol"), q).await;
-    assert!(sources(&compliance).iter().any(|s| s.starts_with("privacy/")));
+    assert!(
+        sources(&compliance)
+            .iter()
+            .any(|s| s.starts_with("privacy/"))
+    );
 
     let (_, health) = app.get(None, "/healthz").await;
     assert_eq!(health["retrieval"]["mode"], "bm25", "{health}");
-    assert!(health["retrieval"]["reason"].as_str().unwrap().contains("off"));
+    assert!(
+        health["retrieval"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("off")
+    );
 }
 
 #[tokio::test]
@@ -339,7 +435,10 @@ async fn restricted_documents_never_reach_answers_or_citations() {
     assert!(!text.contains("finance/board-metrics.md"), "{analyst}");
     assert!(!text.contains("third-party licences"), "{analyst}");
     let (_, admin) = app.ask("bob", "How is gross margin computed?").await;
-    assert!(admin.to_string().contains("finance/board-metrics.md"), "{admin}");
+    assert!(
+        admin.to_string().contains("finance/board-metrics.md"),
+        "{admin}"
+    );
 }
 
 #[tokio::test]
@@ -363,5 +462,8 @@ async fn flagged_chunks_are_listed_for_admins_only() {
     assert!(admin.to_string().contains("flagged chunk"), "{admin}");
     let (_, analyst) = app.ask("alice", q).await;
     assert!(!analyst.to_string().contains("flagged chunk"), "{analyst}");
-    assert!(!analyst.to_string().contains("maintenance mode"), "{analyst}");
+    assert!(
+        !analyst.to_string().contains("maintenance mode"),
+        "{analyst}"
+    );
 }
