@@ -59,6 +59,11 @@ impl Manifest {
         self.files.values().flat_map(|f| f.chunks.iter())
     }
 
+    /// The embedding model the stored vectors were made with.
+    pub(crate) fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
     pub(crate) fn chunk_count(&self) -> usize {
         self.by_id.len()
     }
@@ -249,13 +254,13 @@ impl Retriever {
             .filter(|c| c.suspicious)
             .map(|c| c.id.clone())
             .collect();
-        report.mode = Some(self.status().mode);
         if let Some(dir) = &self.dir {
             write_manifest(dir, &next)?;
         }
         if let Ok(mut m) = self.manifest.write() {
             *m = Arc::new(next);
         }
+        report.mode = Some(self.status().mode);
         report.elapsed_ms = started.elapsed().as_millis();
         Ok(report)
     }

@@ -186,18 +186,37 @@ impl Retriever {
         })
     }
 
+    /// The dense side, if it can serve queries: a model is loaded and the
+    /// index's vectors were made with it (an index ingested without a model,
+    /// or with another one, has none to compare against).
+    fn dense_ready(&self) -> Result<&Dense, String> {
+        let dense = self
+            .dense
+            .as_ref()
+            .ok_or_else(|| self.why_not_dense.clone().unwrap_or_default())?;
+        let m = self.manifest();
+        if m.chunk_count() > 0 && m.model() != Some(dense.embedder.id()) {
+            return Err(format!(
+                "the index holds no vectors of the model {} (run `steward ingest` with it)",
+                dense.embedder.id()
+            ));
+        }
+        Ok(dense)
+    }
+
     /// Health summary.
     pub fn status(&self) -> Status {
         let m = self.manifest();
+        let ready = self.dense_ready();
         Status {
-            mode: if self.dense.is_some() {
+            mode: if ready.is_ok() {
                 Mode::Hybrid
             } else {
                 Mode::Bm25
             },
-            reason: self.why_not_dense.clone(),
-            store: self.dense.as_ref().map(|d| d.store().kind()),
-            model: self.dense.as_ref().map(|d| d.embedder.id().to_owned()),
+            reason: ready.as_ref().err().cloned(),
+            store: ready.as_ref().ok().map(|d| d.store().kind()),
+            model: ready.as_ref().ok().map(|d| d.embedder.id().to_owned()),
             chunks: m.chunk_count(),
             flagged: m.chunks().filter(|c| c.suspicious).count(),
         }
@@ -229,7 +248,7 @@ impl Retriever {
     /// (hybrid with a model, else BM25). A failing vector store degrades to
     /// BM25 for this query.
     pub async fn search(&self, query: &str, groups: &[String], k: usize) -> Vec<Hit> {
-        let mode = if self.dense.is_some() {
+        let mode = if self.dense_ready().is_ok() {
             Mode::Hybrid
         } else {
             Mode::Bm25
@@ -288,9 +307,7 @@ impl Retriever {
         groups: &[String],
         k: usize,
     ) -> Result<Vec<(String, f32)>, RetrievalError> {
-        let dense = self.dense.as_ref().ok_or_else(|| {
-            RetrievalError::NoDense(self.why_not_dense.clone().unwrap_or_default())
-        })?;
+        let dense = self.dense_ready().map_err(RetrievalError::NoDense)?;
         if query.trim().is_empty() {
             return Ok(Vec::new());
         }

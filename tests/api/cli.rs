@@ -1,19 +1,6 @@
 //! The `steward` command line.
 
-use std::process::Command;
-
-use crate::helpers::{AS_OF, demo_db, root};
-
-fn steward(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .env("STEWARD_RETRIEVAL__MODEL", "off")
-        .env("STEWARD_INDEX_DIR", "target/no-such-index")
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::helpers::{AS_OF, demo_db, root, steward};
 
 #[test]
 fn ask_prints_answers_and_exits_3_on_refusal() {

@@ -2,21 +2,10 @@
 //! runs them.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helpers::root;
-
-fn steward(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .env("STEWARD_RETRIEVAL__MODEL", "off")
-        .env("STEWARD_INDEX_DIR", "target/no-such-index")
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::helpers::{steward, steward_command};
 
 #[test]
 fn ingest_reports_json_and_exits_1_when_a_document_is_bad() {
@@ -92,10 +81,7 @@ fn eval_retrieval_scores_the_labelled_set_and_rejects_bad_cases() {
 fn without_a_model_search_is_bm25_and_says_why() {
     let empty = tempfile::tempdir().unwrap();
     let run = |model: &str| {
-        Command::new(env!("CARGO_BIN_EXE_steward"))
-            .current_dir(root())
-            .env("RUST_LOG", "warn")
-            .env("STEWARD_INDEX_DIR", "target/no-such-index")
+        steward_command()
             .env("STEWARD_RETRIEVAL__MODEL", model)
             .env("EMBEDDING_MODEL_CACHE", empty.path())
             .args(["search", "churn dashboard", "--mode", "dense"])
@@ -109,10 +95,8 @@ fn without_a_model_search_is_bm25_and_says_why() {
     let broken = run(empty.path().to_str().unwrap());
     let err = String::from_utf8_lossy(&broken.stderr);
     assert!(err.contains("model.onnx"), "names the missing file: {err}");
-    let bm25 = Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .env("STEWARD_INDEX_DIR", "target/no-such-index")
+    let bm25 = steward_command()
+        .env("STEWARD_RETRIEVAL__MODEL", "auto")
         .env("EMBEDDING_MODEL_CACHE", empty.path())
         .args(["search", "which dashboard shows churn"])
         .output()
@@ -127,11 +111,7 @@ fn ingest_watch_reindexes_a_changed_corpus() {
     let docs = tempfile::tempdir().unwrap();
     let index = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("one.md"), "# One\nfirst\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_steward"))
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .env("STEWARD_RETRIEVAL__MODEL", "off")
-        .env("STEWARD_INDEX_DIR", "target/no-such-index")
+    let mut child = steward_command()
         .args([
             "ingest",
             docs.path().to_str().unwrap(),

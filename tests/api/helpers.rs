@@ -10,6 +10,23 @@ use steward::startup::Application;
 
 pub const AS_OF: &str = "2026-11-21";
 
+/// The `steward` binary, run from the repository root with quiet logs, no
+/// embedding model and no on-disk docs index (so results do not depend on
+/// what this machine has installed or ingested).
+pub fn steward_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+    cmd.current_dir(root())
+        .env("RUST_LOG", "warn")
+        .env("STEWARD_RETRIEVAL__MODEL", "off")
+        .env("STEWARD_INDEX_DIR", "target/no-such-index");
+    cmd
+}
+
+/// Runs `steward ARGS` (see [`steward_command`]) to completion.
+pub fn steward(args: &[&str]) -> std::process::Output {
+    steward_command().args(args).output().unwrap()
+}
+
 pub fn as_of() -> NaiveDate {
     NaiveDate::parse_from_str(AS_OF, "%Y-%m-%d").unwrap()
 }

@@ -359,6 +359,27 @@ async fn dense_search_respects_acls_and_reembeds_only_changed_chunks() {
         .unwrap();
     let third = reopened.ingest(&roots, false).await.unwrap();
     assert_eq!((third.embedded, third.unchanged), (0, 2));
+
+    // An index ingested without the model has no vectors to search: BM25 until re-ingested.
+    let plain = tempfile::tempdir().unwrap();
+    let r = Retriever::open(Some(plain.path()), &model_off())
+        .await
+        .unwrap();
+    r.ingest(&roots, false).await.unwrap();
+    drop(r);
+    let r = Retriever::open(Some(plain.path()), &settings)
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status.mode, Mode::Bm25);
+    assert!(status.reason.unwrap().contains("no vectors"));
+    assert!(r.search_mode(Mode::Dense, "rain", &[], 1).await.is_err());
+    assert!(
+        !r.search("rain", &[], 1).await.is_empty(),
+        "BM25 still answers"
+    );
+    let report = r.ingest(&roots, false).await.unwrap();
+    assert_eq!((report.embedded, report.mode), (3, Some(Mode::Hybrid)));
 }
 
 #[tokio::test]
