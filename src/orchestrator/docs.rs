@@ -20,10 +20,19 @@ impl Orchestrator {
         super::progress::report(super::progress::Progress::SearchingDocs);
         let hits = self.docs.search(question, &principal.roles, 5).await;
         let terms = significant_terms(question);
-        let Some(best) = hits
-            .first()
-            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) >= 0.5)
-        else {
+        // The passage to quote: of the top three, the one that mentions most
+        // of what was asked (earlier rank on ties), if it mentions half.
+        let best = hits
+            .iter()
+            .take(3)
+            .map(|h| (coverage(&terms, &h.chunk.text, &h.chunk.section), h))
+            .fold(None::<(f64, &crate::retrieval::Hit)>, |best, (c, h)| match best {
+                Some((b, _)) if b >= c => best,
+                _ => Some((c, h)),
+            })
+            .filter(|(c, _)| *c >= 0.5)
+            .map(|(_, h)| h);
+        let Some(best) = best else {
             let mut a = Answer::refusal(
                 "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
                 NO_COVERAGE,
@@ -89,10 +98,21 @@ fn significant_terms(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// Crude stem: the first five letters, enough to match "churned" with "churn".
-fn stem(w: &str) -> &str {
-    let end = w.char_indices().nth(5).map(|(i, _)| i).unwrap_or(w.len());
-    &w[..end]
+/// Snowball English stems of the words of `text`, lower-cased (tantivy's
+/// analyzer, the same stemming BM25 uses), so "churned" matches "churn" and
+/// "ends" matches "ended".
+fn stems(text: &str) -> std::collections::HashSet<String> {
+    use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
+    let mut analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build();
+    let mut out = std::collections::HashSet::new();
+    let mut stream = analyzer.token_stream(text);
+    while stream.advance() {
+        out.insert(stream.token().text.clone());
+    }
+    out
 }
 
 /// Share of `terms` that occur (by stem) in the text or section.
@@ -100,11 +120,10 @@ fn coverage(terms: &[String], text: &str, section: &str) -> f64 {
     if terms.is_empty() {
         return 0.0;
     }
-    let hay = planner::normalize(&format!("{section} {text}"));
-    let words: Vec<&str> = hay.split(' ').collect();
+    let hay = stems(&planner::normalize(&format!("{section} {text}")));
     let hit = terms
         .iter()
-        .filter(|t| words.iter().any(|w| stem(w) == stem(t)))
+        .filter(|t| stems(t).iter().all(|s| hay.contains(s)))
         .count();
     hit as f64 / terms.len() as f64
 }
@@ -128,4 +147,20 @@ fn extract_sentences(text: &str, terms: &[String], n: usize) -> Vec<String> {
     let mut keep: Vec<usize> = scored.into_iter().take(n).map(|(i, _)| i).collect();
     keep.sort_unstable();
     keep.into_iter().map(|i| sentences[i].to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_matches_by_snowball_stem() {
+        let terms = significant_terms("When does a session end?");
+        assert_eq!(terms, vec!["session", "end"]);
+        assert_eq!(coverage(&terms, "A session ends after 30 minutes.", ""), 1.0);
+        assert_eq!(coverage(&terms, "Sessions are counted daily.", ""), 0.5);
+        assert_eq!(coverage(&terms, "Nothing related.", "Endpoints"), 0.0);
+        let churn = significant_terms("who churned?");
+        assert_eq!(coverage(&churn, "", "Churn dashboard"), 1.0);
+    }
 }
