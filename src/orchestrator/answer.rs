@@ -38,6 +38,9 @@ pub struct Citation {
     pub id: String,
     /// Source path.
     pub source: String,
+    /// The document's URL, when its metadata gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Document title.
     pub title: String,
     /// Section path.

@@ -26,10 +26,13 @@ impl Orchestrator {
             .iter()
             .take(3)
             .map(|h| (coverage(&terms, &h.chunk.text, &h.chunk.section), h))
-            .fold(None::<(f64, &crate::retrieval::Hit)>, |best, (c, h)| match best {
-                Some((b, _)) if b >= c => best,
-                _ => Some((c, h)),
-            })
+            .fold(
+                None::<(f64, &crate::retrieval::Hit)>,
+                |best, (c, h)| match best {
+                    Some((b, _)) if b >= c => best,
+                    _ => Some((c, h)),
+                },
+            )
             .filter(|(c, _)| *c >= 0.5)
             .map(|(_, h)| h);
         let Some(best) = best else {
@@ -58,6 +61,7 @@ impl Orchestrator {
             answer.citations.push(Citation {
                 id: h.chunk.id.clone(),
                 source: h.chunk.source.clone(),
+                url: h.chunk.url.clone(),
                 title: h.chunk.title.clone(),
                 section: h.chunk.section.clone(),
                 snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
@@ -157,7 +161,10 @@ mod tests {
     fn coverage_matches_by_snowball_stem() {
         let terms = significant_terms("When does a session end?");
         assert_eq!(terms, vec!["session", "end"]);
-        assert_eq!(coverage(&terms, "A session ends after 30 minutes.", ""), 1.0);
+        assert_eq!(
+            coverage(&terms, "A session ends after 30 minutes.", ""),
+            1.0
+        );
         assert_eq!(coverage(&terms, "Sessions are counted daily.", ""), 0.5);
         assert_eq!(coverage(&terms, "Nothing related.", "Endpoints"), 0.0);
         let churn = significant_terms("who churned?");

@@ -211,6 +211,11 @@ pub fn read(source: &str, path: &Path) -> Result<Document, DocError> {
     } else {
         (body, None)
     };
+    if let Some(u) = &front.url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(err(format!("url {u:?} is not an http(s) URL")));
+    }
     let acl = front.acl.unwrap_or_default();
     if let Some(g) = acl.iter().find(|g| !valid_group(g)) {
         return Err(err(format!(
@@ -354,6 +359,7 @@ mod tests {
             ("b.md", "---\nacl: [finance\n---\nx"),
             ("c.md", "---\nacl: [finance]\nno end"),
             ("d.md", "---\nacl: [\"fin ance\"]\n---\nx"),
+            ("u.md", "---\nurl: \"javascript:alert(1)\"\n---\nx"),
         ];
         for (name, text) in cases {
             let p = write(dir.path(), name, text);

@@ -438,6 +438,21 @@ async fn docs_search_api_validates_input_and_filters_by_acl() {
             .any(|s| s.starts_with("privacy/"))
     );
 
+    let (_, retention) = app
+        .get(
+            Some("dave"),
+            "/api/docs/search?q=how%20long%20are%20invoices%20kept&k=3",
+        )
+        .await;
+    assert!(
+        retention["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["url"] == "https://wiki.example.com/legal/data-retention"),
+        "front matter url reaches results: {retention}"
+    );
+
     let (_, health) = app.get(None, "/healthz").await;
     assert_eq!(health["retrieval"]["mode"], "bm25", "{health}");
     assert!(
