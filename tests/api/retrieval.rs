@@ -503,3 +503,36 @@ async fn flagged_chunks_are_listed_for_admins_only() {
         "{analyst}"
     );
 }
+
+#[tokio::test]
+async fn a_running_server_picks_up_a_reingested_index() {
+    let docs = tempfile::tempdir().unwrap();
+    let index = tempfile::tempdir().unwrap();
+    write(docs.path(), "one.md", "# One\nThe quokka policy.\n");
+    let roots = vec![docs.path().to_owned()];
+    let ingester = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    ingester.ingest(&roots, false).await.unwrap();
+    let mut settings = demo_settings();
+    settings.index_dir = index.path().to_owned();
+    let app = spawn(settings).await;
+    let find = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (_, body) = app
+                .get(Some("alice"), &format!("/api/docs/search?q={q}"))
+                .await;
+            body["results"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(find("quokka").await, 1);
+    assert_eq!(find("wombat").await, 0);
+    write(docs.path(), "two.md", "# Two\nThe wombat rule.\n");
+    std::fs::remove_file(docs.path().join("one.md")).unwrap();
+    ingester.ingest(&roots, false).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while find("wombat").await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(find("wombat").await, 1, "the new document is found");
+    assert_eq!(find("quokka").await, 0, "the deleted one is gone");
+}
