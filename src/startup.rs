@@ -74,31 +74,41 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     Ok(orchestrator)
 }
 
-/// The docs index: the one `steward ingest` wrote to `index_dir`, else the
-/// `docs` corpus indexed in memory (vectors too, when a model is installed).
+/// The docs index in `index_dir`. When that index is new or mirrors the
+/// configured `docs` corpus, the corpus is ingested into it first
+/// (incremental: on later starts only what changed is re-read and
+/// re-embedded); an index `steward ingest` built from other paths is served as
+/// it is. An unusable `index_dir` falls back to an in-memory index of `docs`.
 ///
 /// # Errors
-/// An unusable index directory, or unreadable corpus paths.
+/// An unreadable corpus or a failing vector store in the in-memory fallback.
 pub async fn open_docs(settings: &Settings) -> anyhow::Result<Retriever> {
     let dir = &settings.index_dir;
-    if dir.join("manifest.json").is_file() {
-        return Retriever::open(Some(dir), &settings.retrieval)
-            .await
-            .with_context(|| format!("opening the docs index in {}", dir.display()));
+    let corpus = std::slice::from_ref(&settings.docs);
+    let (retriever, on_disk) = match Retriever::open(Some(dir), &settings.retrieval).await {
+        Ok(r) => (r, true),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %dir.display(), "docs index unusable; indexing in memory");
+            (Retriever::open(None, &settings.retrieval).await?, false)
+        }
+    };
+    if !settings.docs.is_dir() || !retriever.mirrors(corpus) {
+        return Ok(retriever);
     }
-    let retriever = Retriever::open(None, &settings.retrieval).await?;
-    if settings.docs.is_dir() {
-        let report = retriever
-            .ingest(std::slice::from_ref(&settings.docs), false)
-            .await
-            .with_context(|| format!("indexing {}", settings.docs.display()))?;
-        tracing::info!(
+    match retriever.ingest(corpus, false).await {
+        Ok(report) => tracing::info!(
             documents = report.documents,
+            changed = report.added.len() + report.changed.len() + report.deleted.len(),
             chunks = report.chunks,
+            embedded = report.embedded,
             failed = report.errors.len(),
             mode = ?report.mode,
-            "documentation indexed in memory"
-        );
+            "documentation index up to date"
+        ),
+        Err(e) if on_disk => {
+            tracing::warn!(error = %e, "updating the docs index failed; serving it as it was");
+        }
+        Err(e) => return Err(e).context("indexing the documentation"),
     }
     Ok(retriever)
 }

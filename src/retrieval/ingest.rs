@@ -29,6 +29,9 @@ pub(crate) struct Manifest {
     limits: Option<ChunkLimits>,
     /// The embedding model of the stored vectors.
     model: Option<String>,
+    /// The paths the index mirrors (canonical, as given to the last ingest).
+    #[serde(default)]
+    roots: Vec<PathBuf>,
     files: BTreeMap<String, FileEntry>,
     #[serde(skip)]
     by_id: HashMap<String, (String, usize)>,
@@ -57,6 +60,11 @@ impl Manifest {
 
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &Chunk> {
         self.files.values().flat_map(|f| f.chunks.iter())
+    }
+
+    /// The paths the last ingest mirrored.
+    pub(crate) fn roots(&self) -> &[PathBuf] {
+        &self.roots
     }
 
     /// The embedding model the stored vectors were made with.
@@ -189,6 +197,7 @@ impl Retriever {
             version: VERSION,
             limits: Some(limits),
             model: old.model.clone(),
+            roots: roots.iter().map(|r| canonical(r)).collect(),
             ..Manifest::default()
         };
         let mut remove: Vec<String> = Vec::new();
@@ -323,6 +332,11 @@ async fn sync_vectors(
     pb.finish_and_clear();
     store.flush().await?;
     Ok(need.len())
+}
+
+/// `path` made absolute and free of links where possible, as given otherwise.
+pub(crate) fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), RetrievalError> {

@@ -230,6 +230,23 @@ impl Retriever {
             .unwrap_or_default()
     }
 
+    /// The paths the index mirrors (empty for a new index).
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.manifest().roots().to_vec()
+    }
+
+    /// Whether the index mirrors exactly `paths` (or is new), so that
+    /// ingesting them changes only what changed in them.
+    pub fn mirrors(&self, paths: &[PathBuf]) -> bool {
+        let roots = self.roots();
+        roots.is_empty()
+            || roots
+                == paths
+                    .iter()
+                    .map(|p| ingest::canonical(p))
+                    .collect::<Vec<_>>()
+    }
+
     /// Every chunk, by source then position.
     pub fn chunks(&self) -> Vec<Chunk> {
         self.manifest().chunks().cloned().collect()

@@ -10,15 +10,30 @@ use steward::startup::Application;
 
 pub const AS_OF: &str = "2026-11-21";
 
+/// A docs index directory of its own for one app or command (under
+/// `target/test-index/`, emptied when the test process first asks), so
+/// concurrent tests never share an index.
+pub fn fresh_index_dir() -> PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let base = BASE.get_or_init(|| {
+        let base = root().join("target/test-index");
+        let _ = std::fs::remove_dir_all(&base);
+        base
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    base.join(format!("{}-{n}", std::process::id()))
+}
+
 /// The `steward` binary, run from the repository root with quiet logs, no
-/// embedding model and no on-disk docs index (so results do not depend on
-/// what this machine has installed or ingested).
+/// embedding model and a fresh docs index (so results do not depend on what
+/// this machine has installed or ingested).
 pub fn steward_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_steward"));
     cmd.current_dir(root())
         .env("RUST_LOG", "warn")
         .env("STEWARD_RETRIEVAL__MODEL", "off")
-        .env("STEWARD_INDEX_DIR", "target/no-such-index");
+        .env("STEWARD_INDEX_DIR", fresh_index_dir());
     cmd
 }
 
@@ -62,7 +77,7 @@ pub fn demo_settings() -> Settings {
         warehouse: format!("sqlite://{}", demo_db().display()),
         policies: root().join("policies"),
         docs: root().join("ingest/docs"),
-        index_dir: root().join("target/no-such-index"),
+        index_dir: fresh_index_dir(),
         as_of: Some(as_of()),
         // BM25 only, so answers do not depend on whether this machine has the
         // embedding model; tests/api/retrieval.rs turns it on where it is.

@@ -510,7 +510,9 @@ async fn a_running_server_picks_up_a_reingested_index() {
     let index = tempfile::tempdir().unwrap();
     write(docs.path(), "one.md", "# One\nThe quokka policy.\n");
     let roots = vec![docs.path().to_owned()];
-    let ingester = Retriever::open(Some(index.path()), &model_off()).await.unwrap();
+    let ingester = Retriever::open(Some(index.path()), &model_off())
+        .await
+        .unwrap();
     ingester.ingest(&roots, false).await.unwrap();
     let mut settings = demo_settings();
     settings.index_dir = index.path().to_owned();
