@@ -19,3 +19,4 @@ mod retrieval;
 mod scripted_llm;
 mod six_questions;
 mod streaming;
+mod vector_store;
