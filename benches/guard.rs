@@ -65,10 +65,12 @@ fn bench(c: &mut Criterion) {
     let analyst = policy.grants(&Principal {
         user: "bench".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     });
     let regional = policy.grants(&Principal {
         user: "bench".into(),
         roles: vec!["analyst_emea".into()],
+        groups: Vec::new(),
     });
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
         let queries = corpus(dialect);

@@ -8,16 +8,17 @@ use crate::policy::{Policy, Principal};
 /// The header naming a dev user.
 pub const DEV_USER_HEADER: &str = "x-steward-dev-user";
 
-/// Dev identities: user name → roles.
+/// Dev identities: user name → (roles the policy defines, every configured name).
 #[derive(Debug, Clone)]
 pub struct DevIdentities {
-    users: BTreeMap<String, Vec<String>>,
+    users: BTreeMap<String, (Vec<String>, Vec<String>)>,
 }
 
 impl DevIdentities {
-    /// Builds the table. Roles the policy does not define are dropped with a
-    /// warning (a dev user set written for one policy directory may name roles
-    /// another lacks); dropping a role only ever removes access.
+    /// Builds the table. Names the policy does not define as roles are kept
+    /// only as groups (for document ACLs) and logged (a dev user set written
+    /// for one policy directory may name roles another lacks); they grant no
+    /// data access. A user with no known role has no principal.
     pub fn new(users: &BTreeMap<String, Vec<String>>, policy: &Policy) -> Self {
         let mut table = BTreeMap::new();
         for (user, roles) in users {
@@ -27,10 +28,10 @@ impl DevIdentities {
                 .cloned()
                 .collect();
             for r in roles.iter().filter(|r| !policy.roles.contains_key(*r)) {
-                tracing::warn!(user = %user, role = %r, "dev user role is not defined in roles.yaml; ignored");
+                tracing::info!(user = %user, group = %r, "dev user name is not a role in roles.yaml; kept as a group for document ACLs only");
             }
             if !known.is_empty() {
-                table.insert(user.clone(), known);
+                table.insert(user.clone(), (known, roles.clone()));
             }
         }
         DevIdentities { users: table }
@@ -38,9 +39,10 @@ impl DevIdentities {
 
     /// The principal for a user name, if configured.
     pub fn principal(&self, user: &str) -> Option<Principal> {
-        self.users.get(user).map(|roles| Principal {
+        self.users.get(user).map(|(roles, groups)| Principal {
             user: user.to_owned(),
             roles: roles.clone(),
+            groups: groups.clone(),
         })
     }
 
@@ -69,7 +71,9 @@ mod tests {
             ("z".to_owned(), vec!["superuser".to_owned()]),
         ]);
         let ids = DevIdentities::new(&users, &policy);
-        assert_eq!(ids.principal("a").unwrap().roles, vec!["analyst"]);
+        let a = ids.principal("a").unwrap();
+        assert_eq!(a.roles, vec!["analyst"]);
+        assert_eq!(a.acl_groups(), vec!["analyst", "superuser"]);
         assert!(ids.principal("z").is_none());
     }
 }

@@ -173,6 +173,7 @@ pub async fn run(
         let principal = Principal {
             user: case.user.clone(),
             roles: roles.clone(),
+            groups: roles.clone(),
         };
         let grants = o.policy.grants(&principal);
         let started = Instant::now();

@@ -63,7 +63,7 @@ async fn search(
         ));
     }
     let docs = &state.orchestrator.docs;
-    let hits = docs.search(q, &principal.roles, k).await;
+    let hits = docs.search(q, &principal.acl_groups(), k).await;
     let results: Vec<_> = hits
         .iter()
         .map(|h| {
@@ -109,7 +109,7 @@ async fn flagged(
         .flagged()
         .into_iter()
         .map(|c| {
-            let readable = c.readable_by(&principal.roles);
+            let readable = c.readable_by(&principal.acl_groups());
             serde_json::json!({
                 "id": c.id,
                 "source": c.source,

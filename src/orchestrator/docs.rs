@@ -18,7 +18,7 @@ impl Orchestrator {
         question: &str,
     ) -> Answer {
         super::progress::report(super::progress::Progress::SearchingDocs);
-        let hits = self.docs.search(question, &principal.roles, 5).await;
+        let hits = self.docs.search(question, &principal.acl_groups(), 5).await;
         let terms = significant_terms(question);
         // The passage to quote: of the top three, the one that mentions most
         // of what was asked (earlier rank on ties), if it mentions half.

@@ -261,6 +261,7 @@ mod tests {
         p.grants(&Principal {
             user: "u".into(),
             roles: vec![role.into()],
+            groups: Vec::new(),
         })
     }
 

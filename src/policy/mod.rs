@@ -25,6 +25,24 @@ pub struct Principal {
     pub user: String,
     /// Role names as defined in `roles.yaml`.
     pub roles: Vec<String>,
+    /// Other groups the identity belongs to (a dev user's configured names
+    /// that are not roles, later the identity provider's groups). Policy
+    /// ignores them; document ACLs may name them.
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    /// The names a document ACL is matched against: roles, then other groups.
+    pub fn acl_groups(&self) -> Vec<String> {
+        let mut all = self.roles.clone();
+        all.extend(
+            self.groups
+                .iter()
+                .filter(|g| !self.roles.contains(g))
+                .cloned(),
+        );
+        all
+    }
 }
 
 /// Sensitivity class of a column, from `schema.yaml`.
@@ -293,6 +311,7 @@ impl Policy {
         self.grants(&Principal {
             user: "every-role".into(),
             roles: self.roles.keys().cloned().collect(),
+            groups: Vec::new(),
         })
     }
 
@@ -332,6 +351,7 @@ mod tests {
         Principal {
             user: "u".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            groups: Vec::new(),
         }
     }
 

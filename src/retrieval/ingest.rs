@@ -366,9 +366,10 @@ pub async fn watch(retriever: &Retriever, roots: &[PathBuf]) -> Result<(), Retri
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev
-            && ev.paths.iter().any(|p| {
-                source::is_ingestible(p) || p.to_string_lossy().ends_with(source::SIDECAR_SUFFIX)
-            })
+            && ev
+                .paths
+                .iter()
+                .any(|p| source::is_ingestible(p) || source::is_sidecar(&p.to_string_lossy()))
         {
             let _ = tx.send(());
         }

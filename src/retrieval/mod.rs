@@ -33,7 +33,7 @@ pub use embed::{DIM, Embedder, ORT_LIBRARY, default_model_dir};
 pub use fuse::{RRF_K, reciprocal_rank_fusion};
 pub use ingest::{IngestReport, watch};
 pub use settings::{RetrievalSettings, StoreKind};
-pub use source::{DocError, SIDECAR_SUFFIX};
+pub use source::{DocError, SIDECAR_SUFFIXES};
 use store::{EmbeddedStore, QdrantStore, VectorStore};
 
 /// Errors building, opening or searching the docs index.

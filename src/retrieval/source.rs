@@ -1,25 +1,33 @@
 //! Reading documents: Markdown, HTML and plain text, with metadata from YAML
-//! front matter (Markdown and text) or a sidecar file `NAME.meta.yaml`.
+//! front matter (Markdown and text) or a sidecar file beside the document
+//! (`NAME.meta.yaml`, `.meta.yml` or `.meta.json`; it wins over front matter).
 //!
-//! Recognised metadata keys: `title`, `url`, `updated` (a date or RFC 3339
-//! time) and `acl` (a list of groups that may read the document; absent or
-//! empty means every signed-in principal). Front matter may carry other keys,
-//! but one that looks like an access list under another name (`groups`,
-//! `access`, `roles`, …) is an error, so a typo can never publish a restricted
-//! document. Sidecars accept only the recognised keys.
+//! Recognised metadata keys: `title`, `url` (http or https), `updated` (a
+//! date or RFC 3339 time) and the access list `acl` — also accepted as
+//! `groups`, `allowed_groups`, `roles`, `access` or `readers` — as a list of
+//! groups or one comma-separated string; absent or empty means every
+//! signed-in principal. Two access lists in one place are an error. Front
+//! matter may carry other keys, but one that suggests access control without
+//! being understood (`acls`, `permissions`, `visibility`, …) is an error, so a
+//! typo can never publish a restricted document. Sidecars accept only the
+//! recognised keys.
 //!
 //! HTML is converted to Markdown with `htmd` (headings kept), so every format
 //! goes through the same heading-aware chunker.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::chunk::DocMeta;
 
-/// Suffix of sidecar metadata files.
-pub const SIDECAR_SUFFIX: &str = ".meta.yaml";
+/// Suffixes of sidecar metadata files, in the order they are looked for.
+pub const SIDECAR_SUFFIXES: [&str; 3] = [".meta.yaml", ".meta.yml", ".meta.json"];
+
+/// Whether a file name is a sidecar.
+pub fn is_sidecar(name: &str) -> bool {
+    SIDECAR_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
 
 /// File extensions that are ingested.
 pub const EXTENSIONS: [&str; 6] = ["md", "markdown", "txt", "text", "html", "htm"];
@@ -46,27 +54,96 @@ pub struct DocError {
     pub message: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct FrontMatter {
-    title: Option<String>,
-    url: Option<String>,
-    updated: Option<serde_yaml_ng::Value>,
-    acl: Option<Vec<String>>,
-    #[serde(flatten)]
-    other: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
-}
+type Fields = std::collections::BTreeMap<String, serde_yaml_ng::Value>;
 
-/// Keys that would mean "access list" to a reader but are not `acl`.
-const ACL_LOOKALIKES: [&str; 8] = [
-    "acls",
+/// Names of the access list.
+const ACL_KEYS: [&str; 6] = [
+    "acl",
     "groups",
-    "access",
-    "roles",
     "allowed_groups",
+    "roles",
+    "access",
     "readers",
+];
+
+/// Keys that suggest access control but are not understood.
+const ACL_LOOKALIKES: [&str; 7] = [
+    "acls",
     "permissions",
     "visibility",
+    "access_list",
+    "allowed_roles",
+    "allowed_users",
+    "private",
 ];
+
+/// Metadata read from front matter or a sidecar.
+#[derive(Debug, Default)]
+struct Meta {
+    title: Option<String>,
+    url: Option<String>,
+    updated: Option<String>,
+    acl: Option<Vec<String>>,
+}
+
+fn text_value(key: &str, v: &serde_yaml_ng::Value) -> Result<String, String> {
+    match v {
+        serde_yaml_ng::Value::String(s) => Ok(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(format!("`{key}` must be text")),
+    }
+}
+
+fn group_list(key: &str, v: &serde_yaml_ng::Value) -> Result<Vec<String>, String> {
+    let bad = || format!("`{key}` must be a list of group names or one comma-separated string");
+    let raw: Vec<String> = match v {
+        serde_yaml_ng::Value::Null => Vec::new(),
+        serde_yaml_ng::Value::String(s) => s.split(',').map(|g| g.trim().to_owned()).collect(),
+        serde_yaml_ng::Value::Sequence(items) => items
+            .iter()
+            .map(|i| i.as_str().map(|g| g.trim().to_owned()).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    let groups: Vec<String> = raw.into_iter().filter(|g| !g.is_empty()).collect();
+    if let Some(g) = groups.iter().find(|g| !valid_group(g)) {
+        return Err(format!(
+            "acl group {g:?} is not a group name (letters, digits, `_`, `-`, `.`, `:`)"
+        ));
+    }
+    Ok(groups)
+}
+
+/// Reads the recognised keys of `fields`; with `strict`, any other key is an
+/// error, else only keys that suggest access control are.
+fn meta_from(fields: &Fields, strict: bool) -> Result<Meta, String> {
+    let mut meta = Meta::default();
+    let mut acl_key: Option<&str> = None;
+    for (key, value) in fields {
+        let lower = key.to_ascii_lowercase();
+        match lower.as_str() {
+            "title" => meta.title = Some(text_value(key, value)?),
+            "url" => meta.url = Some(text_value(key, value)?),
+            "updated" => meta.updated = Some(text_value(key, value)?),
+            k if ACL_KEYS.contains(&k) => {
+                if let Some(first) = acl_key {
+                    return Err(format!(
+                        "both `{first}` and `{key}` give an access list; keep one"
+                    ));
+                }
+                acl_key = Some(key);
+                meta.acl = Some(group_list(key, value)?);
+            }
+            k if ACL_LOOKALIKES.contains(&k) || strict => {
+                return Err(format!(
+                    "key {key:?} is not understood; access lists are written `acl: [group, …]`"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(meta)
+}
 
 /// Every ingestible file under `roots` (files or directories), as
 /// `(source, path)` sorted by source. Hidden entries, sidecars and symbolic
@@ -111,7 +188,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        if name.starts_with('.') || name.ends_with(SIDECAR_SUFFIX) || kind.is_symlink() {
+        if name.starts_with('.') || is_sidecar(&name) || kind.is_symlink() {
             continue;
         }
         if kind.is_dir() {
@@ -135,11 +212,14 @@ pub fn is_ingestible(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The sidecar metadata path of a document.
-pub fn sidecar_of(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(SIDECAR_SUFFIX);
-    PathBuf::from(s)
+/// The sidecar metadata file of a document, if it has one.
+fn sidecar_of(path: &Path) -> Option<PathBuf> {
+    SIDECAR_SUFFIXES.iter().find_map(|suffix| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        let p = PathBuf::from(s);
+        p.is_file().then_some(p)
+    })
 }
 
 /// Largest document read, in bytes (bigger files are reported, not read).
@@ -163,11 +243,11 @@ pub fn read(source: &str, path: &Path) -> Result<Document, DocError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let sidecar_path = sidecar_of(path);
-    let sidecar = match std::fs::read(&sidecar_path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(err(format!("cannot read its sidecar: {e}"))),
+    let sidecar = match sidecar_of(path) {
+        Some(p) => {
+            Some(std::fs::read(&p).map_err(|e| err(format!("cannot read its sidecar: {e}")))?)
+        }
+        None => None,
     };
     let mut hasher = Sha256::new();
     hasher.update(&bytes);
@@ -184,27 +264,23 @@ pub fn read(source: &str, path: &Path) -> Result<Document, DocError> {
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
     let (front, body) = if is_html {
-        (FrontMatter::default(), text.to_owned())
+        (Meta::default(), text.to_owned())
     } else {
-        split_front_matter(text).map_err(err)?
+        let (fields, body) = split_front_matter(text).map_err(err)?;
+        (
+            meta_from(&fields, false).map_err(|m| err(format!("front matter: {m}")))?,
+            body,
+        )
     };
     let mut front = front;
     if let Some(bytes) = sidecar {
-        let side: Sidecar = serde_yaml_ng::from_slice(&bytes)
-            .map_err(|e| err(format!("sidecar {SIDECAR_SUFFIX} is invalid: {e}")))?;
+        let fields: Fields = serde_yaml_ng::from_slice(&bytes)
+            .map_err(|e| err(format!("sidecar is invalid: {e}")))?;
+        let side = meta_from(&fields, true).map_err(|m| err(format!("sidecar: {m}")))?;
         front.title = side.title.or(front.title);
         front.url = side.url.or(front.url);
         front.updated = side.updated.or(front.updated);
         front.acl = side.acl.or(front.acl);
-    }
-    if let Some(bad) = front
-        .other
-        .keys()
-        .find(|k| ACL_LOOKALIKES.contains(&k.to_ascii_lowercase().as_str()))
-    {
-        return Err(err(format!(
-            "front matter key {bad:?} is not understood; access lists are written `acl: [group, …]`"
-        )));
     }
     let (markdown, html_title) = if is_html {
         html_to_markdown(&body).map_err(err)?
@@ -217,13 +293,8 @@ pub fn read(source: &str, path: &Path) -> Result<Document, DocError> {
         return Err(err(format!("url {u:?} is not an http(s) URL")));
     }
     let acl = front.acl.unwrap_or_default();
-    if let Some(g) = acl.iter().find(|g| !valid_group(g)) {
-        return Err(err(format!(
-            "acl group {g:?} is not a group name (letters, digits, `_`, `-`, `.`, `:`)"
-        )));
-    }
     let updated = match front.updated {
-        Some(v) => yaml_scalar(&v).ok_or_else(|| err("`updated` must be a date".into()))?,
+        Some(v) => v,
         None => fs_meta
             .modified()
             .ok()
@@ -242,15 +313,6 @@ pub fn read(source: &str, path: &Path) -> Result<Document, DocError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Sidecar {
-    title: Option<String>,
-    url: Option<String>,
-    updated: Option<serde_yaml_ng::Value>,
-    acl: Option<Vec<String>>,
-}
-
 fn valid_group(g: &str) -> bool {
     !g.is_empty()
         && g.len() <= 128
@@ -258,21 +320,13 @@ fn valid_group(g: &str) -> bool {
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
-fn yaml_scalar(v: &serde_yaml_ng::Value) -> Option<String> {
-    match v {
-        serde_yaml_ng::Value::String(s) => Some(s.clone()),
-        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Splits `---\nYAML\n---\n` off the start of a document.
-fn split_front_matter(text: &str) -> Result<(FrontMatter, String), String> {
+fn split_front_matter(text: &str) -> Result<(Fields, String), String> {
     let Some(rest) = text
         .strip_prefix("---\n")
         .or_else(|| text.strip_prefix("---\r\n"))
     else {
-        return Ok((FrontMatter::default(), text.to_owned()));
+        return Ok((Fields::new(), text.to_owned()));
     };
     let end = rest
         .match_indices("\n---")
@@ -284,8 +338,8 @@ fn split_front_matter(text: &str) -> Result<(FrontMatter, String), String> {
         .ok_or("front matter starts with `---` but never ends")?;
     let yaml = &rest[..end];
     let body = rest[end + 4..].trim_start_matches(['\r', '\n']).to_owned();
-    let front: FrontMatter = if yaml.trim().is_empty() {
-        FrontMatter::default()
+    let front: Fields = if yaml.trim().is_empty() {
+        Fields::new()
     } else {
         serde_yaml_ng::from_str(yaml).map_err(|e| format!("front matter is invalid: {e}"))?
     };
@@ -334,6 +388,32 @@ mod tests {
     }
 
     #[test]
+    fn access_lists_have_common_names_and_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "g.md",
+            "---\ngroups: finance, Admin\n---\nbody\n",
+        );
+        assert_eq!(read("g.md", &p).unwrap().meta.acl, vec!["finance", "Admin"]);
+        let p = write(dir.path(), "r.txt", "---\nRoles:\n  - hr\n---\nbody\n");
+        assert_eq!(read("r.txt", &p).unwrap().meta.acl, vec!["hr"]);
+        let p = write(dir.path(), "j.md", "# J\n");
+        write(
+            dir.path(),
+            "j.md.meta.json",
+            r#"{"title": "Jay", "allowed_groups": ["ops"]}"#,
+        );
+        let d = read("j.md", &p).unwrap();
+        assert_eq!(
+            (d.meta.title.as_str(), d.meta.acl.clone()),
+            ("Jay", vec!["ops".to_owned()])
+        );
+        let p = write(dir.path(), "e.md", "---\nacl: []\n---\nbody\n");
+        assert!(read("e.md", &p).unwrap().meta.acl.is_empty());
+    }
+
+    #[test]
     fn a_sidecar_overrides_and_changes_the_hash() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(
@@ -355,7 +435,9 @@ mod tests {
     fn bad_metadata_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
-            ("a.md", "---\ngroups: [finance]\n---\nx"),
+            ("a.md", "---\nvisibility: private\n---\nx"),
+            ("a2.md", "---\nacl: [a]\ngroups: [b]\n---\nx"),
+            ("a3.md", "---\nacl: {finance: true}\n---\nx"),
             ("b.md", "---\nacl: [finance\n---\nx"),
             ("c.md", "---\nacl: [finance]\nno end"),
             ("d.md", "---\nacl: [\"fin ance\"]\n---\nx"),
@@ -379,6 +461,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.md", "a");
         write(dir.path(), "a.md.meta.yaml", "acl: []");
+        write(dir.path(), "a.md.meta.json", "{}");
         write(dir.path(), ".hidden.md", "h");
         write(dir.path(), "img.png", "p");
         std::fs::create_dir(dir.path().join("sub")).unwrap();

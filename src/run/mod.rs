@@ -77,6 +77,7 @@ pub async fn ask(
         .ask(
             &Principal {
                 user: user.to_owned(),
+                groups: roles.clone(),
                 roles,
             },
             &question,
@@ -160,6 +161,7 @@ pub fn policy_check(
     let grants = policy.grants(&Principal {
         user: user.to_owned(),
         roles,
+        groups: Vec::new(),
     });
     let decision = crate::sql::validate(sql, dialect, &policy, &grants, crate::sql::Origin::AdHoc);
     let report = match &decision {

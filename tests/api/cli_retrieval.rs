@@ -12,7 +12,11 @@ fn ingest_reports_json_and_exits_1_when_a_document_is_bad() {
     let docs = tempfile::tempdir().unwrap();
     let index = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("good.md"), "# Good\nfine text\n").unwrap();
-    std::fs::write(docs.path().join("bad.md"), "---\naccess: [x]\n---\n# Bad\n").unwrap();
+    std::fs::write(
+        docs.path().join("bad.md"),
+        "---\npermissions: [x]\n---\n# Bad\n",
+    )
+    .unwrap();
     let out = steward(&[
         "ingest",
         docs.path().to_str().unwrap(),

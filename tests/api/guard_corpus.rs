@@ -24,6 +24,7 @@ pub fn analyst(p: &Policy) -> Grants {
     p.grants(&Principal {
         user: "corpus".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     })
 }
 

@@ -111,6 +111,7 @@ async fn checks(ro_url: &str) {
     let grants = policy.grants(&Principal {
         user: "t".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     });
     let range = TimeRange::new(as_of() - chrono::Duration::days(35), as_of()).unwrap();
 
@@ -200,6 +201,7 @@ async fn checks(ro_url: &str) {
     let g = tight.grants(&Principal {
         user: "t".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     });
     let v = validate(
         "SELECT event_id FROM events",
@@ -245,6 +247,7 @@ async fn sqlite_enforces_the_timeout_and_row_cap_too() {
     let g = policy.grants(&Principal {
         user: "t".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     });
     let v = validate(
         "SELECT event_id FROM events",

@@ -89,7 +89,7 @@ async fn reingesting_changes_only_what_changed_and_loses_nothing_on_bad_input() 
     write(
         docs.path(),
         "e.md",
-        "---\ngroups: [x]\n---\n# Elder\nelderberry\n",
+        "---\nacls: [x]\n---\n# Elder\nelderberry\n",
     );
     let third = r.ingest(&roots, false).await.unwrap();
     assert_eq!(third.changed, vec!["a.md"]);
@@ -415,4 +415,47 @@ async fn a_running_server_picks_up_a_reingested_index() {
     }
     assert_eq!(find("wombat").await, 1, "the new document is found");
     assert_eq!(find("quokka").await, 0, "the deleted one is gone");
+}
+
+#[tokio::test]
+async fn acls_may_name_groups_that_are_not_roles() {
+    let docs = tempfile::tempdir().unwrap();
+    write(
+        docs.path(),
+        "payroll.md",
+        "---\ngroups: [payroll]\n---\n# Payroll\nSalaries are paid on the 25th.\n",
+    );
+    write(
+        docs.path(),
+        "open.md",
+        "# Holidays\nSalaries are not discussed here.\n",
+    );
+    let mut settings = demo_settings();
+    settings.docs = docs.path().to_owned();
+    settings
+        .auth
+        .dev_users
+        .insert("fran".into(), vec!["analyst".into(), "payroll".into()]);
+    let app = spawn(settings).await;
+    let sources = |body: serde_json::Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["source"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = "/api/docs/search?q=when%20are%20salaries%20paid";
+    let (_, fran) = app.get(Some("fran"), q).await;
+    assert_eq!(sources(fran), vec!["payroll.md", "open.md"]);
+    let (_, alice) = app.get(Some("alice"), q).await;
+    assert_eq!(sources(alice), vec!["open.md"]);
+    // The group grants no data access: fran is an analyst and nothing more.
+    let (_, answer) = app
+        .ask(
+            "fran",
+            "Show me the email addresses of customers who churned last month.",
+        )
+        .await;
+    assert_eq!(answer["kind"], "refusal", "{answer}");
 }

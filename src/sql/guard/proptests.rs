@@ -18,6 +18,7 @@ fn analyst(p: &Policy) -> Grants {
     p.grants(&Principal {
         user: "p".into(),
         roles: vec!["analyst".into()],
+        groups: Vec::new(),
     })
 }
 

@@ -15,6 +15,7 @@ fn grants(role: &str) -> Grants {
     policy().grants(&Principal {
         user: "t".into(),
         roles: vec![role.into()],
+        groups: Vec::new(),
     })
 }
 
@@ -344,6 +345,7 @@ fn hashing_needs_a_dialect_with_a_hash_function() {
     let g = p.grants(&Principal {
         user: "s".into(),
         roles: vec!["support".into()],
+        groups: Vec::new(),
     });
     let pg = validate(
         "SELECT email FROM user_profiles",
