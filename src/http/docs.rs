@@ -24,6 +24,7 @@ const MAX_K: usize = 20;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
+    #[serde(alias = "query")]
     q: String,
     k: Option<usize>,
 }

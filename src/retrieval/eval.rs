@@ -22,13 +22,18 @@ pub const MRR_DEPTH: usize = 10;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
-    /// The question as a user would ask it.
+    /// The question as a user would ask it (also read from `query`).
+    #[serde(alias = "query")]
     pub question: String,
-    /// Chunk ids that answer it.
+    /// Chunk ids that answer it (also read from `relevant_ids`, `chunk_ids`).
+    #[serde(alias = "relevant_ids", alias = "chunk_ids")]
     pub relevant: Vec<String>,
     /// The asker's groups.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// A configured dev user whose roles and groups are added to `groups`.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Scores of one ranking mode.
@@ -72,14 +77,18 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
         .collect()
 }
 
-/// Scores every mode the retriever supports on `cases`.
+/// Scores every mode the retriever supports on `cases` (with `user` already
+/// resolved into `groups`).
 ///
 /// # Errors
-/// A case naming a chunk id the index does not hold (a stale label).
+/// A case naming a chunk id the index does not hold (a stale label), or none.
 pub async fn run(retriever: &Retriever, cases: &[Case], k: usize) -> Result<Report, String> {
     let known: std::collections::HashSet<String> =
         retriever.chunks().into_iter().map(|c| c.id).collect();
     for c in cases {
+        if c.relevant.is_empty() {
+            return Err(format!("{:?} lists no relevant chunk", c.question));
+        }
         if let Some(bad) = c.relevant.iter().find(|id| !known.contains(*id)) {
             return Err(format!(
                 "{:?} lists {bad:?}, which is not a chunk id in the index",

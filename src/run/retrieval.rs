@@ -151,7 +151,17 @@ pub async fn eval_retrieval(
     if k == 0 {
         bail!("-k must be at least 1");
     }
-    let cases = eval::load(file).map_err(anyhow::Error::msg)?;
+    let mut cases = eval::load(file).map_err(anyhow::Error::msg)?;
+    for c in &mut cases {
+        if let Some(user) = &c.user {
+            let names = settings
+                .auth
+                .dev_users
+                .get(user)
+                .with_context(|| format!("{:?}: unknown user {user:?}", c.question))?;
+            c.groups.extend(names.iter().cloned());
+        }
+    }
     let retriever = open(&mut settings, index).await?;
     let report = eval::run(&retriever, &cases, k)
         .await

@@ -75,6 +75,26 @@ fn eval_retrieval_scores_the_labelled_set_and_rejects_bad_cases() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{name}: {err}");
     }
+    // A case may name a configured user instead of groups; restricted chunks need them.
+    let by_user = dir.path().join("by_user.jsonl");
+    let case = |user: &str| {
+        format!(
+            "{{\"query\": \"gross margin\", \"chunk_ids\": [\"finance/board-metrics.md#board-reporting-pack-gross-margin\"], \"user\": \"{user}\"}}\n"
+        )
+    };
+    let recall = |user: &str| {
+        std::fs::write(&by_user, case(user)).unwrap();
+        let out = steward(&["eval-retrieval", by_user.to_str().unwrap(), "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["modes"][0]["recall"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(recall("bob"), 1.0);
+    assert_eq!(recall("alice"), 0.0);
+    std::fs::write(&by_user, case("mallory")).unwrap();
+    let out = steward(&["eval-retrieval", by_user.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user"));
+
     let zero = steward(&["eval-retrieval", "eval/retrieval.jsonl", "-k", "0"]);
     assert!(String::from_utf8_lossy(&zero.stderr).contains("at least 1"));
     let missing = steward(&["search", "x", "--index", dir.path().to_str().unwrap()]);
