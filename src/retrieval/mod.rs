@@ -170,7 +170,11 @@ impl Retriever {
         let (dense, why_not_dense) = match open_dense(dir, settings).await {
             Ok(d) => (Some(d), None),
             Err(why) => {
-                tracing::warn!(reason = %why, "retrieval is BM25-only");
+                if settings.model == "off" {
+                    tracing::info!(reason = %why, "retrieval is BM25-only");
+                } else {
+                    tracing::warn!(reason = %why, "retrieval is BM25-only");
+                }
                 (None, Some(why))
             }
         };
@@ -293,7 +297,7 @@ impl Retriever {
         groups: &[String],
         k: usize,
     ) -> Result<Vec<Hit>, RetrievalError> {
-        self.refresh().await;
+        self.refresh();
         let pool = self.settings.candidates.max(k);
         let ranked: Vec<(String, f32)> = match mode {
             Mode::Bm25 => self.bm25.search(query, groups, k),
@@ -340,7 +344,7 @@ impl Retriever {
     }
 
     /// Picks up an index that another process (`steward ingest`) rewrote.
-    async fn refresh(&self) {
+    fn refresh(&self) {
         let Some(dir) = &self.dir else { return };
         let path = dir.join(MANIFEST);
         {
