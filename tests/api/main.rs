@@ -13,6 +13,7 @@ mod llm_agent;
 mod llm_live;
 mod log_leaks;
 mod metrics_api;
+mod oidc_provider;
 mod policy_rules;
 mod postgres;
 mod retrieval;

@@ -1,0 +1,196 @@
+//! The test OpenID Provider (`tests/oidc/provider.mjs`, panva's oidc-provider)
+//! started on a free loopback port, and a self-test of the browserless login
+//! flow the single sign-on tests rely on. Reported SKIPPED when Node or the
+//! provider's packages (`npm ci` in tests/oidc, done by `.ci/run`) are missing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::root;
+
+/// A running provider; killed on drop.
+pub struct OidcProvider {
+    child: Child,
+    /// Its issuer URL (`http://127.0.0.1:PORT`).
+    pub issuer: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OidcProvider {
+    /// Starts the provider with `clients` (JSON array of client metadata; `None`
+    /// for the defaults), or returns `None` after saying why the test is skipped.
+    pub fn start(test: &str, clients: Option<&str>) -> Option<OidcProvider> {
+        let dir = root().join("tests/oidc");
+        if !dir.join("node_modules/oidc-provider").is_dir() {
+            eprintln!(
+                "SKIPPED {test}: tests/oidc/node_modules missing (run `npm ci` in tests/oidc)"
+            );
+            return None;
+        }
+        let mut cmd = Command::new("node");
+        cmd.arg("provider.mjs")
+            .current_dir(&dir)
+            .env("PORT", "0")
+            .env("TEST_CONTROL", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(c) = clients {
+            cmd.env("CLIENTS_JSON", c);
+        }
+        let Ok(mut child) = cmd.spawn() else {
+            eprintln!("SKIPPED {test}: node is not installed");
+            return None;
+        };
+        let stdout = child.stdout.take()?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).ok()?;
+        let issuer = line
+            .trim()
+            .strip_prefix("oidc-provider listening on ")?
+            .to_owned();
+        Some(OidcProvider { child, issuer })
+    }
+}
+
+/// A PKCE verifier and its S256 challenge (RFC 7636).
+pub fn pkce() -> (String, String) {
+    use rand::RngExt;
+    let verifier = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>());
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The claims of a JWT, unverified (the provider's own output, for the self-test).
+fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_test_provider_signs_users_in_without_a_browser() {
+    let Some(idp) = OidcProvider::start("the_test_provider_signs_users_in", None) else {
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let discovery: serde_json::Value = http
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], idp.issuer.as_str());
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    for endpoint in [
+        "end_session_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    ] {
+        assert!(discovery[endpoint].is_string(), "{endpoint}");
+    }
+
+    let (verifier, challenge) = pkce();
+    let redirect = "http://127.0.0.1:8080/auth/callback";
+    let auth = http
+        .get(format!("{}/auth", idp.issuer))
+        .query(&[
+            ("client_id", "steward"),
+            ("response_type", "code"),
+            ("scope", "openid email profile groups"),
+            ("redirect_uri", redirect),
+            ("state", "s1"),
+            ("nonce", "n1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), 303);
+    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let wrong = http
+        .post(format!("{}{interaction}", idp.issuer))
+        .form(&[("login", "alice"), ("password", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 303);
+    // A failed login ends the request with an error at the client, no code.
+    let resume = wrong.headers()["location"].to_str().unwrap().to_owned();
+    let denied = http.get(&resume).send().await.unwrap();
+    let to = denied.headers()["location"].to_str().unwrap();
+    assert!(
+        to.contains("error=access_denied") && !to.contains("code="),
+        "{to}"
+    );
+
+    // Again, with the right password (the first request never produced a code).
+    let (verifier2, challenge2) = (verifier, challenge);
+    let auth = http
+        .get(format!("{}/auth", idp.issuer))
+        .query(&[
+            ("client_id", "steward"),
+            ("response_type", "code"),
+            ("scope", "openid email profile groups"),
+            ("redirect_uri", redirect),
+            ("state", "s2"),
+            ("nonce", "n2"),
+            ("code_challenge", &challenge2),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let login = http
+        .post(format!("{}{interaction}", idp.issuer))
+        .form(&[("login", "alice"), ("password", "alice-pw")])
+        .send()
+        .await
+        .unwrap();
+    let resume = login.headers()["location"].to_str().unwrap().to_owned();
+    let back = http.get(&resume).send().await.unwrap();
+    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(callback.as_str().starts_with(redirect));
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: serde_json::Value = http
+        .post(format!("{}/token", idp.issuer))
+        .basic_auth("steward", Some("steward-test-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier2),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], "alice");
+    assert_eq!(id["nonce"], "n2");
+    assert_eq!(id["groups"], serde_json::json!(["data-analysts"]));
+    assert!(id["sid"].is_string());
+}
