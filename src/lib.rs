@@ -17,6 +17,7 @@ pub mod retrieval;
 pub mod run;
 pub mod semantic;
 pub mod settings;
+pub mod slack;
 pub mod sql;
 pub mod startup;
 pub mod telemetry;
