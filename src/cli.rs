@@ -120,6 +120,12 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// List or revoke sign-in sessions (the configured session database).
+    Sessions {
+        /// Session action.
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Run a labelled question set and report routing and execution accuracy,
     /// refusal precision and recall, grounding violations, PII leaks, latency
     /// and tokens. Exit 0 when it ran, 2 for a bad file.
@@ -192,6 +198,31 @@ pub enum Command {
         /// Index directory (default: index the configured corpus in memory).
         #[arg(long)]
         index: Option<PathBuf>,
+    },
+}
+
+/// `steward sessions …`
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Live sessions, newest first (id, user, roles, created, last seen, expiry).
+    List {
+        /// Include ended sessions (revoked or expired) and why they ended.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End sessions at once: one by id, or every session of a user.
+    Revoke {
+        /// Session id (from `sessions list`).
+        id: Option<String>,
+        /// Revoke every session of this user instead.
+        #[arg(long, conflicts_with = "id")]
+        user: Option<String>,
+        /// Recorded with the revocation.
+        #[arg(long, default_value = "revoked by an administrator")]
+        reason: String,
     },
 }
 

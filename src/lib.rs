@@ -16,6 +16,7 @@ pub mod policy;
 pub mod retrieval;
 pub mod run;
 pub mod semantic;
+pub mod session;
 pub mod settings;
 pub mod slack;
 pub mod sql;

@@ -59,6 +59,7 @@ async fn main() -> ExitCode {
             };
             run::ingest(settings, opts).await
         }
+        Command::Sessions { action } => run::sessions(&settings, action).await,
         Command::Search {
             query,
             groups,

@@ -69,6 +69,9 @@ pub struct Settings {
     /// Documentation retrieval: embedding model, vector store, chunking.
     #[serde(default)]
     pub retrieval: crate::retrieval::RetrievalSettings,
+    /// Sign-in sessions: database and timeouts.
+    #[serde(default)]
+    pub sessions: crate::session::SessionSettings,
 }
 
 /// Secrets read straight from the environment by their users, never
@@ -113,6 +116,7 @@ impl Default for Settings {
             prompts: "prompts".into(),
             llm: crate::llm::LlmSettings::default(),
             retrieval: crate::retrieval::RetrievalSettings::default(),
+            sessions: crate::session::SessionSettings::default(),
         }
     }
 }

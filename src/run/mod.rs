@@ -1,8 +1,10 @@
 //! What each command does, so `main.rs` stays a dispatcher.
 
 mod retrieval;
+mod sessions;
 
 pub use retrieval::{IngestOptions, eval_retrieval, ingest, search};
+pub use sessions::sessions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -18,6 +18,7 @@ mod policy_rules;
 mod postgres;
 mod retrieval;
 mod scripted_llm;
+mod sessions;
 mod six_questions;
 mod streaming;
 mod vector_store;

@@ -1,0 +1,345 @@
+//! The session store, against SQLite and the real PostgreSQL: creation,
+//! lookup by token, idle and absolute expiry, every kind of revocation, CSRF
+//! tokens, listing and purging.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use sqlx::{Connection, PgConnection};
+use steward::session::{NewSession, SessionSettings, SessionStore};
+
+const IDLE: i64 = 600;
+const LIFETIME: i64 = 3600;
+
+fn settings(database: String) -> SessionSettings {
+    SessionSettings {
+        database,
+        idle_timeout_secs: IDLE,
+        absolute_lifetime_secs: LIFETIME,
+    }
+}
+
+fn alice(sid: &str) -> NewSession {
+    NewSession {
+        user: "alice".into(),
+        roles: vec!["analyst".into()],
+        groups: vec!["data-analysts".into()],
+        idp_sub: Some("sub-alice".into()),
+        idp_sid: Some(sid.into()),
+    }
+}
+
+/// What every session database must do.
+async fn store_contract(store: &SessionStore) {
+    let t0 = 1_800_000_000;
+    let a = store.create(alice("sid-1"), t0).await.unwrap();
+    assert_ne!(a.token, a.csrf);
+    let s = store
+        .authenticate(&a.token, t0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.user.as_str(), s.roles.clone()),
+        ("alice", vec!["analyst".to_owned()])
+    );
+    assert_eq!(s.groups, vec!["data-analysts"]);
+    assert_eq!(s.last_seen_at, t0 + 10);
+
+    // Unknown, tampered, empty and oversized tokens name nothing.
+    for bad in ["", "nope", &a.token[1..], &"x".repeat(10_000)] {
+        assert!(store.authenticate(bad, t0 + 11).await.unwrap().is_none());
+    }
+    // CSRF tokens belong to their session.
+    assert!(store.check_csrf(&a.session.id, &a.csrf).await.unwrap());
+    assert!(!store.check_csrf(&a.session.id, &a.token).await.unwrap());
+    assert!(!store.check_csrf(&a.session.id, "").await.unwrap());
+    assert!(!store.check_csrf("no-such-id", &a.csrf).await.unwrap());
+
+    // Idle timeout: used within the window it lives on; after a silence, it ends.
+    let b = store.create(alice("sid-2"), t0).await.unwrap();
+    assert!(
+        store
+            .authenticate(&b.token, t0 + IDLE - 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .authenticate(&b.token, t0 + 2 * IDLE - 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .authenticate(&b.token, t0 + 3 * IDLE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Absolute lifetime: ends even when used all the time.
+    let c = store.create(alice("sid-3"), t0).await.unwrap();
+    let mut t = t0;
+    while t < t0 + LIFETIME - 300 {
+        t += 300;
+        assert!(
+            store.authenticate(&c.token, t).await.unwrap().is_some(),
+            "{t}"
+        );
+    }
+    assert!(
+        store
+            .authenticate(&c.token, t0 + LIFETIME)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Revocation by id, by identity-provider session, by subject, by user.
+    let now = t0 + 20;
+    assert!(store.revoke(&a.session.id, "logout", now).await.unwrap());
+    assert!(!store.revoke(&a.session.id, "again", now).await.unwrap());
+    assert!(
+        store
+            .authenticate(&a.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let d = store.create(alice("sid-4"), now).await.unwrap();
+    let e = store.create(alice("sid-4"), now).await.unwrap();
+    let f = store.create(alice("sid-5"), now).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_sid("sid-4", "back-channel logout", now)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        store
+            .authenticate(&d.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate(&e.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate(&f.token, now + 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // f, and the two expired sessions b and c (revoking an ended session is harmless).
+    assert_eq!(
+        store
+            .revoke_sub("sub-alice", "back-channel logout", now)
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        store
+            .authenticate(&f.token, now + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let mut bob = alice("sid-6");
+    bob.user = "bob".into();
+    bob.idp_sub = None;
+    let g = store.create(bob.clone(), now).await.unwrap();
+    let h = store.create(bob, now).await.unwrap();
+    assert_eq!(
+        store.revoke_user("bob", "admin revoke", now).await.unwrap(),
+        2
+    );
+    assert!(
+        store
+            .authenticate(&g.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate(&h.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Listing: live ones, or all with why they ended.
+    let live = store.create(alice("sid-7"), now).await.unwrap();
+    let listed = store.list(false, now + 1).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec![live.session.id.as_str()]
+    );
+    let all = store.list(true, now + 1).await.unwrap();
+    assert_eq!(all.len(), 9);
+    let revoked = all.iter().find(|s| s.id == a.session.id).unwrap();
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("logout"));
+
+    // Purging removes long-ended sessions and keeps live ones.
+    let purged = store.purge(0, t0 + 10 * LIFETIME).await.unwrap();
+    assert_eq!(purged, 9);
+    assert!(store.list(true, now).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_session_store_meets_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/steward.db").display()
+    );
+    let store = SessionStore::connect(&settings(url.clone())).await.unwrap();
+    store_contract(&store).await;
+    // Reconnecting runs the migrations again harmlessly and keeps data.
+    let again = SessionStore::connect(&settings(url)).await.unwrap();
+    let s = again.create(alice("x"), 1_800_000_000).await.unwrap();
+    drop(again);
+    let third = SessionStore::connect(&settings(format!(
+        "sqlite://{}",
+        dir.path().join("nested/steward.db").display()
+    )))
+    .await
+    .unwrap();
+    assert!(
+        third
+            .authenticate(&s.token, 1_800_000_001)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn postgres_session_store_meets_the_contract() {
+    let admin = std::env::var("STEWARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL must be running for this test (.ci/run starts it): {e}")
+    });
+    let db = format!("steward_sessions_{}", std::process::id());
+    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    run(format!("CREATE DATABASE {db}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&db);
+    let outcome = AssertUnwindSafe(async {
+        let store = SessionStore::connect(&settings(url.to_string()))
+            .await
+            .unwrap();
+        store_contract(&store).await;
+    })
+    .catch_unwind()
+    .await;
+    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test]
+async fn the_sessions_command_lists_and_revokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = SessionStore::connect(&settings(url.clone())).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let a = store.create(alice("s1"), now).await.unwrap();
+    let b = store.create(alice("s2"), now).await.unwrap();
+    let mut carol = alice("s3");
+    carol.user = "carol".into();
+    let c = store.create(carol, now).await.unwrap();
+    let cli = |args: &[&str]| {
+        crate::helpers::steward_command()
+            .env("STEWARD_SESSIONS__DATABASE", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["sessions", "list", "--json"]);
+    assert_eq!(
+        listed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(&a.token),
+        "tokens are never shown"
+    );
+
+    let one = cli(&[
+        "sessions",
+        "revoke",
+        &a.session.id,
+        "--reason",
+        "lost laptop",
+    ]);
+    assert_eq!(one.status.code(), Some(0));
+    assert!(
+        store
+            .authenticate(&a.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate(&b.token, now + 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = cli(&["sessions", "revoke", &a.session.id]);
+    assert_eq!(again.status.code(), Some(1), "nothing left to revoke");
+    let user = cli(&["sessions", "revoke", "--user", "carol"]);
+    assert!(String::from_utf8_lossy(&user.stdout).contains("revoked 1"));
+    assert!(
+        store
+            .authenticate(&c.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let neither = cli(&["sessions", "revoke"]);
+    assert_eq!(neither.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("session id"));
+    let text = cli(&["sessions", "list", "--all"]);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("revoked") && out.contains("lost laptop"),
+        "{out}"
+    );
+    let bad = crate::helpers::steward_command()
+        .env("STEWARD_SESSIONS__DATABASE", "mysql://nope")
+        .args(["sessions", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sqlite://PATH or postgres"));
+}
