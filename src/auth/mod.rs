@@ -1,6 +1,8 @@
 //! Identity: who is asking. Today: dev identities from configuration, named
 //! by the `X-Steward-Dev-User` header, allowed only on loopback binds.
 
+pub mod logout_token;
+
 use std::collections::BTreeMap;
 
 use crate::policy::{Policy, Principal};
