@@ -144,10 +144,14 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
+        let sessions = crate::session::SessionStore::connect(&settings.sessions)
+            .await
+            .context("opening the session database")?;
         let state = AppState {
             orchestrator: Arc::new(orchestrator),
             identities: Arc::new(identities),
             limits: Arc::new(settings.limits.clone()),
+            sessions,
         };
         Ok(Application { listener, state })
     }

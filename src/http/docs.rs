@@ -4,13 +4,11 @@
 //! model, so someone can fix the documents).
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, CurrentPrincipal};
-use crate::policy::Capability;
+use super::{ApiError, AppState, CurrentPrincipal, require_admin};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -91,18 +89,7 @@ async fn flagged(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !state
-        .orchestrator
-        .policy
-        .grants(&principal)
-        .can(Capability::Admin)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only the admin role may list flagged documents",
-        ));
-    }
+    require_admin(&state, &principal)?;
     // Text only from chunks the admin may read; for the others, where they are.
     let chunks: Vec<_> = state
         .orchestrator

@@ -32,6 +32,17 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+
+    /// 503 for a failing dependency: the cause is logged here, the client
+    /// gets only the code.
+    pub fn internal(code: &'static str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(code, error = %cause, "dependency failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "a backing service failed; try again later",
+        )
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -6,6 +6,7 @@ mod docs;
 pub use chat::check_question;
 mod error;
 mod metrics;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -32,6 +33,29 @@ pub struct AppState {
     pub identities: Arc<DevIdentities>,
     /// Request limits.
     pub limits: Arc<Limits>,
+    /// Sign-in sessions.
+    pub sessions: crate::session::SessionStore,
+}
+
+/// 403 unless the principal holds the `admin` capability.
+///
+/// # Errors
+/// [`ApiError`] 403 `forbidden`.
+pub(crate) fn require_admin(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    if state
+        .orchestrator
+        .policy
+        .grants(principal)
+        .can(crate::policy::Capability::Admin)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this needs the admin role",
+        ))
+    }
 }
 
 /// The authenticated principal of a request.
@@ -73,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::router())
         .merge(metrics::router())
         .merge(docs::router())
+        .merge(sessions::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

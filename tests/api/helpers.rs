@@ -85,6 +85,13 @@ pub fn demo_settings() -> Settings {
             model: "off".into(),
             ..Default::default()
         },
+        sessions: steward::session::SessionSettings {
+            database: format!(
+                "sqlite://{}",
+                fresh_index_dir().join("sessions.db").display()
+            ),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }

@@ -343,3 +343,89 @@ async fn the_sessions_command_lists_and_revokes() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sqlite://PATH or postgres"));
 }
+
+#[tokio::test]
+async fn the_admin_api_lists_and_revokes_sessions() {
+    let mut s = crate::helpers::demo_settings();
+    let db = crate::helpers::fresh_index_dir().join("admin-sessions.db");
+    s.sessions.database = format!("sqlite://{}", db.display());
+    let store = SessionStore::connect(&s.sessions).await.unwrap();
+    let app = crate::helpers::spawn(s).await;
+    let now = chrono::Utc::now().timestamp();
+    let a = store.create(alice("s1"), now).await.unwrap();
+    let b = store.create(alice("s2"), now).await.unwrap();
+
+    let post = |user: Option<&'static str>, body: String| {
+        let mut req = app
+            .client
+            .post(format!("{}/api/admin/sessions/revoke", app.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(u) = user {
+            req = req.header("x-steward-dev-user", u);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(app.get(None, "/api/admin/sessions").await.0, 401);
+    assert_eq!(app.get(Some("alice"), "/api/admin/sessions").await.0, 403);
+    let revoke_a = serde_json::json!({"id": a.session.id}).to_string();
+    assert_eq!(post(Some("alice"), revoke_a.clone()).await.0, 403);
+    assert_eq!(post(None, revoke_a.clone()).await.0, 401);
+
+    let (status, listed) = app.get(Some("bob"), "/api/admin/sessions").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2);
+    assert!(
+        !listed.to_string().contains(&a.token),
+        "tokens are never listed"
+    );
+    assert_eq!(
+        app.get(Some("bob"), "/api/admin/sessions?all=maybe")
+            .await
+            .0,
+        400
+    );
+
+    let (status, done) = post(Some("bob"), revoke_a.clone()).await;
+    assert_eq!((status, done["revoked"].as_u64()), (200, Some(1)));
+    assert!(
+        store
+            .authenticate(&a.token, now + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate(&b.token, now + 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(post(Some("bob"), revoke_a).await.0, 404, "already ended");
+    for bad in [
+        "{}".to_owned(),
+        serde_json::json!({"id": "x", "user": "alice"}).to_string(),
+        serde_json::json!({"id": "x", "why": "no"}).to_string(),
+        serde_json::json!({"user": "alice", "reason": "r".repeat(201)}).to_string(),
+        "not json".to_owned(),
+    ] {
+        let (status, body) = post(Some("bob"), bad.clone()).await;
+        assert_eq!(status, 400, "{bad:.40}: {body}");
+    }
+    let (status, done) = post(
+        Some("bob"),
+        serde_json::json!({"user": "alice", "reason": "offboarding"}).to_string(),
+    )
+    .await;
+    assert_eq!((status, done["revoked"].as_u64()), (200, Some(1)));
+    let (_, all) = app.get(Some("bob"), "/api/admin/sessions?all=true").await;
+    assert!(all.to_string().contains("offboarding"));
+}
