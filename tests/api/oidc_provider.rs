@@ -76,6 +76,35 @@ fn claims(jwt: &str) -> serde_json::Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// Starts an authorization request (code flow, PKCE S256, nonce = "n-" + state)
+/// and returns the interaction path the provider redirects to.
+async fn begin_login(
+    http: &reqwest::Client,
+    idp: &OidcProvider,
+    redirect: &str,
+    challenge: &str,
+    state: &str,
+) -> String {
+    let nonce = format!("n-{state}");
+    let auth = http
+        .get(format!("{}/auth", idp.issuer))
+        .query(&[
+            ("client_id", "steward"),
+            ("response_type", "code"),
+            ("scope", "openid email profile groups"),
+            ("redirect_uri", redirect),
+            ("state", state),
+            ("nonce", &nonce),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(auth.status(), 303);
+    auth.headers()["location"].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn the_test_provider_signs_users_in_without_a_browser() {
     let Some(idp) = OidcProvider::start("the_test_provider_signs_users_in", None) else {
@@ -106,23 +135,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
 
     let (verifier, challenge) = pkce();
     let redirect = "http://127.0.0.1:8080/auth/callback";
-    let auth = http
-        .get(format!("{}/auth", idp.issuer))
-        .query(&[
-            ("client_id", "steward"),
-            ("response_type", "code"),
-            ("scope", "openid email profile groups"),
-            ("redirect_uri", redirect),
-            ("state", "s1"),
-            ("nonce", "n1"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(auth.status(), 303);
-    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let interaction = begin_login(&http, &idp, redirect, &challenge, "s1").await;
     let wrong = http
         .post(format!("{}{interaction}", idp.issuer))
         .form(&[("login", "alice"), ("password", "nope")])
@@ -140,23 +153,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
     );
 
     // Again, with the right password (the first request never produced a code).
-    let (verifier2, challenge2) = (verifier, challenge);
-    let auth = http
-        .get(format!("{}/auth", idp.issuer))
-        .query(&[
-            ("client_id", "steward"),
-            ("response_type", "code"),
-            ("scope", "openid email profile groups"),
-            ("redirect_uri", redirect),
-            ("state", "s2"),
-            ("nonce", "n2"),
-            ("code_challenge", &challenge2),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let interaction = begin_login(&http, &idp, redirect, &challenge, "s2").await;
     let login = http
         .post(format!("{}{interaction}", idp.issuer))
         .form(&[("login", "alice"), ("password", "alice-pw")])
@@ -180,7 +177,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", redirect),
-            ("code_verifier", &verifier2),
+            ("code_verifier", &verifier),
         ])
         .send()
         .await
@@ -190,7 +187,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
         .unwrap();
     let id = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], "alice");
-    assert_eq!(id["nonce"], "n2");
+    assert_eq!(id["nonce"], "n-s2");
     assert_eq!(id["groups"], serde_json::json!(["data-analysts"]));
     assert!(id["sid"].is_string());
 }

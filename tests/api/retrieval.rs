@@ -32,6 +32,16 @@ fn model_or_skip(test: &str) -> Option<RetrievalSettings> {
     }
 }
 
+/// The `source` of each result of a `/api/docs/search` response.
+fn sources(body: &serde_json::Value) -> Vec<String> {
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -287,14 +297,6 @@ async fn docs_search_api_validates_input_and_filters_by_acl() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let sources = |body: &serde_json::Value| -> Vec<String> {
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["source"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let q = "/api/docs/search?q=gross%20margin%20cash%20runway&k=20";
     let (_, analyst) = app.get(Some("alice"), q).await;
     assert!(
@@ -437,19 +439,11 @@ async fn acls_may_name_groups_that_are_not_roles() {
         .dev_users
         .insert("fran".into(), vec!["analyst".into(), "payroll".into()]);
     let app = spawn(settings).await;
-    let sources = |body: serde_json::Value| -> Vec<String> {
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["source"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let q = "/api/docs/search?q=when%20are%20salaries%20paid";
     let (_, fran) = app.get(Some("fran"), q).await;
-    assert_eq!(sources(fran), vec!["payroll.md", "open.md"]);
+    assert_eq!(sources(&fran), vec!["payroll.md", "open.md"]);
     let (_, alice) = app.get(Some("alice"), q).await;
-    assert_eq!(sources(alice), vec!["open.md"]);
+    assert_eq!(sources(&alice), vec!["open.md"]);
     // The group grants no data access: fran is an analyst and nothing more.
     let (_, answer) = app
         .ask(

@@ -29,6 +29,11 @@ fn alice(sid: &str) -> NewSession {
     }
 }
 
+/// Whether `token` names a live session at `now`.
+async fn live(store: &SessionStore, token: &str, now: i64) -> bool {
+    store.authenticate(token, now).await.unwrap().is_some()
+}
+
 /// What every session database must do.
 async fn store_contract(store: &SessionStore) {
     let t0 = 1_800_000_000;
@@ -48,7 +53,7 @@ async fn store_contract(store: &SessionStore) {
 
     // Unknown, tampered, empty and oversized tokens name nothing.
     for bad in ["", "nope", &a.token[1..], &"x".repeat(10_000)] {
-        assert!(store.authenticate(bad, t0 + 11).await.unwrap().is_none());
+        assert!(!live(store, bad, t0 + 11).await);
     }
     // CSRF tokens belong to their session.
     assert!(store.check_csrf(&a.session.id, &a.csrf).await.unwrap());
@@ -58,57 +63,24 @@ async fn store_contract(store: &SessionStore) {
 
     // Idle timeout: used within the window it lives on; after a silence, it ends.
     let b = store.create(alice("sid-2"), t0).await.unwrap();
-    assert!(
-        store
-            .authenticate(&b.token, t0 + IDLE - 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .authenticate(&b.token, t0 + 2 * IDLE - 2)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .authenticate(&b.token, t0 + 3 * IDLE)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(live(store, &b.token, t0 + IDLE - 1).await);
+    assert!(live(store, &b.token, t0 + 2 * IDLE - 2).await);
+    assert!(!live(store, &b.token, t0 + 3 * IDLE).await);
 
     // Absolute lifetime: ends even when used all the time.
     let c = store.create(alice("sid-3"), t0).await.unwrap();
     let mut t = t0;
     while t < t0 + LIFETIME - 300 {
         t += 300;
-        assert!(
-            store.authenticate(&c.token, t).await.unwrap().is_some(),
-            "{t}"
-        );
+        assert!(live(store, &c.token, t).await, "{t}");
     }
-    assert!(
-        store
-            .authenticate(&c.token, t0 + LIFETIME)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!live(store, &c.token, t0 + LIFETIME).await);
 
     // Revocation by id, by identity-provider session, by subject, by user.
     let now = t0 + 20;
     assert!(store.revoke(&a.session.id, "logout", now).await.unwrap());
     assert!(!store.revoke(&a.session.id, "again", now).await.unwrap());
-    assert!(
-        store
-            .authenticate(&a.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!live(store, &a.token, now + 1).await);
     let d = store.create(alice("sid-4"), now).await.unwrap();
     let e = store.create(alice("sid-4"), now).await.unwrap();
     let f = store.create(alice("sid-5"), now).await.unwrap();
@@ -119,27 +91,9 @@ async fn store_contract(store: &SessionStore) {
             .unwrap(),
         2
     );
-    assert!(
-        store
-            .authenticate(&d.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&e.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&f.token, now + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(!live(store, &d.token, now + 1).await);
+    assert!(!live(store, &e.token, now + 1).await);
+    assert!(live(store, &f.token, now + 1).await);
     // f, and the two expired sessions b and c (revoking an ended session is harmless).
     assert_eq!(
         store
@@ -148,13 +102,7 @@ async fn store_contract(store: &SessionStore) {
             .unwrap(),
         3
     );
-    assert!(
-        store
-            .authenticate(&f.token, now + 2)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!live(store, &f.token, now + 2).await);
     let mut bob = alice("sid-6");
     bob.user = "bob".into();
     bob.idp_sub = None;
@@ -164,20 +112,8 @@ async fn store_contract(store: &SessionStore) {
         store.revoke_user("bob", "admin revoke", now).await.unwrap(),
         2
     );
-    assert!(
-        store
-            .authenticate(&g.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&h.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!live(store, &g.token, now + 1).await);
+    assert!(!live(store, &h.token, now + 1).await);
 
     // Listing: live ones, or all with why they ended.
     let live = store.create(alice("sid-7"), now).await.unwrap();
@@ -216,13 +152,7 @@ async fn sqlite_session_store_meets_the_contract() {
     )))
     .await
     .unwrap();
-    assert!(
-        third
-            .authenticate(&s.token, 1_800_000_001)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(live(&third, &s.token, 1_800_000_001).await);
 }
 
 #[tokio::test]
@@ -301,31 +231,13 @@ async fn the_sessions_command_lists_and_revokes() {
         "lost laptop",
     ]);
     assert_eq!(one.status.code(), Some(0));
-    assert!(
-        store
-            .authenticate(&a.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&b.token, now + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(!live(&store, &a.token, now + 1).await);
+    assert!(live(&store, &b.token, now + 1).await);
     let again = cli(&["sessions", "revoke", &a.session.id]);
     assert_eq!(again.status.code(), Some(1), "nothing left to revoke");
     let user = cli(&["sessions", "revoke", "--user", "carol"]);
     assert!(String::from_utf8_lossy(&user.stdout).contains("revoked 1"));
-    assert!(
-        store
-            .authenticate(&c.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!live(&store, &c.token, now + 1).await);
     let neither = cli(&["sessions", "revoke"]);
     assert_eq!(neither.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&neither.stderr).contains("session id"));
@@ -395,20 +307,8 @@ async fn the_admin_api_lists_and_revokes_sessions() {
 
     let (status, done) = post(Some("bob"), revoke_a.clone()).await;
     assert_eq!((status, done["revoked"].as_u64()), (200, Some(1)));
-    assert!(
-        store
-            .authenticate(&a.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&b.token, now + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(!live(&store, &a.token, now + 1).await);
+    assert!(live(&store, &b.token, now + 1).await);
     assert_eq!(post(Some("bob"), revoke_a).await.0, 404, "already ended");
     for bad in [
         "{}".to_owned(),
