@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod dedupe;
 pub mod demo;
 pub mod eval;
 pub mod http;

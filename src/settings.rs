@@ -27,6 +27,9 @@ pub struct AuthSettings {
     pub mode: String,
     /// Dev users and their roles.
     pub dev_users: BTreeMap<String, Vec<String>>,
+    /// The OpenID Provider (back-channel logout today; sign-in with issue 6).
+    #[serde(default)]
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
 }
 
 /// Request limits.
@@ -108,6 +111,7 @@ impl Default for Settings {
                     .iter()
                     .map(|(u, r)| ((*u).to_owned(), vec![(*r).to_owned()]))
                     .collect(),
+                oidc: None,
             },
             limits: Limits {
                 max_question_chars: 2000,

@@ -152,6 +152,11 @@ impl Application {
             identities: Arc::new(identities),
             limits: Arc::new(settings.limits.clone()),
             sessions,
+            oidc: settings
+                .auth
+                .oidc
+                .clone()
+                .map(|o| Arc::new(crate::auth::oidc::Provider::new(o))),
         };
         Ok(Application { listener, state })
     }

@@ -2,6 +2,7 @@
 //! by the `X-Steward-Dev-User` header, allowed only on loopback binds.
 
 pub mod logout_token;
+pub mod oidc;
 
 use std::collections::BTreeMap;
 

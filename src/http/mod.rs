@@ -1,6 +1,7 @@
 //! HTTP interface (axum): the chat API, the Metrics API, health and the web page.
 //! Each area exports a `router()`; they are merged in [`router`].
 
+mod auth;
 mod chat;
 mod docs;
 pub use chat::check_question;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Sign-in sessions.
     pub sessions: crate::session::SessionStore,
+    /// The OpenID Provider, when configured.
+    pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
 }
 
 /// 403 unless the principal holds the `admin` capability.
@@ -94,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(health))
         .route("/api/users", get(users))
+        .merge(auth::router())
         .merge(chat::router())
         .merge(metrics::router())
         .merge(docs::router())

@@ -1,15 +1,12 @@
-//! Slack: verifying that a request came from Slack, and recognising Slack's
-//! retries. (The Events API and `/ask` endpoints build on these.)
+//! Slack: verifying that a request came from Slack (retries are recognised
+//! with [`crate::dedupe::Dedupe`] by `event_id`). The Events API and `/ask`
+//! endpoints build on these.
 //!
 //! Verification follows Slack's "Verifying requests from Slack": the
 //! `X-Slack-Signature` header is `v0=` + hex HMAC-SHA256 (RFC 2104) keyed with
 //! the app's signing secret over `v0:{X-Slack-Request-Timestamp}:{raw body}`,
 //! compared in constant time; a timestamp more than five minutes from now is
 //! refused, so a captured request cannot be replayed later.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -73,48 +70,6 @@ pub fn verify(
         .map_err(|_| SlackAuthError::BadSignature)
 }
 
-/// Remembers Slack event ids for a while, so a retried delivery (Slack
-/// retries when it gets no 2xx within 3 s) is processed once.
-pub struct Dedupe {
-    seen: Mutex<HashMap<String, Instant>>,
-    ttl: Duration,
-    capacity: usize,
-}
-
-impl Dedupe {
-    /// Ids are remembered for `ttl`; at most `capacity` at a time (the oldest
-    /// are forgotten first when full).
-    pub fn new(ttl: Duration, capacity: usize) -> Dedupe {
-        Dedupe {
-            seen: Mutex::new(HashMap::new()),
-            ttl,
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Whether `event_id` is new (and now remembered).
-    pub fn first_time(&self, event_id: &str) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return true;
-        };
-        let now = Instant::now();
-        seen.retain(|_, at| now.duration_since(*at) < self.ttl);
-        if seen.contains_key(event_id) {
-            return false;
-        }
-        if seen.len() >= self.capacity
-            && let Some(oldest) = seen
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| k.clone())
-        {
-            seen.remove(&oldest);
-        }
-        seen.insert(event_id.to_owned(), now);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,18 +129,5 @@ mod tests {
         // Error messages never carry the secret or the signature.
         let e = verify(SECRET, TS, &body, SIG, now).unwrap_err().to_string();
         assert!(!e.contains("8f742231") && !e.contains("a2114d57"));
-    }
-
-    #[test]
-    fn retries_are_recognised_and_memory_is_bounded() {
-        let d = Dedupe::new(Duration::from_secs(60), 2);
-        assert!(d.first_time("Ev1"));
-        assert!(!d.first_time("Ev1"));
-        assert!(d.first_time("Ev2"));
-        assert!(d.first_time("Ev3"));
-        assert_eq!(d.seen.lock().unwrap().len(), 2);
-        let short = Dedupe::new(Duration::from_millis(0), 10);
-        assert!(short.first_time("x"));
-        assert!(short.first_time("x"), "forgotten after the ttl");
     }
 }

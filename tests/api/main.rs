@@ -1,6 +1,7 @@
 //! Integration tests: the real binary's library on a real port, against a
 //! freshly generated demo warehouse and the vendored Chinook database.
 
+mod backchannel;
 mod bad_input;
 mod chinook;
 mod cli;

@@ -28,8 +28,9 @@ impl Drop for OidcProvider {
 
 impl OidcProvider {
     /// Starts the provider with `clients` (JSON array of client metadata; `None`
-    /// for the defaults), or returns `None` after saying why the test is skipped.
-    pub fn start(test: &str, clients: Option<&str>) -> Option<OidcProvider> {
+    /// for the defaults) on `port` (0: any free one), or returns `None` after
+    /// saying why the test is skipped.
+    pub fn start(test: &str, clients: Option<&str>, port: u16) -> Option<OidcProvider> {
         let dir = root().join("tests/oidc");
         if !dir.join("node_modules/oidc-provider").is_dir() {
             eprintln!(
@@ -40,10 +41,13 @@ impl OidcProvider {
         let mut cmd = Command::new("node");
         cmd.arg("provider.mjs")
             .current_dir(&dir)
-            .env("PORT", "0")
+            .env("PORT", port.to_string())
             .env("TEST_CONTROL", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(match std::env::var_os("OIDC_PROVIDER_LOG") {
+                Some(path) => std::fs::File::create(path).map_or(Stdio::null(), Stdio::from),
+                None => Stdio::null(),
+            });
         if let Some(c) = clients {
             cmd.env("CLIENTS_JSON", c);
         }
@@ -51,13 +55,15 @@ impl OidcProvider {
             eprintln!("SKIPPED {test}: node is not installed");
             return None;
         };
-        let stdout = child.stdout.take()?;
+        let mut stdout = BufReader::new(child.stdout.take()?);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).ok()?;
+        stdout.read_line(&mut line).ok()?;
         let issuer = line
             .trim()
             .strip_prefix("oidc-provider listening on ")?
             .to_owned();
+        // Keep draining its output: a closed pipe would kill it at its next notice.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Some(OidcProvider { child, issuer })
     }
 }
@@ -71,14 +77,43 @@ pub fn pkce() -> (String, String) {
 }
 
 /// The claims of a JWT, unverified (the provider's own output, for the self-test).
-fn claims(jwt: &str) -> serde_json::Value {
+pub fn claims(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// An HTTP client that keeps the provider's cookies and does not follow redirects.
+pub fn browserless() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Signs `user` in at an interaction and follows the provider back to the
+/// client: returns the redirect URI it sends the browser to (with `code`).
+pub async fn finish_login(
+    http: &reqwest::Client,
+    idp: &OidcProvider,
+    interaction: &str,
+    user: &str,
+    password: &str,
+) -> url::Url {
+    let login = http
+        .post(format!("{}{interaction}", idp.issuer))
+        .form(&[("login", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let resume = login.headers()["location"].to_str().unwrap().to_owned();
+    let back = http.get(&resume).send().await.unwrap();
+    url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap()
+}
+
 /// Starts an authorization request (code flow, PKCE S256, nonce = "n-" + state)
 /// and returns the interaction path the provider redirects to.
-async fn begin_login(
+pub async fn begin_login(
     http: &reqwest::Client,
     idp: &OidcProvider,
     redirect: &str,
@@ -107,14 +142,10 @@ async fn begin_login(
 
 #[tokio::test]
 async fn the_test_provider_signs_users_in_without_a_browser() {
-    let Some(idp) = OidcProvider::start("the_test_provider_signs_users_in", None) else {
+    let Some(idp) = OidcProvider::start("the_test_provider_signs_users_in", None, 0) else {
         return;
     };
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let http = browserless();
     let discovery: serde_json::Value = http
         .get(format!("{}/.well-known/openid-configuration", idp.issuer))
         .send()
@@ -154,15 +185,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
 
     // Again, with the right password (the first request never produced a code).
     let interaction = begin_login(&http, &idp, redirect, &challenge, "s2").await;
-    let login = http
-        .post(format!("{}{interaction}", idp.issuer))
-        .form(&[("login", "alice"), ("password", "alice-pw")])
-        .send()
-        .await
-        .unwrap();
-    let resume = login.headers()["location"].to_str().unwrap().to_owned();
-    let back = http.get(&resume).send().await.unwrap();
-    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = finish_login(&http, &idp, &interaction, "alice", "alice-pw").await;
     assert!(callback.as_str().starts_with(redirect));
     let code = callback
         .query_pairs()

@@ -7,23 +7,14 @@ use serde_json::json;
 
 use super::*;
 
-/// A key made for these tests only (openssl ecparam -name prime256v1).
-const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgBFq11MskYf7KRxCg
-WPDIP/g1xULOuPZr9R6Qk9Q7wC6hRANCAATmBtVm26TrquJFJAQzWNjKDUqU5fhP
-yvuiCPMqhADpSa4Ac/rQ8Tm3pNqk/YBTbonOOTTxvzlY+eaGBwu7rYNR
------END PRIVATE KEY-----
-";
+/// A key made for these tests only (tests/fixtures/keys).
+const TEST_KEY: &str = include_str!("../../../tests/fixtures/keys/test-ec-p256.pem");
+const TEST_JWKS: &str = include_str!("../../../tests/fixtures/keys/test-ec-p256.jwks.json");
 const ISS: &str = "http://127.0.0.1:9400";
 const AUD: &str = "steward";
 
 fn jwks() -> JwkSet {
-    serde_json::from_value(json!({"keys": [{
-        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-        "x": "5gbVZtuk66riRSQEM1jYyg1KlOX4T8r7ogjzKoQA6Uk",
-        "y": "rgBz-tDxObek2qT9gFNuic45NPG_OVj55oYHC7utg1E"
-    }]}))
-    .unwrap()
+    serde_json::from_str(TEST_JWKS).unwrap()
 }
 
 fn now() -> i64 {
