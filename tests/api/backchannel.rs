@@ -10,7 +10,10 @@ use steward::auth::oidc::OidcSettings;
 use steward::session::{NewSession, SessionStore};
 
 use crate::helpers::{TestApp, demo_settings, fresh_index_dir, root, spawn};
-use crate::oidc_provider::{OidcProvider, begin_login, browserless, claims, finish_login, pkce};
+use crate::oidc_provider::{
+    OidcProvider, begin_login, browserless, claims, exchange_code, finish_login, pkce,
+};
+use crate::sessions::live;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -91,27 +94,7 @@ async fn signing_out_at_the_provider_ends_steward_sessions_at_once() {
     let (verifier, challenge) = pkce();
     let interaction = begin_login(&http, &idp, &redirect, &challenge, "s1").await;
     let callback = finish_login(&http, &idp, &interaction, "alice", "alice-pw").await;
-    let code = callback
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: serde_json::Value = http
-        .post(format!("{issuer}/token"))
-        .basic_auth("steward", Some("steward-test-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(&http, &idp, &callback, &redirect, &verifier).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let id = claims(&id_token);
     let sid = id["sid"].as_str().unwrap();
@@ -166,7 +149,7 @@ async fn signing_out_at_the_provider_ends_steward_sessions_at_once() {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let now = chrono::Utc::now().timestamp();
-                if store.authenticate(&token, now).await.unwrap().is_none() {
+                if !live(&store, &token, now).await {
                     return true;
                 }
                 if std::time::Instant::now() > deadline {
@@ -181,14 +164,8 @@ async fn signing_out_at_the_provider_ends_steward_sessions_at_once() {
         "the session started at the provider ended"
     );
     let now = chrono::Utc::now().timestamp();
-    assert!(
-        store
-            .authenticate(&elsewhere.token, now)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(store.authenticate(&bob.token, now).await.unwrap().is_some());
+    assert!(live(&store, &elsewhere.token, now).await);
+    assert!(live(&store, &bob.token, now).await);
     let all = store.list(true, now).await.unwrap();
     let revoked = all.iter().find(|s| s.id == here.session.id).unwrap();
     assert_eq!(
@@ -271,27 +248,9 @@ async fn replays_forgeries_and_bad_input_are_refused() {
         (200, Some("no-store")),
         "{body}"
     );
-    assert!(
-        store
-            .authenticate(&a.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&b.token, now + 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        store
-            .authenticate(&c.token, now + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(!live(&store, &a.token, now + 1).await);
+    assert!(!live(&store, &b.token, now + 1).await);
+    assert!(live(&store, &c.token, now + 1).await);
     // The same token again is a replay.
     let (status, body, _) = post_logout(&app, &format!("logout_token={by_sub}")).await;
     assert_eq!(status, 400);
@@ -328,13 +287,7 @@ async fn replays_forgeries_and_bad_input_are_refused() {
         assert_eq!(status, 400, "{name}: {text}");
         assert_eq!(cache.as_deref(), Some("no-store"), "{name}");
     }
-    assert!(
-        store
-            .authenticate(&c.token, now + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(live(&store, &c.token, now + 1).await);
 
     // Without a configured provider the endpoint does not exist.
     let plain = spawn(demo_settings()).await;

@@ -111,6 +111,37 @@ pub async fn finish_login(
     url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap()
 }
 
+/// Redeems the `code` in `callback` at the token endpoint as the default
+/// `steward` client; returns the token response.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    idp: &OidcProvider,
+    callback: &url::Url,
+    redirect: &str,
+    verifier: &str,
+) -> serde_json::Value {
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("the callback carries a code")
+        .1
+        .into_owned();
+    http.post(format!("{}/token", idp.issuer))
+        .basic_auth("steward", Some("steward-test-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Starts an authorization request (code flow, PKCE S256, nonce = "n-" + state)
 /// and returns the interaction path the provider redirects to.
 pub async fn begin_login(
@@ -187,27 +218,7 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
     let interaction = begin_login(&http, &idp, redirect, &challenge, "s2").await;
     let callback = finish_login(&http, &idp, &interaction, "alice", "alice-pw").await;
     assert!(callback.as_str().starts_with(redirect));
-    let code = callback
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: serde_json::Value = http
-        .post(format!("{}/token", idp.issuer))
-        .basic_auth("steward", Some("steward-test-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", redirect),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = exchange_code(&http, &idp, &callback, redirect, &verifier).await;
     let id = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], "alice");
     assert_eq!(id["nonce"], "n-s2");

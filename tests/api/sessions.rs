@@ -30,7 +30,7 @@ fn alice(sid: &str) -> NewSession {
 }
 
 /// Whether `token` names a live session at `now`.
-async fn live(store: &SessionStore, token: &str, now: i64) -> bool {
+pub async fn live(store: &SessionStore, token: &str, now: i64) -> bool {
     store.authenticate(token, now).await.unwrap().is_some()
 }
 
