@@ -147,7 +147,11 @@ impl Application {
         let sessions = crate::session::SessionStore::connect(&settings.sessions)
             .await
             .context("opening the session database")?;
+        let identity =
+            crate::auth::identity_map::IdentityMap::load(&settings.policies, &orchestrator.policy)
+                .map_err(anyhow::Error::msg)?;
         let state = AppState {
+            identity: Arc::new(identity),
             orchestrator: Arc::new(orchestrator),
             identities: Arc::new(identities),
             limits: Arc::new(settings.limits.clone()),

@@ -15,17 +15,16 @@
 //!    can never be replayed as a logout token); `jti` is present, so callers
 //!    can refuse a replay.
 //!
-//! JWT decoding and signature checks are jsonwebtoken's (aws-lc-rs backend).
+//! The JWT checks shared with access tokens are in [`super::jwt`].
 
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
+
+pub use super::jwt::LEEWAY_SECS;
+use super::jwt::{self, JwtError};
 
 /// The back-channel logout event type.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// Allowed clock skew, seconds.
-pub const LEEWAY_SECS: i64 = 60;
 
 /// What a valid logout token asks to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +79,6 @@ struct Claims {
     events: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-const ACCEPTED: [Algorithm; 8] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-];
-
 /// Validates `token` from `issuer` for the client `audience` at `now` (Unix
 /// seconds); `max_age_secs` bounds how old `iat` may be.
 ///
@@ -104,31 +92,13 @@ pub fn validate(
     now: i64,
     max_age_secs: i64,
 ) -> Result<LogoutRequest, LogoutTokenError> {
-    let header = decode_header(token).map_err(|_| LogoutTokenError::Malformed)?;
-    if !ACCEPTED.contains(&header.alg) {
-        return Err(LogoutTokenError::Malformed);
-    }
-    if !header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case("logout+jwt") || t.eq_ignore_ascii_case("application/logout+jwt")
-    }) {
-        return Err(LogoutTokenError::WrongType);
-    }
-    let jwk = match &header.kid {
-        Some(kid) => keys.find(kid),
-        None if keys.keys.len() == 1 => keys.keys.first(),
-        None => None,
-    }
-    .ok_or(LogoutTokenError::UnknownKey)?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| LogoutTokenError::UnknownKey)?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["iss", "aud"]);
-    validation.validate_exp = true;
-    validation.leeway = LEEWAY_SECS.unsigned_abs();
-    let claims = decode::<Claims>(token, &key, &validation)
-        .map_err(|e| LogoutTokenError::Invalid(e.to_string()))?
-        .claims;
+    let claims: Claims = jwt::verify(token, keys, &["logout+jwt"], issuer, audience, false)
+        .map_err(|e| match e {
+            JwtError::Malformed => LogoutTokenError::Malformed,
+            JwtError::WrongType => LogoutTokenError::WrongType,
+            JwtError::UnknownKey => LogoutTokenError::UnknownKey,
+            JwtError::Invalid(why) => LogoutTokenError::Invalid(why),
+        })?;
     match claims.iat {
         Some(iat) if iat <= now + LEEWAY_SECS && now - iat <= max_age_secs => {}
         _ => return Err(LogoutTokenError::IssuedAt),

@@ -1,6 +1,9 @@
 //! Identity: who is asking. Today: dev identities from configuration, named
 //! by the `X-Steward-Dev-User` header, allowed only on loopback binds.
 
+pub mod access_token;
+pub mod identity_map;
+pub mod jwt;
 pub mod logout_token;
 pub mod oidc;
 

@@ -10,6 +10,8 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use super::access_token::{self, Bearer};
+use super::jwt::JwtError;
 use super::logout_token::{self, LogoutRequest, LogoutTokenError};
 use crate::dedupe::Dedupe;
 
@@ -24,10 +26,17 @@ pub struct OidcSettings {
     /// Oldest accepted logout token, seconds since its `iat`.
     #[serde(default = "default_max_age")]
     pub logout_token_max_age_secs: i64,
+    /// The audience (resource) of access tokens for steward's API.
+    #[serde(default = "default_api_audience")]
+    pub api_audience: String,
 }
 
 fn default_max_age() -> i64 {
     300
+}
+
+fn default_api_audience() -> String {
+    "urn:steward:api".into()
 }
 
 /// Why the provider's keys could not be used, or a logout token was refused.
@@ -42,6 +51,9 @@ pub enum OidcError {
     /// The logout token's `jti` was seen before.
     #[error("the logout token was already used")]
     Replay,
+    /// The access token is invalid.
+    #[error("the access token is not valid")]
+    Bearer(JwtError),
 }
 
 /// Keys are refetched after this long.
@@ -131,28 +143,59 @@ impl Provider {
         Ok(keys)
     }
 
+    /// Runs `check` with the provider's keys, once more with freshly fetched
+    /// keys if it reports an unknown key (the provider rotated them).
+    async fn with_keys<T, E>(
+        &self,
+        check: impl Fn(&JwkSet) -> Result<T, E>,
+        unknown_key: impl Fn(&E) -> bool,
+    ) -> Result<Result<T, E>, OidcError> {
+        let first = check(&self.keys(false).await?);
+        match first {
+            Err(e) if unknown_key(&e) => Ok(check(&self.keys(true).await?)),
+            other => Ok(other),
+        }
+    }
+
     /// Validates a logout token at `now` (Unix seconds) and refuses replays.
     ///
     /// # Errors
     /// [`OidcError`]: keys unavailable, an invalid token, or a replay.
     pub async fn logout_request(&self, token: &str, now: i64) -> Result<LogoutRequest, OidcError> {
-        let check = |keys: &JwkSet| {
-            logout_token::validate(
-                token,
-                keys,
-                &self.settings.issuer,
-                &self.settings.client_id,
-                now,
-                self.settings.logout_token_max_age_secs,
+        let s = &self.settings;
+        let request = self
+            .with_keys(
+                |keys| {
+                    logout_token::validate(
+                        token,
+                        keys,
+                        &s.issuer,
+                        &s.client_id,
+                        now,
+                        s.logout_token_max_age_secs,
+                    )
+                },
+                |e| *e == LogoutTokenError::UnknownKey,
             )
-        };
-        let request = match check(&self.keys(false).await?) {
-            Err(LogoutTokenError::UnknownKey) => check(&self.keys(true).await?)?,
-            other => other?,
-        };
+            .await??;
         if !self.seen.first_time(&request.jti) {
             return Err(OidcError::Replay);
         }
         Ok(request)
+    }
+
+    /// Validates a bearer access token for steward's API.
+    ///
+    /// # Errors
+    /// [`OidcError::Keys`] when keys are unavailable, [`OidcError::Bearer`]
+    /// for an invalid token.
+    pub async fn bearer(&self, token: &str) -> Result<Bearer, OidcError> {
+        let s = &self.settings;
+        self.with_keys(
+            |keys| access_token::validate(token, keys, &s.issuer, &s.api_audience),
+            |e| *e == JwtError::UnknownKey,
+        )
+        .await?
+        .map_err(OidcError::Bearer)
     }
 }

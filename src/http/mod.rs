@@ -38,6 +38,47 @@ pub struct AppState {
     pub sessions: crate::session::SessionStore,
     /// The OpenID Provider, when configured.
     pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
+    /// Provider groups and OAuth clients → roles (`policies/identity.yaml`).
+    pub identity: Arc<crate::auth::identity_map::IdentityMap>,
+}
+
+/// Longest accepted bearer token, in bytes.
+const MAX_BEARER_BYTES: usize = 16 * 1024;
+
+/// The principal of an `Authorization: Bearer` access token.
+async fn bearer_principal(state: &AppState, value: &str) -> Result<Principal, ApiError> {
+    let invalid = |message: &str| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            message.to_owned(),
+        )
+    };
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= MAX_BEARER_BYTES)
+        .ok_or_else(|| invalid("use Authorization: Bearer <access token>"))?;
+    let provider = state
+        .oidc
+        .as_ref()
+        .ok_or_else(|| invalid("bearer tokens need an identity provider (auth.oidc)"))?;
+    let bearer = provider.bearer(token).await.map_err(|e| match e {
+        crate::auth::oidc::OidcError::Keys(cause) => ApiError::internal("identity_provider", cause),
+        _ => invalid("the access token is not valid"),
+    })?;
+    let principal = match &bearer {
+        crate::auth::access_token::Bearer::User { sub, groups } => state.identity.user(sub, groups),
+        crate::auth::access_token::Bearer::Client { client_id } => state.identity.client(client_id),
+    };
+    principal.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_role",
+            "this identity maps to no steward role (policies/identity.yaml)",
+        )
+    })
 }
 
 /// 403 unless the principal holds the `admin` capability.
@@ -68,6 +109,10 @@ impl FromRequestParts<AppState> for CurrentPrincipal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let value = auth.to_str().unwrap_or_default();
+            return bearer_principal(state, value).await.map(CurrentPrincipal);
+        }
         let Some(value) = parts.headers.get(DEV_USER_HEADER) else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

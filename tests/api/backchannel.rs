@@ -11,20 +11,12 @@ use steward::session::{NewSession, SessionStore};
 
 use crate::helpers::{TestApp, demo_settings, fresh_index_dir, root, spawn};
 use crate::oidc_provider::{
-    OidcProvider, begin_login, browserless, claims, exchange_code, finish_login, pkce,
+    OidcProvider, begin_login, browserless, claims, exchange_code, finish_login, free_port, pkce,
 };
 use crate::sessions::live;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An app whose OpenID Provider is `issuer`, and its session store.
-async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
+pub async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
     let mut s = demo_settings();
     s.sessions.database = format!(
         "sqlite://{}",
@@ -34,6 +26,7 @@ async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
         issuer: issuer.to_owned(),
         client_id: "steward".into(),
         logout_token_max_age_secs: 300,
+        api_audience: "urn:steward:api".into(),
     });
     let store = SessionStore::connect(&s.sessions).await.unwrap();
     (spawn(s).await, store)
@@ -80,7 +73,7 @@ async fn signing_out_at_the_provider_ends_steward_sessions_at_once() {
         "backchannel_logout_session_required": true,
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
-        "scope": "openid email profile groups"
+        "scope": "openid email profile groups api"
     }])
     .to_string();
     let Some(idp) = OidcProvider::start("signing_out_at_the_provider", Some(&clients), idp_port)

@@ -3,6 +3,7 @@
 
 mod backchannel;
 mod bad_input;
+mod bearer;
 mod chinook;
 mod cli;
 mod cli_retrieval;

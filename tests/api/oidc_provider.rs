@@ -68,6 +68,26 @@ impl OidcProvider {
     }
 }
 
+/// A free loopback port (for a provider that must be configured before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Signs `user` in at the provider (default `steward` client) and returns
+/// the token response: ID token and a JWT access token for steward's API.
+pub async fn user_tokens(idp: &OidcProvider, user: &str, password: &str) -> serde_json::Value {
+    let http = browserless();
+    let redirect = "http://127.0.0.1:8080/auth/callback";
+    let (verifier, challenge) = pkce();
+    let interaction = begin_login(&http, idp, redirect, &challenge, "t").await;
+    let callback = finish_login(&http, idp, &interaction, user, password).await;
+    exchange_code(&http, idp, &callback, redirect, &verifier).await
+}
+
 /// A PKCE verifier and its S256 challenge (RFC 7636).
 pub fn pkce() -> (String, String) {
     use rand::RngExt;
@@ -157,7 +177,8 @@ pub async fn begin_login(
         .query(&[
             ("client_id", "steward"),
             ("response_type", "code"),
-            ("scope", "openid email profile groups"),
+            ("scope", "openid email profile groups api"),
+            ("resource", "urn:steward:api"),
             ("redirect_uri", redirect),
             ("state", state),
             ("nonce", &nonce),

@@ -39,11 +39,20 @@ const defaultClients = [
     backchannel_logout_session_required: true,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    scope: 'openid email profile groups offline_access',
+    scope: 'openid email profile groups offline_access api',
   },
   {
     client_id: 'steward-api',
     client_secret: 'steward-api-secret',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: 'api',
+  },
+  {
+    // A client steward's identity.yaml does not list.
+    client_id: 'stranger',
+    client_secret: 'stranger-secret',
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
@@ -105,6 +114,12 @@ const configuration = {
       useGrantedResource: () => true,
     },
   },
+  // User access tokens carry the user's groups, so an API client acting for a
+  // user is mapped to roles the same way as a signed-in user.
+  async extraTokenClaims(_ctx, token) {
+    const user = token.accountId && users[token.accountId];
+    return user ? { groups: user.groups } : undefined;
+  },
   ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 86400, Session: 86400, Grant: 86400 },
   async findAccount(_ctx, id) {
     const user = users[id];
@@ -132,6 +147,7 @@ const configuration = {
       accountId: ctx.oidc.session.accountId,
     });
     grant.addOIDCScope(ctx.oidc.params.scope || 'openid');
+    grant.addResourceScope('urn:steward:api', 'api');
     await grant.save();
     return grant;
   },
