@@ -78,11 +78,11 @@ pub struct Settings {
 }
 
 /// Secrets read straight from the environment by their users, never
-/// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD` and
-/// `STEWARD_LLM_API_KEY`). `STEWARD_TEST_*` variables belong to the test
+/// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD`,
+/// `STEWARD_LLM_API_KEY` and `STEWARD_OIDC_CLIENT_SECRET`). `STEWARD_TEST_*` variables belong to the test
 /// suites and are skipped too; every other `STEWARD_*` variable is a setting,
 /// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
-const SECRET_ENV_KEYS: [&str; 2] = ["snowflake_password", "llm_api_key"];
+const SECRET_ENV_KEYS: [&str; 3] = ["snowflake_password", "llm_api_key", "oidc_client_secret"];
 
 /// The default demo warehouse path.
 pub const DEMO_WAREHOUSE: &str = ".steward/demo.sqlite";

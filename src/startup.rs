@@ -150,7 +150,14 @@ impl Application {
         let identity =
             crate::auth::identity_map::IdentityMap::load(&settings.policies, &orchestrator.policy)
                 .map_err(anyhow::Error::msg)?;
+        let sso = settings
+            .auth
+            .oidc
+            .clone()
+            .filter(|o| o.redirect_uri.is_some())
+            .map(|o| Arc::new(crate::auth::sso::Sso::new(o)));
         let state = AppState {
+            sso,
             identity: Arc::new(identity),
             orchestrator: Arc::new(orchestrator),
             identities: Arc::new(identities),

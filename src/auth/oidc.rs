@@ -29,6 +29,13 @@ pub struct OidcSettings {
     /// The audience (resource) of access tokens for steward's API.
     #[serde(default = "default_api_audience")]
     pub api_audience: String,
+    /// steward's sign-in callback as registered at the provider
+    /// (`https://steward.example.com/auth/callback`); unset: no web sign-in.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Where the provider sends a user after signing out (registered there too).
+    #[serde(default)]
+    pub post_logout_redirect_uri: Option<String>,
 }
 
 fn default_max_age() -> i64 {

@@ -40,6 +40,74 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
     /// Provider groups and OAuth clients → roles (`policies/identity.yaml`).
     pub identity: Arc<crate::auth::identity_map::IdentityMap>,
+    /// Web sign-in, when `auth.oidc.redirect_uri` is set.
+    pub sso: Option<Arc<crate::auth::sso::Sso>>,
+}
+
+/// The session cookie's name (HttpOnly; the token is never readable by scripts).
+pub const SESSION_COOKIE: &str = "steward_session";
+/// The CSRF cookie's name (readable by the page, echoed in `X-CSRF-Token`).
+pub const CSRF_COOKIE: &str = "steward_csrf";
+/// The header state-changing requests must carry when signed in by cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name` in a request, if any.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The principal of a session cookie; state-changing requests must also
+/// carry the session's CSRF token.
+async fn cookie_principal(
+    state: &AppState,
+    parts: &Parts,
+    token: &str,
+) -> Result<Principal, ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let session = state
+        .sessions
+        .authenticate(token, now)
+        .await
+        .map_err(|e| ApiError::internal("session_store", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "your session has ended; sign in again",
+            )
+        })?;
+    let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    if !safe {
+        let given = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let ok = state
+            .sessions
+            .check_csrf(&session.id, given)
+            .await
+            .map_err(|e| ApiError::internal("session_store", e))?;
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header",
+            ));
+        }
+    }
+    Ok(Principal {
+        user: session.user,
+        roles: session.roles,
+        groups: session.groups,
+    })
 }
 
 /// Longest accepted bearer token, in bytes.
@@ -112,6 +180,11 @@ impl FromRequestParts<AppState> for CurrentPrincipal {
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let value = auth.to_str().unwrap_or_default();
             return bearer_principal(state, value).await.map(CurrentPrincipal);
+        }
+        if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
+            return cookie_principal(state, parts, token)
+                .await
+                .map(CurrentPrincipal);
         }
         let Some(value) = parts.headers.get(DEV_USER_HEADER) else {
             return Err(ApiError::new(

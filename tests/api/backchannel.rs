@@ -27,6 +27,8 @@ pub async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
         client_id: "steward".into(),
         logout_token_max_age_secs: 300,
         api_audience: "urn:steward:api".into(),
+        redirect_uri: None,
+        post_logout_redirect_uri: None,
     });
     let store = SessionStore::connect(&s.sessions).await.unwrap();
     (spawn(s).await, store)

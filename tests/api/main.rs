@@ -22,5 +22,6 @@ mod retrieval;
 mod scripted_llm;
 mod sessions;
 mod six_questions;
+mod sso;
 mod streaming;
 mod vector_store;

@@ -1,0 +1,246 @@
+//! Web sign-in through the real test provider: code flow with PKCE, the
+//! session cookie and CSRF token, logout, and the ways a sign-in can fail.
+
+use steward::auth::oidc::OidcSettings;
+
+use crate::helpers::{TestApp, demo_settings, spawn};
+use crate::oidc_provider::{OidcProvider, browserless, free_port};
+
+struct Setup {
+    app: TestApp,
+    idp: OidcProvider,
+    base: String,
+}
+
+async fn setup(test: &str) -> Option<Setup> {
+    let (idp_port, port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    // A public client (PKCE, no secret), so no secret has to reach the test process.
+    let clients = serde_json::json!([{
+        "client_id": "steward",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{base}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{base}/")],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "scope": "openid email profile groups"
+    }])
+    .to_string();
+    let idp = OidcProvider::start(test, Some(&clients), idp_port)?;
+    let mut s = demo_settings();
+    s.bind = format!("127.0.0.1:{port}");
+    s.auth.oidc = Some(OidcSettings {
+        issuer,
+        client_id: "steward".into(),
+        logout_token_max_age_secs: 300,
+        api_audience: "urn:steward:api".into(),
+        redirect_uri: Some(format!("{base}/auth/callback")),
+        post_logout_redirect_uri: Some(format!("{base}/")),
+    });
+    let app = spawn(s).await;
+    Some(Setup { app, idp, base })
+}
+
+/// Follows a sign-in from steward's `/auth/login` through the provider back
+/// to steward's callback; returns the callback URL and steward's response.
+async fn sign_in(
+    http: &reqwest::Client,
+    s: &Setup,
+    user: &str,
+    password: &str,
+    return_to: &str,
+) -> (String, reqwest::Response) {
+    let start = http
+        .get(format!("{}/auth/login", s.base))
+        .query(&[("return_to", return_to)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let to_idp = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to_idp.starts_with(&s.idp.issuer), "{to_idp}");
+    assert!(
+        to_idp.contains("code_challenge_method=S256"),
+        "PKCE: {to_idp}"
+    );
+    let auth = http.get(&to_idp).send().await.unwrap();
+    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let login = http
+        .post(format!("{}{interaction}", s.idp.issuer))
+        .form(&[("login", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let resume = login.headers()["location"].to_str().unwrap().to_owned();
+    let back = http.get(&resume).send().await.unwrap();
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        callback.starts_with(&format!("{}/auth/callback", s.base)),
+        "{callback}"
+    );
+    let done = http.get(&callback).send().await.unwrap();
+    (callback, done)
+}
+
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn users_sign_in_use_the_api_with_csrf_and_sign_out() {
+    let Some(s) = setup("users_sign_in").await else {
+        return;
+    };
+    let http = browserless();
+    let (callback, done) = sign_in(&http, &s, "alice", "alice-pw", "/welcome").await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/welcome");
+    let cookies = set_cookies(&done);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("steward_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "loopback dev callback: {session}"
+    );
+    let csrf = cookie_value(&cookies, "steward_csrf");
+    let token = cookie_value(&cookies, "steward_session");
+
+    // The cookie identifies alice (data-analysts → analyst).
+    let metrics = http
+        .get(format!("{}/api/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let ask = |csrf: Option<&str>| {
+        let mut req = http
+            .post(format!("{}/api/chat", s.base))
+            .json(&serde_json::json!({"question": "What was DAU last week vs the week before?"}));
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.send()
+    };
+    assert_eq!(ask(None).await.unwrap().status(), 403, "no CSRF token");
+    assert_eq!(ask(Some("wrong")).await.unwrap().status(), 403);
+    let answered = ask(Some(&csrf)).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(
+        answered.json::<serde_json::Value>().await.unwrap()["kind"],
+        "metric"
+    );
+    // Admin endpoints stay closed to an analyst.
+    let admin = http
+        .get(format!("{}/api/admin/sessions", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 403);
+
+    // The callback works once.
+    let replay = http.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+
+    // Sign-out needs the CSRF token, ends the session, and hands over to the provider.
+    let no_csrf = http
+        .post(format!("{}/auth/logout", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let out = http
+        .post(format!("{}/auth/logout", s.base))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let to = out.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&format!("{}/session/end", s.idp.issuer)),
+        "{to}"
+    );
+    assert!(
+        set_cookies(&out)
+            .iter()
+            .any(|c| c.starts_with("steward_session=;"))
+    );
+    let stale = reqwest::Client::new()
+        .get(format!("{}/api/metrics", s.base))
+        .header("cookie", format!("steward_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+    let _ = &s.app;
+}
+
+#[tokio::test]
+async fn failed_and_hostile_sign_ins_are_refused() {
+    let Some(s) = setup("failed_sign_ins").await else {
+        return;
+    };
+    let http = browserless();
+    // A user none of whose groups maps to a role gets no session.
+    let changed = reqwest::Client::new()
+        .post(format!("{}/test/users/dave/groups", s.idp.issuer))
+        .json(&serde_json::json!({"groups": ["book-club"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    let (_, done) = sign_in(&http, &s, "dave", "dave-pw", "/").await;
+    assert_eq!(done.status(), 403);
+    assert!(set_cookies(&done).is_empty());
+
+    // return_to never leaves the site.
+    let (_, done) = sign_in(&browserless(), &s, "alice", "alice-pw", "//evil.example/x").await;
+    assert_eq!(done.headers()["location"], "/");
+
+    let get = |path: &str| http.get(format!("{}{path}", s.base)).send();
+    for (path, want) in [
+        ("/auth/callback?code=x&state=forged", 400),
+        ("/auth/callback?state=x", 400),
+        ("/auth/callback?error=access_denied&state=x", 401),
+        ("/auth/login?return_to=/&evil=1", 400),
+    ] {
+        assert_eq!(get(path).await.unwrap().status().as_u16(), want, "{path}");
+    }
+    // Forged and junk cookies are not sessions.
+    let forged = reqwest::Client::new()
+        .get(format!("{}/api/metrics", s.base))
+        .header("cookie", "steward_session=AAAA; steward_csrf=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    // Without single sign-on configured, the endpoints do not exist.
+    let plain = spawn(demo_settings()).await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/auth/login", plain.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
