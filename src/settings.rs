@@ -23,7 +23,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `dev`: users named by the `X-Steward-Dev-User` header (loopback only).
+    /// `dev`: users named by the `X-Steward-Dev-User` header (loopback only),
+    /// plus sign-in and bearer tokens when `oidc` is set; `oidc`: only sign-in
+    /// sessions and bearer tokens (any bind address).
     pub mode: String,
     /// Dev users and their roles.
     pub dev_users: BTreeMap<String, Vec<String>>,

@@ -124,23 +124,41 @@ impl Application {
     ///
     /// # Errors
     /// Anything [`build_orchestrator`] reports;
-    /// dev identity mode on a non-loopback address; a bind failure.
+    /// dev identity mode on a non-loopback address; oidc mode without
+    /// `auth.oidc.redirect_uri`; an unknown mode; a bind failure.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let addr: SocketAddr = settings
             .bind
             .parse()
             .with_context(|| format!("bind address {:?}", settings.bind))?;
-        if settings.auth.mode != "dev" {
-            bail!(
-                "auth.mode {:?} is not supported yet; use \"dev\"",
-                settings.auth.mode
-            );
-        }
-        if !addr.ip().is_loopback() {
-            bail!("dev identity mode only listens on loopback; refusing to bind {addr}");
-        }
+        let dev = match settings.auth.mode.as_str() {
+            "dev" => {
+                if !addr.ip().is_loopback() {
+                    bail!("dev identity mode only listens on loopback; refusing to bind {addr}");
+                }
+                true
+            }
+            "oidc" => {
+                if !settings
+                    .auth
+                    .oidc
+                    .as_ref()
+                    .is_some_and(|o| o.redirect_uri.is_some())
+                {
+                    bail!("auth.mode \"oidc\" needs auth.oidc.issuer, client_id and redirect_uri");
+                }
+                false
+            }
+            other => bail!("auth.mode {other:?} is not supported; use \"dev\" or \"oidc\""),
+        };
         let orchestrator = build_orchestrator(settings).await?;
-        let identities = DevIdentities::new(&settings.auth.dev_users, &orchestrator.policy);
+        // In oidc mode no dev identity exists, so the dev header names nobody.
+        let dev_users = if dev {
+            settings.auth.dev_users.clone()
+        } else {
+            Default::default()
+        };
+        let identities = DevIdentities::new(&dev_users, &orchestrator.policy);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;

@@ -235,6 +235,24 @@ async fn failed_and_hostile_sign_ins_are_refused() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
+    // In oidc mode the dev header names nobody; without redirect_uri oidc mode does not start.
+    let mut strict = demo_settings();
+    strict.auth.mode = "oidc".into();
+    strict.auth.oidc = Some(OidcSettings {
+        issuer: s.idp.issuer.clone(),
+        client_id: "steward".into(),
+        logout_token_max_age_secs: 300,
+        api_audience: "urn:steward:api".into(),
+        redirect_uri: Some("http://127.0.0.1:1/auth/callback".into()),
+        post_logout_redirect_uri: None,
+    });
+    let oidc_only = spawn(strict.clone()).await;
+    let (status, _) = oidc_only.get(Some("alice"), "/api/metrics").await;
+    assert_eq!(status, 401);
+    strict.auth.oidc.as_mut().unwrap().redirect_uri = None;
+    let refused = steward::startup::Application::build(&strict).await;
+    assert!(refused.err().unwrap().to_string().contains("redirect_uri"));
+
     // Without single sign-on configured, the endpoints do not exist.
     let plain = spawn(demo_settings()).await;
     let r = reqwest::Client::new()
