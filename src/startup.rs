@@ -139,11 +139,11 @@ impl Application {
                 true
             }
             "oidc" => {
-                if !settings
+                if settings
                     .auth
                     .oidc
                     .as_ref()
-                    .is_some_and(|o| o.redirect_uri.is_some())
+                    .is_none_or(|o| o.redirect_uri.is_none())
                 {
                     bail!("auth.mode \"oidc\" needs auth.oidc.issuer, client_id and redirect_uri");
                 }
