@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, cookie};
+use super::{ApiError, AppState, CSRF_COOKIE, SESSION_COOKIE, cookie, require_csrf};
 use crate::auth::oidc::OidcError;
 use crate::auth::sso::SsoError;
 use crate::session::NewSession;
@@ -188,22 +188,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .await
         .map_err(|e| ApiError::internal("session_store", e))?;
     if let Some(session) = session {
-        let given = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let ok = state
-            .sessions
-            .check_csrf(&session.id, given)
-            .await
-            .map_err(|e| ApiError::internal("session_store", e))?;
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "missing or wrong X-CSRF-Token header",
-            ));
-        }
+        require_csrf(&state, &session.id, &headers).await?;
         state
             .sessions
             .revoke(&session.id, "logout", now)

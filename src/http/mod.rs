@@ -63,6 +63,35 @@ pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Opti
         .map(|(_, v)| v)
 }
 
+/// 403 `csrf` unless the request's `X-CSRF-Token` is session `id`'s token.
+///
+/// # Errors
+/// [`ApiError`] 403, or 503 when the session store fails.
+pub(crate) async fn require_csrf(
+    state: &AppState,
+    id: &str,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let given = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let ok = state
+        .sessions
+        .check_csrf(id, given)
+        .await
+        .map_err(|e| ApiError::internal("session_store", e))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "missing or wrong X-CSRF-Token header",
+        ))
+    }
+}
+
 /// The principal of a session cookie; state-changing requests must also
 /// carry the session's CSRF token.
 async fn cookie_principal(
@@ -85,23 +114,7 @@ async fn cookie_principal(
         })?;
     let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     if !safe {
-        let given = parts
-            .headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let ok = state
-            .sessions
-            .check_csrf(&session.id, given)
-            .await
-            .map_err(|e| ApiError::internal("session_store", e))?;
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "missing or wrong X-CSRF-Token header",
-            ));
-        }
+        require_csrf(state, &session.id, &parts.headers).await?;
     }
     Ok(Principal {
         user: session.user,
