@@ -91,12 +91,16 @@ async fn call(
         .map_err(|e| HttpError(e.to_string()))
 }
 
+/// How long discovery metadata (and the JWKS inside it) is reused.
+const METADATA_TTL: Duration = Duration::from_secs(600);
+
 /// The relying party.
 pub struct Sso {
     settings: OidcSettings,
     secret: Option<String>,
     http: reqwest::Client,
-    metadata: RwLock<Option<CoreProviderMetadata>>,
+    /// Discovery document and JWKS, with when they were fetched.
+    metadata: RwLock<Option<(std::time::Instant, CoreProviderMetadata)>>,
     /// The provider's `end_session_endpoint` (RP-Initiated Logout 1.0), which
     /// openidconnect's core metadata type does not keep.
     end_session: RwLock<Option<String>>,
@@ -166,15 +170,16 @@ impl Sso {
         // write below and deadlock.
         let cached = self.metadata.read().await.clone();
         let metadata = match cached {
-            Some(m) => m,
-            None => {
+            // Refetched every ten minutes, so rotated signing keys are picked up.
+            Some((at, m)) if at.elapsed() < METADATA_TTL => m,
+            _ => {
                 let issuer = IssuerUrl::new(self.settings.issuer.clone())
                     .map_err(|e| SsoError::Config(format!("auth.oidc.issuer: {e}")))?;
                 let http = self.http_client();
                 let m = CoreProviderMetadata::discover_async(issuer, &http)
                     .await
                     .map_err(|e| SsoError::Provider(format!("discovery: {e}")))?;
-                *self.metadata.write().await = Some(m.clone());
+                *self.metadata.write().await = Some((std::time::Instant::now(), m.clone()));
                 *self.end_session.write().await = self.discover_end_session().await;
                 m
             }
