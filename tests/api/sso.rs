@@ -4,7 +4,7 @@
 use steward::auth::oidc::OidcSettings;
 
 use crate::helpers::{TestApp, demo_settings, spawn};
-use crate::oidc_provider::{OidcProvider, browserless, free_port};
+use crate::oidc_provider::{OidcProvider, browserless, finish_login, free_port};
 
 struct Setup {
     app: TestApp,
@@ -66,15 +66,9 @@ async fn sign_in(
     );
     let auth = http.get(&to_idp).send().await.unwrap();
     let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
-    let login = http
-        .post(format!("{}{interaction}", s.idp.issuer))
-        .form(&[("login", user), ("password", password)])
-        .send()
+    let callback = finish_login(http, &s.idp, &interaction, user, password)
         .await
-        .unwrap();
-    let resume = login.headers()["location"].to_str().unwrap().to_owned();
-    let back = http.get(&resume).send().await.unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+        .to_string();
     assert!(
         callback.starts_with(&format!("{}/auth/callback", s.base)),
         "{callback}"
