@@ -6,6 +6,7 @@ pub mod identity_map;
 pub mod jwt;
 pub mod logout_token;
 pub mod oidc;
+pub mod revalidate;
 pub mod sso;
 
 use std::collections::BTreeMap;

@@ -36,6 +36,14 @@ pub struct OidcSettings {
     /// Where the provider sends a user after signing out (registered there too).
     #[serde(default)]
     pub post_logout_redirect_uri: Option<String>,
+    /// A signed-in session's roles are re-validated with the provider (refresh
+    /// token) once they are this old (seconds; see [`super::revalidate`]).
+    #[serde(default = "default_revalidate_after")]
+    pub revalidate_after_secs: i64,
+}
+
+fn default_revalidate_after() -> i64 {
+    300
 }
 
 fn default_max_age() -> i64 {

@@ -13,9 +13,11 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreIdToken, CoreIdTokenClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse,
 };
 use tokio::sync::RwLock;
 
@@ -31,8 +33,23 @@ pub struct SignedIn {
     pub groups: Vec<String>,
     /// Provider session id, for back-channel logout.
     pub sid: Option<String>,
+    /// Email, only when the provider says it is verified.
+    pub email: Option<String>,
+    /// Refresh token, when the provider issued one (for re-validation).
+    pub refresh_token: Option<String>,
     /// Where the user was going.
     pub return_to: String,
+}
+
+/// What a refresh said about a signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Provider groups now.
+    pub groups: Vec<String>,
+    /// Verified email now.
+    pub email: Option<String>,
+    /// A rotated refresh token, when the provider issued a new one.
+    pub refresh_token: Option<String>,
 }
 
 /// Sign-in failures. Messages name the step, never tokens.
@@ -89,6 +106,45 @@ async fn call(
         .map_err(|e| HttpError(e.without_url().to_string()))?;
     out.body(bytes.to_vec())
         .map_err(|e| HttpError(e.to_string()))
+}
+
+/// The email of verified ID token claims, only if `email_verified` is true.
+fn verified_email(claims: &CoreIdTokenClaims) -> Option<String> {
+    match (claims.email(), claims.email_verified()) {
+        (Some(email), Some(true)) => Some(email.as_str().to_lowercase()),
+        _ => None,
+    }
+}
+
+/// Claims openidconnect's core types do not model, read from an ID token
+/// openidconnect has already verified.
+struct ExtraClaims {
+    groups: Vec<String>,
+    sid: Option<String>,
+}
+
+impl ExtraClaims {
+    fn of(id_token: &CoreIdToken) -> ExtraClaims {
+        let raw = id_token.to_string();
+        let payload: serde_json::Value = raw
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let groups = payload["groups"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ExtraClaims {
+            groups,
+            sid: payload["sid"].as_str().map(str::to_owned),
+        }
+    }
 }
 
 /// How long discovery metadata (and the JWKS inside it) is reused.
@@ -264,28 +320,60 @@ impl Sso {
         let claims = id_token
             .claims(&verifier, &Nonce::new(attempt.nonce.clone()))
             .map_err(|e| SsoError::Rejected(format!("ID token: {e}")))?;
-        // Extra claims, read from the token openidconnect has just verified.
-        let raw = id_token.to_string();
-        let payload: serde_json::Value = raw
-            .split('.')
-            .nth(1)
-            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let groups = payload["groups"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|g| g.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let extra = ExtraClaims::of(id_token);
         Ok(SignedIn {
             sub: claims.subject().as_str().to_owned(),
-            groups,
-            sid: payload["sid"].as_str().map(str::to_owned),
+            groups: extra.groups,
+            sid: extra.sid,
+            email: verified_email(claims),
+            refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
             return_to: attempt.return_to,
         })
+    }
+
+    /// Redeems a refresh token (RFC 6749 §6) and reads the refreshed ID
+    /// token (OpenID Connect Core §12.2: same `sub`; no nonce). The provider
+    /// refusing ([`SsoError::Rejected`]: revoked grant, disabled user) differs
+    /// from the provider failing ([`SsoError::Provider`]).
+    ///
+    /// # Errors
+    /// As above; [`SsoError::Config`] for incomplete settings.
+    pub async fn refresh(&self, refresh_token: &str, sub: &str) -> Result<Refreshed, SsoError> {
+        let client = self.client().await?;
+        let http = self.http_client();
+        let tokens = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .map_err(|e| SsoError::Config(e.to_string()))?
+            .request_async(&http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(r) => {
+                    SsoError::Rejected(format!("refresh refused: {}", r.error()))
+                }
+                other => SsoError::Provider(format!("refresh: {other}")),
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| SsoError::Provider("the refresh response has no ID token".into()))?;
+        let verifier = client.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .map_err(|e| SsoError::Rejected(format!("refreshed ID token: {e}")))?;
+        if claims.subject().as_str() != sub {
+            return Err(SsoError::Rejected(
+                "the refreshed ID token names another subject".into(),
+            ));
+        }
+        Ok(Refreshed {
+            groups: ExtraClaims::of(id_token).groups,
+            email: verified_email(claims),
+            refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        })
+    }
+
+    /// How old a session's roles may get before re-validation (seconds, ≥ 1).
+    pub fn revalidate_after_secs(&self) -> i64 {
+        self.settings.revalidate_after_secs.max(1)
     }
 
     /// steward's registered callback URL.

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState, CSRF_COOKIE, SESSION_COOKIE, cookie, require_csrf};
 use crate::auth::oidc::OidcError;
 use crate::auth::sso::SsoError;
-use crate::session::NewSession;
+use crate::session::{DirectoryEntry, NewSession};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -137,6 +137,20 @@ async fn callback(
             "you signed in, but none of your groups grants a steward role",
         )
     })?;
+    if let Some(email) = &who.email {
+        state
+            .sessions
+            .record_identity(&DirectoryEntry {
+                sub: who.sub.clone(),
+                email: email.clone(),
+                user: principal.user.clone(),
+                roles: principal.roles.clone(),
+                groups: principal.groups.clone(),
+                updated_at: now,
+            })
+            .await
+            .map_err(|e| ApiError::internal("session_store", e))?;
+    }
     let issued = state
         .sessions
         .create(
@@ -146,6 +160,8 @@ async fn callback(
                 groups: principal.groups,
                 idp_sub: Some(who.sub),
                 idp_sid: who.sid,
+                email: who.email,
+                refresh_token: who.refresh_token,
             },
             now,
         )

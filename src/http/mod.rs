@@ -112,6 +112,32 @@ async fn cookie_principal(
                 "your session has ended; sign in again",
             )
         })?;
+    let session = match &state.sso {
+        Some(sso) => {
+            use crate::auth::revalidate::{Revalidated, revalidate};
+            let outcome = revalidate(&state.sessions, sso, &state.identity, session, token, now)
+                .await
+                .map_err(|e| ApiError::internal("session_store", e))?;
+            match outcome {
+                Revalidated::Current(s) => s,
+                Revalidated::Ended(why) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "session_expired",
+                        why,
+                    ));
+                }
+                Revalidated::Unavailable => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "identity_provider",
+                        "your roles cannot be confirmed with the identity provider right now; try again shortly",
+                    ));
+                }
+            }
+        }
+        None => session,
+    };
     let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     if !safe {
         require_csrf(state, &session.id, &parts.headers).await?;
@@ -228,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(health))
         .route("/api/users", get(users))
+        .route("/api/me", get(me))
         .merge(auth::router())
         .merge(chat::router())
         .merge(metrics::router())
@@ -269,4 +296,18 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// Dev users for the web page's picker (names only; loopback dev mode).
 async fn users(State(state): State<AppState>) -> Json<Vec<String>> {
     Json(state.identities.names().map(str::to_owned).collect())
+}
+
+/// `GET /api/me`: who the request is from — `{"user", "roles", "groups", "admin"}`.
+async fn me(
+    State(state): State<AppState>,
+    CurrentPrincipal(principal): CurrentPrincipal,
+) -> Json<serde_json::Value> {
+    let admin = require_admin(&state, &principal).is_ok();
+    Json(serde_json::json!({
+        "user": principal.user,
+        "roles": principal.roles,
+        "groups": principal.groups,
+        "admin": admin,
+    }))
 }

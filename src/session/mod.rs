@@ -71,6 +71,11 @@ pub struct NewSession {
     pub idp_sub: Option<String>,
     /// OpenID Connect session id.
     pub idp_sid: Option<String>,
+    /// Verified email, from the ID token.
+    pub email: Option<String>,
+    /// The provider's refresh token, kept sealed under the cookie token so
+    /// roles can be re-validated ([`crate::auth::revalidate`]).
+    pub refresh_token: Option<String>,
 }
 
 /// A stored session (never the token).
@@ -88,8 +93,12 @@ pub struct Session {
     pub idp_sub: Option<String>,
     /// OpenID Connect session id.
     pub idp_sid: Option<String>,
+    /// Verified email, from the ID token.
+    pub email: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds: when the provider last confirmed the roles (sign-in or refresh).
+    pub validated_at: i64,
     /// Unix seconds.
     pub last_seen_at: i64,
     /// Unix seconds (absolute end).
@@ -127,7 +136,7 @@ fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-const COLUMNS: &str = "id, user_id, roles, groups, idp_sub, idp_sid, created_at, last_seen_at, expires_at, revoked_at, revoked_reason";
+const COLUMNS: &str = "id, user_id, roles, groups, idp_sub, idp_sid, email, created_at, validated_at, last_seen_at, expires_at, revoked_at, revoked_reason";
 
 fn session_of(row: &AnyRow) -> Result<Session, sqlx::Error> {
     let list = |col: &str| -> Result<Vec<String>, sqlx::Error> {
@@ -141,7 +150,11 @@ fn session_of(row: &AnyRow) -> Result<Session, sqlx::Error> {
         groups: list("groups")?,
         idp_sub: row.try_get("idp_sub")?,
         idp_sid: row.try_get("idp_sid")?,
+        email: row.try_get("email")?,
         created_at: row.try_get("created_at")?,
+        validated_at: row
+            .try_get::<Option<i64>, _>("validated_at")?
+            .unwrap_or(row.try_get("created_at")?),
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -208,9 +221,13 @@ impl SessionStore {
         let expires_at = now + self.settings.absolute_lifetime_secs;
         let roles = serde_json::to_string(&new.roles).unwrap_or_else(|_| "[]".into());
         let groups = serde_json::to_string(&new.groups).unwrap_or_else(|_| "[]".into());
+        let sealed = new
+            .refresh_token
+            .as_deref()
+            .and_then(|r| seal::seal(&token, &id, r));
         sqlx::query(self.sql(
-            "INSERT INTO sessions (id, token_hash, csrf_hash, user_id, roles, groups, idp_sub, idp_sid, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO sessions (id, token_hash, csrf_hash, user_id, roles, groups, idp_sub, idp_sid, created_at, last_seen_at, expires_at, validated_at, refresh_token, email) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         ))
         .bind(&id)
         .bind(digest(&token))
@@ -223,6 +240,9 @@ impl SessionStore {
         .bind(now)
         .bind(now)
         .bind(expires_at)
+        .bind(now)
+        .bind(sealed)
+        .bind(new.email.clone())
         .execute(&self.pool)
         .await?;
         Ok(Issued {
@@ -233,7 +253,9 @@ impl SessionStore {
                 groups: new.groups,
                 idp_sub: new.idp_sub,
                 idp_sid: new.idp_sid,
+                email: new.email,
                 created_at: now,
+                validated_at: now,
                 last_seen_at: now,
                 expires_at,
                 revoked_at: None,
@@ -313,7 +335,9 @@ impl SessionStore {
         Ok(self.revoke_where("id", id, reason, now).await? > 0)
     }
 
-    /// Revokes every live session of a user. Returns how many.
+    /// Revokes every live session of a user, and forgets the user's
+    /// directory entry (so Slack stops recognising them until they sign in
+    /// again). Returns how many sessions.
     ///
     /// # Errors
     /// Database failures.
@@ -323,6 +347,7 @@ impl SessionStore {
         reason: &str,
         now: i64,
     ) -> Result<u64, SessionError> {
+        self.forget_identity(user).await?;
         self.revoke_where("user_id", user, reason, now).await
     }
 
@@ -335,11 +360,13 @@ impl SessionStore {
         self.revoke_where("idp_sid", sid, reason, now).await
     }
 
-    /// Revokes every session of an identity-provider subject. Returns how many.
+    /// Revokes every session of an identity-provider subject and forgets its
+    /// directory entry. Returns how many sessions.
     ///
     /// # Errors
     /// Database failures.
     pub async fn revoke_sub(&self, sub: &str, reason: &str, now: i64) -> Result<u64, SessionError> {
+        self.forget_identity(sub).await?;
         self.revoke_where("idp_sub", sub, reason, now).await
     }
 
@@ -410,9 +437,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+mod directory;
 mod login;
+mod refresh;
+mod seal;
 
+pub use directory::DirectoryEntry;
 pub use login::{LOGIN_ATTEMPT_SECS, LoginAttempt};
+pub use refresh::Claim;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ pub async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
         api_audience: "urn:steward:api".into(),
         redirect_uri: None,
         post_logout_redirect_uri: None,
+        revalidate_after_secs: 300,
     });
     let store = SessionStore::connect(&s.sessions).await.unwrap();
     (spawn(s).await, store)
@@ -41,6 +42,7 @@ fn session(user: &str, sub: &str, sid: &str) -> NewSession {
         groups: vec![],
         idp_sub: Some(sub.into()),
         idp_sid: Some(sid.into()),
+        ..NewSession::default()
     }
 }
 

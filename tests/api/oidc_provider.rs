@@ -21,12 +21,17 @@ pub struct OidcProvider {
 
 impl Drop for OidcProvider {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
 impl OidcProvider {
+    /// Stops the provider (as an outage would).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts the provider with `clients` (JSON array of client metadata; `None`
     /// for the defaults) on `port` (0: any free one), or returns `None` after
     /// saying why the test is skipped.

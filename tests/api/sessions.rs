@@ -1,12 +1,12 @@
 //! The session store, against SQLite and the real PostgreSQL: creation,
 //! lookup by token, idle and absolute expiry, every kind of revocation, CSRF
-//! tokens, listing and purging.
+//! tokens, listing and purging, re-validation claims, the identity directory.
 
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use sqlx::{Connection, PgConnection};
-use steward::session::{NewSession, SessionSettings, SessionStore};
+use steward::session::{Claim, DirectoryEntry, NewSession, SessionSettings, SessionStore};
 
 const IDLE: i64 = 600;
 const LIFETIME: i64 = 3600;
@@ -26,6 +26,7 @@ fn alice(sid: &str) -> NewSession {
         groups: vec!["data-analysts".into()],
         idp_sub: Some("sub-alice".into()),
         idp_sid: Some(sid.into()),
+        ..NewSession::default()
     }
 }
 
@@ -133,6 +134,169 @@ async fn store_contract(store: &SessionStore) {
     assert!(store.list(true, now).await.unwrap().is_empty());
 }
 
+/// Re-validation claims, sealed refresh tokens, the identity directory and
+/// the shared seen-ids memory.
+async fn revalidation_and_directory_contract(store: &SessionStore) {
+    let t0 = 1_900_000_000;
+    let a = store
+        .create(
+            NewSession {
+                refresh_token: Some("rt-1".into()),
+                email: Some("alice@example.com".into()),
+                ..alice("sid-r")
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.session.validated_at, t0);
+    let s = store.authenticate(&a.token, t0 + 1).await.unwrap().unwrap();
+    // The refresh token opens only with the cookie token; one claimant wins.
+    assert_eq!(
+        store.claim_refresh(&s, &a.csrf, t0 + 2).await.unwrap(),
+        Claim::NoToken
+    );
+    let s = store.authenticate(&a.token, t0 + 3).await.unwrap().unwrap();
+    assert_eq!(s.validated_at, t0 + 2);
+    assert_eq!(
+        store.claim_refresh(&s, &a.token, t0 + 4).await.unwrap(),
+        Claim::Token("rt-1".into())
+    );
+    assert_eq!(
+        store.claim_refresh(&s, &a.token, t0 + 4).await.unwrap(),
+        Claim::Lost,
+        "a second request with the old validated_at loses"
+    );
+    // A failed exchange gives the claim back.
+    store.release_refresh(&s, t0 + 4).await.unwrap();
+    let s = store.authenticate(&a.token, t0 + 5).await.unwrap().unwrap();
+    assert_eq!(s.validated_at, t0 + 2);
+    let Claim::Token(_) = store.claim_refresh(&s, &a.token, t0 + 6).await.unwrap() else {
+        panic!("claim after release")
+    };
+    let updated = store
+        .apply_refresh(&s, &a.token, vec!["admin".into()], vec![], Some("rt-2"))
+        .await
+        .unwrap();
+    assert_eq!(updated.roles, vec!["admin"]);
+    let s = store.authenticate(&a.token, t0 + 7).await.unwrap().unwrap();
+    assert_eq!(
+        (s.roles.clone(), s.validated_at),
+        (vec!["admin".into()], t0 + 6)
+    );
+    assert_eq!(
+        store.claim_refresh(&s, &a.token, t0 + 8).await.unwrap(),
+        Claim::Token("rt-2".into()),
+        "the rotated token replaced the old one"
+    );
+
+    // The directory: one subject per verified email, fresh enough, forgotten on revoke.
+    let entry = DirectoryEntry {
+        sub: "sub-alice".into(),
+        email: "Alice@Example.com".into(),
+        user: "alice".into(),
+        roles: vec!["analyst".into()],
+        groups: vec!["data-analysts".into()],
+        updated_at: t0,
+    };
+    store.record_identity(&entry).await.unwrap();
+    let found = store
+        .identity_by_email(" ALICE@example.com", t0 - 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.user.as_str(), found.roles.clone()),
+        ("alice", vec!["analyst".into()])
+    );
+    assert_eq!(
+        store
+            .identity_by_email("alice@example.com", t0 + 1)
+            .await
+            .unwrap(),
+        None,
+        "stale"
+    );
+    store
+        .record_identity(&DirectoryEntry {
+            roles: vec!["admin".into()],
+            updated_at: t0 + 5,
+            ..entry.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .identity_by_email("alice@example.com", t0)
+            .await
+            .unwrap()
+            .unwrap()
+            .roles,
+        vec!["admin"]
+    );
+    store
+        .record_identity(&DirectoryEntry {
+            sub: "sub-other".into(),
+            user: "mallory".into(),
+            ..entry.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .identity_by_email("alice@example.com", t0)
+            .await
+            .unwrap(),
+        None,
+        "ambiguous"
+    );
+    store.forget_identity("mallory").await.unwrap();
+    assert!(
+        store
+            .identity_by_email("alice@example.com", t0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .revoke_user("alice", "admin revoke", t0 + 9)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .identity_by_email("alice@example.com", t0)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Seen ids: first time only, within the window.
+    assert!(
+        store
+            .first_seen("slack-event", "Ev1", t0, 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .first_seen("slack-event", "Ev1", t0 + 10, 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .first_seen("other", "Ev1", t0 + 10, 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .first_seen("slack-event", "Ev1", t0 + 700, 600)
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn sqlite_session_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,6 +306,7 @@ async fn sqlite_session_store_meets_the_contract() {
     );
     let store = SessionStore::connect(&settings(url.clone())).await.unwrap();
     store_contract(&store).await;
+    revalidation_and_directory_contract(&store).await;
     // Reconnecting runs the migrations again harmlessly and keeps data.
     let again = SessionStore::connect(&settings(url)).await.unwrap();
     let s = again.create(alice("x"), 1_800_000_000).await.unwrap();
@@ -179,6 +344,7 @@ async fn postgres_session_store_meets_the_contract() {
             .await
             .unwrap();
         store_contract(&store).await;
+        revalidation_and_directory_contract(&store).await;
     })
     .catch_unwind()
     .await;

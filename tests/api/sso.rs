@@ -13,6 +13,10 @@ struct Setup {
 }
 
 async fn setup(test: &str) -> Option<Setup> {
+    setup_with(test, 300).await
+}
+
+async fn setup_with(test: &str, revalidate_after_secs: i64) -> Option<Setup> {
     let (idp_port, port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
     let issuer = format!("http://127.0.0.1:{idp_port}");
@@ -22,7 +26,7 @@ async fn setup(test: &str) -> Option<Setup> {
         "token_endpoint_auth_method": "none",
         "redirect_uris": [format!("{base}/auth/callback")],
         "post_logout_redirect_uris": [format!("{base}/")],
-        "grant_types": ["authorization_code"],
+        "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "scope": "openid email profile groups"
     }])
@@ -37,6 +41,7 @@ async fn setup(test: &str) -> Option<Setup> {
         api_audience: "urn:steward:api".into(),
         redirect_uri: Some(format!("{base}/auth/callback")),
         post_logout_redirect_uri: Some(format!("{base}/")),
+        revalidate_after_secs,
     });
     let app = spawn(s).await;
     Some(Setup { app, idp, base })
@@ -239,6 +244,7 @@ async fn failed_and_hostile_sign_ins_are_refused() {
         api_audience: "urn:steward:api".into(),
         redirect_uri: Some("http://127.0.0.1:1/auth/callback".into()),
         post_logout_redirect_uri: None,
+        revalidate_after_secs: 300,
     });
     let oidc_only = spawn(strict.clone()).await;
     let (status, _) = oidc_only.get(Some("alice"), "/api/metrics").await;
@@ -255,4 +261,79 @@ async fn failed_and_hostile_sign_ins_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+async fn me(http: &reqwest::Client, s: &Setup) -> (u16, serde_json::Value) {
+    let r = http.get(format!("{}/api/me", s.base)).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+async fn set_groups(s: &Setup, user: &str, groups: &[&str]) {
+    let changed = reqwest::Client::new()
+        .post(format!("{}/test/users/{user}/groups", s.idp.issuer))
+        .json(&serde_json::json!({ "groups": groups }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+}
+
+#[tokio::test]
+async fn session_roles_follow_the_provider_at_revalidation() {
+    // Roles older than one second are re-validated with the refresh token.
+    let Some(s) = setup_with("roles_follow_provider", 1).await else {
+        return;
+    };
+    let http = browserless();
+    let (_, done) = sign_in(&http, &s, "alice", "alice-pw", "/").await;
+    assert_eq!(done.status(), 303);
+    let (status, who) = me(&http, &s).await;
+    assert_eq!(status, 200);
+    assert_eq!(who["roles"], serde_json::json!(["analyst"]));
+    assert_eq!(who["admin"], false);
+
+    // An administrator moves alice to data-admins at the provider.
+    set_groups(&s, "alice", &["data-admins"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, who) = me(&http, &s).await;
+    assert_eq!(status, 200);
+    assert_eq!(who["roles"], serde_json::json!(["admin"]), "{who}");
+    // The provider rotates a public client's refresh token; the rotated one works.
+    set_groups(&s, "alice", &["compliance-officers"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, who) = me(&http, &s).await;
+    assert_eq!(
+        (status, &who["roles"]),
+        (200, &serde_json::json!(["compliance"])),
+        "{who}"
+    );
+
+    // Losing every mapped group ends the session at once.
+    set_groups(&s, "alice", &["contractors"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = me(&http, &s).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "session_expired");
+    assert_eq!(me(&http, &s).await.0, 401, "stays ended");
+    set_groups(&s, "alice", &["data-analysts"]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_keeps_roles_briefly_then_fails_closed() {
+    let Some(mut s) = setup_with("provider_down", 1).await else {
+        return;
+    };
+    let http = browserless();
+    let (_, done) = sign_in(&http, &s, "bob", "bob-pw", "/").await;
+    assert_eq!(done.status(), 303);
+    s.idp.stop();
+    // Due for re-validation, provider gone: roles younger than three periods still serve.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, who) = me(&http, &s).await;
+    assert_eq!((status, &who["user"]), (200, &serde_json::json!("bob")));
+    // Older than that: 503 until the provider answers; the session is not ended.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (status, body) = me(&http, &s).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "identity_provider");
 }

@@ -95,6 +95,11 @@ const configuration = {
   },
   scopes: ['openid', 'email', 'profile', 'groups', 'offline_access', 'api'],
   pkce: { required: () => true },
+  // Refresh tokens for every client allowed the grant (steward re-validates
+  // roles with them), without the offline_access consent dance.
+  async issueRefreshToken(_ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
   features: {
     devInteractions: { enabled: false },
     backchannelLogout: { enabled: true },
