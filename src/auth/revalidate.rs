@@ -23,7 +23,7 @@ use crate::session::{Claim, DirectoryEntry, Session, SessionError, SessionStore}
 #[derive(Debug)]
 pub enum Revalidated {
     /// The session, with current roles.
-    Current(Session),
+    Current(Box<Session>),
     /// The session was ended; the text says why (for the user).
     Ended(&'static str),
     /// The roles are too old to use and the provider cannot confirm them.
@@ -44,14 +44,14 @@ pub async fn revalidate(
 ) -> Result<Revalidated, SessionError> {
     let period = sso.revalidate_after_secs();
     let Some(sub) = session.idp_sub.clone() else {
-        return Ok(Revalidated::Current(session));
+        return Ok(Revalidated::Current(Box::new(session)));
     };
     if now - session.validated_at < period {
-        return Ok(Revalidated::Current(session));
+        return Ok(Revalidated::Current(Box::new(session)));
     }
     let refresh_token = match store.claim_refresh(&session, cookie_token, now).await? {
         Claim::Token(t) => t,
-        Claim::Lost | Claim::NoToken => return Ok(Revalidated::Current(session)),
+        Claim::Lost | Claim::NoToken => return Ok(Revalidated::Current(Box::new(session))),
     };
     match sso.refresh(&refresh_token, &sub).await {
         Ok(refreshed) => {
@@ -89,7 +89,7 @@ pub async fn revalidate(
             if updated.roles != session.roles {
                 tracing::info!(session = %session.id, roles = ?updated.roles, "re-validation: roles changed");
             }
-            Ok(Revalidated::Current(updated))
+            Ok(Revalidated::Current(Box::new(updated)))
         }
         Err(SsoError::Rejected(why)) => {
             store
@@ -106,7 +106,7 @@ pub async fn revalidate(
             if now - session.validated_at > 3 * period {
                 Ok(Revalidated::Unavailable)
             } else {
-                Ok(Revalidated::Current(session))
+                Ok(Revalidated::Current(Box::new(session)))
             }
         }
     }

@@ -119,7 +119,7 @@ async fn cookie_principal(
                 .await
                 .map_err(|e| ApiError::internal("session_store", e))?;
             match outcome {
-                Revalidated::Current(s) => s,
+                Revalidated::Current(s) => *s,
                 Revalidated::Ended(why) => {
                     return Err(ApiError::new(
                         StatusCode::UNAUTHORIZED,
