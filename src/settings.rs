@@ -77,14 +77,24 @@ pub struct Settings {
     /// Sign-in sessions: database and timeouts.
     #[serde(default)]
     pub sessions: crate::session::SessionSettings,
+    /// The Slack app (`/slack/events`, `/slack/commands`).
+    #[serde(default)]
+    pub slack: crate::slack::SlackSettings,
 }
 
 /// Secrets read straight from the environment by their users, never
 /// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD`,
-/// `STEWARD_LLM_API_KEY` and `STEWARD_OIDC_CLIENT_SECRET`). `STEWARD_TEST_*` variables belong to the test
+/// `STEWARD_LLM_API_KEY`, `STEWARD_OIDC_CLIENT_SECRET`, `STEWARD_SLACK_SIGNING_SECRET`,
+/// `STEWARD_SLACK_BOT_TOKEN`). `STEWARD_TEST_*` variables belong to the test
 /// suites and are skipped too; every other `STEWARD_*` variable is a setting,
 /// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
-const SECRET_ENV_KEYS: [&str; 3] = ["snowflake_password", "llm_api_key", "oidc_client_secret"];
+const SECRET_ENV_KEYS: [&str; 5] = [
+    "snowflake_password",
+    "llm_api_key",
+    "oidc_client_secret",
+    "slack_signing_secret",
+    "slack_bot_token",
+];
 
 /// The default demo warehouse path.
 pub const DEMO_WAREHOUSE: &str = ".steward/demo.sqlite";
@@ -123,6 +133,7 @@ impl Default for Settings {
             llm: crate::llm::LlmSettings::default(),
             retrieval: crate::retrieval::RetrievalSettings::default(),
             sessions: crate::session::SessionSettings::default(),
+            slack: crate::slack::SlackSettings::default(),
         }
     }
 }

@@ -174,7 +174,11 @@ impl Application {
             .clone()
             .filter(|o| o.redirect_uri.is_some())
             .map(|o| Arc::new(crate::auth::sso::Sso::new(o)));
+        let slack = crate::slack::Slack::from_settings(&settings.slack)
+            .map_err(anyhow::Error::msg)?
+            .map(Arc::new);
         let state = AppState {
+            slack,
             sso,
             identity: Arc::new(identity),
             orchestrator: Arc::new(orchestrator),

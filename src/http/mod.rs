@@ -8,6 +8,7 @@ pub use chat::check_question;
 mod error;
 mod metrics;
 mod sessions;
+mod slack;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub identity: Arc<crate::auth::identity_map::IdentityMap>,
     /// Web sign-in, when `auth.oidc.redirect_uri` is set.
     pub sso: Option<Arc<crate::auth::sso::Sso>>,
+    /// The Slack app, when `slack.enabled`.
+    pub slack: Option<Arc<crate::slack::Slack>>,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).
@@ -260,6 +263,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(docs::router())
         .merge(sessions::router())
+        .merge(slack::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -58,3 +58,58 @@ async fn answering_pii_questions_logs_no_emails_or_phone_numbers() {
         "question text reached the logs"
     );
 }
+
+#[tokio::test]
+async fn refused_credentials_are_logged_without_the_credentials() {
+    use crate::slack::{Capture, with_slack};
+    let capture = Capture::start().await;
+    let mut settings = crate::helpers::demo_settings();
+    with_slack(&mut settings, &capture);
+    let app = crate::helpers::spawn(settings).await;
+    let http = reqwest::Client::new();
+    let bearer = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJsZWFrLWJlYXJlci1zZWNyZXQifQ.";
+    let cookie = "leak-cookie-secret-0123456789abcdef";
+    let signature = format!("v0={}", "5eed".repeat(16));
+    let r = http
+        .get(format!("{}/api/metrics", app.base))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{}/api/metrics", app.base))
+        .header("cookie", format!("steward_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(format!("{}/slack/events", app.base))
+        .header(
+            "x-slack-request-timestamp",
+            chrono::Utc::now().timestamp().to_string(),
+        )
+        .header("x-slack-signature", &signature)
+        .body(r#"{"type":"url_verification","challenge":"leak-challenge"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).to_string();
+    assert!(
+        logs.contains("slack request refused") && logs.contains("invalid_token"),
+        "the refusals are logged"
+    );
+    for secret in [
+        bearer,
+        "leak-bearer-secret",
+        cookie,
+        &signature[3..],
+        crate::slack::SIGNING_SECRET,
+        "xoxb-test-bot-token",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+    }
+}

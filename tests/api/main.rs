@@ -22,6 +22,7 @@ mod retrieval;
 mod scripted_llm;
 mod sessions;
 mod six_questions;
+mod slack;
 mod sso;
 mod streaming;
 mod vector_store;

@@ -13,10 +13,14 @@ struct Setup {
 }
 
 async fn setup(test: &str) -> Option<Setup> {
-    setup_with(test, 300).await
+    setup_with(test, 300, |_| {}).await
 }
 
-async fn setup_with(test: &str, revalidate_after_secs: i64) -> Option<Setup> {
+async fn setup_with(
+    test: &str,
+    revalidate_after_secs: i64,
+    tweak: impl FnOnce(&mut steward::settings::Settings),
+) -> Option<Setup> {
     let (idp_port, port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
     let issuer = format!("http://127.0.0.1:{idp_port}");
@@ -43,6 +47,7 @@ async fn setup_with(test: &str, revalidate_after_secs: i64) -> Option<Setup> {
         post_logout_redirect_uri: Some(format!("{base}/")),
         revalidate_after_secs,
     });
+    tweak(&mut s);
     let app = spawn(s).await;
     Some(Setup { app, idp, base })
 }
@@ -281,7 +286,7 @@ async fn set_groups(s: &Setup, user: &str, groups: &[&str]) {
 #[tokio::test]
 async fn session_roles_follow_the_provider_at_revalidation() {
     // Roles older than one second are re-validated with the refresh token.
-    let Some(s) = setup_with("roles_follow_provider", 1).await else {
+    let Some(s) = setup_with("roles_follow_provider", 1, |_| {}).await else {
         return;
     };
     let http = browserless();
@@ -320,7 +325,7 @@ async fn session_roles_follow_the_provider_at_revalidation() {
 
 #[tokio::test]
 async fn an_unreachable_provider_keeps_roles_briefly_then_fails_closed() {
-    let Some(mut s) = setup_with("provider_down", 1).await else {
+    let Some(mut s) = setup_with("provider_down", 1, |_| {}).await else {
         return;
     };
     let http = browserless();
@@ -332,8 +337,68 @@ async fn an_unreachable_provider_keeps_roles_briefly_then_fails_closed() {
     let (status, who) = me(&http, &s).await;
     assert_eq!((status, &who["user"]), (200, &serde_json::json!("bob")));
     // Older than that: 503 until the provider answers; the session is not ended.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     let (status, body) = me(&http, &s).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "identity_provider");
+}
+
+#[tokio::test]
+async fn a_slack_user_is_recognised_through_a_web_sign_in_until_revoked() {
+    use crate::slack::{Capture, mention, post_signed, with_slack};
+    let capture = Capture::start().await;
+    let Some(s) = setup_with("slack_identity", 300, |st| with_slack(st, &capture)).await else {
+        return;
+    };
+    capture.user("UALICE", "alice@example.com", true);
+    let ask = |id: &str| mention(id, "UALICE", "What was DAU last week?", "im");
+    // Before alice has signed in anywhere, steward cannot vouch for her.
+    assert_eq!(
+        post_signed(&s.base, "/slack/events", &ask("Ev-a1"), false)
+            .await
+            .status(),
+        200
+    );
+    let refused = capture.nth("chat.postMessage", 0).await;
+    assert!(
+        refused.body["text"].as_str().unwrap().starts_with("Sorry"),
+        "{}",
+        refused.body
+    );
+
+    // Her web sign-in (verified email in the ID token) teaches steward who she is.
+    let http = browserless();
+    let (_, done) = sign_in(&http, &s, "alice", "alice-pw", "/").await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(
+        post_signed(&s.base, "/slack/events", &ask("Ev-a2"), false)
+            .await
+            .status(),
+        200
+    );
+    let answered = capture.nth("chat.postMessage", 1).await;
+    let text = answered.body["text"].as_str().unwrap();
+    assert!(text.contains("daily active users"), "{text}");
+
+    // An admin revoking her sessions also ends her Slack access.
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/api/admin/sessions/revoke", s.base))
+        .header("x-steward-dev-user", "bob")
+        .json(&serde_json::json!({"user": "alice", "reason": "offboarding"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        post_signed(&s.base, "/slack/events", &ask("Ev-a3"), false)
+            .await
+            .status(),
+        200
+    );
+    let after = capture.nth("chat.postMessage", 2).await;
+    assert!(
+        after.body["text"].as_str().unwrap().starts_with("Sorry"),
+        "{}",
+        after.body
+    );
 }

@@ -1,0 +1,183 @@
+//! The few Slack Web API methods steward calls (<https://api.slack.com/methods>):
+//! `users.info` (to learn a user's verified email), `chat.postMessage`,
+//! `chat.postEphemeral`, and posting to a slash command's `response_url`.
+//! Requests carry the bot token as `Authorization: Bearer`; redirects are not
+//! followed; responses over 1 MB are refused. Errors name the method and
+//! Slack's error code, never the token.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+/// Largest Slack response read, bytes.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Why a Slack call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackApiError {
+    /// Slack could not be reached, or answered with an HTTP error.
+    #[error("slack {method}: {reason}")]
+    Http {
+        /// The API method or "response_url".
+        method: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Slack answered `{"ok": false, "error": …}`.
+    #[error("slack {method}: {code}")]
+    Refused {
+        /// The API method.
+        method: &'static str,
+        /// Slack's error code (`user_not_found`, `not_in_channel`, …).
+        code: String,
+    },
+}
+
+/// A Slack user as far as identity goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackUser {
+    /// The email, present only when Slack says it is confirmed.
+    pub verified_email: Option<String>,
+    /// Deleted (deactivated) users and bots are never principals.
+    pub active_human: bool,
+}
+
+/// A Web API client with the bot token.
+pub struct SlackApi {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+}
+
+impl SlackApi {
+    /// A client for `base` (`https://slack.com/api`).
+    pub fn new(base: &str, token: SecretString) -> SlackApi {
+        SlackApi {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    async fn read(
+        method: &'static str,
+        resp: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<Value, SlackApiError> {
+        let http = |reason: String| SlackApiError::Http { method, reason };
+        let resp = resp.map_err(|e| http(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(http(format!("HTTP {}", resp.status().as_u16())));
+        }
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(http("response too large".into()));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| http(e.without_url().to_string()))?;
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err(http("response too large".into()));
+        }
+        serde_json::from_slice(&body).map_err(|_| http("response is not JSON".into()))
+    }
+
+    fn check(method: &'static str, v: Value) -> Result<Value, SlackApiError> {
+        if v["ok"].as_bool() == Some(true) {
+            Ok(v)
+        } else {
+            let code: String = v["error"]
+                .as_str()
+                .unwrap_or("unknown_error")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            Err(SlackApiError::Refused { method, code })
+        }
+    }
+
+    /// `users.info`: whether `user` is an active human, and their email if
+    /// Slack has confirmed it (`is_email_confirmed`; needs `users:read.email`).
+    ///
+    /// # Errors
+    /// [`SlackApiError`] when Slack fails or refuses.
+    pub async fn user(&self, user: &str) -> Result<SlackUser, SlackApiError> {
+        let mut url = url::Url::parse(&format!("{}/users.info", self.base)).map_err(|e| {
+            SlackApiError::Http {
+                method: "users.info",
+                reason: e.to_string(),
+            }
+        })?;
+        url.query_pairs_mut().append_pair("user", user);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await;
+        let v = Self::check("users.info", Self::read("users.info", resp).await?)?;
+        let u = &v["user"];
+        let active_human = u["deleted"].as_bool() != Some(true)
+            && u["is_bot"].as_bool() != Some(true)
+            && u["id"].as_str() == Some(user);
+        let confirmed = u["is_email_confirmed"].as_bool() == Some(true);
+        let verified_email = u["profile"]["email"]
+            .as_str()
+            .filter(|e| confirmed && e.contains('@'))
+            .map(|e| e.trim().to_lowercase());
+        Ok(SlackUser {
+            verified_email,
+            active_human,
+        })
+    }
+
+    /// Calls a JSON-bodied Web API method (`chat.postMessage`, `chat.postEphemeral`).
+    ///
+    /// # Errors
+    /// [`SlackApiError`] when Slack fails or refuses.
+    pub async fn post(&self, method: &'static str, body: &Value) -> Result<(), SlackApiError> {
+        let resp = self
+            .http
+            .post(format!("{}/{method}", self.base))
+            .bearer_auth(self.token.expose_secret())
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await;
+        Self::check(method, Self::read(method, resp).await?).map(|_| ())
+    }
+
+    /// Posts to a slash command's `response_url` (no token: the URL is the credential).
+    ///
+    /// # Errors
+    /// [`SlackApiError`] when the hook fails.
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackApiError> {
+        let resp = self
+            .http
+            .post(response_url)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| SlackApiError::Http {
+                method: "response_url",
+                reason: e.without_url().to_string(),
+            })?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(SlackApiError::Http {
+                method: "response_url",
+                reason: format!("HTTP {}", resp.status().as_u16()),
+            })
+        }
+    }
+}
