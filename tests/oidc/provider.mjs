@@ -5,7 +5,8 @@
 // and passwords come from users.json, keys are generated at start.
 //
 // Environment:
-//   PORT            listen port on 127.0.0.1 (default 9400; 0 picks one)
+//   PORT            listen port (default 9400; 0 picks one)
+//   HOST            listen address (default 127.0.0.1; 0.0.0.0 in a container)
 //   ISSUER          issuer URL (default http://127.0.0.1:PORT)
 //   CLIENTS_JSON    JSON array of client metadata (default: one `steward` web client
 //                   redirecting to http://127.0.0.1:8080/auth/callback, plus `steward-api`
@@ -166,7 +167,7 @@ const configuration = {
 
 const port = Number(process.env.PORT ?? 9400);
 const server = createServer();
-server.listen(port, '127.0.0.1', () => {
+server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   const { port: actual } = server.address();
   const issuer = process.env.ISSUER ?? `http://127.0.0.1:${actual}`;
   const provider = new Provider(issuer, configuration);
