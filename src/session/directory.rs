@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use super::{SessionError, SessionStore, digest};
+use super::{SessionError, SessionStore, digest, names_json, names_of};
 
 /// A user as the identity provider last described them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +41,8 @@ impl SessionStore {
         .bind(&entry.sub)
         .bind(entry.email.to_lowercase())
         .bind(&entry.user)
-        .bind(serde_json::to_string(&entry.roles).unwrap_or_else(|_| "[]".into()))
-        .bind(serde_json::to_string(&entry.groups).unwrap_or_else(|_| "[]".into()))
+        .bind(names_json(&entry.roles))
+        .bind(names_json(&entry.groups))
         .bind(entry.updated_at)
         .execute(&self.pool)
         .await?;
@@ -69,10 +69,7 @@ impl SessionStore {
         let [row] = rows.as_slice() else {
             return Ok(None);
         };
-        let list = |col: &str| -> Result<Vec<String>, sqlx::Error> {
-            let text: String = row.try_get(col)?;
-            Ok(serde_json::from_str(&text).unwrap_or_default())
-        };
+        let list = |col: &str| names_of(row, col);
         let entry = DirectoryEntry {
             sub: row.try_get("sub")?,
             email: row.try_get("email")?,

@@ -138,11 +138,19 @@ fn digest(secret: &str) -> String {
 
 const COLUMNS: &str = "id, user_id, roles, groups, idp_sub, idp_sid, email, created_at, validated_at, last_seen_at, expires_at, revoked_at, revoked_reason";
 
+/// A list of names as stored: a JSON array.
+fn names_json(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".into())
+}
+
+/// A stored JSON array of names (unreadable: empty).
+fn names_of(row: &AnyRow, col: &str) -> Result<Vec<String>, sqlx::Error> {
+    let text: String = row.try_get(col)?;
+    Ok(serde_json::from_str(&text).unwrap_or_default())
+}
+
 fn session_of(row: &AnyRow) -> Result<Session, sqlx::Error> {
-    let list = |col: &str| -> Result<Vec<String>, sqlx::Error> {
-        let text: String = row.try_get(col)?;
-        Ok(serde_json::from_str(&text).unwrap_or_default())
-    };
+    let list = |col: &str| names_of(row, col);
     Ok(Session {
         id: row.try_get("id")?,
         user: row.try_get("user_id")?,
@@ -219,8 +227,8 @@ impl SessionStore {
         let csrf = random_token();
         let id = hex::encode(rand::rng().random::<[u8; 12]>());
         let expires_at = now + self.settings.absolute_lifetime_secs;
-        let roles = serde_json::to_string(&new.roles).unwrap_or_else(|_| "[]".into());
-        let groups = serde_json::to_string(&new.groups).unwrap_or_else(|_| "[]".into());
+        let roles = names_json(&new.roles);
+        let groups = names_json(&new.groups);
         let sealed = new
             .refresh_token
             .as_deref()

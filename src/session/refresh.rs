@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::{Session, SessionError, SessionStore, seal};
+use super::{Session, SessionError, SessionStore, names_json, seal};
 
 /// The outcome of claiming a session for re-validation.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,8 +86,8 @@ impl SessionStore {
         groups: Vec<String>,
         rotated: Option<&str>,
     ) -> Result<Session, SessionError> {
-        let roles_json = serde_json::to_string(&roles).unwrap_or_else(|_| "[]".into());
-        let groups_json = serde_json::to_string(&groups).unwrap_or_else(|_| "[]".into());
+        let roles_json = names_json(&roles);
+        let groups_json = names_json(&groups);
         let query = match rotated.and_then(|r| seal::seal(cookie_token, &session.id, r)) {
             Some(sealed) => sqlx::query(self.sql(
                 "UPDATE sessions SET roles = $1, groups = $2, refresh_token = $3 WHERE id = $4",
