@@ -120,6 +120,12 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Read, check and purge the audit trail; re-run an audited statement.
+    Audit {
+        /// Audit action.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// List or revoke sign-in sessions (the configured session database).
     Sessions {
         /// Session action.
@@ -223,6 +229,67 @@ pub enum SessionsAction {
         /// Recorded with the revocation.
         #[arg(long, default_value = "revoked by an administrator")]
         reason: String,
+    },
+}
+
+/// `steward audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Events, newest first.
+    List {
+        /// Only this user's events.
+        #[arg(long)]
+        user: Option<String>,
+        /// From this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only events that read this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Only this outcome (answered, refused, started, ok, denied, purged).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only this kind (question, statement, rerun, purge).
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many (1-1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One event and the events under it.
+    Show {
+        /// Event id.
+        id: String,
+    },
+    /// Recompute the hash chain; exit 1 if it is broken.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete events older than `audit.retention_days` now (the purge is itself audited).
+    Purge,
+    /// Re-run an audited statement as an admin (needs a sign-in within
+    /// `audit.rerun_login_max_age_secs`: an access token with a recent `auth_time`).
+    Rerun {
+        /// The statement's event id.
+        id: String,
+        /// Why (recorded in the audit trail; 3-500 characters).
+        #[arg(long)]
+        reason: String,
+        /// File holding the admin's access token from the identity provider
+        /// (`-`: standard input), so it appears in no command line or history.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

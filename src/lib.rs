@@ -5,6 +5,7 @@
 //! `retrieval` (and, for what the planner cannot express, the `llm` agent) → `sql` (the guard, producing `ValidatedSql`) → `warehouse` →
 //! answer.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod dedupe;
@@ -14,6 +15,8 @@ pub mod http;
 pub mod llm;
 pub mod orchestrator;
 pub mod policy;
+pub mod prometheus;
+pub mod redact;
 pub mod retrieval;
 pub mod run;
 pub mod semantic;

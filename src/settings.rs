@@ -80,20 +80,24 @@ pub struct Settings {
     /// The Slack app (`/slack/events`, `/slack/commands`).
     #[serde(default)]
     pub slack: crate::slack::SlackSettings,
+    /// The audit trail: retention, key, re-run rules.
+    #[serde(default)]
+    pub audit: crate::audit::AuditSettings,
 }
 
 /// Secrets read straight from the environment by their users, never
 /// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD`,
 /// `STEWARD_LLM_API_KEY`, `STEWARD_OIDC_CLIENT_SECRET`, `STEWARD_SLACK_SIGNING_SECRET`,
-/// `STEWARD_SLACK_BOT_TOKEN`). `STEWARD_TEST_*` variables belong to the test
+/// `STEWARD_SLACK_BOT_TOKEN`, `STEWARD_AUDIT_KEY`). `STEWARD_TEST_*` variables belong to the test
 /// suites and are skipped too; every other `STEWARD_*` variable is a setting,
 /// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
-const SECRET_ENV_KEYS: [&str; 5] = [
+const SECRET_ENV_KEYS: [&str; 6] = [
     "snowflake_password",
     "llm_api_key",
     "oidc_client_secret",
     "slack_signing_secret",
     "slack_bot_token",
+    "audit_key",
 ];
 
 /// The default demo warehouse path.
@@ -134,6 +138,7 @@ impl Default for Settings {
             retrieval: crate::retrieval::RetrievalSettings::default(),
             sessions: crate::session::SessionSettings::default(),
             slack: crate::slack::SlackSettings::default(),
+            audit: crate::audit::AuditSettings::default(),
         }
     }
 }

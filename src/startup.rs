@@ -58,7 +58,12 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     if let Some(l) = &llm {
         tracing::info!(model = %l.settings().model, mode = ?l.settings().mode, route = ?l.settings().route, "language model configured");
     }
+    let database = crate::session::SessionStore::connect(&settings.sessions)
+        .await
+        .context("opening steward's database (sessions.database)")?;
+    let audit = crate::audit::AuditLog::new(database, &settings.audit)?;
     let mut orchestrator = Orchestrator {
+        audit,
         policy: Arc::new(policy),
         semantic: Arc::new(semantic),
         warehouse,
@@ -162,9 +167,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        let sessions = crate::session::SessionStore::connect(&settings.sessions)
-            .await
-            .context("opening the session database")?;
+        let sessions = orchestrator.audit.database().clone();
         let identity =
             crate::auth::identity_map::IdentityMap::load(&settings.policies, &orchestrator.policy)
                 .map_err(anyhow::Error::msg)?;
@@ -210,6 +213,17 @@ impl Application {
     /// I/O errors of the server.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(port = self.port(), "steward listening");
+        let audit = self.state.orchestrator.audit.clone();
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(audit.settings().purge_every_secs.max(60));
+            loop {
+                match audit.purge(chrono::Utc::now().timestamp_millis()).await {
+                    Ok(e) => tracing::info!(purged = e.rows.unwrap_or(0), "audit retention purge"),
+                    Err(e) => tracing::error!(error = %e, "audit retention purge failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
         axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

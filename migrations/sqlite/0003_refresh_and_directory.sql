@@ -4,6 +4,9 @@
 ALTER TABLE sessions ADD COLUMN validated_at INTEGER;
 ALTER TABLE sessions ADD COLUMN refresh_token TEXT;
 ALTER TABLE sessions ADD COLUMN email TEXT;
+-- When the user last authenticated at the provider (ID token `auth_time`; sign-in
+-- time otherwise): admin re-runs need a recent one.
+ALTER TABLE sessions ADD COLUMN auth_time INTEGER;
 
 -- What the identity provider last said about a user (at sign-in or refresh):
 -- how a Slack user with the same verified email becomes a principal.

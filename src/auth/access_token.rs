@@ -18,6 +18,8 @@ pub enum Bearer {
         sub: String,
         /// Provider groups.
         groups: Vec<String>,
+        /// When the user authenticated (Unix seconds; RFC 9068 §2.2.1 `auth_time`), if stated.
+        auth_time: Option<i64>,
     },
     /// An OAuth client acting for itself.
     Client {
@@ -31,6 +33,7 @@ struct Claims {
     sub: Option<String>,
     client_id: Option<String>,
     groups: Option<Vec<String>>,
+    auth_time: Option<i64>,
 }
 
 /// Validates an access token from `issuer` for the API `audience`.
@@ -52,6 +55,7 @@ pub fn validate(
         (Some(sub), _) => Ok(Bearer::User {
             sub,
             groups: claims.groups.unwrap_or_default(),
+            auth_time: claims.auth_time,
         }),
         (None, _) => Err(JwtError::Invalid("the token has no subject".into())),
     }
@@ -96,7 +100,8 @@ mod tests {
             check(&user),
             Ok(Bearer::User {
                 sub: "alice".into(),
-                groups: vec!["g".into()]
+                groups: vec!["g".into()],
+                auth_time: None,
             })
         );
         let client = token(

@@ -37,6 +37,8 @@ pub struct SignedIn {
     pub email: Option<String>,
     /// Refresh token, when the provider issued one (for re-validation).
     pub refresh_token: Option<String>,
+    /// When the user authenticated (Unix seconds), from `auth_time`.
+    pub auth_time: Option<i64>,
     /// Where the user was going.
     pub return_to: String,
 }
@@ -255,10 +257,14 @@ impl Sso {
     ///
     /// # Errors
     /// [`SsoError`] for incomplete settings, an unreachable provider or the store.
+    /// With `reauthenticate`, the provider is asked to make the user enter
+    /// their credentials again (`prompt=login`, `max_age=0`; step-up for
+    /// admin re-runs), so the ID token's `auth_time` is now.
     pub async fn begin(
         &self,
         store: &SessionStore,
         return_to: Option<&str>,
+        reauthenticate: bool,
         now: i64,
     ) -> Result<String, SsoError> {
         let client = self.client().await?;
@@ -272,6 +278,11 @@ impl Sso {
             .set_pkce_challenge(challenge);
         for scope in ["email", "profile", "groups"] {
             request = request.add_scope(Scope::new(scope.into()));
+        }
+        if reauthenticate {
+            request = request
+                .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+                .set_max_age(Duration::ZERO);
         }
         let (url, state, nonce) = request.url();
         store
@@ -327,6 +338,7 @@ impl Sso {
             sid: extra.sid,
             email: verified_email(claims),
             refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+            auth_time: claims.auth_time().map(|t| t.timestamp()),
             return_to: attempt.return_to,
         })
     }

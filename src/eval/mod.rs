@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::Channel;
 use crate::orchestrator::{Answer, AnswerKind, Orchestrator, StepError, grounding};
 use crate::policy::{Access, ColumnClass, Grants, Principal};
 
@@ -178,9 +179,10 @@ pub async fn run(
         let grants = o.policy.grants(&principal);
         let started = Instant::now();
         let answer = match &case.conversation {
-            Some(c) => o.ask_in(&principal, c, &case.question).await,
-            None => o.ask(&principal, &case.question).await,
-        };
+            Some(c) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
+            None => o.ask(&principal, Channel::Cli, &case.question).await,
+        }
+        .map_err(|e| format!("{}: {e}", case.id))?;
         let ms = started.elapsed().as_millis() as u64;
         let result = score(o, case, &grants, &answer, ms, &pii).await;
         progress(&result);

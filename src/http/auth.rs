@@ -1,6 +1,7 @@
 //! Identity endpoints.
 //!
-//! - `GET /auth/login?return_to=/path` → 303 to the provider (code flow + PKCE).
+//! - `GET /auth/login?return_to=/path[&reauth=1]` → 303 to the provider (code
+//!   flow + PKCE; `reauth` asks for the credentials again: `prompt=login`).
 //! - `GET /auth/callback?code=&state=` → verifies, maps groups to roles
 //!   (`policies/identity.yaml`), starts a server-side session: cookie
 //!   `steward_session` (random token; `HttpOnly`, `SameSite=Lax`, `Secure`
@@ -67,6 +68,8 @@ fn sso_error(e: SsoError) -> ApiError {
 #[serde(deny_unknown_fields)]
 struct LoginParams {
     return_to: Option<String>,
+    /// `1`/`true`: make the user enter their credentials again (step-up).
+    reauth: Option<String>,
 }
 
 async fn login(
@@ -77,7 +80,12 @@ async fn login(
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let now = chrono::Utc::now().timestamp();
     let url = sso
-        .begin(&state.sessions, p.return_to.as_deref(), now)
+        .begin(
+            &state.sessions,
+            p.return_to.as_deref(),
+            matches!(p.reauth.as_deref(), Some("1" | "true")),
+            now,
+        )
         .await
         .map_err(sso_error)?;
     Ok(see_other(&url))
@@ -162,6 +170,7 @@ async fn callback(
                 idp_sid: who.sid,
                 email: who.email,
                 refresh_token: who.refresh_token,
+                auth_time: who.auth_time,
             },
             now,
         )

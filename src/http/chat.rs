@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{ApiError, AppState, CurrentPrincipal};
+use crate::audit::Channel;
 use crate::orchestrator::{Answer, progress};
 use crate::policy::Principal;
 
@@ -86,6 +87,11 @@ pub fn check_question(question: &str, max_chars: usize) -> Result<&str, ApiError
     Ok(q)
 }
 
+/// 503 for an answer the audit trail could not record (it is withheld).
+fn audit_unavailable(e: crate::audit::AuditError) -> ApiError {
+    ApiError::internal("audit_unavailable", e)
+}
+
 /// Whether the client asked for server-sent events.
 fn wants_stream(headers: &HeaderMap) -> bool {
     headers
@@ -102,6 +108,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 fn stream_answer(
     state: AppState,
     principal: Principal,
+    channel: Channel,
     conversation_id: String,
     question: String,
 ) -> Response {
@@ -111,7 +118,7 @@ fn stream_answer(
         let orchestrator = Arc::clone(&state.orchestrator);
         let answering = progress::with_progress(
             progress_tx,
-            orchestrator.ask_in(&principal, &conversation_id, &question),
+            orchestrator.ask_in(&principal, channel, &conversation_id, &question),
         );
         let forward = async {
             while let Some(p) = progress_rx.recv().await {
@@ -121,6 +128,15 @@ fn stream_answer(
             }
         };
         let (answer, ()) = tokio::join!(answering, forward);
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                let e = audit_unavailable(e);
+                let body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
+                let _ = tx.send(Event::default().event("error").data(body.to_string()));
+                return;
+            }
+        };
         let words: Vec<&str> = answer.answer.split_inclusive(' ').collect();
         for chunk in words.chunks(8) {
             let _ = tx.send(Event::default().event("delta").data(chunk.concat()));
@@ -147,6 +163,7 @@ async fn chat(
     body: Result<Json<ChatRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
+    let channel = super::channel_of(&headers);
     let question = check_question(&req.question, state.limits.max_question_chars)?;
     let conversation_id = match req.conversation_id {
         Some(id)
@@ -170,14 +187,16 @@ async fn chat(
         return Ok(stream_answer(
             state,
             principal,
+            channel,
             conversation_id,
             question.to_owned(),
         ));
     }
     let answer = state
         .orchestrator
-        .ask_in(&principal, &conversation_id, question)
-        .await;
+        .ask_in(&principal, channel, &conversation_id, question)
+        .await
+        .map_err(audit_unavailable)?;
     Ok(Json(ChatResponse {
         conversation_id,
         answer,

@@ -14,6 +14,7 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::{ApiError, AppState, CurrentPrincipal};
+use crate::audit::scope::QuestionScope;
 use crate::orchestrator::StepError;
 use crate::orchestrator::timephrase::find_ranges;
 use crate::semantic::{DimensionFilter, Grain, MetricQuery, SemanticError, TimeRange};
@@ -71,6 +72,7 @@ async fn query(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -160,7 +162,8 @@ async fn query(
         filters,
     };
     let grants = o.policy.grants(&principal);
-    match o.run_metric(&grants, &q).await {
+    let scope = QuestionScope::standalone(&principal, super::channel_of(&headers));
+    match scope.run(o.run_metric(&grants, &q)).await {
         Ok((compiled, validated, result)) => Ok(Json(serde_json::json!({
             "metric": def.name,
             "label": def.label(),
@@ -181,6 +184,7 @@ async fn query(
             "denied",
             r.to_string(),
         )),
+        Err(StepError::Audit(e)) => Err(ApiError::internal("audit_unavailable", e)),
         Err(StepError::Warehouse(e)) => {
             tracing::error!(error.kind = e.kind(), "metric query failed");
             Err(ApiError::new(

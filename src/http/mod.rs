@@ -1,9 +1,11 @@
 //! HTTP interface (axum): the chat API, the Metrics API, health and the web page.
 //! Each area exports a `router()`; they are merged in [`router`].
 
+mod audit;
 mod auth;
 mod chat;
 mod docs;
+pub use audit::parse_time;
 pub use chat::check_question;
 mod error;
 mod metrics;
@@ -179,7 +181,9 @@ async fn bearer_principal(state: &AppState, value: &str) -> Result<Principal, Ap
         _ => invalid("the access token is not valid"),
     })?;
     let principal = match &bearer {
-        crate::auth::access_token::Bearer::User { sub, groups } => state.identity.user(sub, groups),
+        crate::auth::access_token::Bearer::User { sub, groups, .. } => {
+            state.identity.user(sub, groups)
+        }
         crate::auth::access_token::Bearer::Client { client_id } => state.identity.client(client_id),
     };
     principal.ok_or_else(|| {
@@ -209,6 +213,16 @@ pub(crate) fn require_admin(state: &AppState, principal: &Principal) -> Result<(
             "forbidden",
             "this needs the admin role",
         ))
+    }
+}
+
+/// The audit channel of a request: a session cookie is the web chat; a
+/// bearer token or the dev header, the API.
+pub(crate) fn channel_of(headers: &axum::http::HeaderMap) -> crate::audit::Channel {
+    if headers.get(header::AUTHORIZATION).is_none() && cookie(headers, SESSION_COOKIE).is_some() {
+        crate::audit::Channel::Web
+    } else {
+        crate::audit::Channel::Api
     }
 }
 
@@ -259,6 +273,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/users", get(users))
         .route("/api/me", get(me))
         .merge(auth::router())
+        .merge(audit::router())
+        .route("/metrics", get(prometheus_metrics))
         .merge(chat::router())
         .merge(metrics::router())
         .merge(docs::router())
@@ -268,6 +284,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(track))
         .with_state(state)
 }
 
@@ -314,4 +331,38 @@ async fn me(
         "groups": principal.groups,
         "admin": admin,
     }))
+}
+
+/// `GET /metrics`: operational metrics in the Prometheus text format
+/// (counts, latencies and token totals; no users, questions or values).
+async fn prometheus_metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::prometheus::render(),
+    )
+}
+
+/// Counts and times every request by its matched route (`unmatched` for 404s).
+async fn track(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    crate::prometheus::http_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }

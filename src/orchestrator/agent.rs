@@ -217,7 +217,9 @@ impl Orchestrator {
                         return Ok(with_trace(a, trace));
                     }
                     Err(e) => {
-                        if trace.repairs >= settings.max_repairs {
+                        // A failing audit trail is not the model's to repair.
+                        if trace.repairs >= settings.max_repairs || matches!(e, StepError::Audit(_))
+                        {
                             let a = self.step_failed(Answer::new(AnswerKind::Sql, ""), e);
                             return Ok(with_trace(a, trace));
                         }
@@ -419,6 +421,7 @@ fn repair_hint(e: &StepError) -> String {
         StepError::Guard(r) => format!("the SQL guard rejected the statement: {r}"),
         StepError::Semantic(s) => format!("the metric query failed: {s}"),
         StepError::Warehouse(w) => format!("the warehouse reported an error: {w}"),
+        StepError::Audit(_) => "the statement could not be recorded, so it did not run".into(),
     }
 }
 

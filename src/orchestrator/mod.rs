@@ -23,6 +23,7 @@ mod overview;
 pub mod planner;
 pub mod progress;
 pub mod prompt;
+pub mod rerun;
 pub mod timephrase;
 pub mod tools;
 pub mod verified;
@@ -38,6 +39,8 @@ pub use answer::{
 };
 use planner::Plan;
 
+use crate::audit::scope::{QuestionScope, RunError, result_hash, run_statement};
+use crate::audit::{AuditError, AuditEvent, AuditLog, Channel, EventKind};
 use crate::llm::{LlmClient, LlmError, Route};
 use crate::policy::{Grants, Policy, Principal};
 use crate::retrieval::Retriever;
@@ -70,6 +73,18 @@ pub enum StepError {
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// The audit trail could not record the statement, so it did not run.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl From<RunError> for StepError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Audit(a) => StepError::Audit(a),
+            RunError::Warehouse(w) => StepError::Warehouse(w),
+        }
+    }
 }
 
 /// Everything needed to answer questions.
@@ -95,6 +110,8 @@ pub struct Orchestrator {
     pub prompts: prompt::Prompts,
     /// Verified question → SQL pairs (few-shot examples).
     pub verified: Vec<verified::VerifiedQuery>,
+    /// The audit trail every statement and question is written to first.
+    pub audit: AuditLog,
 }
 
 /// Questions that ask for figures (counts, rankings, totals) rather than
@@ -116,21 +133,92 @@ static BREAKDOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|
 });
 
 impl Orchestrator {
-    /// Answers a one-off question for a principal. Never fails: problems
-    /// become refusals or plain error sentences in the answer.
-    pub async fn ask(&self, principal: &Principal, question: &str) -> Answer {
-        self.answer(principal, question, None).await
+    /// Answers a one-off question for a principal asking through `channel`.
+    /// Problems become refusals or plain error sentences in the answer.
+    ///
+    /// # Errors
+    /// [`AuditError`] when the question's audit event cannot be written: the
+    /// answer is withheld (no answer leaves that the audit trail lacks).
+    pub async fn ask(
+        &self,
+        principal: &Principal,
+        channel: Channel,
+        question: &str,
+    ) -> Result<Answer, AuditError> {
+        self.audited(principal, channel, question, None).await
     }
 
     /// Answers a question as the next turn of a conversation: a follow-up
     /// ("and the week before?") continues the previous metric question.
+    ///
+    /// # Errors
+    /// As [`Orchestrator::ask`].
     pub async fn ask_in(
         &self,
         principal: &Principal,
+        channel: Channel,
         conversation: &str,
         question: &str,
-    ) -> Answer {
-        self.answer(principal, question, Some(conversation)).await
+    ) -> Result<Answer, AuditError> {
+        self.audited(principal, channel, question, Some(conversation))
+            .await
+    }
+
+    /// Answers inside a question scope (statements are audited as they run)
+    /// and writes the question's audit event before returning the answer.
+    async fn audited(
+        &self,
+        principal: &Principal,
+        channel: Channel,
+        question: &str,
+        conversation: Option<&str>,
+    ) -> Result<Answer, AuditError> {
+        let scope = QuestionScope::new(principal, channel);
+        let handle = scope.clone();
+        let started = std::time::Instant::now();
+        let work = async {
+            let answer = self.answer(principal, question, conversation).await;
+            let collected = handle.collected();
+            let mut event = AuditEvent::new(
+                EventKind::Question,
+                &principal.user,
+                &principal.roles,
+                channel,
+            );
+            event.id = handle.id.clone();
+            event.question = Some(crate::redact::redact(question).into_owned());
+            event.plan = serde_json::to_value(answer.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            event.tables = collected.tables;
+            event.decisions = collected.decisions;
+            event.decisions.denied = collected.denied;
+            event.statements = collected.statements;
+            event.rows = Some(answer.data.rows.len() as u64);
+            event.result_hash = Some(result_hash(&answer.data.columns, &answer.data.rows));
+            event.duration_ms = Some(started.elapsed().as_millis() as u64);
+            if let Some(llm) = &answer.llm {
+                crate::prometheus::llm_tokens(llm.usage.prompt_tokens, llm.usage.completion_tokens);
+                event.tools = llm.tools.iter().map(|t| (*t).to_owned()).collect();
+                event.llm = Some(crate::audit::event::ModelUse {
+                    model: llm.model.clone(),
+                    prompt_tokens: llm.usage.prompt_tokens,
+                    completion_tokens: llm.usage.completion_tokens,
+                });
+            }
+            event.outcome = if answer.kind == AnswerKind::Refusal {
+                "refused".into()
+            } else {
+                "answered".into()
+            };
+            event.detail = answer
+                .reason
+                .as_deref()
+                .map(|r| serde_json::json!({ "reason": crate::redact::redact(r) }));
+            self.audit.append(event).await?;
+            Ok(answer)
+        };
+        crate::redact::with_request_scope(scope.run(work)).await
     }
 
     #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
@@ -286,7 +374,14 @@ impl Orchestrator {
             ) else {
                 continue;
             };
-            let Ok(result) = self.warehouse.execute(&validated).await else {
+            let Ok(result) = run_statement(
+                &self.audit,
+                &*self.warehouse,
+                &validated,
+                "dimension catalogue",
+            )
+            .await
+            else {
                 continue;
             };
             if result.rows.len() as u64 > MAX_DIMENSION_VALUES {
@@ -333,8 +428,14 @@ impl Orchestrator {
             &self.policy,
             grants,
             Origin::Metric,
-        )?;
-        let mut result = self.warehouse.execute(&validated).await?;
+        )
+        .inspect(|_| crate::prometheus::guard_decision(true))
+        .inspect_err(|r| {
+            crate::prometheus::guard_decision(false);
+            crate::audit::scope::note_denied(&r.to_string());
+        })?;
+        let mut result =
+            run_statement(&self.audit, &*self.warehouse, &validated, &q.metric).await?;
         if result.columns.is_empty() {
             result.columns = compiled.columns.clone();
         }
@@ -360,8 +461,13 @@ impl Orchestrator {
             &self.policy,
             grants,
             Origin::AdHoc,
-        )?;
-        let result = self.warehouse.execute(&validated).await?;
+        )
+        .inspect(|_| crate::prometheus::guard_decision(true))
+        .inspect_err(|r| {
+            crate::prometheus::guard_decision(false);
+            crate::audit::scope::note_denied(&r.to_string());
+        })?;
+        let result = run_statement(&self.audit, &*self.warehouse, &validated, "ad-hoc SQL").await?;
         tracing::info!(rows = result.rows.len(), "sql query done");
         Ok((validated, result))
     }
@@ -371,6 +477,9 @@ impl Orchestrator {
         // warehouse messages may quote values, so only their kind is logged.
         match &e {
             StepError::Warehouse(w) => tracing::warn!(error.kind = w.kind(), "plan step failed"),
+            StepError::Audit(a) => {
+                tracing::error!(error = %a, "audit trail unavailable; statement not run")
+            }
             other => tracing::warn!(error = %other, "plan step failed"),
         }
         let (text, reason) = match &e {
@@ -383,6 +492,10 @@ impl Orchestrator {
             StepError::Warehouse(_) => (
                 "The warehouse could not answer right now; please try again later.".into(),
                 "warehouse error".into(),
+            ),
+            StepError::Audit(_) => (
+                "I could not record this query in the audit trail, so I did not run it. Please try again later.".into(),
+                "audit trail unavailable".into(),
             ),
         };
         answer.kind = AnswerKind::Refusal;

@@ -1,8 +1,10 @@
 //! What each command does, so `main.rs` stays a dispatcher.
 
+mod audit;
 mod retrieval;
 mod sessions;
 
+pub use audit::audit;
 pub use retrieval::{IngestOptions, eval_retrieval, ingest, search};
 pub use sessions::sessions;
 
@@ -82,9 +84,10 @@ pub async fn ask(
                 groups: roles.clone(),
                 roles,
             },
+            crate::audit::Channel::Cli,
             &question,
         )
-        .await;
+        .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {

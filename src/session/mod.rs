@@ -76,6 +76,9 @@ pub struct NewSession {
     /// The provider's refresh token, kept sealed under the cookie token so
     /// roles can be re-validated ([`crate::auth::revalidate`]).
     pub refresh_token: Option<String>,
+    /// When the user authenticated (Unix seconds; the ID token's `auth_time`),
+    /// if earlier than the session's creation.
+    pub auth_time: Option<i64>,
 }
 
 /// A stored session (never the token).
@@ -99,6 +102,8 @@ pub struct Session {
     pub created_at: i64,
     /// Unix seconds: when the provider last confirmed the roles (sign-in or refresh).
     pub validated_at: i64,
+    /// Unix seconds: when the user last authenticated (entered credentials).
+    pub auth_time: i64,
     /// Unix seconds.
     pub last_seen_at: i64,
     /// Unix seconds (absolute end).
@@ -136,7 +141,7 @@ fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-const COLUMNS: &str = "id, user_id, roles, groups, idp_sub, idp_sid, email, created_at, validated_at, last_seen_at, expires_at, revoked_at, revoked_reason";
+const COLUMNS: &str = "id, user_id, roles, groups, idp_sub, idp_sid, email, created_at, validated_at, auth_time, last_seen_at, expires_at, revoked_at, revoked_reason";
 
 /// A list of names as stored: a JSON array.
 fn names_json(names: &[String]) -> String {
@@ -162,6 +167,9 @@ fn session_of(row: &AnyRow) -> Result<Session, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         validated_at: row
             .try_get::<Option<i64>, _>("validated_at")?
+            .unwrap_or(row.try_get("created_at")?),
+        auth_time: row
+            .try_get::<Option<i64>, _>("auth_time")?
             .unwrap_or(row.try_get("created_at")?),
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
@@ -207,10 +215,21 @@ impl SessionStore {
         })
     }
 
+    /// The connection pool (the audit trail shares the database; tests use
+    /// it to tamper with stored rows).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database is PostgreSQL (else SQLite).
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
     /// `$n` placeholders as the connected database spells them. Every
     /// statement here is a constant with bound parameters; only the
     /// placeholder sign and a fixed column name vary.
-    fn sql(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+    pub(crate) fn sql(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
         sqlx::AssertSqlSafe(if self.postgres {
             sql.to_owned()
         } else {
@@ -227,6 +246,7 @@ impl SessionStore {
         let csrf = random_token();
         let id = hex::encode(rand::rng().random::<[u8; 12]>());
         let expires_at = now + self.settings.absolute_lifetime_secs;
+        let auth_time = new.auth_time.unwrap_or(now).min(now);
         let roles = names_json(&new.roles);
         let groups = names_json(&new.groups);
         let sealed = new
@@ -234,8 +254,8 @@ impl SessionStore {
             .as_deref()
             .and_then(|r| seal::seal(&token, &id, r));
         sqlx::query(self.sql(
-            "INSERT INTO sessions (id, token_hash, csrf_hash, user_id, roles, groups, idp_sub, idp_sid, created_at, last_seen_at, expires_at, validated_at, refresh_token, email) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO sessions (id, token_hash, csrf_hash, user_id, roles, groups, idp_sub, idp_sid, created_at, last_seen_at, expires_at, validated_at, refresh_token, email, auth_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         ))
         .bind(&id)
         .bind(digest(&token))
@@ -251,6 +271,7 @@ impl SessionStore {
         .bind(now)
         .bind(sealed)
         .bind(new.email.clone())
+        .bind(auth_time)
         .execute(&self.pool)
         .await?;
         Ok(Issued {
@@ -264,6 +285,7 @@ impl SessionStore {
                 email: new.email,
                 created_at: now,
                 validated_at: now,
+                auth_time,
                 last_seen_at: now,
                 expires_at,
                 revoked_at: None,

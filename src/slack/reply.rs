@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::Slack;
 use super::api::SlackApiError;
 use super::blocks;
+use crate::audit::Channel;
 use crate::orchestrator::Orchestrator;
 use crate::policy::Principal;
 use crate::session::SessionStore;
@@ -207,9 +208,17 @@ pub async fn answer(
         Ok(question) => question,
         Err(e) => return deliver(&slack, &q.destination, blocks::notice(&e.message)).await,
     };
-    let answer = orchestrator
-        .ask_in(&principal, &q.conversation, question)
-        .await;
+    let answer = match orchestrator
+        .ask_in(&principal, Channel::Slack, &q.conversation, question)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "slack: audit trail unavailable; answer withheld");
+            let text = "Sorry, I can't answer right now: I could not record the question in the audit trail.";
+            return deliver(&slack, &q.destination, blocks::notice(text)).await;
+        }
+    };
     tracing::info!(user = %principal.user, kind = ?answer.kind, "slack: answered");
     deliver(&slack, &q.destination, blocks::render(&answer)).await;
 }

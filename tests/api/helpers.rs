@@ -92,6 +92,10 @@ pub fn demo_settings() -> Settings {
             ),
             ..Default::default()
         },
+        audit: steward::audit::AuditSettings {
+            key_file: fresh_index_dir().join("audit.key"),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: the real binary's library on a real port, against a
 //! freshly generated demo warehouse and the vendored Chinook database.
 
+mod audit;
+mod audit_store;
 mod backchannel;
 mod bad_input;
 mod bearer;

@@ -122,9 +122,13 @@ const configuration = {
   },
   // User access tokens carry the user's groups, so an API client acting for a
   // user is mapped to roles the same way as a signed-in user.
-  async extraTokenClaims(_ctx, token) {
+  // They also carry `auth_time` (RFC 9068 §2.2.1), which steward's admin re-runs check.
+  async extraTokenClaims(ctx, token) {
     const user = token.accountId && users[token.accountId];
-    return user ? { groups: user.groups } : undefined;
+    if (!user) return undefined;
+    const { AuthorizationCode: code, RefreshToken: refresh } = ctx.oidc.entities;
+    const authTime = code?.authTime ?? refresh?.authTime;
+    return authTime ? { groups: user.groups, auth_time: authTime } : { groups: user.groups };
   },
   ttl: { AccessToken: 600, IdToken: 600, RefreshToken: 86400, Session: 86400, Grant: 86400 },
   async findAccount(_ctx, id) {

@@ -1,0 +1,500 @@
+//! The audit trail: one event per question and per executed statement (and
+//! per admin re-run and retention purge), append-only and hash-chained, in
+//! steward's database (`sessions.database`: SQLite embedded, PostgreSQL in
+//! production; migration `0004_audit.sql`).
+//!
+//! **Chain.** Each row stores its event as JSON (`body`) and
+//! `hash = hex(HMAC-SHA256(key, prev_hash ‖ "\n" ‖ seq ‖ "\n" ‖ body))` (RFC 2104),
+//! with `prev_hash` the previous row's hash (64 zeros before the first). The
+//! key lives outside the database (`STEWARD_AUDIT_KEY`, or `audit.key_file`,
+//! created with mode 0600 when missing), so someone who can write the
+//! database but not read the key cannot rewrite history undetected.
+//! [`AuditLog::verify`] recomputes the chain and checks the filter columns
+//! against the body.
+//!
+//! **Appends are serialized** across instances: a PostgreSQL transaction
+//! advisory lock, or SQLite's `BEGIN IMMEDIATE` write lock.
+//!
+//! **Fail closed.** A statement's event is written before it runs
+//! ([`scope`]); a question's event before its answer is returned. If either
+//! write fails, the statement does not run or the answer is withheld.
+//!
+//! **Retention.** [`AuditLog::purge`] deletes events older than
+//! `audit.retention_days` (a prefix of the chain) and appends a `purge` event
+//! naming the last deleted event's seq and hash (the anchor the first
+//! remaining event must chain from).
+
+pub mod event;
+pub mod scope;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngExt;
+use secrecy::{ExposeSecret, SecretBox};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+pub use event::{AuditEvent, Channel, Decisions, EventKind, Filter, StatementOutcome};
+
+use crate::session::SessionStore;
+
+/// `[audit]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Events older than this are purged (days).
+    pub retention_days: i64,
+    /// How often a running server purges (seconds).
+    pub purge_every_secs: u64,
+    /// The chain's HMAC key file, used when `STEWARD_AUDIT_KEY` is unset
+    /// (created, 32 random bytes in hex, mode 0600, when missing).
+    pub key_file: PathBuf,
+    /// An admin re-run needs a sign-in at most this old (seconds).
+    pub rerun_login_max_age_secs: i64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            retention_days: 30,
+            purge_every_secs: 3600,
+            key_file: ".steward/audit.key".into(),
+            rerun_login_max_age_secs: 600,
+        }
+    }
+}
+
+/// Audit failures. Messages carry no event contents.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The database failed.
+    #[error("audit store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The key could not be read or created.
+    #[error("audit key: {0}")]
+    Key(String),
+    /// A stored event could not be read back.
+    #[error("audit event {0} is unreadable")]
+    Corrupt(i64),
+}
+
+/// The chain value before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A random event id (128 bits, hex).
+pub fn new_id() -> String {
+    hex::encode(rand::rng().random::<[u8; 16]>())
+}
+
+/// The audit trail.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: SessionStore,
+    key: Arc<SecretBox<Vec<u8>>>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    settings: AuditSettings,
+}
+
+/// What [`AuditLog::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// First and last seq.
+    pub first_seq: Option<i64>,
+    /// Last seq.
+    pub last_seq: Option<i64>,
+    /// The newest hash (record it elsewhere to detect a rewritten tail).
+    pub head: String,
+    /// What is wrong, first problems first (empty: intact).
+    pub problems: Vec<String>,
+}
+
+fn load_key(settings: &AuditSettings) -> Result<Vec<u8>, AuditError> {
+    if let Ok(k) = std::env::var("STEWARD_AUDIT_KEY")
+        && !k.trim().is_empty()
+    {
+        return Ok(k.trim().as_bytes().to_vec());
+    }
+    let path = &settings.key_file;
+    match std::fs::read_to_string(path) {
+        Ok(k) if !k.trim().is_empty() => return Ok(k.trim().as_bytes().to_vec()),
+        Ok(_) => return Err(AuditError::Key(format!("{} is empty", path.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(AuditError::Key(format!("{}: {e}", path.display())));
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| AuditError::Key(e.to_string()))?;
+    }
+    let key = hex::encode(rand::rng().random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = options.open(path).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(key.as_bytes())
+    });
+    match write {
+        Ok(()) => Ok(key.into_bytes()),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_key(settings),
+        Err(e) => Err(AuditError::Key(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn chain_hash(key: &[u8], prev: &str, seq: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(prev.as_bytes());
+    mac.update(b"\n");
+    mac.update(seq.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn tables_column(tables: &[String]) -> String {
+    format!(",{},", tables.join(","))
+}
+
+const COLUMNS: &str =
+    "seq, id, at_ms, kind, parent_id, principal, channel, outcome, tables, body, prev_hash, hash";
+
+impl AuditLog {
+    /// The trail in `db` (migrated by [`SessionStore::connect`]).
+    ///
+    /// # Errors
+    /// [`AuditError::Key`] when the key can be neither read nor created.
+    pub fn new(db: SessionStore, settings: &AuditSettings) -> Result<AuditLog, AuditError> {
+        Ok(AuditLog {
+            key: Arc::new(SecretBox::new(Box::new(load_key(settings)?))),
+            db,
+            lock: Arc::default(),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AuditSettings {
+        &self.settings
+    }
+
+    /// The database the trail lives in.
+    pub fn database(&self) -> &SessionStore {
+        &self.db
+    }
+
+    /// Appends `event` at the end of the chain, setting its seq and time.
+    ///
+    /// # Errors
+    /// [`AuditError::Database`]: the event is not stored, and the caller
+    /// must not go on as if it were.
+    pub async fn append(&self, mut event: AuditEvent) -> Result<AuditEvent, AuditError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let mut conn = self.db.pool().acquire().await?;
+        let begin = if self.db.is_postgres() {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        sqlx::query(begin).execute(&mut *conn).await?;
+        let result = async {
+            if self.db.is_postgres() {
+                sqlx::query("SELECT pg_advisory_xact_lock(7415770)")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (seq, prev) = match last {
+                Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+                None => (1, GENESIS.to_owned()),
+            };
+            event.seq = seq;
+            event.at_ms = chrono::Utc::now().timestamp_millis();
+            self.insert(&mut conn, &event, &prev).await
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = sqlx::query(end).execute(&mut *conn).await;
+        if result.is_err() || ended.is_err() {
+            crate::prometheus::audit_event(None);
+        }
+        result?;
+        ended?;
+        crate::prometheus::audit_event(Some(event.kind.as_str()));
+        Ok(event)
+    }
+
+    async fn insert(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        event: &AuditEvent,
+        prev: &str,
+    ) -> Result<(), sqlx::Error> {
+        let body = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let hash = chain_hash(self.key.expose_secret(), prev, event.seq, &body);
+        sqlx::query(self.db.sql(&format!(
+            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )))
+        .bind(event.seq)
+        .bind(&event.id)
+        .bind(event.at_ms)
+        .bind(event.kind.as_str())
+        .bind(event.parent.clone())
+        .bind(&event.principal)
+        .bind(event.channel.as_str())
+        .bind(&event.outcome)
+        .bind(tables_column(&event.tables))
+        .bind(body)
+        .bind(prev)
+        .bind(hash)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    fn event_of(row: &AnyRow) -> Result<AuditEvent, AuditError> {
+        let seq: i64 = row.try_get("seq")?;
+        let body: String = row.try_get("body")?;
+        serde_json::from_str(&body).map_err(|_| AuditError::Corrupt(seq))
+    }
+
+    /// Events matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Database failures, unreadable events.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<AuditEvent>, AuditError> {
+        enum Arg {
+            Text(String),
+            Int(i64),
+        }
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_events WHERE 1 = 1");
+        let mut args = Vec::new();
+        let mut add = |clause: &str, arg: Arg| {
+            args.push(arg);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        for (value, clause) in [
+            (&filter.user, " AND principal = ?"),
+            (&filter.outcome, " AND outcome = ?"),
+            (&filter.kind, " AND kind = ?"),
+        ] {
+            if let Some(v) = value {
+                add(clause, Arg::Text(v.clone()));
+            }
+        }
+        if let Some(t) = &filter.table {
+            let t = t.replace(['%', ','], "");
+            add(" AND tables LIKE ?", Arg::Text(format!("%,{t},%")));
+        }
+        if let Some(v) = filter.since_ms {
+            add(" AND at_ms >= ?", Arg::Int(v));
+        }
+        if let Some(v) = filter.until_ms {
+            add(" AND at_ms < ?", Arg::Int(v));
+        }
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+        let sql = self.db.sql(&sql);
+        let mut q = sqlx::query(sql);
+        for arg in args {
+            q = match arg {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(self.db.pool()).await?;
+        rows.iter().map(Self::event_of).collect()
+    }
+
+    /// One event by id.
+    ///
+    /// # Errors
+    /// Database failures, an unreadable event.
+    pub async fn get(&self, id: &str) -> Result<Option<AuditEvent>, AuditError> {
+        let row = sqlx::query(
+            self.db
+                .sql(&format!("SELECT {COLUMNS} FROM audit_events WHERE id = $1")),
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(Self::event_of).transpose()
+    }
+
+    /// Events whose parent is `id` (a question's statements, a statement's re-runs).
+    ///
+    /// # Errors
+    /// Database failures, unreadable events.
+    pub async fn children(&self, id: &str) -> Result<Vec<AuditEvent>, AuditError> {
+        let rows = sqlx::query(self.db.sql(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE parent_id = $1 ORDER BY seq"
+        )))
+        .bind(id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(Self::event_of).collect()
+    }
+
+    /// Recomputes the whole chain.
+    ///
+    /// # Errors
+    /// Database failures (a broken chain is a report, not an error).
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_events ORDER BY seq"
+        )))
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut report = VerifyReport {
+            events: rows.len() as u64,
+            first_seq: None,
+            last_seq: None,
+            head: GENESIS.to_owned(),
+            problems: Vec::new(),
+        };
+        let mut problem = |p: String| {
+            if report.problems.len() < 50 {
+                report.problems.push(p);
+            }
+        };
+        // Anchors recorded by purges: (seq, hash) of the last event each deleted.
+        let mut anchors = Vec::new();
+        let mut prev: Option<(i64, String)> = None;
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let body: String = row.try_get("body")?;
+            let prev_hash: String = row.try_get("prev_hash")?;
+            let hash: String = row.try_get("hash")?;
+            if chain_hash(self.key.expose_secret(), &prev_hash, seq, &body) != hash {
+                problem(format!("event {seq}: hash does not match its contents"));
+            }
+            match &prev {
+                Some((p_seq, p_hash)) => {
+                    if seq != p_seq + 1 {
+                        problem(format!("events {}..{} are missing", p_seq + 1, seq - 1));
+                    } else if &prev_hash != p_hash {
+                        problem(format!("event {seq}: does not chain from event {p_seq}"));
+                    }
+                }
+                None => report.first_seq = Some(seq),
+            }
+            match serde_json::from_str::<AuditEvent>(&body) {
+                Ok(e) => {
+                    let columns_agree = e.seq == seq
+                        && e.id == row.try_get::<String, _>("id")?
+                        && e.at_ms == row.try_get::<i64, _>("at_ms")?
+                        && e.kind.as_str() == row.try_get::<String, _>("kind")?
+                        && e.parent == row.try_get::<Option<String>, _>("parent_id")?
+                        && e.principal == row.try_get::<String, _>("principal")?
+                        && e.channel.as_str() == row.try_get::<String, _>("channel")?
+                        && e.outcome == row.try_get::<String, _>("outcome")?
+                        && tables_column(&e.tables) == row.try_get::<String, _>("tables")?;
+                    if !columns_agree {
+                        problem(format!("event {seq}: columns differ from its contents"));
+                    }
+                    if e.kind == EventKind::Purge
+                        && let Some(d) = &e.detail
+                        && let (Some(s), Some(h)) =
+                            (d["anchor_seq"].as_i64(), d["anchor_hash"].as_str())
+                    {
+                        anchors.push((s, h.to_owned()));
+                    }
+                }
+                Err(_) => problem(format!("event {seq}: contents unreadable")),
+            }
+            prev = Some((seq, hash));
+        }
+        if let (Some(first), Some(row)) = (report.first_seq, rows.first()) {
+            let prev_hash: String = row.try_get("prev_hash")?;
+            let anchored = (first == 1 && prev_hash == GENESIS)
+                || anchors
+                    .iter()
+                    .any(|(s, h)| *s == first - 1 && *h == prev_hash);
+            if !anchored {
+                problem(format!(
+                    "event {first}: the events before it were removed without a purge record"
+                ));
+            }
+        }
+        if let Some((seq, hash)) = prev {
+            report.last_seq = Some(seq);
+            report.head = hash;
+        }
+        Ok(report)
+    }
+
+    /// Deletes events older than the retention period at `now_ms` and appends
+    /// a `purge` event recording how many and the chain anchor. Returns it.
+    ///
+    /// # Errors
+    /// Database failures (nothing is deleted then).
+    pub async fn purge(&self, now_ms: i64) -> Result<AuditEvent, AuditError> {
+        let _one_at_a_time = self.lock.lock().await;
+        let cutoff = now_ms - self.settings.retention_days.max(0) * 86_400_000;
+        let mut conn = self.db.pool().acquire().await?;
+        let begin = if self.db.is_postgres() {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        sqlx::query(begin).execute(&mut *conn).await?;
+        let result: Result<AuditEvent, AuditError> = async {
+            if self.db.is_postgres() {
+                sqlx::query("SELECT pg_advisory_xact_lock(7415770)")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let anchor = sqlx::query(self.db.sql(
+                "SELECT seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE at_ms < $1)",
+            ))
+            .bind(cutoff)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let mut purged = 0;
+            let mut detail = serde_json::json!({ "before_ms": cutoff });
+            if let Some(row) = &anchor {
+                let seq: i64 = row.try_get("seq")?;
+                let hash: String = row.try_get("hash")?;
+                purged = sqlx::query(self.db.sql("DELETE FROM audit_events WHERE seq <= $1"))
+                    .bind(seq)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                detail["anchor_seq"] = seq.into();
+                detail["anchor_hash"] = hash.into();
+            }
+            detail["purged"] = purged.into();
+            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (seq, prev) = match (last, &anchor) {
+                (Some(row), _) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+                (None, Some(row)) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+                (None, None) => (1, GENESIS.to_owned()),
+            };
+            let mut event = AuditEvent::new(EventKind::Purge, "steward", &[], Channel::Internal);
+            event.outcome = "purged".into();
+            event.rows = Some(purged);
+            event.detail = Some(detail);
+            event.seq = seq;
+            event.at_ms = chrono::Utc::now().timestamp_millis();
+            self.insert(&mut conn, &event, &prev).await?;
+            Ok(event)
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = sqlx::query(end).execute(&mut *conn).await;
+        let event = result?;
+        ended?;
+        Ok(event)
+    }
+}
