@@ -545,3 +545,93 @@ fn fresh_token_file(contents: &str) -> std::path::PathBuf {
     std::fs::write(&path, contents).unwrap();
     path
 }
+
+#[tokio::test]
+async fn reruns_by_token_need_an_admin_whose_token_shows_a_recent_sign_in() {
+    use crate::oidc_provider::{OidcProvider, user_tokens};
+    let Some(idp) = OidcProvider::start("reruns_by_token", None, 0) else {
+        return;
+    };
+    let mut settings = demo_settings();
+    settings.auth.oidc = Some(steward::auth::oidc::OidcSettings {
+        issuer: idp.issuer.clone(),
+        client_id: "steward".into(),
+        logout_token_max_age_secs: 300,
+        api_audience: "urn:steward:api".into(),
+        redirect_uri: None,
+        post_logout_redirect_uri: None,
+        revalidate_after_secs: 300,
+    });
+    let app = spawn(settings.clone()).await;
+    app.ask("alice", "How many signups last week?").await;
+    let q = &events_of(&app, "alice", "&kind=question&limit=1").await[0];
+    let statement = q["statements"][0]["id"].as_str().unwrap().to_owned();
+    let token = |user: &'static str, password: &'static str| {
+        let idp = &idp;
+        async move {
+            user_tokens(idp, user, password).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let bob = token("bob", "bob-pw").await;
+    let alice = token("alice", "alice-pw").await;
+    let reason = json!({"reason": "checking last week's signups"});
+
+    // Over HTTP: the bearer token's auth_time is the sign-in.
+    let bearer = format!("Bearer {bob}");
+    let (status, body) =
+        post_rerun(&app, &statement, ("authorization", &bearer), reason.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {alice}");
+    let (status, _) = post_rerun(&app, &statement, ("authorization", &bearer), reason).await;
+    assert_eq!(status, 403);
+
+    // From the command line, with the token in a file.
+    let cli = |token: &str, max_age: &str| {
+        let file = fresh_token_file(token);
+        steward_command()
+            .env("STEWARD_SESSIONS__DATABASE", &settings.sessions.database)
+            .env("STEWARD_AUDIT__KEY_FILE", &settings.audit.key_file)
+            .env("STEWARD_AUDIT__RERUN_LOGIN_MAX_AGE_SECS", max_age)
+            .env("STEWARD_AUTH__OIDC__ISSUER", &idp.issuer)
+            .env("STEWARD_AUTH__OIDC__CLIENT_ID", "steward")
+            .args([
+                "audit",
+                "rerun",
+                &statement,
+                "--reason",
+                "checking signups",
+                "--json",
+            ])
+            .arg("--token-file")
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let ok = cli(&bob, "600");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let result: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(result["original_id"], statement.as_str());
+    let analyst = cli(&alice, "600");
+    assert_eq!(analyst.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&analyst.stderr).contains("admin role"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let stale = cli(&bob, "0");
+    assert_eq!(stale.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("sign-in within"));
+    // Two successful re-runs (HTTP and CLI), each linked to the statement.
+    let (_, shown) = admin_get(&app, &format!("/api/admin/audit/{statement}")).await;
+    let channels: Vec<&str> = shown["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["api", "cli"]);
+}

@@ -26,14 +26,20 @@ pub fn fresh_index_dir() -> PathBuf {
 }
 
 /// The `steward` binary, run from the repository root with quiet logs, no
-/// embedding model and a fresh docs index (so results do not depend on what
-/// this machine has installed or ingested).
+/// embedding model, a fresh docs index and a database of its own (so results
+/// do not depend on what this machine has installed, ingested or recorded).
 pub fn steward_command() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+    let own = fresh_index_dir();
     cmd.current_dir(root())
         .env("RUST_LOG", "warn")
         .env("STEWARD_RETRIEVAL__MODEL", "off")
-        .env("STEWARD_INDEX_DIR", fresh_index_dir());
+        .env("STEWARD_INDEX_DIR", fresh_index_dir())
+        .env(
+            "STEWARD_SESSIONS__DATABASE",
+            format!("sqlite://{}", own.join("steward.db").display()),
+        )
+        .env("STEWARD_AUDIT__KEY_FILE", own.join("audit.key"));
     cmd
 }
 
@@ -108,6 +114,24 @@ pub struct TestApp {
 /// Everything the test process logs through `tracing`, for leak checks.
 pub static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
+/// The whole suite's log, scanned for personal data by `tests/log_scan.rs`
+/// (which cargo runs after this binary). Its first line names the demo
+/// warehouse the suite generated.
+pub fn suite_log_path() -> PathBuf {
+    root().join("target/test-logs/api.log")
+}
+
+static SUITE_LOG: std::sync::LazyLock<Option<std::sync::Mutex<std::fs::File>>> =
+    std::sync::LazyLock::new(|| {
+        let path = suite_log_path();
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        let mut f = std::fs::File::create(&path).ok()?;
+        use std::io::Write;
+        writeln!(f, "# demo={}", demo_db().display()).ok()?;
+        Some(std::sync::Mutex::new(f))
+    });
+
+#[derive(Clone, Copy)]
 struct Capture;
 
 impl std::io::Write for Capture {
@@ -115,6 +139,9 @@ impl std::io::Write for Capture {
         LOGS.lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend_from_slice(buf);
+        if let Some(f) = SUITE_LOG.as_ref() {
+            let _ = f.lock().unwrap_or_else(|e| e.into_inner()).write_all(buf);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -122,14 +149,15 @@ impl std::io::Write for Capture {
     }
 }
 
-/// Installs (once) a global subscriber writing every steward log line, at
-/// trace level, into [`LOGS`].
+/// Installs (once) a global subscriber writing every log line, at trace
+/// level for steward, through steward's redacting writer (as `serve` does)
+/// into [`LOGS`] and the suite log.
 pub fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("info,steward=trace"))
-            .with_writer(|| Capture)
+            .with_writer(steward::redact::RedactingWriter(|| Capture))
             .with_ansi(false)
             .try_init();
     });

@@ -402,3 +402,66 @@ async fn a_slack_user_is_recognised_through_a_web_sign_in_until_revoked() {
         after.body
     );
 }
+
+#[tokio::test]
+async fn step_up_sign_in_asks_for_credentials_again_and_enables_reruns() {
+    let Some(s) = setup("step_up").await else {
+        return;
+    };
+    let http = browserless();
+    // An ordinary first sign-in, then a question to re-run.
+    let (_, done) = sign_in(&http, &s, "bob", "bob-pw", "/").await;
+    assert_eq!(done.status(), 303);
+    let asked = reqwest::Client::new()
+        .post(format!("{}/api/chat", s.base))
+        .header("x-steward-dev-user", "alice")
+        .json(&serde_json::json!({"question": "How many signups last week?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    // Step-up: the provider is told to ask for the password again.
+    let start = http
+        .get(format!("{}/auth/login", s.base))
+        .query(&[("return_to", "/admin"), ("reauth", "1")])
+        .send()
+        .await
+        .unwrap();
+    let to_idp = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_idp.contains("prompt=login") && to_idp.contains("max_age=0"),
+        "{to_idp}"
+    );
+    let auth = http.get(&to_idp).send().await.unwrap();
+    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        interaction.contains("/interaction/"),
+        "a login page, not silent SSO: {interaction}"
+    );
+    let callback = finish_login(&http, &s.idp, &interaction, "bob", "bob-pw").await;
+    let done = http.get(callback.to_string()).send().await.unwrap();
+    assert_eq!(done.status(), 303);
+    let cookies = set_cookies(&done);
+    let csrf = cookie_value(&cookies, "steward_csrf");
+    let events = reqwest::Client::new()
+        .get(format!(
+            "{}/api/admin/audit?user=alice&kind=statement&limit=1",
+            s.base
+        ))
+        .header("x-steward-dev-user", "bob")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let statement = events["events"][0]["id"].as_str().unwrap();
+    let rerun = http
+        .post(format!("{}/api/admin/queries/{statement}/rerun", s.base))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"reason": "step-up check"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rerun.status(), 200);
+}
