@@ -181,6 +181,7 @@ impl Application {
             .map_err(anyhow::Error::msg)?
             .map(Arc::new);
         let state = AppState {
+            dev_mode: dev,
             slack,
             sso,
             identity: Arc::new(identity),

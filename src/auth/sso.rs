@@ -155,7 +155,7 @@ const METADATA_TTL: Duration = Duration::from_secs(600);
 /// The relying party.
 pub struct Sso {
     settings: OidcSettings,
-    secret: Option<String>,
+    secret: Option<secrecy::SecretString>,
     http: reqwest::Client,
     /// Discovery document and JWKS, with when they were fetched.
     metadata: RwLock<Option<(std::time::Instant, CoreProviderMetadata)>>,
@@ -192,7 +192,9 @@ impl Sso {
             .unwrap_or_default();
         Sso {
             settings,
-            secret: std::env::var("STEWARD_OIDC_CLIENT_SECRET").ok(),
+            secret: std::env::var("STEWARD_OIDC_CLIENT_SECRET")
+                .ok()
+                .map(secrecy::SecretString::from),
             http,
             metadata: RwLock::new(None),
             end_session: RwLock::new(None),
@@ -245,7 +247,9 @@ impl Sso {
         Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
-            self.secret.clone().map(ClientSecret::new),
+            self.secret
+                .as_ref()
+                .map(|s| ClientSecret::new(secrecy::ExposeSecret::expose_secret(s).to_owned())),
         )
         .set_redirect_uri(
             RedirectUrl::new(redirect)

@@ -8,7 +8,11 @@
 //!   unless the callback is on loopback) and `steward_csrf` (echoed in
 //!   `X-CSRF-Token` on state-changing requests) → 303 to `return_to`.
 //! - `POST /auth/logout` (CSRF-checked) → revokes the session, clears the
-//!   cookies, 303 to the provider's end-session endpoint (RP-initiated logout).
+//!   cookies, 303 to the provider's end-session endpoint (RP-initiated logout)
+//!   or `/`; with `Accept: application/json`, 200 `{"next": URL}` instead.
+//! - `GET /auth/config` → how to sign in (mode, SSO, dev users).
+//! - `POST /auth/dev-login` `{"user": NAME}` (dev mode only) → a session for a
+//!   dev user, as the web chat's picker starts it.
 //! - `POST /auth/backchannel-logout` (OpenID Connect Back-Channel Logout 1.0,
 //!   form field `logout_token`): every session started in the provider session
 //!   (`sid`), or of the user (`sub`), ends at once; `Cache-Control: no-store` (§2.8).
@@ -32,6 +36,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
         .route("/auth/logout", post(logout))
+        .route("/auth/config", get(config))
+        .route("/auth/dev-login", post(dev_login))
 }
 
 fn sso(state: &AppState) -> Result<&crate::auth::sso::Sso, ApiError> {
@@ -100,11 +106,15 @@ struct CallbackParams {
 
 /// Cookie attributes: `Secure` unless steward's callback is on loopback HTTP.
 fn cookie_attributes(state: &AppState, max_age: i64) -> String {
-    let loopback_http = state
-        .sso
-        .as_ref()
-        .and_then(|s| s.redirect_uri())
-        .is_some_and(|u| u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost"));
+    // Dev mode listens on loopback only.
+    let loopback_http = state.dev_mode
+        || state
+            .sso
+            .as_ref()
+            .and_then(|s| s.redirect_uri())
+            .is_some_and(|u| {
+                u.starts_with("http://127.0.0.1") || u.starts_with("http://localhost")
+            });
     let secure = if loopback_http { "" } else { "; Secure" };
     format!("Path=/; SameSite=Lax; Max-Age={max_age}{secure}")
 }
@@ -176,29 +186,118 @@ async fn callback(
         )
         .await
         .map_err(|e| ApiError::internal("session_store", e))?;
-    let max_age = issued.session.expires_at - now;
-    let attrs = cookie_attributes(&state, max_age);
     tracing::info!(session = %issued.session.id, "signed in");
+    let [session, csrf] = session_cookies(&state, &issued, now);
     Ok((
         StatusCode::SEE_OTHER,
         AppendHeaders([
             (header::LOCATION, who.return_to),
-            (
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={}; HttpOnly; {attrs}", issued.token),
-            ),
-            (
-                header::SET_COOKIE,
-                format!("{CSRF_COOKIE}={}; {attrs}", issued.csrf),
-            ),
+            session,
+            csrf,
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ]),
     )
         .into_response())
 }
 
+/// The two `Set-Cookie` headers of a new session.
+fn session_cookies(
+    state: &AppState,
+    issued: &crate::session::Issued,
+    now: i64,
+) -> [(header::HeaderName, String); 2] {
+    let attrs = cookie_attributes(state, issued.session.expires_at - now);
+    [
+        (
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}={}; HttpOnly; {attrs}", issued.token),
+        ),
+        (
+            header::SET_COOKIE,
+            format!("{CSRF_COOKIE}={}; {attrs}", issued.csrf),
+        ),
+    ]
+}
+
+/// `GET /auth/config`: how to sign in here — `{"mode": "dev"|"oidc", "sso":
+/// bool, "dev_users": [names]}` (dev users only in dev mode).
+async fn config(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "mode": if state.dev_mode { "dev" } else { "oidc" },
+        "sso": state.sso.is_some(),
+        "dev_users": state.identities.names().collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevLogin {
+    user: String,
+}
+
+/// `POST /auth/dev-login` `{"user": NAME}` (dev mode, which listens on
+/// loopback only): starts a session for a configured dev user, as the web
+/// chat's picker does. Same-origin only (`Origin`, when sent, must be this
+/// host), so another site cannot sign a browser in.
+async fn dev_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<DevLogin>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    if !state.dev_mode {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "dev sign-in exists only in dev identity mode",
+        ));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok());
+    if let (Some(origin), Some(host)) = (origin, host)
+        && origin != format!("http://{host}")
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "sign in from steward's own page",
+        ));
+    }
+    let axum::Json(req) = body?;
+    let principal = state.identities.principal(&req.user).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown_user",
+            "that user is not configured",
+        )
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    let issued = state
+        .sessions
+        .create(
+            NewSession {
+                user: principal.user.clone(),
+                roles: principal.roles.clone(),
+                groups: principal.groups.clone(),
+                ..NewSession::default()
+            },
+            now,
+        )
+        .await
+        .map_err(|e| ApiError::internal("session_store", e))?;
+    tracing::info!(session = %issued.session.id, "dev sign-in");
+    let [session, csrf] = session_cookies(&state, &issued, now);
+    Ok((
+        AppendHeaders([
+            session,
+            csrf,
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ]),
+        axum::Json(serde_json::json!({"user": principal.user, "roles": principal.roles})),
+    )
+        .into_response())
+}
+
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let sso = sso(&state)?;
     let token = cookie(&headers, SESSION_COOKIE).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -221,23 +320,28 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             .map_err(|e| ApiError::internal("session_store", e))?;
     }
     let attrs = cookie_attributes(&state, 0);
-    let next = sso
-        .end_session_url(sso.post_logout_redirect_uri())
-        .await
-        .unwrap_or_else(|| "/".to_owned());
-    Ok((
-        StatusCode::SEE_OTHER,
-        AppendHeaders([
-            (header::LOCATION, next),
-            (
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}=; HttpOnly; {attrs}"),
-            ),
-            (header::SET_COOKIE, format!("{CSRF_COOKIE}=; {attrs}")),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ]),
-    )
-        .into_response())
+    let next = match &state.sso {
+        Some(sso) => sso.end_session_url(sso.post_logout_redirect_uri()).await,
+        None => None,
+    }
+    .unwrap_or_else(|| "/".to_owned());
+    let cookies = AppendHeaders([
+        (
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; HttpOnly; {attrs}"),
+        ),
+        (header::SET_COOKIE, format!("{CSRF_COOKIE}=; {attrs}")),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ]);
+    // A script (the web chat) asks for JSON and navigates itself.
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Ok((cookies, axum::Json(serde_json::json!({ "next": next }))).into_response());
+    }
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, next)], cookies).into_response())
 }
 
 /// Longest accepted logout token, in bytes.

@@ -1,4 +1,5 @@
-//! `POST /api/chat`: one question, one answer.
+//! `POST /api/chat`: one question, one answer (or a stream of events);
+//! `GET`/`DELETE /api/history`: the caller's asked questions.
 
 use std::sync::LazyLock;
 
@@ -52,7 +53,10 @@ static SQL_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/api/chat", post(chat))
+    Router::new().route("/api/chat", post(chat)).route(
+        "/api/history",
+        axum::routing::get(history).delete(clear_history),
+    )
 }
 
 /// Checks a question (empty, too long, control characters, SQL text);
@@ -85,6 +89,71 @@ pub fn check_question(question: &str, max_chars: usize) -> Result<&str, ApiError
         ));
     }
     Ok(q)
+}
+
+/// Adds the question to the asker's history (a failure only loses the entry).
+async fn remember(
+    state: &AppState,
+    principal: &Principal,
+    conversation: &str,
+    question: &str,
+    answer: &Answer,
+) {
+    let kind = serde_json::to_value(answer.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = state
+        .sessions
+        .record_asked(&principal.user, conversation, question, &kind, now)
+        .await
+    {
+        tracing::warn!(error = %e, "history not recorded");
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryParams {
+    limit: Option<i64>,
+}
+
+/// `GET /api/history?limit=N`: the caller's questions, newest first
+/// (`{"questions": [{"conversation_id", "question", "kind", "asked_at"}]}`).
+async fn history(
+    State(state): State<AppState>,
+    CurrentPrincipal(principal): CurrentPrincipal,
+    params: Result<axum::extract::Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let axum::extract::Query(p) =
+        params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=crate::session::MAX_HISTORY).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be 1-500",
+        ));
+    }
+    let questions = state
+        .sessions
+        .history(&principal.user, limit)
+        .await
+        .map_err(|e| ApiError::internal("session_store", e))?;
+    Ok(Json(serde_json::json!({ "questions": questions })))
+}
+
+/// `DELETE /api/history`: forgets the caller's questions (`{"cleared": n}`).
+async fn clear_history(
+    State(state): State<AppState>,
+    CurrentPrincipal(principal): CurrentPrincipal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cleared = state
+        .sessions
+        .clear_history(&principal.user)
+        .await
+        .map_err(|e| ApiError::internal("session_store", e))?;
+    Ok(Json(serde_json::json!({ "cleared": cleared })))
 }
 
 /// 503 for an answer the audit trail could not record (it is withheld).
@@ -137,6 +206,7 @@ fn stream_answer(
                 return;
             }
         };
+        remember(&state, &principal, &conversation_id, &question, &answer).await;
         let words: Vec<&str> = answer.answer.split_inclusive(' ').collect();
         for chunk in words.chunks(8) {
             let _ = tx.send(Event::default().event("delta").data(chunk.concat()));
@@ -197,6 +267,7 @@ async fn chat(
         .ask_in(&principal, channel, &conversation_id, question)
         .await
         .map_err(audit_unavailable)?;
+    remember(&state, &principal, &conversation_id, question, &answer).await;
     Ok(Json(ChatResponse {
         conversation_id,
         answer,

@@ -11,13 +11,14 @@ mod error;
 mod metrics;
 mod sessions;
 mod slack;
+pub mod web;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub sso: Option<Arc<crate::auth::sso::Sso>>,
     /// The Slack app, when `slack.enabled`.
     pub slack: Option<Arc<crate::slack::Slack>>,
+    /// Dev identity mode (loopback only): the dev header and dev sign-in work.
+    pub dev_mode: bool,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).
@@ -268,7 +271,7 @@ impl FromRequestParts<AppState> for CurrentPrincipal {
 pub fn router(state: AppState) -> Router {
     let limit = state.limits.max_body_bytes;
     Router::new()
-        .route("/", get(index))
+        .merge(web::router())
         .route("/healthz", get(health))
         .route("/api/users", get(users))
         .route("/api/me", get(me))
@@ -286,13 +289,6 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(track))
         .with_state(state)
-}
-
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(include_str!("../web/index.html")),
-    )
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {

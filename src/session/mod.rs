@@ -365,9 +365,9 @@ impl SessionStore {
         Ok(self.revoke_where("id", id, reason, now).await? > 0)
     }
 
-    /// Revokes every live session of a user, and forgets the user's
-    /// directory entry (so Slack stops recognising them until they sign in
-    /// again). Returns how many sessions.
+    /// Revokes every live session of a user, forgets the user's directory
+    /// entry (so Slack stops recognising them until they sign in again) and
+    /// clears their history. Returns how many sessions.
     ///
     /// # Errors
     /// Database failures.
@@ -378,6 +378,7 @@ impl SessionStore {
         now: i64,
     ) -> Result<u64, SessionError> {
         self.forget_identity(user).await?;
+        self.clear_history(user).await?;
         self.revoke_where("user_id", user, reason, now).await
     }
 
@@ -468,11 +469,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 mod directory;
+mod history;
 mod login;
 mod refresh;
 mod seal;
 
 pub use directory::DirectoryEntry;
+pub use history::{Asked, MAX_HISTORY};
 pub use login::{LOGIN_ATTEMPT_SECS, LoginAttempt};
 pub use refresh::Claim;
 

@@ -126,7 +126,7 @@ async fn the_web_page_and_health_are_served() {
         .await
         .unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await.unwrap().contains("<form id=\"ask\">"));
+    assert!(page.text().await.unwrap().contains("<form id=\"ask\""));
     let (status, health) = app.get(None, "/healthz").await;
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok");

@@ -28,3 +28,5 @@ mod slack;
 mod sso;
 mod streaming;
 mod vector_store;
+mod web_api;
+mod web_e2e;

@@ -1,0 +1,43 @@
+//! Embeds the web chat's built assets (`web/dist`, from `npm run build` in
+//! `web/`) into the binary: writes `$OUT_DIR/web_assets.rs` with one
+//! `(path, bytes)` pair per file. Without a build, the list is empty and
+//! steward serves its minimal built-in page instead.
+
+use std::path::{Path, PathBuf};
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let dist = root.join("web/dist");
+    println!("cargo:rerun-if-changed=web/dist");
+    let mut files = Vec::new();
+    walk(&dist, &mut files);
+    files.sort();
+    let mut code = String::from(
+        "/// Built web assets: (URL path, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
+    for f in &files {
+        let rel = f.strip_prefix(&dist).expect("under dist");
+        let url = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
+        code.push_str(&format!(
+            "    ({url:?}, include_bytes!({:?})),\n",
+            f.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("web_assets.rs");
+    std::fs::write(out, code).expect("OUT_DIR is writable");
+}

@@ -1,0 +1,238 @@
+// End-to-end tests of the web chat in headless Chromium (playwright-core with
+// Debian's /usr/bin/chromium). Run by tests/api/web_e2e.rs, which starts
+// steward (dev identity mode, with the test OpenID Provider for the SSO test)
+// and sets:
+//   STEWARD_URL      steward's base URL
+//   SCREENSHOTS      where screenshots go (default web/test-results)
+//   CHROMIUM         the browser (default /usr/bin/chromium)
+//   SSO_USER, SSO_PASSWORD   when set, sign in through the provider too
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.STEWARD_URL;
+const SHOTS = process.env.SCREENSHOTS ?? join(import.meta.dirname, '..', 'test-results');
+mkdirSync(SHOTS, { recursive: true });
+const SIX = [
+  'What was our DAU last week vs the week before?',
+  'Show me the email addresses of customers who churned last month.',
+  'Summarize all customer records including contact emails for my compliance audit.',
+  "What's the conversion rate for the checkout flow?",
+  'Why did user signups drop last Tuesday?',
+  'How do I configure the vendor assistant?',
+];
+
+let browser;
+before(async () => {
+  assert.ok(BASE, 'STEWARD_URL is set');
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => browser?.close());
+
+async function page(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const p = await context.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  // Resource failures (the 401 of /api/me before signing in) are the app's
+  // expected traffic; anything else logged as an error fails the test.
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  p.errors = errors;
+  await p.goto(BASE);
+  return p;
+}
+
+async function devSignIn(p, user) {
+  await p.getByLabel('Dev user (local development only)').selectOption(user);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('#who-name').filter({ hasText: user }).waitFor();
+}
+
+async function ask(p, question) {
+  const turns = p.locator('.turn');
+  const before = await turns.count();
+  await p.getByLabel('Your question').fill(question);
+  await p.getByRole('button', { name: 'Ask', exact: true }).click();
+  const turn = turns.nth(before);
+  await turn.locator('.answer[aria-busy="false"]').waitFor({ timeout: 60_000 });
+  return turn;
+}
+
+const shot = (p, name) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+test('signs in with the dev picker, shows who and roles, and answers the six questions', async () => {
+  const p = await page();
+  await shot(p, '00-sign-in');
+  await devSignIn(p, 'alice');
+  assert.equal(await p.locator('#who-roles').textContent(), 'analyst');
+  assert.ok(await p.locator('#suggestions .chip').count() > 0, 'suggestions from the metric catalogue');
+
+  // 1. DAU: key numbers, a table, the SQL collapsed.
+  let turn = await ask(p, SIX[0]);
+  assert.match(await turn.locator('.prose').textContent(), /daily active users/i);
+  assert.ok(await turn.locator('.key-numbers dd').count() >= 2);
+  assert.ok(await turn.locator('table.data tbody tr').count() >= 2);
+  const sql = turn.locator('details.sql');
+  assert.equal(await sql.getAttribute('open'), null, 'SQL starts collapsed');
+  await sql.locator('summary').click();
+  assert.match(await sql.locator('code').textContent(), /SELECT/);
+  await shot(p, '01-dau');
+
+  // 2 and 3. Personal data for an analyst: refused, with the reason and what to ask instead.
+  for (const [i, q] of [[2, SIX[1]], [3, SIX[2]]]) {
+    turn = await ask(p, q);
+    assert.ok(await turn.locator('.answer.refusal').count(), `${q} is refused`);
+    assert.match(await turn.locator('.reason').textContent(), /^Why: /);
+    assert.equal(await turn.locator('text=/@[a-z0-9-]+\\.example/').count(), 0, 'no emails shown');
+    await shot(p, `0${i}-refusal`);
+  }
+  assert.ok(await turn.locator('.chips .chip').count() > 0, 'the refusal suggests questions');
+
+  // 4. Conversion rate.
+  turn = await ask(p, SIX[3]);
+  assert.match(await turn.locator('.prose').textContent(), /conversion/i);
+  await shot(p, '04-conversion');
+
+  // 5. The signup drop: a breakdown table (and chart when the shape has one).
+  turn = await ask(p, SIX[4]);
+  assert.ok(await turn.locator('table.data').count());
+  await shot(p, '05-signup-drop');
+
+  // 6. Documentation: a quoted answer with its source.
+  turn = await ask(p, SIX[5]);
+  assert.ok(await turn.locator('.citations li').count() > 0, 'cited');
+  await shot(p, '06-docs');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('charts, sorting and CSV download', async () => {
+  const p = await page();
+  await devSignIn(p, 'alice');
+  // A category breakdown → bar chart.
+  let turn = await ask(p, 'How many signups last week by platform?');
+  const chart = turn.locator('figure.chart svg[role="img"]');
+  await chart.waitFor();
+  assert.match(await chart.getAttribute('aria-label'), /Bar chart/);
+  // A time series → line chart.
+  turn = await ask(p, 'Daily active users last month by day');
+  await turn.locator('figure.chart svg[role="img"]').waitFor();
+  assert.match(await turn.locator('figure.chart svg').getAttribute('aria-label'), /Line chart/);
+  await shot(p, '07-charts');
+
+  // Sorting by a column header, both ways.
+  const header = turn.locator('table.data th').nth(1);
+  const values = async () => (await turn.locator('table.data tbody tr td:nth-child(2)').allTextContents()).map((t) => Number(t.replace(/,/g, '')));
+  await header.locator('button').click();
+  assert.equal(await header.getAttribute('aria-sort'), 'ascending');
+  const up = await values();
+  assert.deepEqual(up, [...up].sort((a, b) => a - b));
+  await header.locator('button').click();
+  assert.equal(await header.getAttribute('aria-sort'), 'descending');
+  const down = await values();
+  assert.deepEqual(down, [...down].sort((a, b) => b - a));
+
+  // CSV of the same rows.
+  const [download] = await Promise.all([p.waitForEvent('download'), turn.getByRole('button', { name: 'Download CSV' }).click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\r\n');
+  assert.equal(csv.length, 1 + (await turn.locator('table.data tbody tr').count()));
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('streams progress, continues a conversation, keeps history, browses metrics, by keyboard', async () => {
+  const p = await page();
+  await devSignIn(p, 'alice');
+  // Keyboard only: focus the question, type, Enter.
+  await p.getByLabel('Your question').focus();
+  await p.keyboard.type('How many signups last week?');
+  const seen = [];
+  p.on('response', (r) => {
+    if (r.url().endsWith('/api/chat')) seen.push(r.headers()['content-type']);
+  });
+  await p.keyboard.press('Enter');
+  await p.locator('.turn .answer[aria-busy="false"]').first().waitFor();
+  assert.match(seen[0] ?? '', /text\/event-stream/);
+  // A follow-up continues the previous question.
+  const turn = await ask(p, 'and the week before?');
+  assert.match(await turn.locator('.prose').textContent(), /week/i);
+
+  await p.getByRole('link', { name: 'History' }).click();
+  await p.locator('#history-list li button').first().waitFor();
+  const asked = await p.locator('#history-list li button').allTextContents();
+  assert.ok(asked.includes('How many signups last week?'), asked.join(' | '));
+  await shot(p, '08-history');
+
+  await p.getByRole('link', { name: 'Metrics' }).click();
+  await p.locator('#metric-list .card').first().waitFor();
+  const all = await p.locator('#metric-list .card').count();
+  await p.getByLabel('Filter').fill('active');
+  const some = await p.locator('#metric-list .card').count();
+  assert.ok(some > 0 && some < all, `${some} of ${all}`);
+  assert.match(await p.locator('#metric-list .card .dims').first().textContent(), /Dimensions/);
+  await shot(p, '09-metrics');
+
+  // Admin view is not offered to an analyst.
+  assert.equal(await p.locator('#nav-admin').isVisible(), false);
+  // Sign out ends the session.
+  await p.getByRole('button', { name: 'Sign out' }).click();
+  await p.locator('#sign-in').waitFor();
+  const me = await p.evaluate(async () => (await fetch('/api/me')).status);
+  assert.equal(me, 401);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('admins see the audit trail and re-run a statement with a reason', async () => {
+  const p = await page();
+  await devSignIn(p, 'bob');
+  await ask(p, 'How many signups last week?');
+  await p.getByRole('link', { name: 'Admin' }).click();
+  await p.locator('#audit-verify').filter({ hasText: 'intact' }).waitFor();
+  const filters = p.locator('#audit-filter');
+  await filters.getByLabel('Kind').selectOption('statement');
+  await filters.getByLabel('User').fill('bob');
+  await p.getByRole('button', { name: 'Search' }).click();
+  await p.locator('#audit-events tbody tr').first().waitFor();
+  await p.locator('#audit-events tbody tr').first().getByRole('button', { name: 'Details' }).click();
+  const reason = p.getByLabel(/Reason for re-running/);
+  await reason.fill('checking the weekly signup figure');
+  await p.getByRole('button', { name: 'Re-run' }).click();
+  await p.locator('.rerun-result table.data').waitFor();
+  assert.match(await p.locator('.rerun-result p').first().textContent(), /recorded/);
+  await shot(p, '10-admin-rerun');
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('usable on a phone-width screen', async () => {
+  const p = await page({ width: 390, height: 844 });
+  await devSignIn(p, 'alice');
+  const turn = await ask(p, 'How many signups last week by platform?');
+  await turn.locator('figure.chart svg').waitFor();
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling (${overflow}px)`);
+  await shot(p, '11-phone');
+  await p.context().close();
+});
+
+test('signs in through the identity provider', { skip: !process.env.SSO_USER && 'no SSO_USER (test provider not running)' }, async () => {
+  const p = await page();
+  await p.getByRole('link', { name: 'Sign in with your company account' }).click();
+  await p.getByLabel('User').fill(process.env.SSO_USER);
+  await p.getByLabel('Password').fill(process.env.SSO_PASSWORD);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('#who-name').filter({ hasText: process.env.SSO_USER }).waitFor();
+  await shot(p, '12-sso');
+  await p.getByRole('button', { name: 'Sign out' }).click();
+  await p.waitForURL((u) => !u.href.startsWith(process.env.STEWARD_URL) || u.pathname === '/');
+  await p.context().close();
+});
