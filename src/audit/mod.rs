@@ -198,32 +198,15 @@ impl AuditLog {
     pub async fn append(&self, mut event: AuditEvent) -> Result<AuditEvent, AuditError> {
         let _one_at_a_time = self.lock.lock().await;
         let mut conn = self.db.pool().acquire().await?;
-        let begin = if self.db.is_postgres() {
-            "BEGIN"
-        } else {
-            "BEGIN IMMEDIATE"
-        };
-        sqlx::query(begin).execute(&mut *conn).await?;
+        self.begin_exclusive(&mut conn).await?;
         let result = async {
-            if self.db.is_postgres() {
-                sqlx::query("SELECT pg_advisory_xact_lock(7415770)")
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-            let (seq, prev) = match last {
-                Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
-                None => (1, GENESIS.to_owned()),
-            };
+            let (seq, prev) = next_link(&mut conn, None).await?;
             event.seq = seq;
             event.at_ms = chrono::Utc::now().timestamp_millis();
             self.insert(&mut conn, &event, &prev).await
         }
         .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = sqlx::query(end).execute(&mut *conn).await;
+        let ended = end(&mut conn, result.is_ok()).await;
         if result.is_err() || ended.is_err() {
             crate::prometheus::audit_event(None);
         }
@@ -231,6 +214,21 @@ impl AuditLog {
         ended?;
         crate::prometheus::audit_event(Some(event.kind.as_str()));
         Ok(event)
+    }
+
+    /// Starts the one write transaction on the chain allowed at a time, on
+    /// every instance: a transaction-scoped advisory lock on PostgreSQL,
+    /// SQLite's write lock (`BEGIN IMMEDIATE`) otherwise.
+    async fn begin_exclusive(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+        if self.db.is_postgres() {
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7415770)")
+                .execute(&mut *conn)
+                .await?;
+        } else {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     async fn insert(
@@ -441,46 +439,29 @@ impl AuditLog {
         let _one_at_a_time = self.lock.lock().await;
         let cutoff = now_ms - self.settings.retention_days.max(0) * 86_400_000;
         let mut conn = self.db.pool().acquire().await?;
-        let begin = if self.db.is_postgres() {
-            "BEGIN"
-        } else {
-            "BEGIN IMMEDIATE"
-        };
-        sqlx::query(begin).execute(&mut *conn).await?;
+        self.begin_exclusive(&mut conn).await?;
         let result: Result<AuditEvent, AuditError> = async {
-            if self.db.is_postgres() {
-                sqlx::query("SELECT pg_advisory_xact_lock(7415770)")
-                    .execute(&mut *conn)
-                    .await?;
-            }
             let anchor = sqlx::query(self.db.sql(
                 "SELECT seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events WHERE at_ms < $1)",
             ))
             .bind(cutoff)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await?
+            .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?)))
+            .transpose()?;
             let mut purged = 0;
             let mut detail = serde_json::json!({ "before_ms": cutoff });
-            if let Some(row) = &anchor {
-                let seq: i64 = row.try_get("seq")?;
-                let hash: String = row.try_get("hash")?;
+            if let Some((seq, hash)) = &anchor {
                 purged = sqlx::query(self.db.sql("DELETE FROM audit_events WHERE seq <= $1"))
-                    .bind(seq)
+                    .bind(*seq)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                detail["anchor_seq"] = seq.into();
-                detail["anchor_hash"] = hash.into();
+                detail["anchor_seq"] = (*seq).into();
+                detail["anchor_hash"] = hash.clone().into();
             }
             detail["purged"] = purged.into();
-            let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-            let (seq, prev) = match (last, &anchor) {
-                (Some(row), _) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
-                (None, Some(row)) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
-                (None, None) => (1, GENESIS.to_owned()),
-            };
+            let (seq, prev) = next_link(&mut conn, anchor).await?;
             let mut event = AuditEvent::new(EventKind::Purge, "steward", &[], Channel::Internal);
             event.outcome = "purged".into();
             event.rows = Some(purged);
@@ -491,10 +472,33 @@ impl AuditLog {
             Ok(event)
         }
         .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = sqlx::query(end).execute(&mut *conn).await;
+        let ended = end(&mut conn, result.is_ok()).await;
         let event = result?;
         ended?;
+        crate::prometheus::audit_event(Some(event.kind.as_str()));
         Ok(event)
     }
+}
+
+/// The seq and previous hash for the next event: after the newest stored
+/// event, else after `deleted` (the last event a purge just removed), else
+/// the start of the chain.
+async fn next_link(
+    conn: &mut sqlx::AnyConnection,
+    deleted: Option<(i64, String)>,
+) -> Result<(i64, String), sqlx::Error> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match (last, deleted) {
+        (Some(row), _) => (row.try_get::<i64, _>("seq")? + 1, row.try_get("hash")?),
+        (None, Some((seq, hash))) => (seq + 1, hash),
+        (None, None) => (1, GENESIS.to_owned()),
+    })
+}
+
+/// Commits (`ok`) or rolls back the transaction.
+async fn end(conn: &mut sqlx::AnyConnection, ok: bool) -> Result<(), sqlx::Error> {
+    let end = if ok { "COMMIT" } else { "ROLLBACK" };
+    sqlx::query(end).execute(conn).await.map(|_| ())
 }

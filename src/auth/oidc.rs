@@ -46,6 +46,32 @@ fn default_revalidate_after() -> i64 {
     300
 }
 
+impl OidcSettings {
+    /// Settings for `issuer` and `client_id`, everything else at its default
+    /// (no web sign-in until `redirect_uri` is set).
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>) -> OidcSettings {
+        OidcSettings {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            logout_token_max_age_secs: default_max_age(),
+            api_audience: default_api_audience(),
+            redirect_uri: None,
+            post_logout_redirect_uri: None,
+            revalidate_after_secs: default_revalidate_after(),
+        }
+    }
+
+    /// These settings with web sign-in at `base` (`{base}/auth/callback`,
+    /// and back to `{base}/` after signing out).
+    pub fn with_web_sign_in(self, base: &str) -> OidcSettings {
+        OidcSettings {
+            redirect_uri: Some(format!("{base}/auth/callback")),
+            post_logout_redirect_uri: Some(format!("{base}/")),
+            ..self
+        }
+    }
+}
+
 fn default_max_age() -> i64 {
     300
 }

@@ -553,15 +553,10 @@ async fn reruns_by_token_need_an_admin_whose_token_shows_a_recent_sign_in() {
         return;
     };
     let mut settings = demo_settings();
-    settings.auth.oidc = Some(steward::auth::oidc::OidcSettings {
-        issuer: idp.issuer.clone(),
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
-        redirect_uri: None,
-        post_logout_redirect_uri: None,
-        revalidate_after_secs: 300,
-    });
+    settings.auth.oidc = Some(steward::auth::oidc::OidcSettings::new(
+        &idp.issuer,
+        "steward",
+    ));
     let app = spawn(settings.clone()).await;
     app.ask("alice", "How many signups last week?").await;
     let q = &events_of(&app, "alice", "&kind=question&limit=1").await[0];

@@ -2,14 +2,10 @@
 //! every kind of tampering is detected, retention purges keep the chain
 //! verifiable, filters select what they name.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
-use sqlx::{Connection, PgConnection};
 use steward::audit::{AuditEvent, AuditLog, AuditSettings, Channel, EventKind, Filter};
 use steward::session::{SessionSettings, SessionStore};
 
-use crate::helpers::fresh_index_dir;
+use crate::helpers::{fresh_index_dir, with_postgres_database};
 
 fn settings(retention_days: i64) -> AuditSettings {
     let dir = fresh_index_dir();
@@ -240,38 +236,11 @@ async fn sqlite_audit_store_meets_the_contract() {
 
 #[tokio::test]
 async fn postgres_audit_store_meets_the_contract() {
-    let admin = std::env::var("STEWARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL must be running for this test (.ci/run starts it): {e}")
-    });
-    let db = format!("steward_audit_{}", std::process::id());
-    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    run(format!("CREATE DATABASE {db}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&db);
-    let outcome = AssertUnwindSafe(async {
-        let store = SessionStore::connect(&session_settings(url.to_string()))
-            .await
-            .unwrap();
+    with_postgres_database("steward_audit", |url| async move {
+        let store = SessionStore::connect(&session_settings(url)).await.unwrap();
         audit_contract(store).await;
     })
-    .catch_unwind()
     .await;
-    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 #[tokio::test]

@@ -22,15 +22,7 @@ pub async fn app_with(issuer: &str) -> (TestApp, SessionStore) {
         "sqlite://{}",
         fresh_index_dir().join("sessions.db").display()
     );
-    s.auth.oidc = Some(OidcSettings {
-        issuer: issuer.to_owned(),
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
-        redirect_uri: None,
-        post_logout_redirect_uri: None,
-        revalidate_after_secs: 300,
-    });
+    s.auth.oidc = Some(OidcSettings::new(issuer, "steward"));
     let store = SessionStore::connect(&s.sessions).await.unwrap();
     (spawn(s).await, store)
 }

@@ -229,3 +229,45 @@ pub async fn oracle(db: &Path, sql: &'static str) -> Vec<f64> {
         .map(|i| row.try_get::<f64, _>(i).unwrap())
         .collect()
 }
+
+/// Runs `f` with the URL of a new, empty PostgreSQL database named
+/// `{prefix}_{pid}`, dropped afterwards even when `f` panics. Panics when
+/// PostgreSQL is not running (`.ci/run` starts it; `STEWARD_TEST_PG_URL`
+/// overrides the server).
+pub async fn with_postgres_database<F, Fut>(prefix: &str, f: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    use sqlx::Connection;
+    let admin = std::env::var("STEWARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must be running for this test (.ci/run starts it): {e}")
+        });
+    let db = format!("{prefix}_{}", std::process::id());
+    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    run(format!("CREATE DATABASE {db}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&db);
+    let outcome = std::panic::AssertUnwindSafe(f(url.to_string()))
+        .catch_unwind()
+        .await;
+    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -251,3 +251,18 @@ async fn the_test_provider_signs_users_in_without_a_browser() {
     assert_eq!(id["groups"], serde_json::json!(["data-analysts"]));
     assert!(id["sid"].is_string());
 }
+
+/// A public client (PKCE, no secret, so no secret reaches the test process)
+/// for a steward at `base`, with refresh tokens (JSON for `CLIENTS_JSON`).
+pub fn public_client(base: &str) -> String {
+    serde_json::json!([{
+        "client_id": "steward",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{base}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{base}/")],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "scope": "openid email profile groups"
+    }])
+    .to_string()
+}

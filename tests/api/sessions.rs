@@ -2,11 +2,9 @@
 //! lookup by token, idle and absolute expiry, every kind of revocation, CSRF
 //! tokens, listing and purging, re-validation claims, the identity directory.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
-use sqlx::{Connection, PgConnection};
 use steward::session::{Claim, DirectoryEntry, NewSession, SessionSettings, SessionStore};
+
+use crate::helpers::with_postgres_database;
 
 const IDLE: i64 = 600;
 const LIFETIME: i64 = 3600;
@@ -322,39 +320,12 @@ async fn sqlite_session_store_meets_the_contract() {
 
 #[tokio::test]
 async fn postgres_session_store_meets_the_contract() {
-    let admin = std::env::var("STEWARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL must be running for this test (.ci/run starts it): {e}")
-    });
-    let db = format!("steward_sessions_{}", std::process::id());
-    let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    run(format!("CREATE DATABASE {db}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&db);
-    let outcome = AssertUnwindSafe(async {
-        let store = SessionStore::connect(&settings(url.to_string()))
-            .await
-            .unwrap();
+    with_postgres_database("steward_sessions", |url| async move {
+        let store = SessionStore::connect(&settings(url)).await.unwrap();
         store_contract(&store).await;
         revalidation_and_directory_contract(&store).await;
     })
-    .catch_unwind()
     .await;
-    run(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use steward::auth::oidc::OidcSettings;
 
 use crate::helpers::{TestApp, demo_settings, spawn};
-use crate::oidc_provider::{OidcProvider, browserless, finish_login, free_port};
+use crate::oidc_provider::{OidcProvider, browserless, finish_login, free_port, public_client};
 
 struct Setup {
     app: TestApp,
@@ -25,27 +25,13 @@ async fn setup_with(
     let base = format!("http://127.0.0.1:{port}");
     let issuer = format!("http://127.0.0.1:{idp_port}");
     // A public client (PKCE, no secret), so no secret has to reach the test process.
-    let clients = serde_json::json!([{
-        "client_id": "steward",
-        "token_endpoint_auth_method": "none",
-        "redirect_uris": [format!("{base}/auth/callback")],
-        "post_logout_redirect_uris": [format!("{base}/")],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "scope": "openid email profile groups"
-    }])
-    .to_string();
+    let clients = public_client(&base);
     let idp = OidcProvider::start(test, Some(&clients), idp_port)?;
     let mut s = demo_settings();
     s.bind = format!("127.0.0.1:{port}");
     s.auth.oidc = Some(OidcSettings {
-        issuer,
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
-        redirect_uri: Some(format!("{base}/auth/callback")),
-        post_logout_redirect_uri: Some(format!("{base}/")),
         revalidate_after_secs,
+        ..OidcSettings::new(issuer, "steward").with_web_sign_in(&base)
     });
     tweak(&mut s);
     let app = spawn(s).await;
@@ -243,13 +229,8 @@ async fn failed_and_hostile_sign_ins_are_refused() {
     let mut strict = demo_settings();
     strict.auth.mode = "oidc".into();
     strict.auth.oidc = Some(OidcSettings {
-        issuer: s.idp.issuer.clone(),
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
         redirect_uri: Some("http://127.0.0.1:1/auth/callback".into()),
-        post_logout_redirect_uri: None,
-        revalidate_after_secs: 300,
+        ..OidcSettings::new(&s.idp.issuer, "steward")
     });
     let oidc_only = spawn(strict.clone()).await;
     let (status, _) = oidc_only.get(Some("alice"), "/api/metrics").await;

@@ -171,15 +171,10 @@ async fn dev_sign_in_refuses_strangers_other_sites_and_other_modes() {
     // In oidc mode the picker does not exist.
     let mut s = demo_settings();
     s.auth.mode = "oidc".into();
-    s.auth.oidc = Some(steward::auth::oidc::OidcSettings {
-        issuer: "http://127.0.0.1:9".into(),
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
-        redirect_uri: Some("http://127.0.0.1:9/auth/callback".into()),
-        post_logout_redirect_uri: None,
-        revalidate_after_secs: 300,
-    });
+    s.auth.oidc = Some(
+        steward::auth::oidc::OidcSettings::new("http://127.0.0.1:9", "steward")
+            .with_web_sign_in("http://127.0.0.1:9"),
+    );
     let oidc = spawn(s).await;
     assert_eq!(
         dev_login(&oidc, json!({"user": "alice"}), None)

@@ -12,7 +12,7 @@ use std::process::Command;
 use steward::auth::oidc::OidcSettings;
 
 use crate::helpers::{demo_settings, root, spawn};
-use crate::oidc_provider::{OidcProvider, free_port};
+use crate::oidc_provider::{OidcProvider, free_port, public_client};
 
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
@@ -34,30 +34,13 @@ async fn the_web_chat_works_in_a_real_browser() {
     }
     let (idp_port, port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
-    let clients = serde_json::json!([{
-        "client_id": "steward",
-        "token_endpoint_auth_method": "none",
-        "redirect_uris": [format!("{base}/auth/callback")],
-        "post_logout_redirect_uris": [format!("{base}/")],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "scope": "openid email profile groups"
-    }])
-    .to_string();
+    let clients = public_client(&base);
     let Some(idp) = OidcProvider::start(test, Some(&clients), idp_port) else {
         return;
     };
     let mut settings = demo_settings();
     settings.bind = format!("127.0.0.1:{port}");
-    settings.auth.oidc = Some(OidcSettings {
-        issuer: idp.issuer.clone(),
-        client_id: "steward".into(),
-        logout_token_max_age_secs: 300,
-        api_audience: "urn:steward:api".into(),
-        redirect_uri: Some(format!("{base}/auth/callback")),
-        post_logout_redirect_uri: Some(format!("{base}/")),
-        revalidate_after_secs: 300,
-    });
+    settings.auth.oidc = Some(OidcSettings::new(&idp.issuer, "steward").with_web_sign_in(&base));
     let _app = spawn(settings).await;
     let shots = root().join("target/e2e-screenshots");
     let run = tokio::task::spawn_blocking(move || {
