@@ -29,7 +29,7 @@ pub struct AuthSettings {
     pub mode: String,
     /// Dev users and their roles.
     pub dev_users: BTreeMap<String, Vec<String>>,
-    /// The OpenID Provider (back-channel logout today; sign-in with issue 6).
+    /// The OpenID Provider: web sign-in, bearer tokens, back-channel logout.
     #[serde(default)]
     pub oidc: Option<crate::auth::oidc::OidcSettings>,
 }

@@ -1,5 +1,8 @@
-//! Identity: who is asking. Today: dev identities from configuration, named
-//! by the `X-Steward-Dev-User` header, allowed only on loopback binds.
+//! Identity: who is asking. Dev identities from configuration (named by the
+//! `X-Steward-Dev-User` header or chosen in the web chat's picker, loopback
+//! binds only), and the OpenID Provider: web sign-in ([`sso`]), session
+//! re-validation ([`revalidate`]), bearer tokens ([`access_token`]),
+//! back-channel logout ([`logout_token`]), groups → roles ([`identity_map`]).
 
 pub mod access_token;
 pub mod identity_map;

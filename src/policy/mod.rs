@@ -17,11 +17,11 @@ pub use load::{PolicyError, SourceFile};
 
 /// Who is asking: a user name and the steward roles it holds.
 ///
-/// Roles come from the dev identity table in configuration today and from the
-/// identity provider's groups once single sign-on is configured.
+/// Roles come from the dev identity table in configuration (dev mode), or
+/// from the identity provider's groups through `policies/identity.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
-    /// Stable user identifier (a dev user name, later the OIDC `sub` or email).
+    /// Stable user identifier (a dev user name, or the OIDC `sub`).
     pub user: String,
     /// Role names as defined in `roles.yaml`.
     pub roles: Vec<String>,
