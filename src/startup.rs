@@ -61,6 +61,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     let database = crate::session::SessionStore::connect(&settings.sessions)
         .await
         .context("opening steward's database (sessions.database)")?;
+    let conversations = crate::orchestrator::conversation::ConversationStore::new(database.clone());
     let audit = crate::audit::AuditLog::new(database, &settings.audit)?;
     let mut orchestrator = Orchestrator {
         audit,
@@ -70,7 +71,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         docs: Arc::new(docs),
         as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
         dimension_values: Default::default(),
-        conversations: Default::default(),
+        conversations,
         llm,
         prompts,
         verified,

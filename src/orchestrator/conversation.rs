@@ -2,25 +2,29 @@
 //! follow-up question can continue it, and the last [`MAX_TURNS`] questions
 //! with the SQL that ran for them, for the language model's prompt.
 //!
-//! In memory and bounded: at most [`MAX_CONVERSATIONS`] are kept, the oldest
-//! forgotten first. Keys include the user, so one user can never continue
-//! another's conversation. Only plans, questions and SQL are kept — never
-//! answers or rows.
-//! (A shared store in the database, so any instance can continue a
-//! conversation, comes with server-side sessions.)
+//! Kept in steward's database (`conversations`, migration 0006), so a
+//! follow-up may reach any instance. Keys include the user, so one user can
+//! never continue another's conversation. Only plans, questions and SQL are
+//! kept — never answers or rows. Conversations unused for [`IDLE_DAYS`] are
+//! forgotten; revoking a user forgets theirs. The store is a convenience: if
+//! the database fails, the question is answered without its context (and
+//! the failure is logged).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
 use super::planner::MetricPlan;
+use crate::session::{SessionError, SessionStore};
 
-/// Conversations remembered at once.
-pub const MAX_CONVERSATIONS: usize = 10_000;
 /// Earlier turns remembered per conversation.
 pub const MAX_TURNS: usize = 4;
+/// Conversations unused this long are forgotten (days).
+pub const IDLE_DAYS: i64 = 7;
 
 /// One earlier turn: the question and the SQL that ran for it, if any.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     /// The question as asked.
     pub question: String,
@@ -30,82 +34,103 @@ pub struct Turn {
     pub by_model: bool,
 }
 
-#[derive(Default)]
-struct Conversation {
-    metric: Option<MetricPlan>,
-    turns: VecDeque<Turn>,
+/// What a conversation remembers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The last metric plan, for follow-ups.
+    pub metric: Option<MetricPlan>,
+    /// Earlier turns, oldest first.
+    pub turns: VecDeque<Turn>,
 }
 
-/// Conversation state per (user, conversation id).
-#[derive(Default)]
+/// Conversation state per (user, conversation id), in steward's database.
+#[derive(Clone)]
 pub struct ConversationStore {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    plans: HashMap<(String, String), Conversation>,
-    order: VecDeque<(String, String)>,
+    db: SessionStore,
 }
 
 impl ConversationStore {
-    /// The last metric plan of a user's conversation.
-    pub fn last(&self, user: &str, conversation: &str) -> Option<MetricPlan> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
-            .plans
-            .get(&(user.to_owned(), conversation.to_owned()))
-            .and_then(|c| c.metric.clone())
+    /// A store in `db`.
+    pub fn new(db: SessionStore) -> ConversationStore {
+        ConversationStore { db }
     }
 
-    /// The earlier turns of a user's conversation, oldest first.
-    pub fn history(&self, user: &str, conversation: &str) -> Vec<Turn> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
-            .plans
-            .get(&(user.to_owned(), conversation.to_owned()))
-            .map(|c| c.turns.iter().cloned().collect())
-            .unwrap_or_default()
+    /// A user's conversation (empty when unknown, or when the database fails).
+    pub async fn get(&self, user: &str, conversation: &str) -> Conversation {
+        match self.load(user, conversation).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "conversation unavailable; answering without it");
+                Conversation::default()
+            }
+        }
     }
 
-    /// Remembers the metric plan of the latest turn.
-    pub fn record(&self, user: &str, conversation: &str, plan: MetricPlan) {
-        self.update(user, conversation, |c| c.metric = Some(plan));
+    async fn load(&self, user: &str, conversation: &str) -> Result<Conversation, SessionError> {
+        let row = sqlx::query(
+            self.db
+                .sql("SELECT state FROM conversations WHERE user_id = $1 AND conversation_id = $2"),
+        )
+        .bind(user)
+        .bind(conversation)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(Conversation::default());
+        };
+        let state: String = row.try_get("state")?;
+        Ok(serde_json::from_str(&state).unwrap_or_default())
     }
 
     /// Remembers a turn. `metric` replaces the metric plan when `Some`
     /// (`Some(None)` forgets it: the turn was not about a metric).
-    pub fn record_turn(
+    pub async fn record_turn(
         &self,
         user: &str,
         conversation: &str,
         turn: Turn,
         metric: Option<Option<MetricPlan>>,
     ) {
-        self.update(user, conversation, |c| {
-            if let Some(m) = metric {
-                c.metric = m;
-            }
-            c.turns.push_back(turn);
-            while c.turns.len() > MAX_TURNS {
-                c.turns.pop_front();
-            }
-        });
+        if let Err(e) = self.save(user, conversation, turn, metric).await {
+            tracing::warn!(error = %e, "conversation not recorded");
+        }
     }
 
-    fn update(&self, user: &str, conversation: &str, f: impl FnOnce(&mut Conversation)) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (user.to_owned(), conversation.to_owned());
-        let fresh = !inner.plans.contains_key(&key);
-        f(inner.plans.entry(key.clone()).or_default());
-        if fresh {
-            inner.order.push_back(key);
-            while inner.order.len() > MAX_CONVERSATIONS {
-                if let Some(old) = inner.order.pop_front() {
-                    inner.plans.remove(&old);
-                }
-            }
+    async fn save(
+        &self,
+        user: &str,
+        conversation: &str,
+        turn: Turn,
+        metric: Option<Option<MetricPlan>>,
+    ) -> Result<(), SessionError> {
+        let mut c = self.load(user, conversation).await?;
+        if let Some(m) = metric {
+            c.metric = m;
         }
+        c.turns.push_back(turn);
+        while c.turns.len() > MAX_TURNS {
+            c.turns.pop_front();
+        }
+        let state = serde_json::to_string(&c).unwrap_or_else(|_| "{}".into());
+        let now = chrono::Utc::now().timestamp();
+        sqlx::query(self.db.sql(
+            "INSERT INTO conversations (user_id, conversation_id, state, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, conversation_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        ))
+        .bind(user)
+        .bind(conversation)
+        .bind(state)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        sqlx::query(
+            self.db
+                .sql("DELETE FROM conversations WHERE updated_at < $1"),
+        )
+        .bind(now - IDLE_DAYS * 86_400)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 }
 
@@ -123,60 +148,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn conversations_are_per_user_and_bounded() {
-        let store = ConversationStore::default();
-        store.record("alice", "c1", plan("dau"));
-        assert_eq!(store.last("alice", "c1").unwrap().metric, "dau");
-        assert!(
-            store.last("bob", "c1").is_none(),
-            "another user cannot continue it"
-        );
-        for i in 0..MAX_CONVERSATIONS {
-            store.record("alice", &format!("x{i}"), plan("signups"));
+    fn turn(q: &str) -> Turn {
+        Turn {
+            question: q.into(),
+            sql: None,
+            by_model: false,
         }
-        assert!(
-            store.last("alice", "c1").is_none(),
-            "the oldest is forgotten"
-        );
-        assert!(
-            store
-                .last("alice", &format!("x{}", MAX_CONVERSATIONS - 1))
-                .is_some()
-        );
     }
 
-    #[test]
-    fn turns_are_bounded_and_a_non_metric_turn_can_forget_the_plan() {
-        let store = ConversationStore::default();
-        store.record("alice", "c", plan("dau"));
-        for i in 0..MAX_TURNS + 2 {
-            store.record_turn(
-                "alice",
-                "c",
-                Turn {
-                    question: format!("q{i}"),
-                    sql: None,
-                    by_model: false,
-                },
-                None,
-            );
-        }
-        let h = store.history("alice", "c");
-        assert_eq!(h.len(), MAX_TURNS);
-        assert_eq!(h[0].question, "q2");
-        assert!(store.last("alice", "c").is_some(), "kept when not replaced");
-        store.record_turn(
-            "alice",
-            "c",
-            Turn {
-                question: "x".into(),
-                sql: Some("SELECT 1".into()),
-                by_model: true,
-            },
-            Some(None),
+    async fn store() -> (ConversationStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SessionStore::connect(&crate::session::SessionSettings {
+            database: format!("sqlite://{}", dir.path().join("c.db").display()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        (ConversationStore::new(db), dir)
+    }
+
+    #[tokio::test]
+    async fn conversations_are_per_user_bounded_and_can_forget_the_plan() {
+        let (store, _dir) = store().await;
+        store
+            .record_turn("alice", "c", turn("q0"), Some(Some(plan("dau"))))
+            .await;
+        assert_eq!(store.get("alice", "c").await.metric.unwrap().metric, "dau");
+        assert_eq!(
+            store.get("bob", "c").await,
+            Conversation::default(),
+            "another user cannot continue it"
         );
-        assert!(store.last("alice", "c").is_none());
-        assert!(store.history("bob", "c").is_empty());
+        for i in 1..MAX_TURNS + 2 {
+            store
+                .record_turn("alice", "c", turn(&format!("q{i}")), None)
+                .await;
+        }
+        let c = store.get("alice", "c").await;
+        assert_eq!(c.turns.len(), MAX_TURNS);
+        assert_eq!(c.turns[0].question, "q2");
+        assert!(c.metric.is_some(), "kept when not replaced");
+        store.record_turn("alice", "c", turn("x"), Some(None)).await;
+        assert!(store.get("alice", "c").await.metric.is_none());
     }
 }

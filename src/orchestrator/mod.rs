@@ -102,7 +102,7 @@ pub struct Orchestrator {
     /// Distinct values of public categorical dimensions (see
     /// [`Orchestrator::load_dimension_values`]), for recognising filters.
     pub dimension_values: BTreeMap<String, Vec<String>>,
-    /// The last metric plan of each conversation.
+    /// Conversation state for follow-ups (in steward's database).
     pub conversations: conversation::ConversationStore,
     /// The language model, if configured.
     pub llm: Option<Arc<LlmClient>>,
@@ -235,7 +235,12 @@ impl Orchestrator {
         {
             return grounding::enforce(a, question);
         }
-        let previous = conversation.and_then(|c| self.conversations.last(&principal.user, c));
+        let remembered = match conversation {
+            Some(c) => self.conversations.get(&principal.user, c).await,
+            None => conversation::Conversation::default(),
+        };
+        let history: Vec<conversation::Turn> = remembered.turns.iter().cloned().collect();
+        let previous = remembered.metric;
         let ctx = self.plan_context();
         let plan = planner::plan(question, &ctx, previous.as_ref());
         tracing::info!(
@@ -247,9 +252,7 @@ impl Orchestrator {
             plan: plan_name(&plan),
         });
         let route = self.llm.as_ref().map(|l| l.settings().route);
-        let after_model = conversation
-            .and_then(|c| self.conversations.history(&principal.user, c).pop())
-            .is_some_and(|t| t.by_model);
+        let after_model = history.last().is_some_and(|t| t.by_model);
         let data_question = DATA_QUESTION.is_match(question);
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
@@ -264,7 +267,7 @@ impl Orchestrator {
             _ => None,
         };
         let mut answer = if to_model {
-            self.model_or_degrade(principal, &grants, question, conversation, data_question)
+            self.model_or_degrade(principal, &grants, question, &history, data_question)
                 .await
         } else {
             match plan {
@@ -282,7 +285,7 @@ impl Orchestrator {
         };
         if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {
             answer = self
-                .model_or_degrade(principal, &grants, question, conversation, data_question)
+                .model_or_degrade(principal, &grants, question, &history, data_question)
                 .await;
         }
         if let Some(c) = conversation {
@@ -297,7 +300,8 @@ impl Orchestrator {
                 (None, None) => None,
             };
             self.conversations
-                .record_turn(&principal.user, c, turn, metric);
+                .record_turn(&principal.user, c, turn, metric)
+                .await;
         }
         grounding::enforce(answer, question)
     }
@@ -320,14 +324,11 @@ impl Orchestrator {
         principal: &Principal,
         grants: &Grants,
         question: &str,
-        conversation: Option<&str>,
+        history: &[conversation::Turn],
         data_question: bool,
     ) -> Answer {
-        let history = conversation
-            .map(|c| self.conversations.history(&principal.user, c))
-            .unwrap_or_default();
         let why = match &self.llm {
-            Some(llm) => match self.agent(llm, principal, grants, question, &history).await {
+            Some(llm) => match self.agent(llm, principal, grants, question, history).await {
                 Ok(a) => return a,
                 Err(e) => {
                     tracing::warn!(error = %e, "language model failed; degrading");

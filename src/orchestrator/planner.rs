@@ -37,7 +37,7 @@ pub enum Plan {
 }
 
 /// A metric question.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricPlan {
     /// Metric name.
     pub metric: String,

@@ -12,7 +12,7 @@ use crate::semantic::period_start;
 use crate::semantic::{Grain, TimeRange};
 
 /// A time range found in a question, with the words that named it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FoundRange {
     /// The range.
     pub range: TimeRange,

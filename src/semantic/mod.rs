@@ -79,7 +79,7 @@ impl Grain {
 }
 
 /// A half-open date range `[start, end)`: `end` is the first day not included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TimeRange {
     /// First day included.
     pub start: NaiveDate,
@@ -124,7 +124,7 @@ impl fmt::Display for TimeRange {
 }
 
 /// A filter on a categorical dimension: `dimension IN (values)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DimensionFilter {
     /// Dimension name (`platform` or `user__platform`).
     pub dimension: String,

@@ -86,11 +86,15 @@ impl SessionStore {
             .map_err(SessionError::from)
     }
 
-    /// Deletes `user`'s history. Returns how many questions.
+    /// Deletes `user`'s history (and conversation state). Returns how many questions.
     ///
     /// # Errors
     /// Database failures.
     pub async fn clear_history(&self, user: &str) -> Result<u64, SessionError> {
+        sqlx::query(self.sql("DELETE FROM conversations WHERE user_id = $1"))
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
         let done = sqlx::query(self.sql("DELETE FROM history WHERE user_id = $1"))
             .bind(user)
             .execute(&self.pool)

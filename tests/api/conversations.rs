@@ -37,3 +37,22 @@ async fn a_follow_up_continues_the_previous_question_for_the_same_user_only() {
     let (_, other) = app.ask_in("dave", "conv-1", "and the week before?").await;
     assert_ne!(other["kind"], "metric", "{other}");
 }
+
+#[tokio::test]
+async fn a_follow_up_may_reach_another_instance_sharing_the_database() {
+    let settings = crate::helpers::demo_settings();
+    let one = crate::helpers::spawn(settings.clone()).await;
+    let two = crate::helpers::spawn(settings).await;
+    let (_, first) = one
+        .ask_in("alice", "shared-1", "How many signups last week?")
+        .await;
+    assert_eq!(first["metric"], "signups", "{first}");
+    let (_, before) = two
+        .ask_in("alice", "shared-1", "and the week before?")
+        .await;
+    assert_eq!(before["metric"], "signups", "{before}");
+    assert!(
+        before["answer"].as_str().unwrap().contains("2026-11-02"),
+        "{before}"
+    );
+}
