@@ -23,6 +23,7 @@ mod overview;
 pub mod planner;
 pub mod progress;
 pub mod prompt;
+mod record;
 pub mod rerun;
 pub mod timephrase;
 pub mod tools;
@@ -39,8 +40,8 @@ pub use answer::{
 };
 use planner::Plan;
 
-use crate::audit::scope::{QuestionScope, RunError, result_hash, run_statement};
-use crate::audit::{AuditError, AuditEvent, AuditLog, Channel, EventKind};
+use crate::audit::scope::{RunError, run_statement};
+use crate::audit::{AuditError, AuditLog, Channel};
 use crate::llm::{LlmClient, LlmError, Route};
 use crate::policy::{Grants, Policy, Principal};
 use crate::retrieval::Retriever;
@@ -162,63 +163,6 @@ impl Orchestrator {
     ) -> Result<Answer, AuditError> {
         self.audited(principal, channel, question, Some(conversation))
             .await
-    }
-
-    /// Answers inside a question scope (statements are audited as they run)
-    /// and writes the question's audit event before returning the answer.
-    async fn audited(
-        &self,
-        principal: &Principal,
-        channel: Channel,
-        question: &str,
-        conversation: Option<&str>,
-    ) -> Result<Answer, AuditError> {
-        let scope = QuestionScope::new(principal, channel);
-        let handle = scope.clone();
-        let started = std::time::Instant::now();
-        let work = async {
-            let answer = self.answer(principal, question, conversation).await;
-            let collected = handle.collected();
-            let mut event = AuditEvent::new(
-                EventKind::Question,
-                &principal.user,
-                &principal.roles,
-                channel,
-            );
-            event.id = handle.id.clone();
-            event.question = Some(crate::redact::redact(question).into_owned());
-            event.plan = serde_json::to_value(answer.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
-            event.tables = collected.tables;
-            event.decisions = collected.decisions;
-            event.decisions.denied = collected.denied;
-            event.statements = collected.statements;
-            event.rows = Some(answer.data.rows.len() as u64);
-            event.result_hash = Some(result_hash(&answer.data.columns, &answer.data.rows));
-            event.duration_ms = Some(started.elapsed().as_millis() as u64);
-            if let Some(llm) = &answer.llm {
-                crate::prometheus::llm_tokens(llm.usage.prompt_tokens, llm.usage.completion_tokens);
-                event.tools = llm.tools.iter().map(|t| (*t).to_owned()).collect();
-                event.llm = Some(crate::audit::event::ModelUse {
-                    model: llm.model.clone(),
-                    prompt_tokens: llm.usage.prompt_tokens,
-                    completion_tokens: llm.usage.completion_tokens,
-                });
-            }
-            event.outcome = if answer.kind == AnswerKind::Refusal {
-                "refused".into()
-            } else {
-                "answered".into()
-            };
-            event.detail = answer
-                .reason
-                .as_deref()
-                .map(|r| serde_json::json!({ "reason": crate::redact::redact(r) }));
-            self.audit.append(event).await?;
-            Ok(answer)
-        };
-        crate::redact::with_request_scope(scope.run(work)).await
     }
 
     #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]
