@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use sqlx::{Connection, Row, SqliteConnection};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time (cargo sets it for test processes): a test binary
+    // reused from a shared target directory may have been compiled in
+    // another checkout, whose path `env!` would have baked in.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// `(table, column)` of every `pii` column in a `schema.yaml`.

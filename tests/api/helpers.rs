@@ -53,7 +53,11 @@ pub fn as_of() -> NaiveDate {
 }
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time (cargo sets it for test processes): a test binary
+    // reused from a shared target directory may have been compiled in
+    // another checkout, whose path `env!` would have baked in.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// A demo warehouse generated once per test process (scale 0.1).

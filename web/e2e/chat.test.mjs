@@ -35,8 +35,8 @@ before(async () => {
 });
 after(async () => browser?.close());
 
-async function page(viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
+async function page(viewport = { width: 1280, height: 900 }, bypassCSP = false) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true, bypassCSP });
   const p = await context.newPage();
   const errors = [];
   p.on('pageerror', (e) => errors.push(String(e)));
@@ -221,6 +221,36 @@ test('usable on a phone-width screen', async () => {
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `no sideways scrolling (${overflow}px)`);
   await shot(p, '11-phone');
+  await p.context().close();
+});
+
+// axe-core (WCAG 2.1 A/AA rules: labels, names, contrast, landmarks…) on each
+// view. Injecting axe needs the page's CSP bypassed, in this test only.
+test('passes an automated accessibility audit on every view', async () => {
+  const axe = readFileSync(join(import.meta.dirname, '..', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  const audit = async (p, where) => {
+    await p.addScriptTag({ content: axe });
+    const result = await p.evaluate(() =>
+      window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+    );
+    const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(
+      serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+      [],
+      `${where}: accessibility violations`,
+    );
+  };
+  const p = await page({ width: 1280, height: 900 }, true);
+  await audit(p, 'sign-in');
+  await devSignIn(p, 'bob');
+  await ask(p, 'How many signups last week by platform?');
+  await ask(p, 'Show me the email addresses of customers who churned last month.');
+  await audit(p, 'chat with a chart, a table and a refusal');
+  for (const view of ['Metrics', 'History', 'Admin']) {
+    await p.getByRole('link', { name: view }).click();
+    await p.waitForTimeout(300);
+    await audit(p, view);
+  }
   await p.context().close();
 });
 
