@@ -22,7 +22,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let dist = root.join("web/dist");
-    println!("cargo:rerun-if-changed=web/dist");
+    // A path that does not exist would rerun this script (and rebuild the
+    // crate) on every build: without a build, watch web/ for dist appearing.
+    if dist.is_dir() {
+        println!("cargo:rerun-if-changed=web/dist");
+    } else {
+        println!("cargo:rerun-if-changed=web");
+    }
     let mut files = Vec::new();
     walk(&dist, &mut files);
     files.sort();
