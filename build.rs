@@ -38,9 +38,12 @@ fn main() {
     for f in &files {
         let rel = f.strip_prefix(&dist).expect("under dist");
         let url = format!("/{}", rel.to_string_lossy().replace('\\', "/"));
+        // Relative to the crate being compiled, not to this script's
+        // checkout: a target directory shared by two checkouts may reuse
+        // this output, and the other checkout may be gone.
+        let rel_path = format!("/web/dist{url}");
         code.push_str(&format!(
-            "    ({url:?}, include_bytes!({:?})),\n",
-            f.display().to_string()
+            "    ({url:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {rel_path:?}))),\n"
         ));
     }
     code.push_str("];\n");
