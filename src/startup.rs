@@ -216,12 +216,20 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(port = self.port(), "steward listening");
         let audit = self.state.orchestrator.audit.clone();
+        let conversations = self.state.orchestrator.conversations.clone();
         tokio::spawn(async move {
             let every = std::time::Duration::from_secs(audit.settings().purge_every_secs.max(60));
             loop {
                 match audit.purge(chrono::Utc::now().timestamp_millis()).await {
                     Ok(e) => tracing::info!(purged = e.rows.unwrap_or(0), "audit retention purge"),
                     Err(e) => tracing::error!(error = %e, "audit retention purge failed"),
+                }
+                match conversations
+                    .forget_idle(chrono::Utc::now().timestamp())
+                    .await
+                {
+                    Ok(n) => tracing::debug!(forgotten = n, "idle conversations purged"),
+                    Err(e) => tracing::warn!(error = %e, "idle conversation purge failed"),
                 }
                 tokio::time::sleep(every).await;
             }

@@ -123,14 +123,24 @@ impl ConversationStore {
         .bind(now)
         .execute(self.db.pool())
         .await?;
-        sqlx::query(
+        Ok(())
+    }
+
+    /// Forgets conversations unused for [`IDLE_DAYS`] at `now` (Unix
+    /// seconds); run by the server's periodic purge, not per question.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn forget_idle(&self, now: i64) -> Result<u64, SessionError> {
+        let done = sqlx::query(
             self.db
                 .sql("DELETE FROM conversations WHERE updated_at < $1"),
         )
         .bind(now - IDLE_DAYS * 86_400)
         .execute(self.db.pool())
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 }
 
@@ -190,5 +200,15 @@ mod tests {
         assert!(c.metric.is_some(), "kept when not replaced");
         store.record_turn("alice", "c", turn("x"), Some(None)).await;
         assert!(store.get("alice", "c").await.metric.is_none());
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(store.forget_idle(now).await.unwrap(), 0, "still fresh");
+        assert_eq!(
+            store
+                .forget_idle(now + IDLE_DAYS * 86_400 + 1)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.get("alice", "c").await, Conversation::default());
     }
 }

@@ -11,11 +11,7 @@ use crate::http::parse_time;
 use crate::session::SessionStore;
 use crate::settings::Settings;
 
-fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
+use super::utc_ms as when;
 
 fn line(e: &AuditEvent) -> String {
     let what = match (&e.question, &e.sql, &e.purpose) {

@@ -5,6 +5,13 @@ mod retrieval;
 mod sessions;
 
 pub use audit::audit;
+
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SSZ` (the number itself if out of range).
+fn utc_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
 pub use retrieval::{IngestOptions, eval_retrieval, ingest, search};
 pub use sessions::sessions;
 

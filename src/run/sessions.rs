@@ -9,9 +9,7 @@ use crate::session::SessionStore;
 use crate::settings::Settings;
 
 fn when(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
-        .unwrap_or_else(|| unix.to_string())
+    super::utc_ms(unix.saturating_mul(1000))
 }
 
 /// `steward sessions …`: exit 0, or 1 when there was nothing to revoke.
