@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::entity::{ForeignKey, effective_filters};
 use super::{Access, Policy, RoleDef, Schema};
 
 /// A policy or metric file that cannot be used, with where and why.
@@ -131,7 +132,13 @@ impl Policy {
         normalize_schema(&mut schema, &schema_file)?;
 
         let roles_file = SourceFile::read(&dir.join("roles.yaml"))?;
-        let roles: RolesFile = roles_file.parse()?;
+        let mut roles: RolesFile = roles_file.parse()?;
+        for role in roles.roles.values_mut() {
+            role.row_filters = std::mem::take(&mut role.row_filters)
+                .into_iter()
+                .map(|(t, p)| (t.to_ascii_lowercase(), p))
+                .collect();
+        }
         if roles.max_rows == 0 {
             return Err(roles_file.error_at("max_rows", "max_rows must be at least 1"));
         }
@@ -156,13 +163,141 @@ impl Policy {
                 })?;
             }
         }
-        Ok(Policy {
+        let foreign_keys = schema_keys(&schema, &schema_file)?;
+        let mut policy = Policy::from_parts(
             schema,
-            roles: roles.roles,
-            max_rows: roles.max_rows,
-            statement_timeout_ms: roles.statement_timeout_ms,
-        })
+            roles.roles,
+            roles.max_rows,
+            roles.statement_timeout_ms,
+        );
+        policy
+            .add_foreign_keys(foreign_keys)
+            .map_err(|(role, table, reason)| {
+                roles_file.error_at(&table, format!("role {role}: {reason}"))
+            })?;
+        Ok(policy)
     }
+
+    /// A policy from parts already checked (tools and tests), with no keys
+    /// between tables: each role's row filters apply to their own tables only.
+    pub fn from_parts(
+        schema: Schema,
+        roles: BTreeMap<String, RoleDef>,
+        max_rows: u64,
+        statement_timeout_ms: u64,
+    ) -> Policy {
+        let effective_filters = roles
+            .iter()
+            .map(|(name, role)| {
+                let own = role
+                    .row_filters
+                    .iter()
+                    .map(|(t, p)| (t.to_ascii_lowercase(), format!("({p})")))
+                    .collect();
+                (name.clone(), own)
+            })
+            .collect();
+        Policy {
+            schema,
+            roles,
+            max_rows,
+            statement_timeout_ms,
+            foreign_keys: Vec::new(),
+            effective_filters,
+        }
+    }
+
+    /// Adds keys between allow-listed tables (e.g. from the semantic models'
+    /// entities) and recomputes every role's row filters along them. Keys
+    /// naming tables or columns outside the allow-list are ignored.
+    ///
+    /// # Errors
+    /// `(role, table, reason)` when a filter that follows the keys would not
+    /// parse as SQL in every dialect steward speaks (the policy is unchanged).
+    pub fn add_foreign_keys(
+        &mut self,
+        keys: impl IntoIterator<Item = ForeignKey>,
+    ) -> Result<(), (String, String, String)> {
+        let mut all = self.foreign_keys.clone();
+        for k in keys {
+            let known = self.schema.column(&k.table, &k.column).is_some()
+                && self.schema.column(&k.ref_table, &k.ref_column).is_some();
+            if known && !all.contains(&k) {
+                all.push(k);
+            }
+        }
+        all.sort();
+        let mut effective = BTreeMap::new();
+        for (name, role) in &self.roles {
+            let filters =
+                effective_filters(self.schema.tables.keys().cloned(), &all, &role.row_filters);
+            for (table, predicate) in &filters {
+                check_filtered_read(&self.schema, table, predicate)
+                    .map_err(|reason| (name.clone(), table.clone(), reason))?;
+            }
+            effective.insert(name.clone(), filters);
+        }
+        self.foreign_keys = all;
+        self.effective_filters = effective;
+        Ok(())
+    }
+}
+
+/// The keys `schema.yaml` declares with `references: table.column`.
+fn schema_keys(schema: &Schema, file: &SourceFile) -> Result<Vec<ForeignKey>, PolicyError> {
+    let mut keys = Vec::new();
+    for (table, def) in &schema.tables {
+        for (column, col) in &def.columns {
+            let Some(target) = &col.references else {
+                continue;
+            };
+            let lower = target.to_ascii_lowercase();
+            let Some((ref_table, ref_column)) = lower
+                .split_once('.')
+                .filter(|(t, c)| schema.column(t, c).is_some())
+            else {
+                return Err(file.error_at(
+                    target,
+                    format!(
+                        "{table}.{column} references {target}, which is not a listed `table.column`"
+                    ),
+                ));
+            };
+            keys.push(ForeignKey {
+                table: table.clone(),
+                column: column.clone(),
+                ref_table: ref_table.to_owned(),
+                ref_column: ref_column.to_owned(),
+            });
+        }
+    }
+    Ok(keys)
+}
+
+/// The guard replaces a filtered table with `SELECT <columns> FROM t WHERE
+/// <predicate>`; that statement must parse in every dialect, or the filter
+/// could not be applied (and the statement would have to be refused).
+fn check_filtered_read(schema: &Schema, table: &str, predicate: &str) -> Result<(), String> {
+    use crate::sql::Dialect;
+    let Some((_, def)) = schema.table(table) else {
+        return Err(format!("row filter on unknown table {table}"));
+    };
+    for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Snowflake] {
+        let columns: Vec<String> = def.columns.keys().map(|c| dialect.quote_ident(c)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {predicate}",
+            columns.join(", "),
+            dialect.quote_ident(table)
+        );
+        let parser = dialect.parser();
+        sqlparser::parser::Parser::new(parser.as_ref())
+            .try_with_sql(&sql)
+            .and_then(|mut p| p.parse_query())
+            .map_err(|e| {
+                format!("the row filter on {table} does not parse as {dialect} SQL: {e}")
+            })?;
+    }
+    Ok(())
 }
 
 /// Lower-cases names and synonyms and checks cross-references inside the schema.
@@ -238,6 +373,12 @@ fn check_row_filter(schema: &Schema, table: &str, predicate: &str) -> Result<(),
     let mut problem = None;
     let _ = visit_expressions(&expr, |e| {
         let bad = match e {
+            Expr::Identifier(id) if id.quote_style.is_none() && is_reserved(&id.value) => {
+                Some(format!(
+                    "row filter on {table} uses the reserved word {}; quote it as \"{}\"",
+                    id.value, id.value
+                ))
+            }
             Expr::Identifier(id) if !def.columns.contains_key(&id.value.to_ascii_lowercase()) => {
                 Some(format!(
                     "row filter on {table} uses {}, which is not a listed column of it",
@@ -261,6 +402,16 @@ fn check_row_filter(schema: &Schema, table: &str, predicate: &str) -> Result<(),
         }
     });
     problem.map_or(Ok(()), Err)
+}
+
+/// Words no dialect takes as a bare column name (`from`, `select`, …).
+fn is_reserved(word: &str) -> bool {
+    use sqlparser::keywords::{ALL_KEYWORDS, ALL_KEYWORDS_INDEX, RESERVED_FOR_COLUMN_ALIAS};
+    let upper = word.to_ascii_uppercase();
+    ALL_KEYWORDS
+        .iter()
+        .position(|k| *k == upper)
+        .is_some_and(|i| RESERVED_FOR_COLUMN_ALIAS.contains(&ALL_KEYWORDS_INDEX[i]))
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: the names policy files may use.

@@ -5,6 +5,7 @@
 //! [`Principal`] without I/O. The SQL guard (`crate::sql`) asks it whether a
 //! table or column may be read; the orchestrator asks it what a principal may do.
 
+mod entity;
 mod load;
 pub mod propose;
 
@@ -13,6 +14,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use entity::ForeignKey;
+pub(crate) use load::is_identifier as load_is_identifier;
 pub use load::{PolicyError, SourceFile};
 
 /// Who is asking: a user name and the steward roles it holds.
@@ -113,6 +116,11 @@ pub struct ColumnDef {
     /// Words people use for this column (lower case).
     #[serde(default)]
     pub synonyms: Vec<String>,
+    /// The key this column refers to, as `table.column` (a foreign key). Row
+    /// filters follow these keys: a row whose key points at a filtered-out
+    /// row of the referenced table is filtered out too.
+    #[serde(default)]
+    pub references: Option<String>,
 }
 
 /// One allow-listed table.
@@ -192,19 +200,73 @@ pub struct Policy {
     pub max_rows: u64,
     /// Statement timeout in milliseconds.
     pub statement_timeout_ms: u64,
+    /// Keys between allow-listed tables (`references:` in `schema.yaml`, and
+    /// the semantic models' entities), which row filters follow.
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Each role's row filters after following the keys: table → predicate.
+    effective_filters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-/// The effective rights of a principal: the union over its known roles.
+/// The rights of one role: what a statement runs under.
+///
+/// A statement runs under exactly one role at a time (see [`Policy::grants`]),
+/// so what it may read is never a mix of two roles' rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrants {
+    /// The role's name (`roles.yaml`).
+    pub role: String,
+    capabilities: Vec<Capability>,
+    class_access: BTreeMap<ColumnClass, Access>,
+    /// Table → predicate after following keys (absent: all rows).
+    row_filters: BTreeMap<String, String>,
+}
+
+impl RoleGrants {
+    /// Whether the role holds a capability.
+    pub fn can(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// What the role may do with a column class (unnamed classes: deny).
+    pub fn access(&self, class: ColumnClass) -> Access {
+        self.class_access
+            .get(&class)
+            .copied()
+            .unwrap_or(Access::Deny)
+    }
+
+    /// The row filter on a table (lower-case name), keys followed, if any.
+    pub fn row_filter(&self, table: &str) -> Option<&str> {
+        self.row_filters.get(table).map(String::as_str)
+    }
+
+    /// Tables this role's reads are filtered on (lower case).
+    pub fn filtered_tables(&self) -> impl Iterator<Item = &str> {
+        self.row_filters.keys().map(String::as_str)
+    }
+
+    /// "role analyst", for messages.
+    pub fn phrase(&self) -> String {
+        format!("role {}", self.role)
+    }
+
+    /// How much the role may read, for ordering: fewer filtered tables first,
+    /// then more permissive column access.
+    fn breadth(&self) -> (usize, std::cmp::Reverse<u32>) {
+        let rank: u32 = self.class_access.values().map(|a| *a as u32).sum();
+        (self.row_filters.len(), std::cmp::Reverse(rank))
+    }
+}
+
+/// The rights of a principal: one [`RoleGrants`] per known role, broadest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
     /// The principal's user name, for explanations.
     pub user: String,
     /// The principal's role names, for explanations ("role analyst").
     pub roles: Vec<String>,
-    capabilities: Vec<Capability>,
-    class_access: BTreeMap<ColumnClass, Access>,
-    /// Table → predicate the principal's reads are limited to (absent: all rows).
-    row_filters: BTreeMap<String, String>,
+    /// Per known role, broadest first: what a statement may run under.
+    scopes: Vec<RoleGrants>,
     /// Whether any of the roles is audited.
     pub audited: bool,
 }
@@ -218,29 +280,49 @@ impl Grants {
         Grants {
             user: "steward-catalog".into(),
             roles: vec!["catalog".into()],
-            capabilities: vec![Capability::Metrics],
-            class_access: BTreeMap::from([(ColumnClass::Public, Access::Allow)]),
-            row_filters: BTreeMap::new(),
+            scopes: vec![RoleGrants {
+                role: "catalog".into(),
+                capabilities: vec![Capability::Metrics],
+                class_access: BTreeMap::from([(ColumnClass::Public, Access::Allow)]),
+                row_filters: BTreeMap::new(),
+            }],
             audited: false,
         }
     }
 
-    /// Whether the principal holds a capability.
+    /// Whether any of the principal's roles holds a capability.
     pub fn can(&self, capability: Capability) -> bool {
-        self.capabilities.contains(&capability)
+        self.scopes.iter().any(|s| s.can(capability))
     }
 
-    /// What the principal may do with a column class (unnamed classes: deny).
+    /// The roles holding `capability`, broadest first: the guard tries a
+    /// statement under each in turn and runs it under the first that accepts it.
+    pub fn scopes_for(&self, capability: Capability) -> impl Iterator<Item = &RoleGrants> {
+        self.scopes.iter().filter(move |s| s.can(capability))
+    }
+
+    /// The most permissive access any role holding `sql` or `metrics` has to
+    /// a class (unnamed classes: deny). For describing the schema; a single
+    /// statement still gets one role's access.
     pub fn access(&self, class: ColumnClass) -> Access {
-        self.class_access
-            .get(&class)
-            .copied()
+        self.scopes
+            .iter()
+            .map(|s| s.access(class))
+            .max()
             .unwrap_or(Access::Deny)
     }
 
-    /// The row filter on a table (lower-case name), if the principal has one.
+    /// The row filter on a table when every role that may run SQL filters it
+    /// (the broadest role's predicate), for describing the schema.
     pub fn row_filter(&self, table: &str) -> Option<&str> {
-        self.row_filters.get(table).map(String::as_str)
+        let mut sql = self.scopes_for(Capability::Sql).peekable();
+        sql.peek()?;
+        let mut first = None;
+        for s in sql {
+            let f = s.row_filter(table)?;
+            first.get_or_insert(f);
+        }
+        first
     }
 
     /// "role analyst" / "roles analyst, admin" / "no role", for messages.
@@ -254,53 +336,45 @@ impl Grants {
 }
 
 impl Policy {
-    /// Computes the effective grants of a principal: the union over its
-    /// roles. Per class the most permissive access wins; a table is
-    /// row-filtered only if every role filters it (predicates are OR-ed). Role
-    /// names the policy does not define grant nothing (start-up validation
-    /// rejects them for dev users).
+    /// Computes the grants of a principal: one [`RoleGrants`] per role the
+    /// policy defines, ordered broadest first (fewest filtered tables, then
+    /// most permissive column access, then as listed).
+    ///
+    /// Roles are never merged. A statement runs under exactly one role: the
+    /// first that holds the capability its origin needs and under which the
+    /// guard accepts it. So a capability comes with the columns and rows of
+    /// the role that grants it, and a role without `sql` (say `viewer`, which
+    /// reads every region through metrics) never widens what ad-hoc SQL sees.
+    /// Role names the policy does not define grant nothing (start-up
+    /// validation rejects them for dev users).
     pub fn grants(&self, principal: &Principal) -> Grants {
-        let mut capabilities = Vec::new();
-        let mut class_access: BTreeMap<ColumnClass, Access> = BTreeMap::new();
+        let mut scopes: Vec<RoleGrants> = Vec::new();
         let mut audited = false;
-        let roles: Vec<&RoleDef> = principal
-            .roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .collect();
-        for role in &roles {
-            for c in &role.can {
-                if !capabilities.contains(c) {
-                    capabilities.push(*c);
-                }
-            }
-            for (class, access) in &role.columns {
-                let entry = class_access.entry(*class).or_insert(Access::Deny);
-                *entry = (*entry).max(*access);
+        for name in &principal.roles {
+            let Some(role) = self.roles.get(name) else {
+                continue;
+            };
+            if scopes.iter().any(|s| &s.role == name) {
+                continue;
             }
             audited |= role.audited;
+            scopes.push(RoleGrants {
+                role: name.clone(),
+                capabilities: role.can.clone(),
+                class_access: role.columns.clone(),
+                row_filters: self
+                    .effective_filters
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_default(),
+            });
         }
-        let mut row_filters = BTreeMap::new();
-        for table in self.schema.tables.keys() {
-            let predicates: Vec<&String> = roles
-                .iter()
-                .filter_map(|r| r.row_filters.get(table))
-                .collect();
-            if !roles.is_empty() && predicates.len() == roles.len() {
-                let joined = predicates
-                    .iter()
-                    .map(|p| format!("({p})"))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                row_filters.insert(table.clone(), joined);
-            }
-        }
+        // Stable: equal breadth keeps the principal's order.
+        scopes.sort_by_key(RoleGrants::breadth);
         Grants {
             user: principal.user.clone(),
             roles: principal.roles.clone(),
-            capabilities,
-            class_access,
-            row_filters,
+            scopes,
             audited,
         }
     }

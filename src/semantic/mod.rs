@@ -187,6 +187,39 @@ pub(crate) struct ReachableDimension<'a> {
 }
 
 impl SemanticLayer {
+    /// Keys between the models' tables: each foreign entity points at the
+    /// model whose primary (or unique) entity has the same name, when both
+    /// entities are plain columns. Row filters follow them
+    /// ([`crate::policy::Policy::add_foreign_keys`]).
+    pub fn foreign_keys(&self) -> Vec<crate::policy::ForeignKey> {
+        use model::EntityType;
+        let plain = |e: &str| crate::policy::load_is_identifier(e);
+        let mut keys = Vec::new();
+        for m in &self.models {
+            for fk in m.entities.iter().filter(|e| e.kind == EntityType::Foreign) {
+                for target in &self.models {
+                    let Some(pk) = target.entities.iter().find(|e| {
+                        e.name == fk.name
+                            && matches!(e.kind, EntityType::Primary | EntityType::Unique)
+                    }) else {
+                        continue;
+                    };
+                    if plain(fk.expr()) && plain(pk.expr()) && target.table() != m.table() {
+                        keys.push(crate::policy::ForeignKey {
+                            table: m.table().to_ascii_lowercase(),
+                            column: fk.expr().to_ascii_lowercase(),
+                            ref_table: target.table().to_ascii_lowercase(),
+                            ref_column: pk.expr().to_ascii_lowercase(),
+                        });
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
+impl SemanticLayer {
     /// Metrics by name, sorted.
     pub fn metrics(&self) -> impl Iterator<Item = &MetricDef> {
         self.metrics.values()

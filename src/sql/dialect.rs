@@ -49,6 +49,38 @@ impl Dialect {
         }
     }
 
+    /// How the warehouse stores an identifier as written: SQLite matches names
+    /// ignoring (ASCII) case, so lower case; PostgreSQL folds unquoted names
+    /// to lower case and Snowflake to upper case, and both keep quoted names
+    /// exactly (PostgreSQL manual §4.1.1; Snowflake "Identifier requirements").
+    pub fn canonical(self, ident: &sqlparser::ast::Ident) -> String {
+        match (self, ident.quote_style) {
+            (Dialect::Sqlite, _) | (Dialect::Postgres, None) => ident.value.to_ascii_lowercase(),
+            (Dialect::Snowflake, None) => ident.value.to_ascii_uppercase(),
+            (Dialect::Postgres | Dialect::Snowflake, Some(_)) => ident.value.clone(),
+        }
+    }
+
+    /// The stored form of a policy name (a plain lower-case identifier written
+    /// unquoted): upper case on Snowflake, as is elsewhere.
+    pub fn canonical_name(self, name: &str) -> String {
+        match self {
+            Dialect::Snowflake => name.to_ascii_uppercase(),
+            Dialect::Sqlite | Dialect::Postgres => name.to_ascii_lowercase(),
+        }
+    }
+
+    /// A policy name quoted so the warehouse reads exactly that column or
+    /// table even when it is a reserved word: `"from"`, or `"FROM"` on Snowflake.
+    pub fn quote_ident(self, name: &str) -> String {
+        self.ident(name).to_string()
+    }
+
+    /// [`Dialect::quote_ident`] as an AST identifier.
+    pub fn ident(self, name: &str) -> sqlparser::ast::Ident {
+        sqlparser::ast::Ident::with_quote('"', self.canonical_name(name).replace('"', ""))
+    }
+
     /// A date literal comparable with the warehouse's timestamp columns.
     pub fn date_literal(self, d: NaiveDate) -> String {
         match self {

@@ -1,27 +1,20 @@
 //! Validation and rewriting of one statement against the policy.
 //!
-//! Column references are resolved conservatively: a qualified reference
-//! (`t.col`) is resolved through table aliases to its table; a bare reference
-//! is checked against *every* allow-listed table the statement reads that has
-//! a column of that name, so a bare `contact_email` is denied wherever it
-//! appears (select list, WHERE, JOIN, GROUP BY, ORDER BY, HAVING, windows,
-//! function arguments) if any such column is denied. Wildcards are rejected:
-//! they would read columns nobody named.
+//! The statement is parsed, then bound ([`binder`]): every column reference
+//! resolves to exactly one table column (or to a derived column already
+//! checked) through real scopes, or the statement is refused. Policy applies
+//! to what the names are bound to, so no spelling of a reference (alias,
+//! `USING`, case, CTE shadowing, `*`) reads anything the role may not.
 
+mod binder;
 mod functions;
 mod rewrite;
-mod scan;
 
-use std::collections::BTreeSet;
-use std::ops::ControlFlow;
-
-use sqlparser::ast::{Statement, Visit};
+use sqlparser::ast::Statement;
 use sqlparser::parser::Parser;
 
-use scan::Scan;
-
 use super::{Dialect, ValidatedSql};
-use crate::policy::{Capability, ColumnClass, Grants, Policy};
+use crate::policy::{Capability, ColumnClass, Grants, Policy, RoleGrants};
 
 /// Longest statement the guard parses, in bytes.
 pub const MAX_SQL_BYTES: usize = 100_000;
@@ -89,23 +82,47 @@ pub enum Rejection {
     /// escaping the printer cannot reproduce), so it is not passed on.
     #[error("the statement contains a quoted string or name that cannot be passed on unchanged")]
     Unrenderable,
-    /// `*` or `t.*`.
-    #[error("SELECT * is not allowed; name the columns you need")]
-    Wildcard,
+    /// A name the binder cannot bind with certainty: ambiguous, a whole-row
+    /// reference, a positional rename of a table's columns, a `NATURAL JOIN`
+    /// with a table, a join `USING` a masked column.
+    #[error("the statement cannot be checked: {0}")]
+    Unbound(String),
+    /// An AST node outside the binder's allow-list.
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    /// Nested deeper than the binder walks.
+    #[error("the statement is nested more than {0} levels deep")]
+    TooComplex(usize),
+    /// The role's row filter on a table could not be applied, so the table
+    /// may not be read.
+    #[error("the row filter on {0} cannot be applied, so it may not be read")]
+    RowFilter(String),
 }
+
+/// Stack for one validation. Parsing and the binder stop at bounded depth,
+/// but dropping, printing and comparing an AST recurse over it as built, and
+/// a long `1+1+…` chain is one left-deep tree: run on a stack of our own so
+/// no statement can overflow a server thread's.
+const GUARD_STACK_BYTES: usize = 64 << 20;
 
 /// Validates `sql` for `grants` under `policy` and returns the statement to run.
 ///
 /// Checks, in order: capability for the origin; size; parse (dialect rules);
 /// exactly one statement; a plain `SELECT` query without `INTO`, locking,
-/// `FETCH`, DML in CTEs or table functions; every table allow-listed (system
-/// catalogs named as such); every function allow-listed; every column
-/// allow-listed and readable by the grants. Then rewrites (masking, row
-/// filters, the outer LIMIT clamped to `policy.max_rows`) and checks that the
-/// SQL text it returns parses back to exactly the statement it checked.
+/// `FETCH`, DML in CTEs or table functions; then binds every name
+/// (tables allow-listed, system catalogs named as such, functions
+/// allow-listed and output-bounded, every column bound to one allow-listed
+/// column the role may read) while rewriting (masks, row filters, `*`
+/// expanded to the readable columns), clamps the outer LIMIT to
+/// `policy.max_rows`, and checks that the SQL text it returns parses back to
+/// exactly the statement it checked.
+///
+/// The statement runs under one role: the first of the principal's roles,
+/// broadest first, that holds the capability and under which it passes
+/// ([`Policy::grants`]); [`ValidatedSql::role`] names it.
 ///
 /// # Errors
-/// The first [`Rejection`] found.
+/// The first [`Rejection`] under the broadest role holding the capability.
 pub fn validate(
     sql: &str,
     dialect: Dialect,
@@ -126,6 +143,27 @@ pub fn validate(
     if sql.len() > MAX_SQL_BYTES {
         return Err(Rejection::TooLong);
     }
+    stacker::grow(GUARD_STACK_BYTES, || {
+        let mut first_rejection = None;
+        for role in grants.scopes_for(capability) {
+            match validate_as(sql, dialect, policy, role) {
+                Ok(v) => return Ok(v),
+                Err(r) => {
+                    first_rejection.get_or_insert(r);
+                }
+            }
+        }
+        Err(first_rejection.expect("a role holds the capability"))
+    })
+}
+
+/// [`validate`] under one role.
+fn validate_as(
+    sql: &str,
+    dialect: Dialect,
+    policy: &Policy,
+    role: &RoleGrants,
+) -> Result<ValidatedSql, Rejection> {
     let parser = dialect.parser();
     let mut statements = Parser::new(parser.as_ref())
         .try_with_sql(sql)
@@ -137,13 +175,7 @@ pub fn validate(
     let Statement::Query(query) = &mut statements[0] else {
         return Err(Rejection::NotReadOnly(statement_kind(&statements[0])));
     };
-
-    let mut scan = Scan::default();
-    if let ControlFlow::Break(r) = query.visit(&mut scan) {
-        return Err(r);
-    }
-    let resolution = scan.resolve(policy, grants, dialect)?;
-    rewrite::apply(query, &resolution, &policy.schema, dialect);
+    let decisions = binder::bind(query, &policy.schema, role, dialect)?;
     rewrite::clamp_limit(query, policy.max_rows);
     // What runs is the printed AST, so the printed text must parse back to
     // exactly the statement that was checked (sqlparser's printer does not
@@ -156,19 +188,14 @@ pub fn validate(
     if !matches!(&reparsed, Ok(again) if again.len() == 1 && again[0] == statements[0]) {
         return Err(Rejection::Unrenderable);
     }
-    let row_filters = resolution
-        .filters
-        .iter()
-        .flatten()
-        .map(|(t, p)| format!("{t}: {p}"))
-        .collect::<BTreeSet<_>>();
     Ok(ValidatedSql {
         sql: rendered,
         dialect,
-        tables: scan.tables().clone(),
-        classes: resolution.classes,
-        masked: resolution.masked.into_iter().collect(),
-        row_filters: row_filters.into_iter().collect(),
+        role: role.role.clone(),
+        tables: decisions.tables,
+        classes: decisions.classes,
+        masked: decisions.masked.into_iter().collect(),
+        row_filters: decisions.row_filters.into_iter().collect(),
         max_rows: policy.max_rows,
         timeout_ms: policy.statement_timeout_ms,
     })
@@ -184,6 +211,8 @@ pub(crate) fn statement_kind(s: &Statement) -> String {
     format!("a {word} statement")
 }
 
+#[cfg(test)]
+mod binder_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! thing a warehouse executes.
 //!
 //! The guard parses a statement with sqlparser for the warehouse's dialect,
-//! checks it against the policy for a principal's grants and the origin of the
-//! statement, and rewrites it (LIMIT clamp). It is pure: no I/O, no clock, no
+//! binds every name in it and checks it against the policy for one of a
+//! principal's roles and the origin of the statement, and rewrites it (masks,
+//! row filters, `*` expansion, LIMIT clamp). It is pure: no I/O, no clock, no
 //! randomness; the same inputs always give the same decision.
 
 mod dialect;
@@ -26,6 +27,7 @@ use crate::policy::ColumnClass;
 pub struct ValidatedSql {
     sql: String,
     dialect: Dialect,
+    role: String,
     tables: BTreeSet<String>,
     classes: BTreeSet<ColumnClass>,
     masked: Vec<String>,
@@ -43,6 +45,12 @@ impl ValidatedSql {
     /// The dialect it was validated for.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The role the statement was validated under, and runs under where the
+    /// database enforces the policy too (`SET ROLE`).
+    pub fn role(&self) -> &str {
+        &self.role
     }
 
     /// Allow-listed tables the statement reads.

@@ -282,12 +282,7 @@ mod tests {
             "t".into(),
             serde_yaml_ng::from_str("columns:\n  a: {class: public}\n").unwrap(),
         );
-        let policy = crate::policy::Policy {
-            schema,
-            roles: Default::default(),
-            max_rows: 10,
-            statement_timeout_ms: 30_000,
-        };
+        let policy = crate::policy::Policy::from_parts(schema, Default::default(), 10, 30_000);
         let grants = crate::policy::Grants::catalog();
         let v = crate::sql::validate(
             "SELECT 1 AS a",

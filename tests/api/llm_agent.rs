@@ -127,7 +127,7 @@ async fn a_guard_rejection_is_fed_back_and_repaired() {
 async fn repairs_are_bounded_and_nothing_unguarded_runs() {
     let llm = scripted_llm::start(vec![
         sql("DELETE FROM customers"),
-        sql("SELECT * FROM customers"),
+        sql("SELECT c FROM customers c"),
         sql("SELECT contact_phone FROM customers"),
         sql(PLANS),
     ])

@@ -42,7 +42,8 @@ all ||| SELECT plan, customer_id, DENSE_RANK() OVER (PARTITION BY plan ORDER BY 
 all ||| SELECT region, plan, n, SUM(n) OVER (PARTITION BY region) AS region_total FROM (SELECT region, plan, COUNT(*) AS n FROM customers GROUP BY region, plan) t ORDER BY region, plan
 all ||| SELECT t.region, t.n FROM (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) AS t WHERE t.n > 1 ORDER BY t.region
 all ||| SELECT x.plan, x.avg_mrr FROM (SELECT plan, AVG(mrr_usd) AS avg_mrr FROM customer_contracts GROUP BY plan) x ORDER BY x.avg_mrr DESC
-all ||| SELECT "region", COUNT(*) AS n FROM "customers" GROUP BY "region" ORDER BY "region"
+sqlite,postgres ||| SELECT "region", COUNT(*) AS n FROM "customers" GROUP BY "region" ORDER BY "region"
+snowflake ||| SELECT "REGION", COUNT(*) AS n FROM "CUSTOMERS" GROUP BY "REGION" ORDER BY "REGION"
 all ||| SELECT Region, COUNT(*) AS n FROM Customers GROUP BY Region ORDER BY Region
 all ||| SELECT c.REGION AS r, COUNT(*) AS n FROM CUSTOMERS AS c GROUP BY c.REGION ORDER BY r
 all ||| SELECT COALESCE(CAST(churned_at AS TEXT), 'active') AS state, COUNT(*) AS n FROM customers GROUP BY COALESCE(CAST(churned_at AS TEXT), 'active') ORDER BY n DESC LIMIT 1
@@ -135,3 +136,15 @@ snowflake ||| SELECT TO_CHAR(billed_at, 'YYYY-MM') AS month, COUNT(*) AS n FROM 
 snowflake ||| SELECT "REGION", COUNT(*) AS n FROM "CUSTOMERS" GROUP BY "REGION"
 snowflake ||| SELECT EXTRACT(year FROM created_at) AS year, COUNT(*) AS n FROM customers GROUP BY 1
 snowflake ||| SELECT c.region, COUNT(*) AS n FROM customers c JOIN user_profiles u ON u.customer_id = c.customer_id GROUP BY c.region
+-- SELECT * expands to the columns the role may read (same rows where every column is readable)
+all ||| SELECT * FROM (SELECT region FROM customers) t ORDER BY 1
+all ||| SELECT t.* FROM (SELECT region, plan FROM customers) t ORDER BY region, plan
+all ||| SELECT * FROM (SELECT plan, COUNT(*) AS n FROM customers GROUP BY plan) AS s ORDER BY n DESC, plan
+all ||| SELECT c.customer_id, s.* FROM customers c JOIN (SELECT customer_id AS cid, COUNT(*) AS tickets FROM support_tickets GROUP BY customer_id) s ON s.cid = c.customer_id ORDER BY c.customer_id LIMIT 20
+all ||| WITH r AS (SELECT region, COUNT(*) AS n FROM customers GROUP BY region) SELECT * FROM r ORDER BY region
+all ||| SELECT region, plan FROM customers WHERE EXISTS (SELECT * FROM support_tickets t WHERE t.customer_id = customers.customer_id) ORDER BY 1, 2 LIMIT 30
+-- JOIN USING on readable columns, aliases that become their expressions
+all ||| SELECT customer_id, c.plan, COUNT(*) AS invoices FROM customers c JOIN billing_history b USING (customer_id) GROUP BY customer_id, c.plan ORDER BY customer_id LIMIT 20
+all ||| SELECT region AS r, COUNT(*) AS n FROM customers GROUP BY r HAVING COUNT(*) > 1 ORDER BY r
+postgres,snowflake ||| SELECT x.a, x.b FROM (SELECT region, plan FROM customers) AS x(a, b) ORDER BY 1, 2 LIMIT 10
+all ||| WITH t(a, n) AS (SELECT plan, COUNT(*) FROM customers GROUP BY plan) SELECT a, n FROM t ORDER BY a
