@@ -334,6 +334,30 @@ pub enum PolicyAction {
         /// The statement.
         sql: String,
     },
+    /// Make the database enforce the policy too: a database role per steward
+    /// role, with views of exactly the columns and rows it may read (masks
+    /// and row filters applied). Run it again after every policy change; with
+    /// `enforce_in_database = true` steward runs each statement as that role.
+    Apply {
+        /// PostgreSQL URL of a role that may create roles and schemas.
+        #[arg(long, conflicts_with = "snowflake")]
+        postgres: Option<String>,
+        /// Print the Snowflake SQL for an operator to run (steward cannot reach Snowflake here).
+        #[arg(long)]
+        snowflake: bool,
+        /// Schema holding the warehouse tables.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// The login role steward's warehouse URL uses (default: its user).
+        #[arg(long)]
+        reader: Option<String>,
+        /// Print the SQL instead of running it.
+        #[arg(long)]
+        print: bool,
+        /// Policy directory.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+    },
     /// Write a starter policy for a database: every table and column, with
     /// column classes proposed from names and sampled values. Review it before use.
     Init {

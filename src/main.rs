@@ -87,6 +87,30 @@ async fn main() -> ExitCode {
         Command::Policy {
             action: PolicyAction::Init { warehouse, out },
         } => run::policy_init(&warehouse, &out).await,
+        Command::Policy {
+            action:
+                PolicyAction::Apply {
+                    postgres,
+                    snowflake,
+                    schema,
+                    reader,
+                    print,
+                    policies,
+                },
+        } => {
+            run::policy_apply(
+                &settings,
+                run::ApplyTarget {
+                    postgres,
+                    snowflake,
+                    schema,
+                    reader,
+                    print,
+                    policies,
+                },
+            )
+            .await
+        }
     };
     match result {
         Ok(code) => code,

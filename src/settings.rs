@@ -52,6 +52,12 @@ pub struct Settings {
     pub bind: String,
     /// Warehouse URL (`sqlite://PATH`).
     pub warehouse: String,
+    /// Run every warehouse statement as the database role of the steward role
+    /// the guard validated it under (`SET LOCAL ROLE steward_<role>`), so the
+    /// database enforces the policy too. Needs `steward policy apply` first;
+    /// PostgreSQL only.
+    #[serde(default)]
+    pub enforce_in_database: bool,
     /// Policy directory (schema.yaml, roles.yaml, semantic/).
     pub policies: PathBuf,
     /// Documentation corpus, indexed in memory at start-up when `index_dir`
@@ -116,6 +122,7 @@ impl Default for Settings {
         Settings {
             bind: "127.0.0.1:8080".into(),
             warehouse: format!("sqlite://{DEMO_WAREHOUSE}"),
+            enforce_in_database: false,
             policies: "policies".into(),
             docs: "ingest/docs".into(),
             index_dir: ".steward/index".into(),

@@ -21,6 +21,25 @@ use crate::semantic::SemanticLayer;
 use crate::settings::Settings;
 use crate::warehouse;
 
+/// Loads the policy and the semantic layer from a policy directory; row
+/// filters follow the semantic models' entities as well as `schema.yaml`'s keys.
+///
+/// # Errors
+/// A policy or metric file that does not load (`file:line: reason`).
+pub fn load_policy(dir: &Path) -> anyhow::Result<(Policy, SemanticLayer)> {
+    let mut policy = Policy::load(dir)?;
+    let semantic = SemanticLayer::load(&dir.join("semantic"), &policy.schema)?;
+    policy
+        .add_foreign_keys(semantic.foreign_keys())
+        .map_err(|(role, table, reason)| {
+            anyhow::anyhow!(
+                "{}: role {role}, table {table}: {reason}",
+                dir.join("roles.yaml").display()
+            )
+        })?;
+    Ok((policy, semantic))
+}
+
 /// Builds the orchestrator: loads and validates policy files, opens the
 /// warehouse (generating the demo one when it is the default and missing),
 /// and opens or builds the docs index.
@@ -56,7 +75,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     {
         as_of = DemoManifest::read(Path::new(path)).map(|m| m.as_of);
     }
-    let warehouse = warehouse::connect(&settings.warehouse)
+    let warehouse = warehouse::connect_with(&settings.warehouse, settings.enforce_in_database)
         .await
         .context("opening the warehouse")?;
     let docs = open_docs(settings).await?;

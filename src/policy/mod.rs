@@ -5,6 +5,7 @@
 //! [`Principal`] without I/O. The SQL guard (`crate::sql`) asks it whether a
 //! table or column may be read; the orchestrator asks it what a principal may do.
 
+pub mod enforce;
 mod entity;
 mod load;
 pub mod propose;
@@ -290,6 +291,11 @@ impl Grants {
         }
     }
 
+    /// Every role's grants, broadest first.
+    pub fn scopes(&self) -> &[RoleGrants] {
+        &self.scopes
+    }
+
     /// Whether any of the principal's roles holds a capability.
     pub fn can(&self, capability: Capability) -> bool {
         self.scopes.iter().any(|s| s.can(capability))
@@ -377,6 +383,16 @@ impl Policy {
             scopes,
             audited,
         }
+    }
+
+    /// The grants of one role by name, if the policy defines it.
+    pub fn role_grants(&self, role: &str) -> Option<RoleGrants> {
+        let grants = self.grants(&Principal {
+            user: role.to_owned(),
+            roles: vec![role.to_owned()],
+            groups: Vec::new(),
+        });
+        grants.scopes.into_iter().next()
     }
 
     /// The union of every role's grants (for checking that a statement names

@@ -164,8 +164,8 @@ pub fn policy_check(
         eprintln!("error: unknown dialect {dialect:?}; use sqlite, postgres or snowflake");
         return Ok(ExitCode::from(2));
     };
-    let policy =
-        crate::policy::Policy::load(&policies.unwrap_or_else(|| settings.policies.clone()))?;
+    let (policy, _) =
+        crate::startup::load_policy(&policies.unwrap_or_else(|| settings.policies.clone()))?;
     let Some(roles) = settings.auth.dev_users.get(user).cloned() else {
         eprintln!("error: unknown user {user:?}");
         return Ok(ExitCode::from(2));
@@ -218,6 +218,121 @@ pub fn policy_check(
     } else {
         ExitCode::from(3)
     })
+}
+
+/// Where and how `steward policy apply` applies the policy.
+#[derive(Debug)]
+pub struct ApplyTarget {
+    /// PostgreSQL URL to apply to.
+    pub postgres: Option<String>,
+    /// Print Snowflake SQL.
+    pub snowflake: bool,
+    /// Schema of the warehouse tables.
+    pub schema: String,
+    /// Login role to grant the steward roles to.
+    pub reader: Option<String>,
+    /// Print instead of running.
+    pub print: bool,
+    /// Policy directory.
+    pub policies: Option<PathBuf>,
+}
+
+/// `steward policy apply`: see [`crate::policy::enforce`].
+///
+/// # Errors
+/// A policy that does not load, an unreachable database, or a statement the
+/// database refuses (everything is applied in one transaction, so nothing is
+/// half-applied).
+pub async fn policy_apply(settings: &Settings, target: ApplyTarget) -> anyhow::Result<ExitCode> {
+    use crate::sql::Dialect;
+    let dir = target.policies.unwrap_or_else(|| settings.policies.clone());
+    let (policy, _) = crate::startup::load_policy(&dir)?;
+    let dialect = if target.snowflake {
+        Dialect::Snowflake
+    } else if target.postgres.is_some() {
+        Dialect::Postgres
+    } else {
+        eprintln!("error: name the database: --postgres URL, or --snowflake --print");
+        return Ok(ExitCode::from(2));
+    };
+    let reader = match target.reader {
+        Some(r) => r,
+        None => match url::Url::parse(&settings.warehouse)
+            .ok()
+            .filter(|u| u.scheme().starts_with("postgres") && !u.username().is_empty())
+        {
+            Some(u) => u.username().to_owned(),
+            None => {
+                eprintln!(
+                    "error: --reader ROLE is needed: the warehouse URL names no PostgreSQL user"
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let statements =
+        match crate::policy::enforce::statements(&policy, dialect, &target.schema, &reader) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+    if target.print || dialect == Dialect::Snowflake {
+        for s in &statements {
+            println!("{s};");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let url = target.postgres.unwrap_or_default();
+    let applied = apply_postgres(&url, &statements).await?;
+    println!(
+        "applied {applied} statements: {} database roles (steward_<role>), each with views of what it may read; \
+         set enforce_in_database = true to run statements as them",
+        policy.roles.len() + 1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `statements` in one transaction.
+///
+/// # Errors
+/// The first statement the database refuses (with its position; the
+/// transaction is rolled back) or an unreachable database.
+pub async fn apply_postgres(url: &str, statements: &[String]) -> anyhow::Result<usize> {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|_| anyhow::anyhow!("the PostgreSQL URL is not valid"))?
+        .log_statements(log::LevelFilter::Off);
+    let mut conn = options
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {}", db_message(&e)))?;
+    let mut tx = conn.begin().await?;
+    for (i, s) in statements.iter().enumerate() {
+        sqlx::query(sqlx::AssertSqlSafe(s.clone()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "statement {} of {} failed: {}",
+                    i + 1,
+                    statements.len(),
+                    db_message(&e)
+                )
+            })?;
+    }
+    tx.commit().await?;
+    Ok(statements.len())
+}
+
+fn db_message(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(_) => "network error".into(),
+        other => other.to_string().chars().take(200).collect(),
+    }
 }
 
 /// `steward policy init`.

@@ -119,6 +119,30 @@ where
 /// [`WarehouseError::Unavailable`] for an unsupported scheme or a database
 /// that cannot be opened.
 pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
+    connect_with(url, false).await
+}
+
+/// [`connect`], with `database_roles` set: statements run as the database
+/// role of the steward role they were validated under (PostgreSQL only; see
+/// [`crate::policy::enforce`]).
+///
+/// # Errors
+/// As [`connect`], and [`WarehouseError::Unavailable`] when `database_roles`
+/// is asked of a warehouse other than PostgreSQL.
+pub async fn connect_with(
+    url: &str,
+    database_roles: bool,
+) -> Result<Arc<dyn Warehouse>, WarehouseError> {
+    if database_roles {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Arc::new(
+                PostgresWarehouse::connect(url).await?.with_database_roles(),
+            ));
+        }
+        return Err(WarehouseError::Unavailable(
+            "enforce_in_database needs a postgres:// warehouse".into(),
+        ));
+    }
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -19,6 +19,7 @@ pub const MAX_CONNECTIONS: u32 = 8;
 /// `READ ONLY` transaction with `SET LOCAL statement_timeout`, rolled back after.
 pub struct PostgresWarehouse {
     pool: PgPool,
+    database_roles: bool,
 }
 
 impl PostgresWarehouse {
@@ -46,7 +47,18 @@ impl PostgresWarehouse {
                     safe_error(&e)
                 ))
             })?;
-        Ok(PostgresWarehouse { pool })
+        Ok(PostgresWarehouse {
+            pool,
+            database_roles: false,
+        })
+    }
+
+    /// Runs every statement as the database role of the steward role it was
+    /// validated under, with that role's views first on the search path
+    /// ([`crate::policy::enforce`]); `steward policy apply` must have created them.
+    pub fn with_database_roles(mut self) -> Self {
+        self.database_roles = true;
+        self
     }
 }
 
@@ -80,6 +92,25 @@ impl Warehouse for PostgresWarehouse {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        if self.database_roles {
+            let role = crate::sql::Dialect::Postgres
+                .quote_ident(&crate::policy::enforce::database_role(sql.role()));
+            for setting in [
+                format!("SET LOCAL ROLE {role}"),
+                format!("SET LOCAL search_path = {role}"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(setting))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        WarehouseError::Unavailable(format!(
+                            "cannot switch to the database role of {} (run `steward policy apply`): {}",
+                            sql.role(),
+                            safe_error(&e)
+                        ))
+                    })?;
+            }
+        }
         let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
         let stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned())).fetch(&mut *tx);
         let result = super::drain(stream, cap, row_values).await;

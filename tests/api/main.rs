@@ -10,6 +10,7 @@ mod chinook;
 mod cli;
 mod cli_retrieval;
 mod conversations;
+mod db_oracle;
 mod grounding;
 mod guard_corpus;
 mod helpers;

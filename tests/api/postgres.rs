@@ -285,13 +285,24 @@ async fn an_unreachable_postgres_is_a_clear_error_without_credentials() {
 
 /// Runs raw SQL on PostgreSQL (the oracle), decoding the types the demo uses.
 async fn raw_postgres(conn: &mut PgConnection, sql: &str) -> Vec<Vec<serde_json::Value>> {
+    raw_postgres_result(conn, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// [`raw_postgres`], with the database's error as a string.
+pub async fn raw_postgres_result(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<Vec<Vec<serde_json::Value>>, String> {
     use serde_json::Value;
     use sqlx::{Row, TypeInfo, ValueRef};
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_all(&mut *conn)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.iter()
+        .map_err(|e| e.to_string())?;
+    Ok(rows
+        .iter()
         .map(|r| {
             (0..r.columns().len())
                 .map(|i| {
@@ -327,5 +338,5 @@ async fn raw_postgres(conn: &mut PgConnection, sql: &str) -> Vec<Vec<serde_json:
                 })
                 .collect()
         })
-        .collect()
+        .collect())
 }

@@ -770,6 +770,12 @@ impl Binder<'_> {
             )));
         }
         self.out.tables.insert(table.clone());
+        // Spelled without its (default) schema, so the search path decides:
+        // the base table, or the role's views where the database enforces
+        // the policy too.
+        if let Some(ObjectNamePart::Identifier(last)) = name.0.last().cloned() {
+            *name = ObjectName(vec![ObjectNamePart::Identifier(last)]);
+        }
         let columns: Vec<Column> = def
             .columns
             .iter()
@@ -1007,7 +1013,10 @@ impl Binder<'_> {
                     .iter()
                     .any(|d| self.dialect.canonical_name(d) == *s) =>
             {
-                self.qualified(Some(q), q, c, &shown)?
+                let columns = self.qualified(Some(q), q, c, &shown)?;
+                // The table is spelled without its schema now; so is the column.
+                *e = Expr::CompoundIdentifier(parts[1..].to_vec());
+                columns
             }
             _ => return Err(Rejection::UnknownColumn(shown)),
         };
