@@ -42,6 +42,20 @@ pub struct Limits {
     pub max_question_chars: usize,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers, in milliseconds.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Most HTTP connections served at once; more wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_connections() -> usize {
+    512
 }
 
 /// All settings.
@@ -94,10 +108,11 @@ pub struct Settings {
 /// Secrets read straight from the environment by their users, never
 /// through settings (figment keys of `STEWARD_SNOWFLAKE_PASSWORD`,
 /// `STEWARD_LLM_API_KEY`, `STEWARD_OIDC_CLIENT_SECRET`, `STEWARD_SLACK_SIGNING_SECRET`,
-/// `STEWARD_SLACK_BOT_TOKEN`, `STEWARD_AUDIT_KEY`). `STEWARD_TEST_*` variables belong to the test
+/// `STEWARD_SLACK_BOT_TOKEN`, `STEWARD_AUDIT_KEY`, `STEWARD_METRICS_TOKEN`). `STEWARD_TEST_*` variables belong to the test
 /// suites and are skipped too; every other `STEWARD_*` variable is a setting,
 /// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
-const SECRET_ENV_KEYS: [&str; 6] = [
+const SECRET_ENV_KEYS: [&str; 7] = [
+    "metrics_token",
     "snowflake_password",
     "llm_api_key",
     "oidc_client_secret",
@@ -139,6 +154,8 @@ impl Default for Settings {
             limits: Limits {
                 max_question_chars: 2000,
                 max_body_bytes: 64 * 1024,
+                header_read_timeout_ms: default_header_read_timeout_ms(),
+                max_connections: default_max_connections(),
             },
             prompts: "prompts".into(),
             llm: crate::llm::LlmSettings::default(),

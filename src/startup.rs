@@ -91,6 +91,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         .context("opening steward's database (sessions.database)")?;
     let conversations = crate::orchestrator::conversation::ConversationStore::new(database.clone());
     let audit = crate::audit::AuditLog::new(database, &settings.audit)?;
+    audit.check_key().await?;
     let mut orchestrator = Orchestrator {
         audit,
         policy: Arc::new(policy),
@@ -209,7 +210,12 @@ impl Application {
         let slack = crate::slack::Slack::from_settings(&settings.slack)
             .map_err(anyhow::Error::msg)?
             .map(Arc::new);
+        let metrics_token = std::env::var("STEWARD_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(|t| Arc::new(secrecy::SecretString::from(t)));
         let state = AppState {
+            metrics_token,
             dev_mode: dev,
             slack,
             sso,
@@ -262,11 +268,57 @@ impl Application {
                 tokio::time::sleep(every).await;
             }
         });
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let limits = Arc::clone(&self.state.limits);
+        serve(self.listener, router(self.state), &limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
         Ok(())
+    }
+}
+
+/// Serves HTTP/1.1 connections (hyper) until `shutdown` completes. At most
+/// `limits.max_connections` at once (past it, new connections wait in the
+/// listen backlog instead of taking file descriptors), and a client that
+/// does not send its headers within `limits.header_read_timeout_ms` is
+/// disconnected. TLS and HTTP/2 belong to the proxy in front of steward.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: &crate::settings::Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_millis(
+            limits.header_read_timeout_ms.max(1),
+        ));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => return,
+            p = Arc::clone(&permits).acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, never spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = connection.await;
+        });
     }
 }

@@ -7,6 +7,37 @@ use super::{chain_hash, tables_column};
 use secrecy::ExposeSecret;
 
 impl AuditLog {
+    /// Checks that the key reproduces the newest event's hash, so a lost or
+    /// replaced key (a new one generated in its place) stops start-up instead
+    /// of silently breaking the chain from the next event on. An empty trail
+    /// passes.
+    ///
+    /// # Errors
+    /// [`AuditError::Key`] when the key does not match; database failures.
+    pub async fn check_key(&self) -> Result<(), AuditError> {
+        let row = sqlx::query(
+            "SELECT seq, body, prev_hash, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let seq: i64 = row.try_get("seq")?;
+        let body: String = row.try_get("body")?;
+        let prev_hash: String = row.try_get("prev_hash")?;
+        let hash: String = row.try_get("hash")?;
+        if chain_hash(self.key.expose_secret(), &prev_hash, seq, &body) == hash {
+            Ok(())
+        } else {
+            Err(AuditError::Key(format!(
+                "the audit key does not match the trail (event {seq} was chained with another key): \
+                 restore the key file ({}) or STEWARD_AUDIT_KEY; a new key would break the chain",
+                self.settings.key_file.display()
+            )))
+        }
+    }
+
     /// Recomputes the whole chain.
     ///
     /// # Errors

@@ -94,8 +94,32 @@ async fn login(
         )
         .await
         .map_err(sso_error)?;
-    Ok(see_other(&url))
+    // Bind the sign-in to this browser: the callback must come with this
+    // cookie holding the same `state` (RFC 9700 §4.7.1), so an attacker
+    // cannot finish their own sign-in in a victim's browser (login CSRF).
+    let state_param = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| {
+            ApiError::internal("identity_provider", "the authorization URL has no state")
+        })?;
+    let attrs = cookie_attributes(&state, crate::session::LOGIN_ATTEMPT_SECS);
+    let mut response = see_other(&url);
+    if let Ok(cookie) = header::HeaderValue::from_str(&format!(
+        "{LOGIN_STATE_COOKIE}={state_param}; HttpOnly; {}",
+        attrs.replace("Path=/;", "Path=/auth/callback;")
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
+
+/// The cookie binding a sign-in in progress to the browser that started it.
+pub const LOGIN_STATE_COOKIE: &str = "steward_login_state";
 
 #[derive(Debug, Deserialize)]
 struct CallbackParams {
@@ -121,6 +145,7 @@ fn cookie_attributes(state: &AppState, max_age: i64) -> String {
 
 async fn callback(
     State(state): State<AppState>,
+    headers: header::HeaderMap,
     params: Result<Query<CallbackParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let sso = sso(&state)?;
@@ -143,6 +168,18 @@ async fn callback(
             "the callback needs code and state",
         ));
     };
+    let bound = super::cookie(&headers, LOGIN_STATE_COOKIE).unwrap_or_default();
+    if bound.len() != st.len()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            bound.as_bytes(),
+            st.as_bytes(),
+        ))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            "this sign-in was not started in this browser; start again from /auth/login",
+        ));
+    }
     let now = chrono::Utc::now().timestamp();
     let who = sso
         .finish(&state.sessions, &code, &st, now)
@@ -188,12 +225,17 @@ async fn callback(
         .map_err(|e| ApiError::internal("session_store", e))?;
     tracing::info!(session = %issued.session.id, "signed in");
     let [session, csrf] = session_cookies(&state, &issued, now);
+    let used = format!(
+        "{LOGIN_STATE_COOKIE}=; HttpOnly; {}",
+        cookie_attributes(&state, 0).replace("Path=/;", "Path=/auth/callback;")
+    );
     Ok((
         StatusCode::SEE_OTHER,
         AppendHeaders([
             (header::LOCATION, who.return_to),
             session,
             csrf,
+            (header::SET_COOKIE, used),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ]),
     )

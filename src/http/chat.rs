@@ -185,10 +185,12 @@ fn stream_answer(
     tokio::spawn(async move {
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
         let orchestrator = Arc::clone(&state.orchestrator);
-        let answering = progress::with_progress(
+        // Boxed: the answer's future is large, and a stack frame holding it
+        // (in `select!` below) would be too.
+        let answering = Box::pin(progress::with_progress(
             progress_tx,
             orchestrator.ask_in(&principal, channel, &conversation_id, &question),
-        );
+        ));
         let forward = async {
             while let Some(p) = progress_rx.recv().await {
                 if let Ok(e) = Event::default().event("progress").json_data(&p) {
@@ -196,7 +198,16 @@ fn stream_answer(
                 }
             }
         };
-        let (answer, ()) = tokio::join!(answering, forward);
+        // A client that went away (the event stream was dropped) gets no
+        // answer, so the work stops: no more model calls or statements.
+        let both = Box::pin(async { tokio::join!(answering, forward) });
+        let answer = tokio::select! {
+            (answer, ()) = both => answer,
+            () = tx.closed() => {
+                tracing::info!("client disconnected; answer abandoned");
+                return;
+            }
+        };
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {

@@ -50,6 +50,9 @@ pub struct AppState {
     pub slack: Option<Arc<crate::slack::Slack>>,
     /// Dev identity mode (loopback only): the dev header and dev sign-in work.
     pub dev_mode: bool,
+    /// The bearer token `/metrics` requires, from `STEWARD_METRICS_TOKEN`
+    /// (unset: `/metrics` is open, for a scraper on a private network).
+    pub metrics_token: Option<Arc<secrecy::SecretString>>,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).
@@ -287,8 +290,58 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            loopback_host,
+        ))
         .layer(axum::middleware::from_fn(track))
         .with_state(state)
+}
+
+/// In dev identity mode, which trusts a header naming the user, only
+/// loopback `Host` names are served: a remote web page that rebinds its own
+/// DNS name to 127.0.0.1 sends its own name as `Host` and is refused, so it
+/// cannot act as a dev user from the victim's browser (DNS rebinding).
+async fn loopback_host(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if state.dev_mode {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !is_loopback_host(host) {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "not_loopback",
+                "dev identity mode answers only requests addressed to localhost, 127.0.0.1 or [::1]",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header (with or without port) names this machine's
+/// loopback interface: `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -331,7 +384,31 @@ async fn me(
 
 /// `GET /metrics`: operational metrics in the Prometheus text format
 /// (counts, latencies and token totals; no users, questions or values).
-async fn prometheus_metrics() -> impl IntoResponse {
+/// With `STEWARD_METRICS_TOKEN` set, only `Authorization: Bearer <token>`
+/// gets them (compared in constant time); anything else is 401.
+async fn prometheus_metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = &state.metrics_token {
+        use secrecy::ExposeSecret;
+        use subtle::ConstantTimeEq;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = token.expose_secret().as_bytes();
+        let same = given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected));
+        if !same {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs the bearer token configured in STEWARD_METRICS_TOKEN",
+            )
+            .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -339,6 +416,7 @@ async fn prometheus_metrics() -> impl IntoResponse {
         )],
         crate::prometheus::render(),
     )
+        .into_response()
 }
 
 /// Counts and times every request by its matched route (`unmatched` for 404s).
@@ -361,4 +439,36 @@ async fn track(
         started.elapsed(),
     );
     response
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_hosts_pass() {
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:9",
+            "127.1.2.3",
+            "[::1]:8080",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "127.0.0.1.nip.io",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }

@@ -83,9 +83,12 @@ async fn verified<'a>(
         now,
     )
     .map_err(|e| unauthorized(&e.to_string()))?;
+    // The signature verified, so it is `v0=` and hex; hex decoding ignores
+    // case, so the replay check must too (`V0=` / `A2114D…` is the same one).
+    let seen_as = signature.trim().to_ascii_lowercase();
     let fresh = state
         .sessions
-        .first_seen("slack-signature", signature, now, REMEMBER_SECS)
+        .first_seen("slack-signature", &seen_as, now, REMEMBER_SECS)
         .await
         .map_err(|e| ApiError::internal("session_store", e))?;
     if !fresh {

@@ -80,8 +80,13 @@ pub trait Warehouse: Send + Sync {
     async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError>;
 }
 
+/// Most bytes of values one result may hold (strings by length, other values
+/// 8 bytes each); past it the result is truncated like one past the row cap.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
+
 /// Reads rows from a sqlx stream into a [`ResultSet`], stopping at `cap`
-/// rows (then `truncated` is set and the rest is never fetched).
+/// rows or [`MAX_RESULT_BYTES`] (then `truncated` is set and the rest is
+/// never fetched).
 pub(crate) async fn drain<R, S>(
     mut stream: S,
     cap: usize,
@@ -98,6 +103,7 @@ where
         rows: Vec::new(),
         truncated: false,
     };
+    let mut bytes = 0usize;
     while let Some(row) = stream.try_next().await? {
         if set.columns.is_empty() {
             set.columns = row.columns().iter().map(|c| c.name().to_owned()).collect();
@@ -106,7 +112,16 @@ where
             set.truncated = true;
             break;
         }
-        set.rows.push(decode(&row));
+        let values = decode(&row);
+        bytes += values
+            .iter()
+            .map(|v| v.as_str().map_or(8, str::len))
+            .sum::<usize>();
+        if bytes > MAX_RESULT_BYTES {
+            set.truncated = true;
+            break;
+        }
+        set.rows.push(values);
     }
     Ok(set)
 }

@@ -11,6 +11,9 @@ use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
 use super::{ResultSet, Warehouse, WarehouseError};
 use crate::sql::{Dialect, ValidatedSql};
 
+/// SQLite's process-wide allocation ceiling while a warehouse is open.
+pub const HARD_HEAP_LIMIT_BYTES: u64 = 512 << 20;
+
 /// A read-only SQLite database file.
 ///
 /// Connections are opened with `SQLITE_OPEN_READONLY` and `PRAGMA
@@ -37,6 +40,11 @@ impl SqliteWarehouse {
             .filename(path)
             .read_only(true)
             .pragma("query_only", "ON")
+            // A ceiling on what SQLite may allocate in this process, so one
+            // statement building a huge value (a recursive CTE doubling a
+            // string) fails with "out of memory" instead of taking the server
+            // down (SQLite C API, sqlite3_hard_heap_limit64; process-wide).
+            .pragma("hard_heap_limit", HARD_HEAP_LIMIT_BYTES.to_string())
             // sqlx would log statement text (with literals) on slow queries;
             // steward logs its own redacted facts instead (LOGGING.md).
             .log_statements(log::LevelFilter::Off)

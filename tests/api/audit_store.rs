@@ -276,3 +276,33 @@ async fn concurrent_appends_from_two_logs_keep_one_chain() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.events, 20);
 }
+
+#[tokio::test]
+async fn a_lost_or_replaced_key_is_refused_not_regenerated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let db = SessionStore::connect(&session_settings(url)).await.unwrap();
+    let s = settings(30);
+    // An empty trail accepts any key; the first one is generated.
+    let log = AuditLog::new(db.clone(), &s).unwrap();
+    log.check_key().await.unwrap();
+    log.append(event("alice", EventKind::Question, "events", "answered"))
+        .await
+        .unwrap();
+    AuditLog::new(db.clone(), &s)
+        .unwrap()
+        .check_key()
+        .await
+        .unwrap();
+    // The key file is lost: a fresh one would be generated and would break the chain.
+    std::fs::remove_file(&s.key_file).unwrap();
+    let err = AuditLog::new(db.clone(), &s)
+        .unwrap()
+        .check_key()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    // Replaced by another key: the same.
+    std::fs::write(&s.key_file, "another-key").unwrap();
+    assert!(AuditLog::new(db, &s).unwrap().check_key().await.is_err());
+}

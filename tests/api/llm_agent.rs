@@ -374,3 +374,38 @@ async fn a_verified_question_is_answered_by_its_checked_sql_even_without_a_model
         "viewers run no SQL, verified or not: {viewer}"
     );
 }
+
+#[tokio::test]
+async fn a_streamed_answer_stops_working_when_the_client_leaves() {
+    let llm = scripted_llm::start(vec![
+        Reply::Delayed(
+            1_500,
+            Box::new(step(
+                json!({"tool": "describe_schema", "table": "customers"}),
+            )),
+        ),
+        sql(PLANS),
+        sql(PLANS),
+    ])
+    .await;
+    let app = app_with(&llm, |_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/api/chat", app.base))
+        .header("X-Steward-Dev-User", "alice")
+        .header("Accept", "text/event-stream")
+        .json(&json!({"question": "How many customers does each plan have?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The first model call is under way; the client goes away.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(response);
+    tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+    assert_eq!(
+        llm.requests().len(),
+        1,
+        "no model call after the client left"
+    );
+}

@@ -13,6 +13,7 @@ mod conversations;
 mod db_oracle;
 mod grounding;
 mod guard_corpus;
+mod hardening;
 mod helpers;
 mod llm_agent;
 mod llm_live;

@@ -273,6 +273,38 @@ async fn sqlite_enforces_the_timeout_and_row_cap_too() {
 }
 
 #[tokio::test]
+async fn a_statement_that_builds_a_huge_value_fails_alone() {
+    let lite = steward::warehouse::connect(&format!("sqlite://{}", demo_db().display()))
+        .await
+        .unwrap();
+    let policy = Policy::load(&root().join("policies")).unwrap();
+    let g = policy.grants(&Principal {
+        user: "t".into(),
+        roles: vec!["analyst".into()],
+        groups: Vec::new(),
+    });
+    let run = |sql: &str| validate(sql, lite.dialect(), &policy, &g, Origin::AdHoc).unwrap();
+    // Doubles a string 40 times (a terabyte): SQLite's heap ceiling or the
+    // timeout stops it; the process and the next statement are unaffected.
+    let doubling = run(
+        "WITH RECURSIVE r(s, n) AS (SELECT 'ab', 0 UNION ALL SELECT s || s, n + 1 FROM r WHERE n < 40) SELECT max(length(s)) AS l FROM r",
+    );
+    assert!(lite.execute(&doubling).await.is_err());
+    // Many wide rows: the result stops at the byte cap, marked truncated.
+    let wide = run(
+        "WITH RECURSIVE r(s, n) AS (SELECT 'ab', 0 UNION ALL SELECT s || s, n + 1 FROM r WHERE n < 18) SELECT s FROM r, (SELECT 1 FROM customers LIMIT 200) x WHERE n = 18",
+    );
+    let set = lite.execute(&wide).await.unwrap();
+    assert!(
+        set.truncated && set.rows.len() < 200,
+        "{} rows",
+        set.rows.len()
+    );
+    let ok = run("SELECT COUNT(*) AS n FROM customers");
+    assert_eq!(lite.execute(&ok).await.unwrap().rows.len(), 1);
+}
+
+#[tokio::test]
 async fn an_unreachable_postgres_is_a_clear_error_without_credentials() {
     let Err(err) = steward::warehouse::connect("postgres://steward:s3cret@127.0.0.1:1/nope").await
     else {

@@ -22,6 +22,8 @@ pub enum Reply {
     Call(&'static str, Value),
     /// An HTTP error status.
     Status(u16),
+    /// The same reply, after a pause in milliseconds.
+    Delayed(u64, Box<Reply>),
 }
 
 /// A plan step as JSON text.
@@ -83,9 +85,13 @@ pub async fn start(replies: Vec<Reply>) -> ScriptedLlm {
 async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> Response {
     let stream = body["stream"].as_bool().unwrap_or(false);
     script.requests.lock().unwrap().push(body);
-    let Some(reply) = script.replies.lock().unwrap().pop_front() else {
+    let Some(mut reply) = script.replies.lock().unwrap().pop_front() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "script exhausted").into_response();
     };
+    while let Reply::Delayed(ms, inner) = reply {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        reply = *inner;
+    }
     let usage = json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110});
     let message = match reply {
         Reply::Status(code) => {
@@ -118,6 +124,7 @@ async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> Resp
             "tool_calls": [{"id": "call_1", "type": "function",
                             "function": {"name": name, "arguments": args.to_string()}}],
         }),
+        Reply::Delayed(..) => unreachable!("unwrapped above"),
     };
     Json(json!({
         "id": "c", "object": "chat.completion", "created": 1, "model": "scripted",

@@ -332,6 +332,21 @@ async fn url_verification_and_bad_requests_get_the_right_status() {
             .status(),
         401
     );
+    // The same signature in upper-case hex is the same signature: still a replay.
+    let shouted = format!("v0={}", sig.trim_start_matches("v0=").to_ascii_uppercase());
+    assert_eq!(
+        post_raw(
+            base,
+            "/slack/events",
+            body,
+            false,
+            &now.to_string(),
+            &shouted
+        )
+        .await
+        .status(),
+        401
+    );
     // Signed but malformed, oversized, or a command with a foreign response_url.
     assert_eq!(
         post_signed(base, "/slack/events", "{not json", false)

@@ -249,6 +249,38 @@ async fn failed_and_hostile_sign_ins_are_refused() {
     assert_eq!(r.status(), 404);
 }
 
+#[tokio::test]
+async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
+    let Some(s) = setup("login_csrf").await else {
+        return;
+    };
+    // The attacker starts a sign-in with their own account and stops at the
+    // callback URL; the victim's browser is sent there (login CSRF).
+    let attacker = browserless();
+    let start = attacker
+        .get(format!("{}/auth/login", s.base))
+        .send()
+        .await
+        .unwrap();
+    let to_idp = start.headers()["location"].to_str().unwrap().to_owned();
+    let auth = attacker.get(&to_idp).send().await.unwrap();
+    let interaction = auth.headers()["location"].to_str().unwrap().to_owned();
+    let callback = finish_login(&attacker, &s.idp, &interaction, "alice", "alice-pw").await;
+    let victim = browserless();
+    let done = victim.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(done.status(), 400);
+    assert!(
+        set_cookies(&done)
+            .iter()
+            .all(|c| !c.starts_with("steward_session=") || c.starts_with("steward_session=;"))
+    );
+    let (status, _) = me(&victim, &s).await;
+    assert_eq!(status, 401, "the victim is not signed in as the attacker");
+    // The browser that started it still finishes it.
+    let (_, ok) = sign_in(&browserless(), &s, "alice", "alice-pw", "/").await;
+    assert_eq!(ok.status(), 303);
+}
+
 async fn me(http: &reqwest::Client, s: &Setup) -> (u16, serde_json::Value) {
     let r = http.get(format!("{}/api/me", s.base)).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or_default())
