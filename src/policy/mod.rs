@@ -395,8 +395,9 @@ impl Policy {
         grants.scopes.into_iter().next()
     }
 
-    /// The union of every role's grants (for checking that a statement names
-    /// only allow-listed things, and for operator tools such as `steward eval`).
+    /// Every role at once (for checking that a statement names only
+    /// allow-listed things, and for operator tools such as `steward eval`): a
+    /// statement passes when some role accepts it.
     pub fn every_role(&self) -> Grants {
         self.grants(&Principal {
             user: "every-role".into(),
