@@ -313,6 +313,29 @@ pub enum DemoAction {
     },
 }
 
+/// `steward policy apply`: where and how the policy is applied.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// PostgreSQL URL of a role that may create roles and schemas.
+    #[arg(long, conflicts_with = "snowflake")]
+    pub postgres: Option<String>,
+    /// Print the Snowflake SQL for an operator to run (steward cannot reach Snowflake here).
+    #[arg(long)]
+    pub snowflake: bool,
+    /// Schema holding the warehouse tables.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+    /// The login role steward's warehouse URL uses (default: its user).
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Print the SQL instead of running it.
+    #[arg(long)]
+    pub print: bool,
+    /// Policy directory.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+}
+
 /// `steward policy …`
 #[derive(Debug, Subcommand)]
 pub enum PolicyAction {
@@ -338,26 +361,7 @@ pub enum PolicyAction {
     /// role, with views of exactly the columns and rows it may read (masks
     /// and row filters applied). Run it again after every policy change; with
     /// `enforce_in_database = true` steward runs each statement as that role.
-    Apply {
-        /// PostgreSQL URL of a role that may create roles and schemas.
-        #[arg(long, conflicts_with = "snowflake")]
-        postgres: Option<String>,
-        /// Print the Snowflake SQL for an operator to run (steward cannot reach Snowflake here).
-        #[arg(long)]
-        snowflake: bool,
-        /// Schema holding the warehouse tables.
-        #[arg(long, default_value = "public")]
-        schema: String,
-        /// The login role steward's warehouse URL uses (default: its user).
-        #[arg(long)]
-        reader: Option<String>,
-        /// Print the SQL instead of running it.
-        #[arg(long)]
-        print: bool,
-        /// Policy directory.
-        #[arg(long)]
-        policies: Option<PathBuf>,
-    },
+    Apply(ApplyArgs),
     /// Write a starter policy for a database: every table and column, with
     /// column classes proposed from names and sampled values. Review it before use.
     Init {

@@ -88,29 +88,8 @@ async fn main() -> ExitCode {
             action: PolicyAction::Init { warehouse, out },
         } => run::policy_init(&warehouse, &out).await,
         Command::Policy {
-            action:
-                PolicyAction::Apply {
-                    postgres,
-                    snowflake,
-                    schema,
-                    reader,
-                    print,
-                    policies,
-                },
-        } => {
-            run::policy_apply(
-                &settings,
-                run::ApplyTarget {
-                    postgres,
-                    snowflake,
-                    schema,
-                    reader,
-                    print,
-                    policies,
-                },
-            )
-            .await
-        }
+            action: PolicyAction::Apply(args),
+        } => run::policy_apply(&settings, args).await,
     };
     match result {
         Ok(code) => code,

@@ -166,13 +166,7 @@ pub fn statements(
 mod tests {
     use super::*;
 
-    fn policy() -> Policy {
-        Policy::load(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies"
-        )))
-        .unwrap()
-    }
+    use crate::policy::demo_policy as policy;
 
     #[test]
     fn each_role_gets_views_of_what_it_may_read() {

@@ -426,16 +426,22 @@ impl Policy {
     }
 }
 
+/// The demo policy in `policies/`, for unit tests.
+#[cfg(test)]
+pub(crate) fn demo_policy() -> Policy {
+    Policy::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies"
+    )))
+    .expect("demo policies load")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn policy() -> Policy {
-        Policy::load(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/policies"
-        )))
-        .expect("demo policies load")
+        demo_policy()
     }
 
     fn who(roles: &[&str]) -> Principal {

@@ -220,30 +220,16 @@ pub fn policy_check(
     })
 }
 
-/// Where and how `steward policy apply` applies the policy.
-#[derive(Debug)]
-pub struct ApplyTarget {
-    /// PostgreSQL URL to apply to.
-    pub postgres: Option<String>,
-    /// Print Snowflake SQL.
-    pub snowflake: bool,
-    /// Schema of the warehouse tables.
-    pub schema: String,
-    /// Login role to grant the steward roles to.
-    pub reader: Option<String>,
-    /// Print instead of running.
-    pub print: bool,
-    /// Policy directory.
-    pub policies: Option<PathBuf>,
-}
-
 /// `steward policy apply`: see [`crate::policy::enforce`].
 ///
 /// # Errors
 /// A policy that does not load, an unreachable database, or a statement the
 /// database refuses (everything is applied in one transaction, so nothing is
 /// half-applied).
-pub async fn policy_apply(settings: &Settings, target: ApplyTarget) -> anyhow::Result<ExitCode> {
+pub async fn policy_apply(
+    settings: &Settings,
+    target: crate::cli::ApplyArgs,
+) -> anyhow::Result<ExitCode> {
     use crate::sql::Dialect;
     let dir = target.policies.unwrap_or_else(|| settings.policies.clone());
     let (policy, _) = crate::startup::load_policy(&dir)?;

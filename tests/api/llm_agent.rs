@@ -409,3 +409,30 @@ async fn a_streamed_answer_stops_working_when_the_client_leaves() {
         "no model call after the client left"
     );
 }
+
+#[tokio::test]
+async fn a_model_returning_hostile_sql_gets_nothing_and_cannot_take_the_server_down() {
+    let deep = format!("SELECT {}1 AS n", "1+".repeat(45_000));
+    let llm = scripted_llm::start(vec![
+        // Extraction through a JOIN USING on a personal column.
+        sql("SELECT count(*) AS n FROM customers JOIN (SELECT 'x@y' AS contact_email) v USING (contact_email)"),
+        // Whole rows inside an expression.
+        sql("SELECT concat(c.*) AS x FROM customers c"),
+        // A statement too deep to walk.
+        sql(&deep),
+        // One call asking for gigabytes.
+        sql("SELECT printf('%0900000000d', 1) AS x"),
+    ])
+    .await;
+    let app = app_with(&llm, |s| s.llm.max_repairs = 3).await;
+    let (status, body) = app
+        .ask("alice", "How many customers does each plan have?")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(body["queries"].as_array().unwrap().is_empty(), "{body}");
+    assert!(!body.to_string().contains('@'));
+    // Still serving.
+    let (status, _) = app.get(Some("alice"), "/healthz").await;
+    assert_eq!(status, 200);
+}

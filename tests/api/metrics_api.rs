@@ -116,3 +116,45 @@ async fn a_named_dimension_value_filters_the_metric() {
     );
     assert!(body["answer"].as_str().unwrap().contains("platform = ios"));
 }
+
+#[tokio::test]
+async fn a_regional_analyst_sees_only_their_region_through_every_table_and_metric() {
+    let app = spawn_demo().await;
+    // MRR lives in customer_mrr_daily; the EMEA filter on customers follows its key.
+    let (status, body) = app
+        .get(Some("erin"), "/api/metrics/mrr?group_by=region")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let col = body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "region")
+        .unwrap();
+    let regions: std::collections::BTreeSet<String> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[col].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(regions.into_iter().collect::<Vec<_>>(), ["EMEA"], "{body}");
+    // Plain counts of tables that reach a customer are EMEA's too.
+    for (question, all) in [
+        (
+            "How many support tickets are there?",
+            "SELECT COUNT(*) * 1.0 FROM support_tickets",
+        ),
+        (
+            "How many invoices are there?",
+            "SELECT COUNT(*) * 1.0 FROM billing_history",
+        ),
+    ] {
+        let (_, answer) = app.ask("erin", question).await;
+        let everyone = oracle(demo_db(), all).await[0];
+        let text = answer.to_string();
+        assert!(
+            !text.contains(&format!("{everyone:.0}")) || everyone < 10.0,
+            "{question}: erin saw the all-region count {everyone}: {text}"
+        );
+    }
+}

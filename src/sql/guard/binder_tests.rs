@@ -7,13 +7,7 @@ use crate::policy::{ColumnClass, Policy, Principal};
 
 const ALL: [Dialect; 3] = [Dialect::Sqlite, Dialect::Postgres, Dialect::Snowflake];
 
-fn policy() -> Policy {
-    Policy::load(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/policies"
-    )))
-    .unwrap()
-}
+use crate::policy::demo_policy as policy;
 
 fn grants_of(p: &Policy, roles: &[&str]) -> Grants {
     p.grants(&Principal {
@@ -377,6 +371,24 @@ fn deep_statements_are_refused_without_overflowing_the_callers_stack() {
         "SELECT region FROM customers WHERE {}",
         vec!["region = 'x'"; 5_000].join(" OR ")
     );
+    // The longest statement validated on the caller's stack, as deep as it
+    // can be, on a thread with half a worker's stack (debug build).
+    let inline_limit = format!("SELECT {}1", "1+".repeat(1_020));
+    assert!(inline_limit.len() <= 2_048);
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let p = policy();
+            let g = grants_of(&p, &["analyst"]);
+            for d in ALL {
+                assert!(validate(&inline_limit, d, &p, &g, Origin::AdHoc).is_err());
+                let broken = format!("{inline_limit} +");
+                assert!(validate(&broken, d, &p, &g, Origin::AdHoc).is_err());
+            }
+        })
+        .unwrap()
+        .join()
+        .expect("short deep statements fit the caller's stack");
     // A thread with a small stack, as a server worker might have.
     std::thread::Builder::new()
         .stack_size(256 * 1024)
