@@ -49,17 +49,7 @@ pub fn load_policy(dir: &Path) -> anyhow::Result<(Policy, SemanticLayer)> {
 /// reason), an unreachable warehouse, an unreadable docs corpus, a broken
 /// prompt template, or an invalid `llm.url`.
 pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestrator> {
-    let mut policy = Policy::load(&settings.policies)?;
-    let semantic = SemanticLayer::load(&settings.policies.join("semantic"), &policy.schema)?;
-    // Row filters follow the semantic models' entities as well as schema.yaml's keys.
-    policy
-        .add_foreign_keys(semantic.foreign_keys())
-        .map_err(|(role, table, reason)| {
-            anyhow::anyhow!(
-                "{}: role {role}, table {table}: {reason}",
-                settings.policies.join("roles.yaml").display()
-            )
-        })?;
+    let (policy, semantic) = load_policy(&settings.policies)?;
     let mut as_of = settings.as_of;
     if let Some(path) = settings.demo_warehouse_path() {
         if !path.exists() {

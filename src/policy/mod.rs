@@ -16,7 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use entity::ForeignKey;
-pub(crate) use load::is_identifier as load_is_identifier;
+pub(crate) use load::is_identifier;
 pub use load::{PolicyError, SourceFile};
 
 /// Who is asking: a user name and the steward roles it holds.
@@ -202,8 +202,9 @@ pub struct Policy {
     /// Statement timeout in milliseconds.
     pub statement_timeout_ms: u64,
     /// Keys between allow-listed tables (`references:` in `schema.yaml`, and
-    /// the semantic models' entities), which row filters follow.
-    pub foreign_keys: Vec<ForeignKey>,
+    /// the semantic models' entities), which row filters follow; changed only
+    /// through [`Policy::add_foreign_keys`], which recomputes the filters.
+    foreign_keys: Vec<ForeignKey>,
     /// Each role's row filters after following the keys: table → predicate.
     effective_filters: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -239,11 +240,6 @@ impl RoleGrants {
     /// The row filter on a table (lower-case name), keys followed, if any.
     pub fn row_filter(&self, table: &str) -> Option<&str> {
         self.row_filters.get(table).map(String::as_str)
-    }
-
-    /// Tables this role's reads are filtered on (lower case).
-    pub fn filtered_tables(&self) -> impl Iterator<Item = &str> {
-        self.row_filters.keys().map(String::as_str)
     }
 
     /// "role analyst", for messages.
@@ -383,6 +379,11 @@ impl Policy {
             scopes,
             audited,
         }
+    }
+
+    /// Keys between allow-listed tables that row filters follow.
+    pub fn foreign_keys(&self) -> &[ForeignKey] {
+        &self.foreign_keys
     }
 
     /// The grants of one role by name, if the policy defines it.

@@ -193,7 +193,7 @@ impl SemanticLayer {
     /// ([`crate::policy::Policy::add_foreign_keys`]).
     pub fn foreign_keys(&self) -> Vec<crate::policy::ForeignKey> {
         use model::EntityType;
-        let plain = |e: &str| crate::policy::load_is_identifier(e);
+        let plain = |e: &str| crate::policy::is_identifier(e);
         let mut keys = Vec::new();
         for m in &self.models {
             for fk in m.entities.iter().filter(|e| e.kind == EntityType::Foreign) {

@@ -65,3 +65,32 @@ async fn masked_emails_come_back_masked_for_support() {
         "{body}"
     );
 }
+
+#[test]
+fn row_filters_follow_the_semantic_models_entities_without_schema_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::helpers::root().join("policies");
+    for f in ["roles.yaml", "identity.yaml", "verified_queries.yaml"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    // schema.yaml without any `references:`.
+    let schema = std::fs::read_to_string(src.join("schema.yaml")).unwrap();
+    let stripped = regex::Regex::new(r", references: [a-z_]+\.[a-z_]+")
+        .unwrap()
+        .replace_all(&schema, "");
+    assert!(!stripped.contains(", references:"));
+    std::fs::write(dir.path().join("schema.yaml"), stripped.as_ref()).unwrap();
+    std::fs::create_dir(dir.path().join("semantic")).unwrap();
+    for f in std::fs::read_dir(src.join("semantic")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join("semantic").join(f.file_name().unwrap())).unwrap();
+    }
+    let (policy, _) = steward::startup::load_policy(dir.path()).unwrap();
+    let erin = policy.role_grants("analyst_emea").unwrap();
+    // invoices → customer, events → user → customer: both from the entities.
+    for table in ["billing_history", "events", "support_tickets"] {
+        let f = erin.row_filter(table).unwrap_or_default();
+        assert!(f.contains("region = 'EMEA'"), "{table}: {f:?}");
+    }
+    assert!(!policy.foreign_keys().is_empty());
+}
