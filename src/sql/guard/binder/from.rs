@@ -224,7 +224,7 @@ impl Binder<'_> {
                 .iter()
                 .rev()
                 .flat_map(|f| f.iter().rev())
-                .find(|c| c.visible && c.name == *single)
+                .find(|c| c.name == *single)
                 .cloned()
         {
             let Some(columns) = cte.columns else {

@@ -14,35 +14,27 @@ impl Binder<'_> {
         items: &mut Vec<SelectItem>,
         outputs: &mut Vec<Option<String>>,
     ) -> Result<(), Rejection> {
-        let entries: Vec<Visible> = match qualifier {
-            None => {
-                let level = self.levels.last().expect("a level is open");
-                if level.relations.is_empty() {
-                    return Err(unbound("SELECT * without a FROM clause"));
-                }
-                level.visible.clone()
+        let level = self.levels.last().expect("a level is open");
+        // The relations the `*` covers, and their columns by bare name.
+        let (relations, entries): (Vec<usize>, Vec<Visible>) = match qualifier {
+            None if level.relations.is_empty() => {
+                return Err(unbound("SELECT * without a FROM clause"));
             }
+            None => ((0..level.relations.len()).collect(), level.visible.clone()),
             Some(name) => {
                 let parts = self.name_parts(name)?;
-                let [q] = parts.as_slice() else {
-                    return Err(unbound(format!("{name}.* names no table of this query")));
+                let hits: Vec<usize> = match parts.as_slice() {
+                    [q] => (0..level.relations.len())
+                        .filter(|&i| level.relations[i].name.as_deref() == Some(q.as_str()))
+                        .collect(),
+                    _ => Vec::new(),
                 };
-                let level = self.levels.last().expect("a level is open");
-                let hits: Vec<usize> = (0..level.relations.len())
-                    .filter(|&i| level.relations[i].name.as_deref() == Some(q.as_str()))
-                    .collect();
                 let [rel] = hits.as_slice() else {
                     return Err(unbound(format!(
                         "{name}.* names no single table of this query"
                     )));
                 };
-                let relation = &level.relations[*rel];
-                if relation.columns.iter().any(|c| c.name.is_none()) {
-                    return Err(unbound(format!(
-                        "{name}.* includes a column without a name; name it or list the columns"
-                    )));
-                }
-                relation
+                let entries = level.relations[*rel]
                     .columns
                     .iter()
                     .enumerate()
@@ -50,20 +42,16 @@ impl Binder<'_> {
                         name: c.name.clone().unwrap_or_default(),
                         refs: vec![(*rel, k)],
                     })
-                    .collect()
+                    .collect();
+                (vec![*rel], entries)
             }
         };
-        let unnamed = {
-            let level = self.levels.last().expect("a level is open");
-            qualifier.is_none()
-                && level
-                    .relations
-                    .iter()
-                    .any(|r| r.columns.iter().any(|c| c.name.is_none()))
-        };
-        if unnamed {
+        if relations
+            .iter()
+            .any(|&r| level.relations[r].columns.iter().any(|c| c.name.is_none()))
+        {
             return Err(unbound(
-                "SELECT * over a subquery column without a name; name it or list the columns",
+                "* over a subquery column without a name; name it or list the columns",
             ));
         }
         for v in entries {
