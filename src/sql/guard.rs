@@ -150,9 +150,31 @@ pub fn validate(
         return Err(Rejection::TooLong);
     }
     let under_each_role = || {
+        let parser = dialect.parser();
+        let mut statements = Parser::new(parser.as_ref())
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| Rejection::Parse(e.to_string()))?;
+        if statements.len() != 1 {
+            return Err(Rejection::StatementCount(statements.len()));
+        }
+        let statement = statements.swap_remove(0);
+        if !matches!(statement, Statement::Query(_)) {
+            return Err(Rejection::NotReadOnly(statement_kind(&statement)));
+        }
+        // Parsed once; each role after the first binds its own copy, and the
+        // last (usually the only) one binds the original.
+        let roles: Vec<&RoleGrants> = grants.scopes_for(capability).collect();
+        let mut original = Some(statement);
         let mut first_rejection = None;
-        for role in grants.scopes_for(capability) {
-            match validate_as(sql, dialect, policy, role) {
+        for (i, role) in roles.iter().enumerate() {
+            let statement = if i + 1 < roles.len() {
+                original.clone()
+            } else {
+                original.take()
+            }
+            .expect("taken only on the last role");
+            match validate_as(statement, parser.as_ref(), dialect, policy, role) {
                 Ok(v) => return Ok(v),
                 Err(r) => {
                     first_rejection.get_or_insert(r);
@@ -168,23 +190,16 @@ pub fn validate(
     }
 }
 
-/// [`validate`] under one role.
+/// [`validate`] of one parsed `SELECT` query under one role.
 fn validate_as(
-    sql: &str,
+    mut statement: Statement,
+    parser: &dyn sqlparser::dialect::Dialect,
     dialect: Dialect,
     policy: &Policy,
     role: &RoleGrants,
 ) -> Result<ValidatedSql, Rejection> {
-    let parser = dialect.parser();
-    let mut statements = Parser::new(parser.as_ref())
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| Rejection::Parse(e.to_string()))?;
-    if statements.len() != 1 {
-        return Err(Rejection::StatementCount(statements.len()));
-    }
-    let Statement::Query(query) = &mut statements[0] else {
-        return Err(Rejection::NotReadOnly(statement_kind(&statements[0])));
+    let Statement::Query(query) = &mut statement else {
+        return Err(Rejection::NotReadOnly(statement_kind(&statement)));
     };
     let decisions = binder::bind(query, &policy.schema, role, dialect)?;
     rewrite::clamp_limit(query, policy.max_rows);
@@ -192,11 +207,11 @@ fn validate_as(
     // exactly the statement that was checked (sqlparser's printer does not
     // re-escape every quoted string faithfully; a literal holding `\'`
     // would otherwise end early and smuggle SQL past the guard).
-    let rendered = statements[0].to_string();
-    let reparsed = Parser::new(parser.as_ref())
+    let rendered = statement.to_string();
+    let reparsed = Parser::new(parser)
         .try_with_sql(&rendered)
         .and_then(|mut p| p.parse_statements());
-    if !matches!(&reparsed, Ok(again) if again.len() == 1 && again[0] == statements[0]) {
+    if !matches!(&reparsed, Ok(again) if again.len() == 1 && again[0] == statement) {
         return Err(Rejection::Unrenderable);
     }
     Ok(ValidatedSql {
