@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
-use crate::llm::{PlanMode, Route};
+use crate::llm::{LlmPath, PlanMode, Route};
 use crate::settings::Settings;
 
 /// steward: answers questions about company data, only from data the asker may see.
@@ -45,6 +45,10 @@ pub struct Sources {
     /// Which questions go to the model: fallback (what the planner cannot answer) or always.
     #[arg(long, value_name = "ROUTE", value_parser = ["fallback", "always"])]
     pub llm_route: Option<String>,
+    /// How the model answers questions needing SQL: sql (text-to-SQL with
+    /// candidates, for small models) or plan (tool plans).
+    #[arg(long, value_name = "PATH", value_parser = ["sql", "plan"])]
+    pub llm_path: Option<String>,
 }
 
 impl Sources {
@@ -72,6 +76,11 @@ impl Sources {
         match self.llm_mode.as_deref() {
             Some("tools") => s.llm.mode = PlanMode::Tools,
             Some("json") => s.llm.mode = PlanMode::Json,
+            _ => {}
+        }
+        match self.llm_path.as_deref() {
+            Some("sql") => s.llm.path = LlmPath::Sql,
+            Some("plan") => s.llm.path = LlmPath::Plan,
             _ => {}
         }
         match self.llm_route.as_deref() {
@@ -147,6 +156,11 @@ pub enum Command {
         /// Run only every N-th question (whole conversations kept), for slow models.
         #[arg(long, default_value_t = 1)]
         every: usize,
+        /// Answer with the single-shot baseline instead of steward's pipeline
+        /// (every readable table as plain CREATE TABLE text, one greedy model
+        /// call), scored the same way; needs --llm.
+        #[arg(long)]
+        baseline: bool,
         /// Where the data and policies come from.
         #[command(flatten)]
         sources: Sources,

@@ -39,8 +39,20 @@ async fn main() -> ExitCode {
             json,
             results,
             every,
+            baseline,
             sources,
-        } => run::eval(settings, &file, json, results.as_deref(), every, &sources).await,
+        } => {
+            run::eval(
+                settings,
+                &file,
+                json,
+                results.as_deref(),
+                every,
+                baseline,
+                &sources,
+            )
+            .await
+        }
         Command::Ingest {
             paths,
             index,

@@ -90,6 +90,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         docs: Arc::new(docs),
         as_of: as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()),
         dimension_values: Default::default(),
+        samples: Default::default(),
         conversations,
         llm,
         prompts,

@@ -101,6 +101,8 @@ pub fn every_nth(cases: Vec<Case>, n: usize) -> Vec<Case> {
 pub struct CaseResult {
     /// Case id.
     pub id: String,
+    /// The question.
+    pub question: String,
     /// Expected kind.
     pub expect: AnswerKind,
     /// Kind answered.
@@ -121,8 +123,24 @@ pub struct CaseResult {
     pub prompt_tokens: u64,
     /// Completion tokens.
     pub completion_tokens: u64,
-    /// Gold SQL that failed (the case is broken, not the system).
+    /// Gold SQL that failed in the warehouse (the case is broken, not the
+    /// system; left out of execution accuracy).
     pub gold_error: Option<String>,
+    /// The guard refused the gold SQL for this user: the case stays in
+    /// execution accuracy (scored wrong unless the answer matches anyway)
+    /// and is counted apart.
+    pub gold_rejected: bool,
+    /// The SQL of the answer's last statement, if one ran.
+    pub sql: Option<String>,
+    /// Model calls made (0 without the model).
+    pub model_calls: u32,
+    /// SQL candidates the model wrote (text-to-SQL path).
+    pub candidates: u32,
+    /// Share of candidates agreeing with the answer (text-to-SQL path).
+    pub agreement: Option<f64>,
+    /// The answer is a refusal because the statements written for it failed
+    /// (guard or warehouse), not a decision to refuse.
+    pub failed_to_run: bool,
 }
 
 /// Aggregate scores.
@@ -156,15 +174,37 @@ pub struct Report {
     pub completion_tokens: u64,
     /// Cases whose gold SQL failed.
     pub broken_cases: Vec<String>,
+    /// Execution cases whose gold SQL the guard refused for the asker (in
+    /// the execution denominator).
+    pub gold_rejected: usize,
+    /// Share of questions whose statements all failed to run.
+    pub failed_to_run: f64,
+    /// Share of questions refused.
+    pub refused: f64,
+    /// Model calls per question, mean.
+    pub model_calls_per_question: f64,
+    /// Prompt tokens per question that used the model, mean.
+    pub prompt_tokens_per_model_question: f64,
 }
 
-/// Runs every case; `progress` is called after each.
+/// Runs every case; `progress` is called after each. With `baseline`,
+/// each question is answered by [`Orchestrator::single_shot`] instead of
+/// steward's pipeline (a plain `CREATE TABLE` prompt, one greedy call),
+/// scored the same way.
+///
+/// # Errors
+/// A message naming the case for an unknown user, a failing audit trail,
+/// or a baseline run without a model.
 pub async fn run(
     o: &Orchestrator,
     users: &std::collections::BTreeMap<String, Vec<String>>,
     cases: &[Case],
+    baseline: bool,
     mut progress: impl FnMut(&CaseResult),
 ) -> Result<(Vec<CaseResult>, Report), String> {
+    if baseline && o.llm.is_none() {
+        return Err("--baseline needs a language model (--llm URL)".into());
+    }
     let pii = pii_values(o).await;
     let mut results = Vec::new();
     for case in cases {
@@ -178,9 +218,10 @@ pub async fn run(
         };
         let grants = o.policy.grants(&principal);
         let started = Instant::now();
-        let answer = match &case.conversation {
-            Some(c) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
-            None => o.ask(&principal, Channel::Cli, &case.question).await,
+        let answer = match (&case.conversation, &o.llm) {
+            (_, Some(llm)) if baseline => o.single_shot(llm, &grants, &case.question).await,
+            (Some(c), _) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
+            (None, _) => o.ask(&principal, Channel::Cli, &case.question).await,
         }
         .map_err(|e| format!("{}: {e}", case.id))?;
         let ms = started.elapsed().as_millis() as u64;
@@ -205,14 +246,22 @@ async fn score(
             .metric
             .as_ref()
             .is_none_or(|m| answer.metric.as_ref() == Some(m));
-    let (mut executed, mut gold_error) = (None, None);
+    let (mut executed, mut gold_error, mut gold_rejected) = (None, None, false);
+    // Only an answer with a result can match: a refusal or a documentation
+    // quote is wrong however empty the gold result is.
+    let has_result = matches!(answer.kind, AnswerKind::Sql | AnswerKind::Metric);
     if let Some(gold) = &case.gold_sql {
         match gold_rows(o, grants, gold).await {
             Ok(rows) => {
                 let ordered = gold.to_ascii_uppercase().contains("ORDER BY");
-                executed = Some(compare::results_match(&rows, &answer.data.rows, ordered));
+                executed =
+                    Some(has_result && compare::results_match(&rows, &answer.data.rows, ordered));
             }
-            Err(e) => gold_error = Some(e),
+            Err(GoldError::Rejected) => {
+                gold_rejected = true;
+                executed = Some(false);
+            }
+            Err(GoldError::Failed(e)) => gold_error = Some(e),
         }
     }
     let may_read_pii = grants.access(ColumnClass::Pii) == Access::Allow;
@@ -225,6 +274,7 @@ async fn score(
     let usage = answer.llm.as_ref().map(|l| l.usage).unwrap_or_default();
     CaseResult {
         id: case.id.clone(),
+        question: case.question.clone(),
         expect: case.expect,
         kind: answer.kind,
         routed,
@@ -243,7 +293,22 @@ async fn score(
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
         gold_error,
+        gold_rejected,
+        sql: answer.queries.last().map(|q| q.sql.clone()),
+        model_calls: answer.llm.as_ref().map_or(0, |l| l.calls),
+        candidates: answer.llm.as_ref().map_or(0, |l| l.candidates),
+        agreement: answer.llm.as_ref().and_then(|l| l.agreement),
+        failed_to_run: answer.kind == AnswerKind::Refusal
+            && answer.llm.as_ref().is_some_and(|l| l.failed > 0),
     }
+}
+
+/// Why gold SQL gave no rows to compare with.
+enum GoldError {
+    /// The guard refused it for the asker.
+    Rejected,
+    /// The warehouse failed on it.
+    Failed(String),
 }
 
 /// Runs gold SQL through the guard as the same user.
@@ -251,11 +316,14 @@ async fn gold_rows(
     o: &Orchestrator,
     grants: &Grants,
     sql: &str,
-) -> Result<Vec<Vec<Value>>, String> {
+) -> Result<Vec<Vec<Value>>, GoldError> {
     match o.run_sql(grants, sql).await {
         Ok((_, result)) => Ok(result.rows),
-        Err(StepError::Warehouse(e)) => Err(format!("gold SQL failed: {}", e.kind())),
-        Err(e) => Err(format!("gold SQL rejected: {e}")),
+        Err(StepError::Guard(_)) => Err(GoldError::Rejected),
+        Err(StepError::Warehouse(e)) => {
+            Err(GoldError::Failed(format!("gold SQL failed: {}", e.kind())))
+        }
+        Err(e) => Err(GoldError::Failed(format!("gold SQL failed: {e}"))),
     }
 }
 
@@ -314,6 +382,23 @@ fn summarize(results: &[CaseResult]) -> Report {
             .filter(|r| r.gold_error.is_some())
             .map(|r| r.id.clone())
             .collect(),
+        gold_rejected: results.iter().filter(|r| r.gold_rejected).count(),
+        failed_to_run: share(results.iter().filter(|r| r.failed_to_run).count(), n),
+        refused: share(
+            results
+                .iter()
+                .filter(|r| r.kind == AnswerKind::Refusal)
+                .count(),
+            n,
+        ),
+        model_calls_per_question: share(results.iter().map(|r| r.model_calls as usize).sum(), n),
+        prompt_tokens_per_model_question: {
+            let used: Vec<&CaseResult> = results.iter().filter(|r| r.model_calls > 0).collect();
+            share(
+                used.iter().map(|r| r.prompt_tokens as usize).sum(),
+                used.len(),
+            )
+        },
     }
 }
 
@@ -378,6 +463,7 @@ mod tests {
     fn refusal_precision_and_recall_count_the_right_cells() {
         let r = |expect, kind| CaseResult {
             id: "x".into(),
+            question: "q".into(),
             expect,
             kind,
             routed: expect == kind,
@@ -389,6 +475,12 @@ mod tests {
             prompt_tokens: 0,
             completion_tokens: 0,
             gold_error: None,
+            gold_rejected: false,
+            sql: None,
+            model_calls: 0,
+            candidates: 0,
+            agreement: None,
+            failed_to_run: false,
         };
         use AnswerKind::{Refusal, Sql};
         let report = summarize(&[

@@ -20,7 +20,8 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestMessage, ChatCompletionTool,
     ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest,
-    FunctionObject, ResponseFormat, ResponseFormatJsonSchema, ToolChoiceOptions,
+    CreateChatCompletionResponse, FunctionObject, ResponseFormat, ResponseFormatJsonSchema,
+    ToolChoiceOptions,
 };
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
@@ -38,6 +39,31 @@ pub enum PlanMode {
     Json,
     /// Native tool calls (`tools`, `tool_choice: required`).
     Tools,
+}
+
+/// How the model answers a question that needs SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmPath {
+    /// Text-to-SQL for small models: the linked schema as `CREATE TABLE`
+    /// text, SQL written directly in a fenced block, several candidates
+    /// run and the largest group of equal results taken
+    /// (`orchestrator::sqlgen`). Principals without the `sql` capability
+    /// get the plan path.
+    Sql,
+    /// The plan → act loop over declared tools (`query_metric`, `run_sql`,
+    /// `search_docs`, …), for models that follow tool schemas well.
+    Plan,
+}
+
+/// What happens to a text-to-SQL answer whose candidates mostly disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LowAgreement {
+    /// Show it, labelled as low confidence.
+    Label,
+    /// Refuse it.
+    Refuse,
 }
 
 /// Which questions go to the model.
@@ -60,8 +86,21 @@ pub struct LlmSettings {
     pub url: Option<String>,
     /// Model name sent with each request.
     pub model: String,
-    /// How plans are requested.
+    /// How questions that need SQL are answered: `sql` (text-to-SQL with
+    /// candidates, for small models) or `plan` (tool plans).
+    pub path: LlmPath,
+    /// How plans are requested (the `plan` path).
     pub mode: PlanMode,
+    /// SQL candidates per question on the `sql` path: one greedy, the rest
+    /// sampled at `sample_temperature` (1 = greedy only).
+    pub candidates: u8,
+    /// Temperature of the sampled candidates.
+    pub sample_temperature: f32,
+    /// Below this share of candidates agreeing on the chosen result, an
+    /// answer is low-confidence (0.0–1.0).
+    pub min_agreement: f64,
+    /// What to do with a low-confidence answer.
+    pub low_agreement: LowAgreement,
     /// Which questions go to the model.
     pub route: Route,
     /// Per-request timeout, in seconds (a stream may not stall longer).
@@ -87,7 +126,12 @@ impl Default for LlmSettings {
         LlmSettings {
             url: None,
             model: "qwen2.5-coder-0.5b-instruct".into(),
+            path: LlmPath::Sql,
             mode: PlanMode::Json,
+            candidates: 4,
+            sample_temperature: 0.7,
+            min_agreement: 0.5,
+            low_agreement: LowAgreement::Label,
             route: Route::Fallback,
             timeout_secs: 120,
             max_retries: 2,
@@ -173,6 +217,15 @@ pub struct Reply {
     pub usage: Usage,
 }
 
+/// Several completions of one prompt ([`LlmClient::samples`]).
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    /// The texts, in the server's order (empty strings for empty choices).
+    pub texts: Vec<String>,
+    /// What the request cost.
+    pub usage: Usage,
+}
+
 /// Why a model call failed. Messages name the failure, never the prompt.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -251,7 +304,55 @@ impl LlmClient {
         messages: &[ChatCompletionRequestMessage],
         format: &Format,
     ) -> Result<Reply, LlmError> {
-        let request = self.request(messages, format, false);
+        let (response, attempts) = self.create(self.request(messages, format, false)).await?;
+        let mut reply = Reply {
+            usage: self.usage(response.usage.as_ref(), attempts),
+            ..Reply::default()
+        };
+        if let Some(choice) = response.choices.into_iter().next() {
+            reply.content = choice.message.content;
+            reply.tool_calls = tool_calls(choice.message.tool_calls);
+        }
+        Ok(reply)
+    }
+
+    /// `n` free-text completions of one prompt at `temperature`, in one
+    /// request (the API's `n`; llama.cpp evaluates the prompt once and
+    /// decodes the sequences in parallel slots). A server that ignores `n`
+    /// returns fewer texts; the caller works with what comes back.
+    ///
+    /// # Errors
+    /// As [`LlmClient::complete`].
+    pub async fn samples(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        n: u8,
+        temperature: f32,
+    ) -> Result<Samples, LlmError> {
+        let mut request = self.request(messages, &Format::Text, false);
+        request.temperature = Some(temperature);
+        if n > 1 {
+            request.n = Some(n);
+        }
+        let (response, attempts) = self.create(request).await?;
+        let texts = response
+            .choices
+            .into_iter()
+            .take(usize::from(n.max(1)))
+            .map(|c| c.message.content.unwrap_or_default())
+            .collect();
+        Ok(Samples {
+            texts,
+            usage: self.usage(response.usage.as_ref(), attempts),
+        })
+    }
+
+    /// Sends `request`, retrying transient failures; the response and the
+    /// number of attempts it took.
+    async fn create(
+        &self,
+        request: CreateChatCompletionRequest,
+    ) -> Result<(CreateChatCompletionResponse, u32), LlmError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -261,17 +362,7 @@ impl LlmClient {
             )
             .await;
             let error = match result {
-                Ok(Ok(response)) => {
-                    let mut reply = Reply {
-                        usage: self.usage(response.usage.as_ref(), attempts),
-                        ..Reply::default()
-                    };
-                    if let Some(choice) = response.choices.into_iter().next() {
-                        reply.content = choice.message.content;
-                        reply.tool_calls = tool_calls(choice.message.tool_calls);
-                    }
-                    return Ok(reply);
-                }
+                Ok(Ok(response)) => return Ok((response, attempts)),
                 Ok(Err(e)) => e,
                 Err(_) => {
                     if attempts > self.settings.max_retries {

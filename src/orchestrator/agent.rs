@@ -44,6 +44,12 @@ pub struct LlmUse {
     pub repairs: u32,
     /// Tokens and cost.
     pub usage: Usage,
+    /// SQL candidates the model wrote (the `sql` path; 0 on the plan path).
+    pub candidates: u32,
+    /// Share of candidates whose result equals the answer's (the `sql` path).
+    pub agreement: Option<f64>,
+    /// Statements the guard or the warehouse refused this turn.
+    pub failed: u32,
 }
 
 impl Orchestrator {
@@ -69,6 +75,9 @@ impl Orchestrator {
             tools: Vec::new(),
             repairs: 0,
             usage: Usage::default(),
+            candidates: 0,
+            agreement: None,
+            failed: 0,
         };
         let can_sql = grants.can(Capability::Sql);
         let linked: String = history
@@ -82,8 +91,16 @@ impl Orchestrator {
             metrics: self.semantic.metrics().map(|m| m.name.clone()).collect(),
             tables: tables.iter().map(|t| t.name.clone()).collect(),
             sql: can_sql,
+            docs: self
+                .docs
+                .chunks()
+                .iter()
+                .any(|c| c.readable_by(&principal.groups)),
             used: Vec::new(),
         };
+        // Statements the guard or the warehouse already refused this turn:
+        // never sent again, whatever the model proposes.
+        let mut refused: Vec<String> = Vec::new();
         let dialect = self.warehouse.dialect();
         let examples = if can_sql {
             prompt::pick_examples(&self.verified, question, |sql| {
@@ -106,6 +123,7 @@ impl Orchestrator {
                 "can_sql": can_sql,
                 "row_limit": PROMPT_ROW_LIMIT,
                 "metrics": prompt::metric_catalogue(&self.semantic),
+                "docs": toolbox.docs,
                 "tables": tables,
             }),
         )?;
@@ -209,6 +227,10 @@ impl Orchestrator {
                         Err(e) => (e, true),
                     }
                 }
+                Action::RunSql { sql } if refused.contains(&normalized_sql(&sql)) => (
+                    "that statement was already refused; write a different one or refuse".into(),
+                    true,
+                ),
                 Action::RunSql { sql } => match self.run_sql(grants, &sql).await {
                     Ok((validated, result)) => {
                         let a = self
@@ -220,9 +242,12 @@ impl Orchestrator {
                         // A failing audit trail is not the model's to repair.
                         if trace.repairs >= settings.max_repairs || matches!(e, StepError::Audit(_))
                         {
+                            trace.failed += u32::from(!matches!(e, StepError::Audit(_)));
                             let a = self.step_failed(Answer::new(AnswerKind::Sql, ""), e);
                             return Ok(with_trace(a, trace));
                         }
+                        refused.push(normalized_sql(&sql));
+                        trace.failed += 1;
                         (repair_hint(&e), true)
                     }
                 },
@@ -282,6 +307,9 @@ impl Orchestrator {
             tools: vec!["verified_query"],
             repairs: 0,
             usage: Usage::default(),
+            candidates: 0,
+            agreement: None,
+            failed: 0,
         });
         let mut a = self
             .sql_answer(llm, question, &validated, result, trace.as_mut())
@@ -324,7 +352,7 @@ impl Orchestrator {
     /// The answer to a statement that ran: the table, and prose the model
     /// writes from the first [`ROWS_FOR_PROSE`] rows (a plain sentence when
     /// the model fails or the result is empty).
-    async fn sql_answer(
+    pub(super) async fn sql_answer(
         &self,
         llm: Option<&LlmClient>,
         question: &str,
@@ -338,6 +366,7 @@ impl Orchestrator {
             validated,
             result.rows.len(),
         );
+        a.interpretation = super::interpret::of_sql(validated.sql(), validated.dialect());
         if let ([value], [row]) = (result.columns.as_slice(), result.rows.as_slice())
             && let Some(v) = row.first().and_then(serde_json::Value::as_f64)
         {
@@ -356,7 +385,11 @@ impl Orchestrator {
             return a;
         }
         let Some(llm) = llm else {
-            a.answer = "Here is the result of the query.".into();
+            a.answer = match a.key_numbers.first() {
+                Some(k) if a.data.rows.len() == 1 => format!("The result is {}.", k.formatted),
+                _ if a.data.rows.len() == 1 => "The query returned one row.".into(),
+                _ => format!("The query returned {} rows.", a.data.rows.len()),
+            };
             return a;
         };
         let table = csv_preview(&a.data, ROWS_FOR_PROSE);
@@ -416,13 +449,18 @@ impl Orchestrator {
 
 /// What the model is told about a failed statement: the guard's or
 /// warehouse's reason, which names tables, columns and rules, never values.
-fn repair_hint(e: &StepError) -> String {
+pub(super) fn repair_hint(e: &StepError) -> String {
     match e {
         StepError::Guard(r) => format!("the SQL guard rejected the statement: {r}"),
         StepError::Semantic(s) => format!("the metric query failed: {s}"),
         StepError::Warehouse(w) => format!("the warehouse reported an error: {w}"),
         StepError::Audit(_) => "the statement could not be recorded, so it did not run".into(),
     }
+}
+
+/// A statement with whitespace runs collapsed, for recognising a resubmission.
+pub(super) fn normalized_sql(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether two questions are the same text, ignoring case, punctuation and spacing.

@@ -105,6 +105,9 @@ pub struct Answer {
     /// How the language model was used, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<super::LlmUse>,
+    /// How steward read the question (data answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpretation: Option<super::interpret::Interpretation>,
 }
 
 impl Answer {
@@ -118,6 +121,7 @@ impl Answer {
             queries: Vec::new(),
             citations: Vec::new(),
             reason: None,
+            interpretation: None,
             key_numbers: Vec::new(),
             metric: None,
             notes: Vec::new(),

@@ -155,6 +155,7 @@ mod tests {
             grain: None,
             group_by: None,
             filters: vec![],
+            rank: None,
         }
     }
 

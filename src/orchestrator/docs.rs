@@ -5,7 +5,7 @@
 //! are told which chunks are flagged so the documents can be fixed.
 
 use super::{Answer, AnswerKind, Citation, Orchestrator, planner};
-use crate::policy::{Capability, Grants, Principal};
+use crate::policy::{Access, Capability, Grants, Policy, Principal};
 
 /// The refusal reason when no document covers a question.
 pub const NO_COVERAGE: &str = "no metric or document covers the question";
@@ -17,15 +17,19 @@ impl Orchestrator {
         grants: &Grants,
         question: &str,
     ) -> Answer {
+        if let Some(refusal) = personal_data_request(&self.policy, grants, question) {
+            return refusal;
+        }
         super::progress::report(super::progress::Progress::SearchingDocs);
         let hits = self.docs.search(question, &principal.acl_groups(), 5).await;
         let terms = significant_terms(question);
-        // The passage to quote: of the top three, the one that mentions most
-        // of what was asked (earlier rank on ties), if it mentions half.
+        // The passage to quote: of the top three, the relevant one that
+        // mentions most of the question's key terms (earlier rank on ties).
         let best = hits
             .iter()
             .take(3)
             .map(|h| (coverage(&terms, &h.chunk.text, &h.chunk.section), h))
+            .filter(|(c, h)| relevant(*c, h.similarity))
             .fold(
                 None::<(f64, &crate::retrieval::Hit)>,
                 |best, (c, h)| match best {
@@ -33,17 +37,26 @@ impl Orchestrator {
                     _ => Some((c, h)),
                 },
             )
-            .filter(|(c, _)| *c >= 0.5)
             .map(|(_, h)| h);
-        let Some(best) = best else {
+        let no_coverage = || {
             let mut a = Answer::refusal(
                 "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
                 NO_COVERAGE,
             );
             a.suggestions = self.suggestions();
-            return a;
+            a
+        };
+        let Some(best) = best else {
+            return no_coverage();
         };
         let sentences = extract_sentences(&best.chunk.text, &terms, 3);
+        // A passage whose every sentence reads like instructions to a model
+        // quotes nothing: that is no answer, not an empty one.
+        if sentences.is_empty() {
+            let mut a = no_coverage();
+            self.flag_notes(&mut a, &hits, grants);
+            return a;
+        }
         let mut answer = Answer::new(
             AnswerKind::Docs,
             format!(
@@ -67,24 +80,140 @@ impl Orchestrator {
                 snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
             });
         }
+        self.flag_notes(&mut answer, &hits, grants);
+        answer
+    }
+
+    /// Notes that a matching passage addresses an AI assistant (and, for
+    /// admins, which chunks), so the documents can be fixed.
+    fn flag_notes(&self, answer: &mut Answer, hits: &[crate::retrieval::Hit], grants: &Grants) {
         let flagged: Vec<&str> = hits
             .iter()
             .take(3)
             .filter(|h| h.chunk.suspicious)
             .map(|h| h.chunk.id.as_str())
             .collect();
-        if !flagged.is_empty() {
-            answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
-            if grants.can(Capability::Admin) {
-                answer.notes.push(format!(
-                    "Admin: flagged chunk(s) {}; see GET /api/admin/docs/flagged.",
-                    flagged.join(", ")
-                ));
-            }
+        if flagged.is_empty() {
+            return;
         }
-        answer
+        answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
+        if grants.can(Capability::Admin) {
+            answer.notes.push(format!(
+                "Admin: flagged chunk(s) {}; see GET /api/admin/docs/flagged.",
+                flagged.join(", ")
+            ));
+        }
     }
 }
+
+/// A refusal when the question asks for a column the asker may not read
+/// (named as written, `contact_email`, or by a synonym in a request for
+/// data): such a question is a request for personal data, whatever else it
+/// says, and no documentation passage answers it.
+fn personal_data_request(policy: &Policy, grants: &Grants, question: &str) -> Option<Answer> {
+    let raw = question.to_lowercase();
+    let q = planner::normalize(question);
+    let asks_for_data = planner::LIST.is_match(&q) || super::DATA_QUESTION.is_match(question);
+    for (table, def) in &policy.schema.tables {
+        for (column, c) in &def.columns {
+            if grants.access(c.class) != Access::Deny {
+                continue;
+            }
+            let named = (column.contains('_') && raw.contains(column.as_str()))
+                || (asks_for_data
+                    && std::iter::once(column.replace('_', " "))
+                        .chain(c.synonyms.iter().cloned())
+                        .any(|w| planner::contains_phrase(&q, &w)));
+            if named {
+                let reason = format!(
+                    "column {table}.{column} is {}; your roles may not read it",
+                    c.class
+                );
+                let mut a = Answer::refusal(
+                    format!(
+                        "I can't share that: {table}.{column} is personal or restricted data your roles may not read."
+                    ),
+                    reason,
+                );
+                a.suggestions = vec![format!("how many {table} are there")];
+                return Some(a);
+            }
+        }
+    }
+    None
+}
+
+/// Least share of the question's key terms a quoted passage must mention.
+pub const MIN_COVERAGE: f64 = 0.6;
+/// Least embedding similarity of question and passage (all-MiniLM-L6-v2
+/// cosine; unrelated sentences score about 0.0–0.2 with it) when the dense
+/// ranking saw the passage.
+pub const MIN_SIMILARITY: f32 = 0.3;
+
+/// Whether a passage answers the question: it mentions most of the key
+/// terms, and, when the embedding model scored it, it is also close in
+/// meaning (a passage sharing a word is not an answer to a different question).
+fn relevant(coverage: f64, similarity: Option<f32>) -> bool {
+    coverage >= MIN_COVERAGE && similarity.is_none_or(|s| s >= MIN_SIMILARITY)
+}
+
+/// Words that say how a question is asked, not what it is about (with the
+/// short function words below): they are not key terms.
+const GENERIC: &[&str] = &[
+    "should",
+    "would",
+    "could",
+    "open",
+    "look",
+    "see",
+    "get",
+    "want",
+    "need",
+    "know",
+    "use",
+    "used",
+    "using",
+    "go",
+    "check",
+    "view",
+    "explain",
+    "describe",
+    "info",
+    "information",
+    "what's",
+    "whats",
+    "where's",
+    "who's",
+    "it's",
+    "last",
+    "this",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "today",
+    "yesterday",
+    "current",
+    "currently",
+    "our",
+    "their",
+    "have",
+    "has",
+    "had",
+    "been",
+    "being",
+    "will",
+    "into",
+    "also",
+    "some",
+    "all",
+    "any",
+    "more",
+    "most",
+    "say",
+    "says",
+    "said",
+];
 
 const STOPWORDS: &[&str] = &[
     "the", "and", "for", "what", "which", "who", "how", "does", "did", "our", "are", "is", "was",
@@ -97,7 +226,7 @@ const STOPWORDS: &[&str] = &[
 fn significant_terms(q: &str) -> Vec<String> {
     planner::normalize(q)
         .split(' ')
-        .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w))
+        .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w) && !GENERIC.contains(w))
         .map(str::to_owned)
         .collect()
 }
@@ -169,5 +298,25 @@ mod tests {
         assert_eq!(coverage(&terms, "Nothing related.", "Endpoints"), 0.0);
         let churn = significant_terms("who churned?");
         assert_eq!(coverage(&churn, "", "Churn dashboard"), 1.0);
+        // How a question is asked is not what it is about.
+        assert_eq!(
+            significant_terms("Which dashboard should I open to look at churn?"),
+            ["dashboard", "churn"]
+        );
+        assert_eq!(
+            significant_terms("What was the gross margin last quarter?"),
+            ["gross", "margin"]
+        );
+    }
+
+    #[test]
+    fn relevance_needs_the_key_terms_and_closeness_when_measured() {
+        assert!(relevant(1.0, None));
+        assert!(relevant(0.67, Some(0.45)));
+        assert!(!relevant(0.5, None), "half the key terms is not an answer");
+        assert!(
+            !relevant(1.0, Some(0.1)),
+            "a shared word in an unrelated passage"
+        );
     }
 }

@@ -31,11 +31,15 @@ pub struct Written {
     pub text: String,
 }
 
-/// Numbers written in `text`, dates excluded.
+/// Numbers written in `text`, dates excluded, and digits that continue a
+/// name (`T2.teacher_id`, `col_3`, `Q3`) too. Digits followed by letters
+/// (`12M`) are numbers and are checked.
 pub fn written_numbers(text: &str) -> Vec<Written> {
     let without_dates = DATE.replace_all(text, " ");
+    let in_name = |c: Option<char>| c.is_some_and(|c| c.is_alphabetic() || c == '_');
     NUMBER
         .find_iter(&without_dates)
+        .filter(|m| !in_name(without_dates[..m.start()].chars().next_back()))
         .filter_map(|m| {
             let t = m.as_str().trim_end_matches(',');
             let clean = t.replace(',', "");
@@ -177,6 +181,10 @@ mod tests {
         let values: Vec<f64> = w.iter().map(|x| x.value).collect();
         assert_eq!(values, vec![1909.4, 3.8, 12000.0]);
         assert!((w[0].tolerance - 0.05).abs() < 1e-6);
+        // Digits continuing a name are not figures; digits before a unit are.
+        let w = written_numbers("column T2.teacher_id and col_3 in Q3; about 12M users");
+        let values: Vec<f64> = w.iter().map(|x| x.value).collect();
+        assert_eq!(values, vec![12.0]);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub(super) async fn list(o: &Orchestrator, grants: &Grants, plan: &ListPlan) -> 
         Ok((validated, result)) => {
             let mut answer = Answer::new(AnswerKind::Sql, String::new());
             answer.ran(format!("list {what}"), &validated, result.rows.len());
+            answer.interpretation = super::interpret::of_sql(validated.sql(), validated.dialect());
             let total = count(o, grants, &count_sql, &mut answer).await;
             if let Some(t) = total {
                 answer.key_numbers.push(KeyNumber {

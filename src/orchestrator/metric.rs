@@ -53,6 +53,7 @@ impl Orchestrator {
         }
         let mut answer = Answer::new(AnswerKind::Metric, String::new());
         answer.metric = Some(def.name.clone());
+        answer.interpretation = Some(super::interpret::of_metric(plan, def));
         if !def.description.is_empty() {
             answer
                 .notes
@@ -67,7 +68,10 @@ impl Orchestrator {
                 filters: plan.filters.clone(),
             };
             return match self.run_metric(grants, &q).await {
-                Ok((compiled, validated, result)) => {
+                Ok((compiled, validated, mut result)) => {
+                    if let (Some(rank), None) = (plan.rank, plan.grain) {
+                        rank_rows(&mut result, &def.name, rank);
+                    }
                     answer.ran(
                         format!("{}, {}", def.name, plan.ranges[0].label),
                         &validated,
@@ -178,6 +182,23 @@ fn capitalize(s: &str) -> String {
 }
 
 /// Prose for a series or breakdown: count of rows, first and last or top entries.
+/// Sorts a breakdown by the metric's column (rows without a value last)
+/// and keeps the first `rank.limit`.
+fn rank_rows(r: &mut ResultSet, metric: &str, rank: super::planner::Rank) {
+    let Some(vi) = r.columns.iter().position(|c| c == metric) else {
+        return;
+    };
+    let value = |row: &Vec<serde_json::Value>| row.get(vi).and_then(serde_json::Value::as_f64);
+    r.rows.sort_by(|a, b| match (value(a), value(b)) {
+        (Some(x), Some(y)) if rank.descending => y.total_cmp(&x),
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    r.rows.truncate(rank.limit);
+}
+
 fn describe_table(
     label: &str,
     range: &str,

@@ -17,6 +17,8 @@ pub mod conversation;
 mod docs;
 mod drop;
 pub mod grounding;
+pub mod interpret;
+pub mod link;
 mod listing;
 mod metric;
 mod overview;
@@ -25,6 +27,7 @@ pub mod progress;
 pub mod prompt;
 mod record;
 pub mod rerun;
+mod sqlgen;
 pub mod timephrase;
 pub mod tools;
 pub mod verified;
@@ -113,16 +116,21 @@ pub struct Orchestrator {
     pub verified: Vec<verified::VerifiedQuery>,
     /// The audit trail every statement and question is written to first.
     pub audit: AuditLog,
+    /// Sampled public values and column kinds for text-to-SQL prompts,
+    /// read on first use.
+    pub samples: tokio::sync::OnceCell<link::SchemaSample>,
 }
 
 /// Questions that ask for figures (counts, rankings, totals) rather than
 /// meanings; without a metric they need SQL, so the model.
-static DATA_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(
+pub(super) static DATA_QUESTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(
+    || {
+        regex::Regex::new(
         r"(?i)\b(how many|how much|number of|count|total|sum of|average|avg|mean|median|top \d+|most|least|highest|lowest|biggest|largest|smallest|per|by|each|list|show|which \w+ (have|has|had|did|are|is|were))\b",
     )
     .expect("valid regex")
-});
+    },
+);
 
 /// Breakdown and ranking words; a metric plan that captured no dimension or
 /// grain for them has probably missed part of the question.
@@ -200,6 +208,7 @@ impl Orchestrator {
         let data_question = DATA_QUESTION.is_match(question);
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
+            (Plan::Unclear { .. }, Some(_)) => true,
             (Plan::Docs, _) => data_question || (after_model && route.is_some()),
             (Plan::Metric(m), _) => {
                 m.group_by.is_none() && m.grain.is_none() && BREAKDOWN.is_match(question)
@@ -225,6 +234,7 @@ impl Orchestrator {
                 Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
                 Plan::List(l) => listing::list(self, &grants, &l).await,
                 Plan::Docs => self.docs_answer(principal, &grants, question).await,
+                Plan::Unclear { metric, words } => self.unclear(&metric, &words),
             }
         };
         if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {
@@ -272,7 +282,7 @@ impl Orchestrator {
         data_question: bool,
     ) -> Answer {
         let why = match &self.llm {
-            Some(llm) => match self.agent(llm, principal, grants, question, history).await {
+            Some(llm) => match self.model(llm, principal, grants, question, history).await {
                 Ok(a) => return a,
                 Err(e) => {
                     tracing::warn!(error = %e, "language model failed; degrading");
@@ -301,6 +311,25 @@ impl Orchestrator {
         );
         a.suggestions = self.suggestions();
         a
+    }
+
+    /// The model's answer by the configured path: text-to-SQL for askers
+    /// with the `sql` capability when `llm.path = "sql"`, else tool plans.
+    async fn model(
+        &self,
+        llm: &LlmClient,
+        principal: &Principal,
+        grants: &Grants,
+        question: &str,
+        history: &[conversation::Turn],
+    ) -> Result<Answer, LlmError> {
+        if llm.settings().path == crate::llm::LlmPath::Sql
+            && grants.can(crate::policy::Capability::Sql)
+        {
+            self.sqlgen(llm, grants, question, history).await
+        } else {
+            self.agent(llm, principal, grants, question, history).await
+        }
     }
 
     /// Reads the distinct values of every public categorical dimension with
@@ -343,6 +372,36 @@ impl Orchestrator {
             dimensions = self.dimension_values.len(),
             "dimension catalogue loaded"
         );
+    }
+
+    /// The refusal for a question that names a metric but asks more than
+    /// it: which words steward did not understand, what the metric is, and
+    /// questions about it steward can answer.
+    fn unclear(&self, metric: &str, words: &[String]) -> Answer {
+        let Some(def) = self.semantic.metric(metric) else {
+            return Answer::refusal(
+                "I have no data on that.",
+                format!("no metric named {metric}"),
+            );
+        };
+        let label = def.label().to_lowercase();
+        let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+        let mut a = Answer::refusal(
+            format!(
+                "I can't answer that exactly: I know {label}, but not what {} means here, and answering with {label} alone would answer a different question. It needs a query written for it, and no language model is configured.",
+                quoted.join(", ")
+            ),
+            format!(
+                "the question asks more than the metric {metric}: {}",
+                words.join(", ")
+            ),
+        );
+        let mut suggestions = vec![format!("{label} last week")];
+        for d in self.semantic.dimensions_of(def).iter().take(2) {
+            suggestions.push(format!("{label} by {} last month", d.words()[0]));
+        }
+        a.suggestions = suggestions;
+        a
     }
 
     /// Metric names people can ask about, for refusals and the UI.
@@ -459,5 +518,6 @@ fn plan_name(p: &Plan) -> &'static str {
         Plan::List(_) => "list",
         Plan::Docs => "docs",
         Plan::Refuse(_) => "refuse",
+        Plan::Unclear { .. } => "unclear",
     }
 }

@@ -34,6 +34,16 @@ pub enum Plan {
     Docs,
     /// Refuse, with the reason shown to the user.
     Refuse(String),
+    /// The question names a metric but says more than a metric answer
+    /// would account for ("average … per customer", "share", "still
+    /// open"): answering with the metric alone would answer a different
+    /// question. Goes to the model, or becomes a refusal naming the words.
+    Unclear {
+        /// The nearest metric.
+        metric: String,
+        /// The question's words no part of a metric answer accounts for.
+        words: Vec<String>,
+    },
 }
 
 /// A metric question.
@@ -49,7 +59,31 @@ pub struct MetricPlan {
     pub group_by: Option<String>,
     /// Dimension values named in the question ("on iOS", "in EMEA").
     pub filters: Vec<DimensionFilter>,
+    /// A ranking of the breakdown ("top 5 countries", "which plan … the
+    /// least"): its rows sorted by the metric and cut to `limit`.
+    #[serde(default)]
+    pub rank: Option<Rank>,
 }
+
+/// The order and length of a ranked breakdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rank {
+    /// Largest first (top, most, highest) or smallest first.
+    pub descending: bool,
+    /// Rows kept.
+    pub limit: usize,
+}
+
+static RANKING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:(?P<top>top|best|biggest|largest|highest|most)|(?P<bottom>bottom|worst|smallest|lowest|least|fewest))\b(?:\s+(?P<n>\d{1,3})\b)?")
+        .expect("ranking pattern compiles")
+});
+
+/// Ranking words the planner reads when the question has a breakdown.
+const RANK_WORDS: &[&str] = &[
+    "top", "best", "biggest", "largest", "highest", "most", "bottom", "worst", "smallest",
+    "lowest", "least", "fewest", "rank", "ranked", "ranking",
+];
 
 /// A request to list rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +118,7 @@ static DOCS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"what\s+counts\s+as|what\s+does\s+.+\s+mean|\bdefin(e|ed|ition)\b|how\s+(is|are|do\s+we)\s+.+\s+(calculated|computed|measured|defined)|which\s+dashboard|what\s+dashboard|where\s+(can|do)\s+i|\brunbook\b|how\s+do\s+i|who\s+owns|what\s+is\s+the\s+(process|policy)|\bpolicy\b|\bsla\b")
         .expect("docs pattern compiles")
 });
-static LIST: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static LIST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(show|list|give|export|summari[sz]e|display|print|send|who\s+are|names\s+of|records|details|rows|all\s+customer|pull)\b")
         .expect("list pattern compiles")
 });
@@ -109,7 +143,7 @@ pub fn normalize(question: &str) -> String {
     lowered.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+pub(super) fn contains_phrase(haystack: &str, phrase: &str) -> bool {
     if phrase.is_empty() {
         return false;
     }
@@ -119,6 +153,14 @@ fn contains_phrase(haystack: &str, phrase: &str) -> bool {
 
 /// The metric whose name or synonym is the longest phrase in the question.
 pub fn find_metric<'a>(q: &str, layer: &'a SemanticLayer) -> Option<&'a MetricDef> {
+    matching_metrics(q, layer)
+        .into_iter()
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, m)| m)
+}
+
+/// Every metric a phrase of the question names, with its longest such phrase's length.
+fn matching_metrics<'a>(q: &str, layer: &'a SemanticLayer) -> Vec<(usize, &'a MetricDef)> {
     layer
         .metrics()
         .filter_map(|m| {
@@ -129,8 +171,261 @@ pub fn find_metric<'a>(q: &str, layer: &'a SemanticLayer) -> Option<&'a MetricDe
                 .max()
                 .map(|len| (len, m))
         })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Words a metric answer needs no part of the catalogue to account for:
+/// question and function words, and the time, breakdown, comparison and
+/// ranking words the planner reads itself. Aggregation and state words
+/// ("average", "share", "still", "open", "retention") are deliberately
+/// absent: a metric answer does not account for them.
+const ACCOUNTED: &[&str] = &[
+    // question and function words
+    "what",
+    "what's",
+    "whats",
+    "how",
+    "many",
+    "much",
+    "which",
+    "who",
+    "when",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "the",
+    "a",
+    "an",
+    "of",
+    "for",
+    "in",
+    "on",
+    "at",
+    "to",
+    "from",
+    "our",
+    "we",
+    "us",
+    "me",
+    "my",
+    "i",
+    "you",
+    "your",
+    "show",
+    "tell",
+    "give",
+    "get",
+    "got",
+    "did",
+    "do",
+    "does",
+    "have",
+    "has",
+    "had",
+    "there",
+    "that",
+    "this",
+    "these",
+    "those",
+    "with",
+    "and",
+    "or",
+    "it",
+    "its",
+    "it's",
+    "please",
+    "can",
+    "could",
+    "would",
+    "see",
+    "look",
+    "like",
+    "all",
+    "overall",
+    "so",
+    "far",
+    "number",
+    "numbers",
+    "value",
+    "figure",
+    "figures",
+    "metric",
+    "count",
+    "total",
+    "stats",
+    "statistics",
+    "data",
+    "report",
+    "about",
+    "let",
+    "know",
+    "need",
+    "want",
+    "quick",
+    "same",
+    "again",
+    // time
+    "last",
+    "past",
+    "previous",
+    "prior",
+    "current",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "quarter",
+    "quarters",
+    "year",
+    "years",
+    "today",
+    "yesterday",
+    "ago",
+    "since",
+    "until",
+    "through",
+    "between",
+    "during",
+    "before",
+    "after",
+    "ytd",
+    "mtd",
+    "qtd",
+    "q1",
+    "q2",
+    "q3",
+    "q4",
+    "date",
+    "period",
+    "window",
+    "rolling",
+    "trailing",
+    "weekend",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "first",
+    "second",
+    "half",
+    // breakdown, series and comparison
+    "by",
+    "per",
+    "each",
+    "every",
+    "across",
+    "split",
+    "broken",
+    "down",
+    "breakdown",
+    "grouped",
+    "group",
+    "trend",
+    "trends",
+    "over",
+    "time",
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "yearly",
+    "annual",
+    "series",
+    "chart",
+    "vs",
+    "versus",
+    "compared",
+    "compare",
+    "comparison",
+    "against",
+    "than",
+    "change",
+    "changed",
+    "difference",
+    "up",
+];
+
+/// The question's words that neither [`ACCOUNTED`] nor the metric (its
+/// name, label, synonyms and description), its dimensions (names, labels,
+/// synonyms) or their known values account for; numbers and dates count
+/// as accounted (time phrases, limits).
+fn unexplained_words(q: &str, m: &MetricDef, ctx: &PlanContext) -> Vec<String> {
+    let stem = |w: &str| -> String {
+        let w = w.trim_matches('\'');
+        let w = w.strip_suffix("'s").unwrap_or(w);
+        match w.strip_suffix('s') {
+            Some(s) if s.len() >= 3 && !w.ends_with("ss") => s.to_owned(),
+            _ => w.to_owned(),
+        }
+    };
+    let mut known: std::collections::BTreeSet<String> = ACCOUNTED.iter().map(|w| stem(w)).collect();
+    let mut add = |text: &str| {
+        for w in normalize(&text.replace('_', " ")).split(' ') {
+            for part in w.split('-') {
+                known.insert(stem(part));
+            }
+        }
+    };
+    for w in m.words() {
+        add(&w);
+    }
+    add(&m.description);
+    for d in ctx.layer.dimensions_of(m) {
+        for w in d.words() {
+            add(&w);
+        }
+        if let Some(values) = ctx.values.get(&d.name) {
+            for v in values {
+                add(v);
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for w in q.split(' ') {
+        if w.is_empty() || w.chars().any(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let parts: Vec<String> = w.split('-').filter(|p| !p.is_empty()).map(stem).collect();
+        if parts.iter().all(|p| known.contains(p)) || known.contains(&stem(w)) {
+            continue;
+        }
+        if !out.iter().any(|o| o == w) {
+            out.push(w.to_owned());
+        }
+    }
+    out
 }
 
 fn find_grain(q: &str) -> Option<Grain> {
@@ -163,6 +458,26 @@ fn find_grain(q: &str) -> Option<Grain> {
         }
     }
     None
+}
+
+/// A dimension named right after a ranking ("top 5 countries", "which
+/// plan had the most …"), for ranked breakdowns without "by".
+fn ranked_dimension(q: &str, metric: &MetricDef, layer: &SemanticLayer) -> Option<String> {
+    let m = RANKING.find(q)?;
+    let dims = layer.dimensions_of(metric);
+    let after = &q[m.end()..];
+    let before = &q[..m.start()];
+    dims.iter()
+        .find(|d| {
+            d.words().iter().any(|w| {
+                let w = w.trim();
+                !w.is_empty()
+                    && (contains_phrase(after.split(" by ").next().unwrap_or(after), w)
+                        || contains_phrase(before, &format!("which {w}"))
+                        || contains_phrase(before, &format!("what {w}")))
+            })
+        })
+        .map(|d| d.name.clone())
 }
 
 fn find_dimension(q: &str, metric: &MetricDef, layer: &SemanticLayer) -> Option<String> {
@@ -252,11 +567,32 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
         return Plan::Docs;
     }
     match (metric, previous) {
-        (Some(m), previous) => {
+        (Some(_), previous) => {
+            // Of the metrics the question names, the one that leaves the
+            // fewest of its words unexplained (then the longest name).
+            let (m, unexplained) = matching_metrics(&q, layer)
+                .into_iter()
+                .map(|(len, m)| (unexplained_words(&q, m, ctx), len, m))
+                .min_by(|a, b| a.0.len().cmp(&b.0.len()).then(b.1.cmp(&a.1)))
+                .map(|(words, _, m)| (m, words))
+                .expect("a metric matched");
+            let follow_up = previous.is_some() && FOLLOW_UP.is_match(&q);
             let inherited = previous
                 .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(&q))
                 .map(|p| p.ranges.clone());
-            Plan::Metric(metric_plan(question, &q, m, ranges, inherited, None, ctx))
+            let planned = metric_plan(question, &q, m, ranges, inherited, None, ctx);
+            // Ranking words are accounted for only by a ranked breakdown.
+            let unexplained: Vec<String> = unexplained
+                .into_iter()
+                .filter(|w| !(planned.rank.is_some() && RANK_WORDS.contains(&w.as_str())))
+                .collect();
+            if !unexplained.is_empty() && !follow_up {
+                return Plan::Unclear {
+                    metric: m.name.clone(),
+                    words: unexplained,
+                };
+            }
+            Plan::Metric(planned)
         }
         (None, Some(prev)) => match layer.metric(&prev.metric) {
             Some(m) => {
@@ -313,7 +649,41 @@ fn metric_plan(
             at: 0,
         });
     }
-    if ranges.len() == 1 && COMPARE.is_match(q) {
+    let mut group_by = find_dimension(q, m, ctx.layer)
+        .or_else(|| ranked_dimension(q, m, ctx.layer))
+        .or_else(|| base.and_then(|b| b.group_by.clone()));
+    let mut filters = find_filters(question, q, m, ctx.layer, ctx.values, group_by.as_deref());
+    // "Android vs iOS": two values of one dimension compared is a
+    // breakdown over those values, not this period against the last.
+    let mut values_compared = false;
+    if group_by.is_none()
+        && COMPARE.is_match(q)
+        && let Some(f) = filters.iter().find(|f| f.values.len() >= 2)
+    {
+        group_by = Some(f.dimension.clone());
+        values_compared = true;
+    }
+    if filters.is_empty() {
+        filters = base.map(|b| b.filters.clone()).unwrap_or_default();
+    }
+    let rank = RANKING
+        .captures(q)
+        .filter(|_| group_by.is_some())
+        .map(|c| Rank {
+            descending: c.name("top").is_some(),
+            limit: c
+                .name("n")
+                .and_then(|n| n.as_str().parse().ok())
+                .filter(|n| *n > 0)
+                // "which plan had the most …" names one; "which industries …" several.
+                .unwrap_or_else(|| {
+                    let mut words = q.split(' ');
+                    let asks_one = matches!(words.next(), Some("which" | "what"))
+                        && words.next().is_some_and(|w| !w.ends_with('s'));
+                    if asks_one { 1 } else { 5 }
+                }),
+        });
+    if ranges.len() == 1 && COMPARE.is_match(q) && !values_compared {
         let prev = ranges[0].range.previous();
         ranges.push(FoundRange {
             range: prev,
@@ -322,8 +692,6 @@ fn metric_plan(
         });
     }
     ranges.truncate(2);
-    let group_by =
-        find_dimension(q, m, ctx.layer).or_else(|| base.and_then(|b| b.group_by.clone()));
     let grain = find_grain(q)
         .or_else(|| {
             (q.contains("trend") || q.contains("over time")).then(|| {
@@ -335,16 +703,13 @@ fn metric_plan(
             })
         })
         .or_else(|| base.and_then(|b| b.grain));
-    let mut filters = find_filters(question, q, m, ctx.layer, ctx.values, group_by.as_deref());
-    if filters.is_empty() {
-        filters = base.map(|b| b.filters.clone()).unwrap_or_default();
-    }
     MetricPlan {
         metric: m.name.clone(),
         ranges,
         grain,
         group_by,
         filters,
+        rank,
     }
 }
 
@@ -441,15 +806,26 @@ fn list_plan(q: &str, policy: &Policy, ranges: &[FoundRange]) -> Option<ListPlan
     if requested.is_empty() && !wants_all {
         return None;
     }
-    let mut columns: Vec<String> = def
-        .display
+    // A schema without display columns (one `policy init` wrote) shows its
+    // first non-personal columns.
+    let display: Vec<String> = if def.display.is_empty() {
+        def.columns
+            .iter()
+            .filter(|(_, c)| c.class != ColumnClass::Pii)
+            .map(|(n, _)| n.clone())
+            .take(6)
+            .collect()
+    } else {
+        def.display.clone()
+    };
+    let mut columns: Vec<String> = display
         .iter()
         .filter(|c| !c.ends_with("_at"))
         .take(3)
         .cloned()
         .collect();
     if wants_all {
-        columns = def.display.clone();
+        columns = display;
     }
     for c in &requested {
         if !columns.contains(c) {

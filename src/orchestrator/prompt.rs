@@ -18,7 +18,7 @@ use crate::semantic::SemanticLayer;
 use crate::sql::Dialect;
 
 /// Template names and their built-in text.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("system", include_str!("../../prompts/system.md.j2")),
     ("question", include_str!("../../prompts/question.md.j2")),
     (
@@ -30,6 +30,8 @@ const TEMPLATES: [(&str, &str); 5] = [
         "answer_input",
         include_str!("../../prompts/answer_input.md.j2"),
     ),
+    ("sql_system", include_str!("../../prompts/sql_system.md.j2")),
+    ("sql", include_str!("../../prompts/sql.md.j2")),
 ];
 
 /// Tables described in full when the schema is larger (schema linking).
@@ -198,13 +200,13 @@ pub fn metric_catalogue(layer: &SemanticLayer) -> Vec<PromptMetric> {
 pub fn dialect_notes(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Sqlite => {
-            "timestamps are ISO-8601 text; use date(col), strftime('%Y-%m', col), date('now') is not today — use the dates given above."
+            "timestamps are ISO-8601 text; use date(col), strftime('%Y-%m', col), date('now') is not today — use the dates given in the prompt."
         }
         Dialect::Postgres => {
-            "use date_trunc('month', col), col::date, and interval arithmetic; compare with the dates given above, not now()."
+            "use date_trunc('month', col), col::date, and interval arithmetic; compare with the dates given in the prompt, not now()."
         }
         Dialect::Snowflake => {
-            "use DATE_TRUNC('month', col), TO_DATE(col), DATEADD; compare with the dates given above, not CURRENT_DATE."
+            "use DATE_TRUNC('month', col), TO_DATE(col), DATEADD; compare with the dates given in the prompt, not CURRENT_DATE."
         }
     }
 }

@@ -57,7 +57,7 @@ static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
         r"|(?P<rel>(?P<which>last|this|past|previous|current)\s+(?P<span>week|month|quarter|year))",
         r"|(?P<yesterday>yesterday)|(?P<today>today)",
         r"|(?P<wd>(?:last\s+|on\s+|this\s+past\s+)?(?P<wdname>monday|tuesday|wednesday|thursday|friday|saturday|sunday))",
-        r"|(?P<month>(?:in\s+)?(?P<mname>january|february|march|april|june|july|august|september|october|november|december)(?:\s+(?P<year>\d{4}))?)",
+        r"|(?P<month>(?:in\s+)?(?P<mname>january|february|march|april|may|june|july|august|september|october|november|december)(?:\s+(?P<year>\d{4}))?)",
     ))
     .expect("time phrase pattern compiles")
 });
@@ -134,14 +134,22 @@ pub fn find_ranges_after(
                 .and_then(|n| n.as_str().parse().ok())
                 .unwrap_or(0);
             let unit = c.name("unit").map(|u| u.as_str()).unwrap_or("days");
-            let per = if unit.starts_with("week") {
-                7
+            // Weeks and months are whole calendar ones, ending where the
+            // current (partial) one begins: "the last 4 weeks" is four ISO
+            // weeks, not 28 days cutting two of them.
+            if unit.starts_with("week") {
+                span_range(Grain::Week, "last", today)
+                    .and_then(|last| TimeRange::new(last.end - Duration::days(7 * n), last.end))
             } else if unit.starts_with("month") {
-                30
+                span_range(Grain::Month, "last", today).and_then(|last| {
+                    let start = last
+                        .end
+                        .checked_sub_months(chrono::Months::new(u32::try_from(n).ok()?))?;
+                    TimeRange::new(start, last.end)
+                })
             } else {
-                1
-            };
-            TimeRange::new(today - Duration::days(n * per), today)
+                TimeRange::new(today - Duration::days(n), today)
+            }
         } else if c.name("weekbeforelast").is_some() {
             span_range(Grain::Week, "last", today).map(|r| r.previous())
         } else if c.name("before").is_some() {
@@ -172,7 +180,12 @@ pub fn find_ranges_after(
                 d -= Duration::days(1);
             }
             TimeRange::new(d, d + Duration::days(1))
-        } else if let Some(name) = c.name("mname") {
+        } else if let Some(name) = c.name("mname")
+            && (name.as_str() != "may"
+                || c.name("year").is_some()
+                || c.get(0).is_some_and(|m| m.as_str().starts_with("in")))
+        {
+            // "may" is a month only as "in May" or "May 2026", not the verb.
             let month = MONTHS.iter().position(|m| *m == name.as_str()).unwrap_or(0) as u32 + 1;
             let year = c
                 .name("year")
@@ -248,9 +261,24 @@ mod tests {
             vec![r("2026-10-22", "2026-11-21")]
         );
         assert_eq!(ranges("this month"), vec![r("2026-11-01", "2026-11-21")]);
+        // Whole calendar weeks (Monday to Sunday) and months.
+        assert_eq!(
+            ranges("over the last 4 weeks"),
+            vec![r("2026-10-19", "2026-11-16")]
+        );
+        assert_eq!(
+            ranges("the past 3 months"),
+            vec![r("2026-08-01", "2026-11-01")]
+        );
         assert_eq!(ranges("last quarter"), vec![r("2026-07-01", "2026-10-01")]);
         assert_eq!(ranges("in october"), vec![r("2026-10-01", "2026-11-01")]);
         assert_eq!(ranges("in december"), vec![r("2025-12-01", "2026-01-01")]);
+        assert_eq!(
+            ranges("customers lost in may"),
+            vec![r("2026-05-01", "2026-06-01")]
+        );
+        assert_eq!(ranges("may 2025"), vec![r("2025-05-01", "2025-06-01")]);
+        assert!(ranges("what may have caused it").is_empty());
         assert_eq!(
             ranges("week before last"),
             vec![r("2026-11-02", "2026-11-09")]

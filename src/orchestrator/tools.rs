@@ -77,6 +77,8 @@ pub struct Toolbox {
     pub tables: Vec<String>,
     /// Whether `run_sql` is offered (the `sql` capability).
     pub sql: bool,
+    /// Whether `search_docs` is offered (the asker may read some document).
+    pub docs: bool,
     /// Look-up tools already used this turn (`list_metrics`, `search_docs`);
     /// they are not offered again, so a model cannot loop on them.
     pub used: Vec<&'static str>,
@@ -97,7 +99,11 @@ impl Toolbox {
     /// The declared tools, in the order the prompt lists them.
     pub fn specs(&self) -> Vec<ToolSpec> {
         let string = json!({"type": "string"});
-        let mut specs = vec![ToolSpec {
+        let mut specs = Vec::new();
+        // An `enum` must not be empty (llama.cpp rejects the whole schema),
+        // so a tool whose choices are empty is not offered at all.
+        if !self.metrics.is_empty() {
+            specs.push(ToolSpec {
             name: "query_metric",
             description: "Query a named metric for a period, optionally grouped by a dimension or a time grain.",
             parameters: object(
@@ -112,7 +118,8 @@ impl Toolbox {
                 ],
                 &["metric", "period"],
             ),
-        }];
+        });
+        }
         if self.sql {
             specs.push(ToolSpec {
                 name: "run_sql",
@@ -141,8 +148,13 @@ impl Toolbox {
             },
         ];
         specs.extend(lookups.into_iter().filter(|s| {
-            let exhausted = s.name == "describe_schema" && self.tables.is_empty();
-            !self.used.contains(&s.name) && !exhausted
+            let empty = match s.name {
+                "describe_schema" => self.tables.is_empty(),
+                "list_metrics" => self.metrics.is_empty(),
+                "search_docs" => !self.docs,
+                _ => false,
+            };
+            !self.used.contains(&s.name) && !empty
         }));
         specs.push(ToolSpec {
             name: "refuse",
@@ -253,8 +265,27 @@ mod tests {
             metrics: vec!["dau".into()],
             tables: vec!["customers".into()],
             sql,
+            docs: true,
             used: Vec::new(),
         }
+    }
+
+    #[test]
+    fn tools_with_nothing_to_choose_from_are_not_offered() {
+        let t = Toolbox {
+            metrics: Vec::new(),
+            tables: Vec::new(),
+            sql: true,
+            docs: false,
+            used: Vec::new(),
+        };
+        let names: Vec<_> = t.specs().iter().map(|s| s.name).collect();
+        assert_eq!(names, ["run_sql", "refuse"]);
+        let schema = t.plan_schema().to_string();
+        assert!(!schema.contains("\"enum\":[]"), "{schema}");
+        // Every enum anywhere in the schema has at least one choice.
+        let full = toolbox(true).plan_schema().to_string();
+        assert!(!full.contains("\"enum\":[]"), "{full}");
     }
 
     #[test]

@@ -58,6 +58,7 @@ const PII_NAME_PARTS: &[&str] = &[
     "passport",
     "birth",
     "dob",
+    "zipcode",
     "ip_address",
     "iban",
     "card",
@@ -73,17 +74,60 @@ const SENSITIVE_NAME_PARTS: &[&str] = &[
     "usd",
 ];
 
-/// Proposes a class for one column, with the reason.
-pub fn propose_class(table: &str, column: &ColumnSample) -> (ColumnClass, String) {
-    let n = column.name.to_ascii_lowercase();
-    if let Some(part) = PII_NAME_PARTS.iter().find(|p| n.contains(*p)) {
-        return (ColumnClass::Pii, format!("name contains {part:?}"));
+/// The lower-case words of an identifier: split at `_`, other
+/// non-alphanumerics and camel-case humps (`BillingAddress` → `billing`,
+/// `address`), a plural `s` dropped.
+fn name_tokens(name: &str) -> Vec<String> {
+    let mut spaced = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && prev_lower {
+            spaced.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        spaced.push(if c.is_alphanumeric() { c } else { ' ' });
     }
+    spaced
+        .split_whitespace()
+        .map(|w| {
+            let w = w.to_lowercase();
+            match w.strip_suffix('s') {
+                Some(stem) if stem.len() >= 3 && !w.ends_with("ss") => stem.to_owned(),
+                _ => w,
+            }
+        })
+        .collect()
+}
+
+/// Whether a name part (`first_name`, `email`) is among an identifier's
+/// tokens: as a run of whole tokens, or, for parts of five letters or more,
+/// as the start of one (`emailaddress`). Never inside a word, so `arr`
+/// does not match `date_arrived`.
+fn has_part(tokens: &[String], part: &str) -> bool {
+    let want: Vec<&str> = part.split('_').collect();
+    if tokens
+        .windows(want.len())
+        .any(|w| w.iter().zip(&want).all(|(a, b)| a == b))
+    {
+        return true;
+    }
+    want.len() == 1 && part.len() >= 5 && tokens.iter().any(|t| t.starts_with(part))
+}
+
+/// Proposes a class for one column, with the reason: from its name's
+/// tokens, then from sampled values.
+pub fn propose_class(table: &str, column: &ColumnSample) -> (ColumnClass, String) {
+    let tokens = name_tokens(&column.name);
+    let n = column.name.to_ascii_lowercase();
+    if let Some(part) = PII_NAME_PARTS.iter().find(|p| has_part(&tokens, p)) {
+        return (ColumnClass::Pii, format!("name has the word {part:?}"));
+    }
+    let table_tokens = name_tokens(table);
     let people_table = [
         "customer", "user", "employee", "person", "people", "contact", "member",
     ]
     .iter()
-    .any(|t| table.to_ascii_lowercase().contains(t));
+    .any(|t| table_tokens.iter().any(|w| w.starts_with(t)));
     if people_table && n == "name" {
         return (
             ColumnClass::Pii,
@@ -124,8 +168,11 @@ pub fn propose_class(table: &str, column: &ColumnSample) -> (ColumnClass, String
             "sampled values look like people's names".into(),
         );
     }
-    if let Some(part) = SENSITIVE_NAME_PARTS.iter().find(|p| n.contains(*p)) {
-        return (ColumnClass::Sensitive, format!("name contains {part:?}"));
+    if let Some(part) = SENSITIVE_NAME_PARTS.iter().find(|p| has_part(&tokens, p)) {
+        return (
+            ColumnClass::Sensitive,
+            format!("name has the word {part:?}"),
+        );
     }
     (
         ColumnClass::Public,
@@ -146,6 +193,13 @@ pub fn starter_schema(tables: &[TableSample]) -> String {
             yaml_key(&t.name)
         ));
         for c in &t.columns {
+            if !super::load::is_identifier(&c.name.to_ascii_lowercase()) {
+                out.push_str(&format!(
+                    "      # {:?} left out: not a plain identifier, so it cannot be allow-listed\n",
+                    c.name
+                ));
+                continue;
+            }
             let (class, why) = propose_class(&t.name, c);
             out.push_str(
                 &format!("      {}: {{class: {class}}}  # {why}\n", yaml_key(&c.name))
@@ -213,11 +267,36 @@ mod tests {
     }
 
     #[test]
+    fn names_match_on_whole_tokens_not_substrings() {
+        let class = |t: &str, c: &str| propose_class(t, &col(c, &[])).0;
+        // "arr" (annual recurring revenue) is not inside "arrived" or "carrier".
+        assert_eq!(class("visits", "date_arrived"), ColumnClass::Public);
+        assert_eq!(class("flights", "carrier"), ColumnClass::Public);
+        assert_eq!(class("accounts", "arr"), ColumnClass::Sensitive);
+        assert_eq!(class("accounts", "arr_usd"), ColumnClass::Sensitive);
+        // Camel case and run-together words still match.
+        assert_eq!(class("customer", "BillingAddress"), ColumnClass::Pii);
+        assert_eq!(class("customer", "FirstName"), ColumnClass::Pii);
+        assert_eq!(class("t", "emailaddress"), ColumnClass::Pii);
+        assert_eq!(class("t", "zip"), ColumnClass::Pii);
+        // "note" is not inside "notation"; "total" is a word of "sub_total".
+        assert_eq!(class("t", "notation"), ColumnClass::Public);
+        assert_eq!(class("t", "sub_total"), ColumnClass::Sensitive);
+        assert_eq!(class("cards", "card_number"), ColumnClass::Pii);
+        assert_eq!(class("t", "discarded"), ColumnClass::Public);
+    }
+
+    #[test]
     fn the_starter_schema_loads_as_a_policy() {
         let yaml = starter_schema(&[TableSample {
             name: "Customer".into(),
-            columns: vec![col("CustomerId", &["1"]), col("Email", &["x@y.example"])],
+            columns: vec![
+                col("CustomerId", &["1"]),
+                col("Email", &["x@y.example"]),
+                col("Ratings_(millions)", &["1.5"]),
+            ],
         }]);
+        assert!(yaml.contains("left out"), "{yaml}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("schema.yaml"), &yaml).unwrap();
         std::fs::write(

@@ -89,6 +89,11 @@ pub struct Hit {
     /// Fused score (RRF), BM25 score or cosine similarity, by mode; higher is
     /// better, not comparable across queries.
     pub score: f32,
+    /// The embedding cosine similarity of query and chunk, when the dense
+    /// ranking ran and the chunk was among its candidates (-1.0–1.0;
+    /// comparable across queries, unlike `score`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
 }
 
 /// What `/healthz` reports about retrieval.
@@ -299,12 +304,18 @@ impl Retriever {
     ) -> Result<Vec<Hit>, RetrievalError> {
         self.refresh();
         let pool = self.settings.candidates.max(k);
+        let mut cosine: std::collections::HashMap<String, f32> = Default::default();
         let ranked: Vec<(String, f32)> = match mode {
             Mode::Bm25 => self.bm25.search(query, groups, k),
-            Mode::Dense => self.dense_search(query, groups, k).await?,
+            Mode::Dense => {
+                let dense = self.dense_search(query, groups, k).await?;
+                cosine.extend(dense.iter().cloned());
+                dense
+            }
             Mode::Hybrid => {
                 let lexical = self.bm25.search(query, groups, pool);
                 let dense = self.dense_search(query, groups, pool).await?;
+                cosine.extend(dense.iter().cloned());
                 reciprocal_rank_fusion(&[lexical, dense], RRF_K, k)
             }
         };
@@ -317,6 +328,7 @@ impl Retriever {
                 chunk.readable_by(groups).then(|| Hit {
                     chunk: chunk.clone(),
                     score,
+                    similarity: cosine.get(&id).copied(),
                 })
             })
             .collect())

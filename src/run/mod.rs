@@ -98,9 +98,18 @@ pub async fn ask(
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
+        if let Some(i) = &answer.interpretation {
+            println!("{}", i.sentence);
+        }
         println!("{}", answer.answer);
         for c in &answer.citations {
             println!("  source: {} > {} ({})", c.title, c.section, c.source);
+        }
+        if !answer.data.columns.is_empty() {
+            println!("\n{}", text_table(&answer.data, 20));
+        }
+        for n in &answer.notes {
+            println!("note: {n}");
         }
         if let Some(sql) = &answer.sql {
             println!("\nSQL:\n{sql}");
@@ -377,6 +386,50 @@ roles:
     columns: {public: allow, sensitive: allow, pii: deny}
 ";
 
+/// The first `max` rows of a result as aligned text columns.
+fn text_table(data: &crate::orchestrator::DataTable, max: usize) -> String {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.replace(['\n', '\t'], " "),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = data
+        .rows
+        .iter()
+        .take(max)
+        .map(|r| r.iter().map(cell).collect())
+        .collect();
+    let widths: Vec<usize> = (0..data.columns.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain(std::iter::once(&data.columns[i]))
+                .map(|s| s.chars().count().min(40))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| {
+                let c: String = c.chars().take(40).collect();
+                format!("{c:<w$}")
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(&data.columns)];
+    out.extend(rows.iter().map(|r| line(r)));
+    if data.rows.len() > max {
+        out.push(format!("… {} more rows", data.rows.len() - max));
+    }
+    out.join("\n")
+}
+
 /// `steward eval`: exit 0 when the set ran, 2 for a bad question file.
 ///
 /// # Errors
@@ -387,6 +440,7 @@ pub async fn eval(
     json: bool,
     results_out: Option<&Path>,
     every: usize,
+    baseline: bool,
     sources: &Sources,
 ) -> anyhow::Result<ExitCode> {
     sources.apply(&mut settings);
@@ -403,22 +457,28 @@ pub async fn eval(
     let orchestrator = build_orchestrator(&settings).await?;
     let total = cases.len();
     let mut done = 0;
-    let outcome = crate::eval::run(&orchestrator, &settings.auth.dev_users, &cases, |r| {
-        done += 1;
-        let exec = match r.executed {
-            Some(true) => " exec=ok",
-            Some(false) => " exec=WRONG",
-            None => "",
-        };
-        eprintln!(
-            "[{done}/{total}] {} expect={:?} got={:?}{}{exec} {} ms",
-            r.id,
-            r.expect,
-            r.kind,
-            if r.routed { "" } else { " MISROUTED" },
-            r.ms
-        );
-    })
+    let outcome = crate::eval::run(
+        &orchestrator,
+        &settings.auth.dev_users,
+        &cases,
+        baseline,
+        |r| {
+            done += 1;
+            let exec = match r.executed {
+                Some(true) => " exec=ok",
+                Some(false) => " exec=WRONG",
+                None => "",
+            };
+            eprintln!(
+                "[{done}/{total}] {} expect={:?} got={:?}{}{exec} {} ms",
+                r.id,
+                r.expect,
+                r.kind,
+                if r.routed { "" } else { " MISROUTED" },
+                r.ms
+            );
+        },
+    )
     .await;
     let (results, report) = match outcome {
         Ok(x) => x,
@@ -446,6 +506,14 @@ pub async fn eval(
             pct(report.execution_accuracy),
             report.execution_cases
         );
+        if report.gold_rejected > 0 {
+            println!(
+                "gold SQL the guard refused {} (scored wrong unless matched)",
+                report.gold_rejected
+            );
+        }
+        println!("failed to run        {}", pct(report.failed_to_run));
+        println!("refused              {}", pct(report.refused));
         println!("refusal precision    {}", pct(report.refusal_precision));
         println!("refusal recall       {}", pct(report.refusal_recall));
         println!("grounding fallbacks  {}", report.grounding_fallbacks);
@@ -458,6 +526,10 @@ pub async fn eval(
         println!(
             "tokens               {} prompt, {} completion",
             report.prompt_tokens, report.completion_tokens
+        );
+        println!(
+            "model calls          {:.2} per question; {:.0} prompt tokens per model question",
+            report.model_calls_per_question, report.prompt_tokens_per_model_question
         );
         if !report.broken_cases.is_empty() {
             println!("broken gold SQL      {}", report.broken_cases.join(", "));

@@ -123,7 +123,11 @@ fn link(url: &str, label: &str) -> String {
 
 /// The message for `answer`.
 pub fn render(answer: &Answer) -> Value {
-    let mut blocks = vec![section(&escape(&answer.answer))];
+    let mut blocks = Vec::new();
+    if let Some(i) = &answer.interpretation {
+        blocks.push(context(&format!("_{}_", escape(&i.sentence))));
+    }
+    blocks.push(section(&escape(&answer.answer)));
     if answer.kind == AnswerKind::Refusal {
         if let Some(reason) = &answer.reason {
             blocks.push(context(&format!("*Why:* {}", escape(reason))));
@@ -253,6 +257,24 @@ mod tests {
         assert_eq!(
             sources,
             "Sources: <https://wiki.example.com/a?x=1%7Cy%3Ez|Metrics › DAU>"
+        );
+    }
+
+    #[test]
+    fn the_interpretation_comes_first_escaped() {
+        let mut a = sample();
+        a.interpretation = Some(crate::orchestrator::interpret::Interpretation {
+            sentence: "I read this as: revenue <by> plan.".into(),
+            ..Default::default()
+        });
+        let msg = render(&a);
+        assert_eq!(
+            msg["blocks"][0]["elements"][0]["text"],
+            "_I read this as: revenue &lt;by&gt; plan._"
+        );
+        assert_eq!(
+            msg["blocks"][1]["text"]["text"],
+            render(&sample())["blocks"][0]["text"]["text"]
         );
     }
 

@@ -3,7 +3,7 @@
 //! rejections are repaired within a bound; a model that is down degrades.
 
 use serde_json::{Value, json};
-use steward::llm::{PlanMode, Route};
+use steward::llm::{LlmPath, PlanMode, Route};
 
 use crate::helpers::{demo_db, demo_settings, oracle, spawn};
 use crate::scripted_llm::{self, Reply, ScriptedLlm, sql, step};
@@ -19,6 +19,7 @@ async fn app_with(
     s.llm.url = Some(llm.url.clone());
     s.llm.model = "scripted".into();
     s.llm.max_retries = 0;
+    s.llm.path = LlmPath::Plan;
     tune(&mut s);
     spawn(s).await
 }
@@ -297,7 +298,7 @@ async fn a_model_that_is_down_degrades_to_the_planner() {
     let llm = scripted_llm::start(vec![Reply::Status(503), Reply::Status(503)]).await;
     let app = app_with(&llm, |_| {}).await;
     let (status, body) = app
-        .ask("alice", "Which industries have the most paying customers?")
+        .ask("alice", "Which customers have more than 3 open tickets?")
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["kind"], "refusal", "{body}");
@@ -312,7 +313,7 @@ async fn a_model_that_is_down_degrades_to_the_planner() {
 
     let none = spawn(demo_settings()).await;
     let (_, body) = none
-        .ask("alice", "Which industries have the most paying customers?")
+        .ask("alice", "Which customers have more than 3 open tickets?")
         .await;
     assert!(
         body["answer"]

@@ -17,6 +17,7 @@ mod hardening;
 mod helpers;
 mod llm_agent;
 mod llm_live;
+mod llm_sqlgen;
 mod log_leaks;
 mod metrics_api;
 mod oidc_provider;

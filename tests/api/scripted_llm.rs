@@ -39,6 +39,10 @@ pub fn sql(statement: &str) -> Reply {
 #[derive(Clone)]
 struct Script {
     replies: Arc<Mutex<VecDeque<Reply>>>,
+    /// Replies to requests asking for several choices (`n` > 1), each
+    /// reply's texts one choice; kept apart because such requests race
+    /// the greedy one.
+    samples: Arc<Mutex<VecDeque<Vec<String>>>>,
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -65,8 +69,19 @@ impl ScriptedLlm {
 /// Starts a server that answers with `replies`, in order; once they run out
 /// it answers HTTP 500.
 pub async fn start(replies: Vec<Reply>) -> ScriptedLlm {
+    start_with_samples(replies, Vec::new()).await
+}
+
+/// As [`start`]; requests with `n` > 1 are answered from `samples` instead,
+/// one entry per request, each text one choice.
+pub async fn start_with_samples(replies: Vec<Reply>, samples: Vec<Vec<&str>>) -> ScriptedLlm {
+    let samples: VecDeque<Vec<String>> = samples
+        .into_iter()
+        .map(|s| s.into_iter().map(str::to_owned).collect())
+        .collect();
     let script = Script {
         replies: Arc::new(Mutex::new(replies.into())),
+        samples: Arc::new(Mutex::new(samples)),
         requests: Arc::default(),
     };
     let app = axum::Router::new()
@@ -84,7 +99,24 @@ pub async fn start(replies: Vec<Reply>) -> ScriptedLlm {
 
 async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> Response {
     let stream = body["stream"].as_bool().unwrap_or(false);
+    let n = body["n"].as_u64().unwrap_or(1);
     script.requests.lock().unwrap().push(body);
+    let usage = json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110});
+    if n > 1 {
+        let Some(texts) = script.samples.lock().unwrap().pop_front() else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "samples exhausted").into_response();
+        };
+        let choices: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}))
+            .collect();
+        return Json(json!({
+            "id": "c", "object": "chat.completion", "created": 1, "model": "scripted",
+            "choices": choices, "usage": usage,
+        }))
+        .into_response();
+    }
     let Some(mut reply) = script.replies.lock().unwrap().pop_front() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "script exhausted").into_response();
     };
@@ -92,7 +124,6 @@ async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> Resp
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         reply = *inner;
     }
-    let usage = json!({"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110});
     let message = match reply {
         Reply::Status(code) => {
             return (

@@ -97,6 +97,9 @@ export function renderAnswer(container, answer, question, onAsk) {
   container.replaceChildren();
   const refusal = answer.kind === 'refusal';
   container.classList.toggle('refusal', refusal);
+  if (answer.interpretation?.sentence) {
+    container.append(el('p', { class: 'interpretation', text: answer.interpretation.sentence }));
+  }
   container.append(el('p', { class: 'prose', text: answer.answer }));
   if (refusal) {
     if (answer.reason) container.append(el('p', { class: 'reason', text: `Why: ${answer.reason}` }));

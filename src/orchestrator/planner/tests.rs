@@ -21,6 +21,10 @@ fn plan_after(q: &str, previous: Option<&MetricPlan>) -> Plan {
         vec!["android".to_owned(), "ios".to_owned(), "web".to_owned()],
     );
     values.insert("country".to_owned(), vec!["IN".to_owned(), "US".to_owned()]);
+    values.insert(
+        "region".to_owned(),
+        ["APAC", "EMEA", "LATAM", "NA"].map(str::to_owned).to_vec(),
+    );
     let ctx = PlanContext {
         today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
         policy: &p,
@@ -140,4 +144,93 @@ fn named_dimension_values_become_filters() {
 fn definitions_go_to_the_docs() {
     assert_eq!(plan_of("What counts as an active customer?"), Plan::Docs);
     assert_eq!(plan_of("Which dashboard shows churn?"), Plan::Docs);
+}
+
+/// Every metric question of `eval/demo.jsonl` plans as that metric, and
+/// near-miss questions (more than a metric) never do: a wrong number that
+/// looks right costs more than a refusal.
+#[test]
+fn metric_questions_plan_as_their_metric_and_near_misses_do_not() {
+    let text = include_str!("../../../eval/demo.jsonl");
+    let mut misses = Vec::new();
+    let mut total = 0;
+    for line in text
+        .lines()
+        .filter(|l| l.contains("\"expect\": \"metric\""))
+    {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        if case["conversation"].is_string() {
+            continue;
+        }
+        total += 1;
+        let q = case["question"].as_str().unwrap();
+        match plan_of(q) {
+            Plan::Metric(m) if m.metric == case["metric"].as_str().unwrap() => {}
+            other => misses.push(format!("{q} → {other:?}")),
+        }
+    }
+    assert!(total >= 40, "{total}");
+    assert!(misses.is_empty(), "{misses:#?}");
+    for q in [
+        "What's the average revenue per customer by plan?",
+        "What share of revenue comes from enterprise customers?",
+        "How many tickets are still open?",
+        "What is our net revenue retention?",
+        "What is the average revenue per invoice?",
+        "How many signups came from paid ads that converted?",
+    ] {
+        match plan_of(q) {
+            Plan::Unclear { words, .. } => assert!(!words.is_empty(), "{q}"),
+            other => panic!("{q} → {other:?}"),
+        }
+    }
+    // The metric that explains the whole question wins over a longer-named one.
+    assert_eq!(
+        metric(plan_of("How many customers churned last month?")).metric,
+        "churned_customers"
+    );
+}
+
+#[test]
+fn rankings_and_value_comparisons_plan_without_a_model() {
+    let top = metric(plan_of("Top 5 countries by signups last month"));
+    assert_eq!(
+        (top.metric.as_str(), top.group_by.as_deref()),
+        ("signups", Some("country"))
+    );
+    assert_eq!(
+        top.rank,
+        Some(Rank {
+            descending: true,
+            limit: 5
+        })
+    );
+    assert_eq!(top.ranges.len(), 1);
+    let least = metric(plan_of("Which platform had the fewest signups last week?"));
+    assert_eq!(least.group_by.as_deref(), Some("platform"));
+    assert_eq!(
+        least.rank,
+        Some(Rank {
+            descending: false,
+            limit: 1
+        })
+    );
+    let vs = metric(plan_of(
+        "How many users signed up on Android vs iOS last week?",
+    ));
+    assert_eq!(vs.metric, "signups");
+    assert_eq!(vs.group_by.as_deref(), Some("platform"));
+    assert_eq!(vs.filters[0].values, ["android", "ios"]);
+    assert_eq!(vs.ranges.len(), 1, "values compared, not periods");
+    let lost = metric(plan_of("Customers lost in May 2026 by region"));
+    assert_eq!(
+        (lost.metric.as_str(), lost.group_by.as_deref()),
+        ("churned_customers", Some("region"))
+    );
+    assert_eq!(lost.ranges[0].range.start.to_string(), "2026-05-01");
+    // A ranking word with no breakdown to rank is not understood.
+    assert!(matches!(
+        plan_of("What was the highest DAU last month?"),
+        Plan::Unclear { .. }
+    ));
 }

@@ -1,0 +1,835 @@
+//! Schema linking for text-to-SQL: which tables and columns a question is
+//! about, the join keys between them, and the compact `CREATE TABLE` text
+//! a small model is prompted with. Pure: the sampled values come from
+//! [`SchemaSample`], read once through the guard by the orchestrator.
+//!
+//! Ranking follows the usual schema-linking signals (names, descriptions,
+//! synonyms, and values the question mentions; cf. RESDSQL and
+//! DIN-SQL's schema-linking step), with each column-name match weighted by
+//! the inverse of how many tables share the word, so `name` or `id` does not
+//! link every table. Join keys are the schema's declared `references:`, or,
+//! for a database that declares none, inferred from names: a column shared
+//! by two tables whose name ends in `id`, `code`, `no` or `key`, or
+//! `<table>_id` against that table's `id`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::Serialize;
+
+use crate::policy::ForeignKey;
+
+/// Values sampled per table when the schema sample is read.
+pub const SAMPLE_ROWS: usize = 200;
+/// Distinct values read per categorical text column (the value index).
+pub const MAX_VALUES: usize = 100;
+/// Sample values shown per column in the prompt.
+const SHOWN_VALUES: usize = 3;
+/// Columns with at most this many distinct values in the sample count as categorical.
+const CATEGORICAL: usize = 20;
+
+/// What a column's sampled values look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum ValueKind {
+    /// Whole numbers only.
+    Integer,
+    /// Numbers, not all whole.
+    Real,
+    /// Text.
+    Text,
+    /// Not sampled (not public) or always null.
+    #[default]
+    Unknown,
+}
+
+impl ValueKind {
+    fn sql(self) -> Option<&'static str> {
+        match self {
+            ValueKind::Integer => Some("INTEGER"),
+            ValueKind::Real => Some("REAL"),
+            ValueKind::Text => Some("TEXT"),
+            ValueKind::Unknown => None,
+        }
+    }
+}
+
+/// One column's sample.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ColumnValues {
+    /// What the values look like.
+    pub kind: ValueKind,
+    /// Distinct non-null values seen, most frequent first (public text
+    /// columns only; at most [`MAX_VALUES`]).
+    pub values: Vec<String>,
+    /// Whether `values` holds every distinct value (a categorical column).
+    pub categorical: bool,
+}
+
+/// Sampled values of the public columns of every table, by lower-case
+/// table then column name. Read under the catalogue grants (public columns,
+/// no row filter), like the dimension catalogue.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaSample {
+    /// `table → column → values`.
+    pub tables: BTreeMap<String, BTreeMap<String, ColumnValues>>,
+}
+
+impl SchemaSample {
+    /// Reads one table's sample rows (`columns` as selected, JSON values)
+    /// into column kinds and distinct values.
+    pub fn add_rows(&mut self, table: &str, columns: &[String], rows: &[Vec<serde_json::Value>]) {
+        let entry = self.tables.entry(table.to_owned()).or_default();
+        for (i, c) in columns.iter().enumerate() {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            let (mut ints, mut reals, mut texts) = (0, 0, 0);
+            for v in rows.iter().filter_map(|r| r.get(i)) {
+                match v {
+                    serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => ints += 1,
+                    serde_json::Value::Number(_) => reals += 1,
+                    serde_json::Value::String(s) => {
+                        texts += 1;
+                        *counts.entry(s.clone()).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            let kind = if texts > 0 {
+                ValueKind::Text
+            } else if reals > 0 {
+                ValueKind::Real
+            } else if ints > 0 {
+                ValueKind::Integer
+            } else {
+                ValueKind::Unknown
+            };
+            let mut values: Vec<(String, usize)> = counts.into_iter().collect();
+            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let categorical = !values.is_empty()
+                && values.len() <= CATEGORICAL
+                && (values.len() < texts || texts < 4);
+            entry.insert(
+                c.to_ascii_lowercase(),
+                ColumnValues {
+                    kind,
+                    values: values
+                        .into_iter()
+                        .map(|(v, _)| v)
+                        .take(MAX_VALUES)
+                        .collect(),
+                    categorical,
+                },
+            );
+        }
+    }
+
+    /// Replaces a column's values by its full distinct list (the value index).
+    pub fn set_values(&mut self, table: &str, column: &str, values: Vec<String>) {
+        if let Some(c) = self
+            .tables
+            .get_mut(table)
+            .and_then(|t| t.get_mut(&column.to_ascii_lowercase()))
+        {
+            c.categorical = values.len() < MAX_VALUES;
+            c.values = values.into_iter().take(MAX_VALUES).collect();
+        }
+    }
+
+    fn column(&self, table: &str, column: &str) -> Option<&ColumnValues> {
+        self.tables.get(table)?.get(column)
+    }
+}
+
+/// A readable table as the linker sees it.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Lower-case name.
+    pub name: String,
+    /// Description and synonyms, as words.
+    pub about: String,
+    /// Readable columns: `(name, description and synonyms, masked, may
+    /// the asker see its values)`.
+    pub columns: Vec<ColumnInfo>,
+}
+
+/// A readable column as the linker sees it.
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    /// Lower-case name.
+    pub name: String,
+    /// Description and synonyms.
+    pub about: String,
+    /// Values come back masked, hashed or null for the asker.
+    pub masked: bool,
+    /// Sample values may be shown (a public column the asker reads in full).
+    pub show_values: bool,
+}
+
+/// A table chosen for the prompt.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedTable {
+    /// Table name.
+    pub name: String,
+    /// Link score (0 for tables added for a join path or as fallback).
+    pub score: f64,
+    /// Question values found in its columns: `(column, value)`.
+    pub values: Vec<(String, String)>,
+}
+
+/// Words not worth linking on.
+const STOP: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "all",
+    "also",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "before",
+    "being",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "each",
+    "every",
+    "find",
+    "for",
+    "from",
+    "give",
+    "had",
+    "has",
+    "have",
+    "how",
+    "i",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "list",
+    "many",
+    "me",
+    "more",
+    "most",
+    "much",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "other",
+    "our",
+    "out",
+    "over",
+    "per",
+    "please",
+    "return",
+    "show",
+    "so",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "total",
+    "under",
+    "up",
+    "us",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "tell",
+    "number",
+    "count",
+    "sum",
+    "average",
+    "avg",
+    "mean",
+    "different",
+    "distinct",
+    "order",
+    "sorted",
+    "sort",
+    "descending",
+    "ascending",
+    "top",
+    "least",
+    "highest",
+    "lowest",
+    "maximum",
+    "minimum",
+    "max",
+    "min",
+    "greater",
+    "less",
+    "larger",
+    "smaller",
+    "same",
+];
+
+/// Lower-case word stems of `text`: split at anything not a letter or digit
+/// (so `singer_id` and `Singer_ID` give `singer`, `id`) and at camel-case
+/// humps, crudely singularised, stop words dropped.
+pub fn stems(text: &str) -> Vec<String> {
+    let mut spaced = String::with_capacity(text.len() + 8);
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if c.is_uppercase() && prev_lower {
+            spaced.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        spaced.push(if c.is_alphanumeric() { c } else { ' ' });
+    }
+    spaced
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .filter(|w| !STOP.contains(&w.as_str()))
+        .map(|w| singular(&w))
+        .collect()
+}
+
+fn singular(w: &str) -> String {
+    if let Some(stem) = w.strip_suffix("ies").filter(|s| s.len() >= 2) {
+        return format!("{stem}y");
+    }
+    if let Some(stem) = w.strip_suffix("sses") {
+        return format!("{stem}ss");
+    }
+    match w.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !w.ends_with("ss") && !w.ends_with("us") => {
+            stem.to_owned()
+        }
+        _ => w.to_owned(),
+    }
+}
+
+/// Join keys between the tables: the declared ones when there are any,
+/// else keys inferred from names (see the module docs).
+pub fn join_keys(tables: &[TableInfo], declared: &[ForeignKey]) -> Vec<ForeignKey> {
+    let names: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let declared: Vec<ForeignKey> = declared
+        .iter()
+        .filter(|k| names.contains(k.table.as_str()) && names.contains(k.ref_table.as_str()))
+        .cloned()
+        .collect();
+    if !declared.is_empty() {
+        return declared;
+    }
+    let has = |t: &TableInfo, c: &str| t.columns.iter().any(|x| x.name == c);
+    let keyish = |c: &str| {
+        ["id", "code", "no", "key", "num"]
+            .iter()
+            .any(|s| c.ends_with(s))
+    };
+    let mut keys = Vec::new();
+    for a in tables {
+        for b in tables {
+            if a.name >= b.name {
+                continue;
+            }
+            for c in &a.columns {
+                if c.name != "id" && keyish(&c.name) && has(b, &c.name) {
+                    // The side whose table name the key is named after is the referenced one.
+                    let (from, to) = if c.name.starts_with(&singular(&b.name)) {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    keys.push(key(&from.name, &c.name, &to.name, &c.name));
+                }
+            }
+            for (from, to) in [(a, b), (b, a)] {
+                let stem = singular(&to.name);
+                for fk in [format!("{stem}_id"), format!("{stem}id")] {
+                    if has(from, &fk) && has(to, "id") && !has(to, &fk) {
+                        keys.push(key(&from.name, &fk, &to.name, "id"));
+                    }
+                }
+            }
+        }
+    }
+    keys
+}
+
+fn key(table: &str, column: &str, ref_table: &str, ref_column: &str) -> ForeignKey {
+    ForeignKey {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        ref_table: ref_table.to_owned(),
+        ref_column: ref_column.to_owned(),
+    }
+}
+
+/// Whether `phrase` occurs in `haystack` as whole words (both lower case).
+fn mentions(haystack: &str, phrase: &str) -> bool {
+    if phrase.is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    while let Some(i) = haystack[from..].find(phrase) {
+        let start = from + i;
+        let end = start + phrase.len();
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[end..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        if boundary(before) && boundary(after) {
+            return true;
+        }
+        from = start + phrase.len().max(1);
+        while !haystack.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// Values of `column` the question names: longer values case-insensitively
+/// as whole words, values of one or two characters exactly as stored.
+fn named_values<'a>(question: &str, lower: &str, values: &'a [String]) -> Vec<&'a String> {
+    values
+        .iter()
+        .filter(|v| {
+            let v = v.trim();
+            if v.chars().count() <= 2 {
+                !v.is_empty() && v.chars().any(char::is_alphabetic) && mentions(question, v)
+            } else {
+                v.chars().any(char::is_alphabetic) && mentions(lower, &v.to_lowercase())
+            }
+        })
+        .collect()
+}
+
+/// Ranks the tables for `question` and returns those linked to it, plus the
+/// tables on the join paths between them; all tables (in name order) when
+/// nothing links.
+pub fn link(
+    question: &str,
+    tables: &[TableInfo],
+    keys: &[ForeignKey],
+    sample: &SchemaSample,
+) -> Vec<LinkedTable> {
+    let q: BTreeSet<String> = stems(question).into_iter().collect();
+    let lower = question.to_lowercase();
+    // How many tables use each column word, for inverse weighting.
+    let mut df: BTreeMap<String, usize> = BTreeMap::new();
+    for t in tables {
+        let words: BTreeSet<String> = t
+            .columns
+            .iter()
+            .flat_map(|c| stems(&format!("{} {}", c.name, c.about)))
+            .collect();
+        for w in words {
+            *df.entry(w).or_default() += 1;
+        }
+    }
+    let mut linked: Vec<LinkedTable> = tables
+        .iter()
+        .map(|t| {
+            let mut score = 0.0;
+            for w in stems(&t.name) {
+                if q.contains(&w) {
+                    score += 2.0;
+                }
+            }
+            let about: BTreeSet<String> = stems(&t.about).into_iter().collect();
+            score += 0.5 * about.intersection(&q).count().min(3) as f64;
+            let mut values = Vec::new();
+            for c in &t.columns {
+                let words: BTreeSet<String> = stems(&format!("{} {}", c.name, c.about))
+                    .into_iter()
+                    .collect();
+                score += words
+                    .intersection(&q)
+                    .map(|w| 1.0 / df.get(w).copied().unwrap_or(1) as f64)
+                    .sum::<f64>();
+                if !c.show_values {
+                    continue;
+                }
+                if let Some(cv) = sample.column(&t.name, &c.name) {
+                    for v in named_values(question, &lower, &cv.values)
+                        .into_iter()
+                        .take(2)
+                    {
+                        values.push((c.name.clone(), v.clone()));
+                        score += 2.0;
+                    }
+                }
+            }
+            LinkedTable {
+                name: t.name.clone(),
+                score,
+                values,
+            }
+        })
+        .collect();
+    linked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let best = linked.first().map(|t| t.score).unwrap_or(0.0);
+    if best <= 0.0 {
+        linked.sort_by(|a, b| a.name.cmp(&b.name));
+        return linked;
+    }
+    // Keep tables scoring at least a fifth of the best: weak incidental
+    // matches (a shared column word) do not drag in every table.
+    let mut chosen: Vec<LinkedTable> = linked
+        .iter()
+        .filter(|t| t.score > 0.0 && t.score >= best / 5.0)
+        .cloned()
+        .collect();
+    let rest: Vec<LinkedTable> = linked
+        .into_iter()
+        .filter(|t| !chosen.iter().any(|c| c.name == t.name))
+        .collect();
+    for extra in join_path_tables(&chosen, keys) {
+        if let Some(t) = rest.iter().find(|t| t.name == extra) {
+            chosen.push(LinkedTable {
+                score: 0.0,
+                ..t.clone()
+            });
+        }
+    }
+    chosen
+}
+
+/// Tables outside `chosen` on the shortest key paths joining the first
+/// (best-linked) chosen table to each other one.
+fn join_path_tables(chosen: &[LinkedTable], keys: &[ForeignKey]) -> Vec<String> {
+    let mut graph: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for k in keys {
+        graph.entry(&k.table).or_default().insert(&k.ref_table);
+        graph.entry(&k.ref_table).or_default().insert(&k.table);
+    }
+    let names: BTreeSet<&str> = chosen.iter().map(|t| t.name.as_str()).collect();
+    let mut extra: Vec<String> = Vec::new();
+    let Some(root) = chosen.first() else {
+        return extra;
+    };
+    for target in chosen.iter().skip(1) {
+        // Breadth-first from the root to the target.
+        let mut prev: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut queue = VecDeque::from([root.name.as_str()]);
+        let mut seen = BTreeSet::from([root.name.as_str()]);
+        while let Some(at) = queue.pop_front() {
+            if at == target.name {
+                break;
+            }
+            for next in graph.get(at).into_iter().flatten() {
+                if seen.insert(next) {
+                    prev.insert(next, at);
+                    queue.push_back(next);
+                }
+            }
+        }
+        let mut at = target.name.as_str();
+        while let Some(p) = prev.get(at) {
+            if !names.contains(p) && !extra.iter().any(|e| e == p) {
+                extra.push((*p).to_owned());
+            }
+            at = p;
+        }
+    }
+    extra
+}
+
+/// The linked tables as `CREATE TABLE` text: readable columns only, with
+/// kinds where sampled, masked columns marked, join keys as `REFERENCES`,
+/// a few values of categorical columns (question matches first) and
+/// descriptions as comments. `budget` caps the text in characters; tables
+/// past it are left out (the best-linked come first).
+pub fn create_tables(
+    linked: &[LinkedTable],
+    tables: &[TableInfo],
+    keys: &[ForeignKey],
+    sample: &SchemaSample,
+    budget: usize,
+) -> String {
+    let mut out = String::new();
+    let included: BTreeSet<&str> = linked.iter().map(|t| t.name.as_str()).collect();
+    for l in linked {
+        let Some(t) = tables.iter().find(|t| t.name == l.name) else {
+            continue;
+        };
+        let mut text = format!("CREATE TABLE {} (\n", t.name);
+        if !t.about.is_empty() {
+            text = format!("-- {}\n{text}", short(&t.about, 100));
+        }
+        let lines: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| {
+                let cv = sample.column(&t.name, &c.name);
+                let mut line = format!("  {}", c.name);
+                if let Some(kind) = cv.and_then(|v| v.kind.sql()) {
+                    line.push(' ');
+                    line.push_str(kind);
+                }
+                if let Some(k) = keys.iter().find(|k| {
+                    k.table == t.name
+                        && k.column == c.name
+                        && included.contains(k.ref_table.as_str())
+                }) {
+                    line.push_str(&format!(" REFERENCES {}({})", k.ref_table, k.ref_column));
+                }
+                let mut notes = Vec::new();
+                if c.masked {
+                    notes.push("masked".to_owned());
+                }
+                if !c.about.is_empty() {
+                    notes.push(short(&c.about, 60));
+                }
+                if c.show_values
+                    && let Some(cv) = cv
+                {
+                    let mut shown: Vec<&String> = l
+                        .values
+                        .iter()
+                        .filter(|(col, _)| *col == c.name)
+                        .map(|(_, v)| v)
+                        .collect();
+                    if cv.categorical && cv.kind == ValueKind::Text {
+                        for v in &cv.values {
+                            if shown.len() >= SHOWN_VALUES {
+                                break;
+                            }
+                            if !shown.contains(&v) && v.chars().count() <= 40 {
+                                shown.push(v);
+                            }
+                        }
+                    }
+                    if !shown.is_empty() {
+                        let quoted: Vec<String> = shown
+                            .iter()
+                            .map(|v| format!("'{}'", v.replace('\'', "''").replace('\n', " ")))
+                            .collect();
+                        notes.push(format!("e.g. {}", quoted.join(", ")));
+                    }
+                }
+                if !notes.is_empty() {
+                    line.push_str(&format!(" -- {}", notes.join("; ")));
+                }
+                line
+            })
+            .collect();
+        // A comment ends at the line break, so separators go before it.
+        for (i, line) in lines.iter().enumerate() {
+            let sep = if i + 1 < lines.len() { "," } else { "" };
+            match line.split_once(" -- ") {
+                Some((code, comment)) => text.push_str(&format!("{code}{sep} -- {comment}\n")),
+                None => text.push_str(&format!("{line}{sep}\n")),
+            }
+        }
+        text.push_str(");\n");
+        if !out.is_empty() && out.len() + text.len() > budget {
+            break;
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+fn short(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max).collect();
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, cols: &[&str]) -> TableInfo {
+        TableInfo {
+            name: name.into(),
+            about: String::new(),
+            columns: cols
+                .iter()
+                .map(|c| ColumnInfo {
+                    name: (*c).into(),
+                    about: String::new(),
+                    masked: false,
+                    show_values: true,
+                })
+                .collect(),
+        }
+    }
+
+    fn concerts() -> Vec<TableInfo> {
+        vec![
+            table("singer", &["singer_id", "name", "country", "age"]),
+            table(
+                "concert",
+                &["concert_id", "concert_name", "stadium_id", "year"],
+            ),
+            table("singer_in_concert", &["concert_id", "singer_id"]),
+            table("stadium", &["stadium_id", "location", "name", "capacity"]),
+        ]
+    }
+
+    #[test]
+    fn stems_split_names_and_drop_stop_words() {
+        assert_eq!(stems("Singer_ID"), ["singer", "id"]);
+        assert_eq!(stems("HowManyCountries"), ["country"]);
+        assert_eq!(
+            stems("What are the names of the singers?"),
+            ["name", "singer"]
+        );
+        assert_eq!(stems("status classes"), ["status", "class"]);
+    }
+
+    #[test]
+    fn keys_are_inferred_from_names_when_none_are_declared() {
+        let keys = join_keys(&concerts(), &[]);
+        let has = |t: &str, c: &str, r: &str| {
+            keys.iter()
+                .any(|k| k.table == t && k.column == c && k.ref_table == r)
+        };
+        assert!(has("singer_in_concert", "singer_id", "singer"), "{keys:?}");
+        assert!(
+            has("singer_in_concert", "concert_id", "concert"),
+            "{keys:?}"
+        );
+        assert!(has("concert", "stadium_id", "stadium"), "{keys:?}");
+        let orders = vec![
+            table("customers", &["id", "name"]),
+            table("orders", &["id", "customer_id", "total"]),
+        ];
+        let keys = join_keys(&orders, &[]);
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_eq!(
+            (
+                keys[0].table.as_str(),
+                keys[0].column.as_str(),
+                keys[0].ref_column.as_str()
+            ),
+            ("orders", "customer_id", "id")
+        );
+        let declared = [key("orders", "customer_id", "customers", "id")];
+        assert_eq!(join_keys(&orders, &declared).len(), 1);
+    }
+
+    #[test]
+    fn a_question_links_its_tables_and_the_join_path_between_them() {
+        let tables = concerts();
+        let keys = join_keys(&tables, &[]);
+        let mut sample = SchemaSample::default();
+        sample.add_rows(
+            "singer",
+            &["country".into()],
+            &[
+                vec!["France".into()],
+                vec!["Netherlands".into()],
+                vec!["France".into()],
+            ],
+        );
+        let names = |q: &str| {
+            let mut n: Vec<String> = link(q, &tables, &keys, &sample)
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+            n.sort();
+            n
+        };
+        let france = names("How many singers are from France?");
+        assert!(france.contains(&"singer".to_owned()), "{france:?}");
+        assert!(!france.contains(&"stadium".to_owned()), "{france:?}");
+        assert_eq!(
+            names("Which singers performed at a concert in 2014?"),
+            ["concert", "singer", "singer_in_concert"]
+        );
+        let capacity = names("What is the capacity of the stadium of each concert?");
+        assert!(
+            capacity.contains(&"concert".to_owned()) && capacity.contains(&"stadium".to_owned())
+        );
+        assert!(!capacity.contains(&"singer".to_owned()), "{capacity:?}");
+        // Nothing links: every table, so the model still sees the schema.
+        assert_eq!(names("zzz").len(), 4);
+        let linked = link("singers from france", &tables, &keys, &sample);
+        assert_eq!(
+            linked[0].values,
+            [("country".to_owned(), "France".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_prompt_schema_shows_kinds_keys_values_and_only_readable_columns() {
+        let tables = concerts();
+        let keys = join_keys(&tables, &[]);
+        let mut sample = SchemaSample::default();
+        sample.add_rows(
+            "singer",
+            &["singer_id".into(), "country".into(), "age".into()],
+            &[
+                vec![1.into(), "France".into(), 30.into()],
+                vec![2.into(), "Netherlands".into(), 41.into()],
+                vec![3.into(), "France".into(), 29.into()],
+                vec![4.into(), "France".into(), 52.into()],
+            ],
+        );
+        let linked = link("singers in a concert from france", &tables, &keys, &sample);
+        let text = create_tables(&linked, &tables, &keys, &sample, 10_000);
+        assert!(
+            text.contains("CREATE TABLE singer (\n  singer_id INTEGER,\n  name,\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("country TEXT, -- e.g. 'France', 'Netherlands'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("singer_id REFERENCES singer(singer_id)"),
+            "{text}"
+        );
+        assert!(!text.contains("CREATE TABLE stadium"), "{text}");
+        let tight = create_tables(&linked, &tables, &keys, &sample, 10);
+        assert_eq!(tight.matches("CREATE TABLE").count(), 1, "{tight}");
+    }
+
+    #[test]
+    fn short_values_must_match_exactly_and_long_ones_as_whole_words() {
+        let values = vec!["US".to_owned(), "Franc".to_owned(), "France".to_owned()];
+        let q = "Revenue in the US from France";
+        let got = named_values(q, &q.to_lowercase(), &values);
+        assert_eq!(got, [&values[0], &values[2]]);
+        let q = "us and friends";
+        assert!(named_values(q, q, &values).is_empty());
+    }
+}

@@ -1,0 +1,628 @@
+//! Text-to-SQL for small models (`llm.path = "sql"`).
+//!
+//! One prompt holds only what the question needs: the linked tables and
+//! the tables on the join path between them as compact `CREATE TABLE` text
+//! (readable columns only, join keys, a few public sample values; see
+//! [`super::link`]), the verified queries most like the question that the
+//! asker may run, and the dates the question's time phrases mean. The model
+//! writes SQL in a fenced block. Several candidates come back from one
+//! greedy and one sampled request; each distinct statement goes through the
+//! guard and the warehouse under the audit trail, failures are dropped, and
+//! the rest are grouped by equal results: the largest group wins
+//! (execution-guided self-consistency: Wang et al. 2023, "Self-Consistency
+//! Improves Chain of Thought Reasoning"; applied to SQL by e.g. DIN-SQL and
+//! CHASE-SQL). When every candidate fails, one repair round shows the model
+//! the error; a repair that repeats a statement already refused is not run.
+//! The share of candidates agreeing with the answer is reported, and a low
+//! share is labelled or refused per `llm.low_agreement`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::agent::{LlmUse, normalized_sql as normalized};
+use super::conversation::Turn;
+use super::link::{self, ColumnInfo, SchemaSample, TableInfo};
+use super::progress::{self, Progress};
+use super::{Answer, Orchestrator, StepError, planner, prompt, timephrase};
+use crate::audit::scope::run_statement;
+use crate::llm::messages as msg;
+use crate::llm::{LlmClient, LlmError, LowAgreement, Usage};
+use crate::policy::{Access, ColumnClass, Grants};
+use crate::sql::{Origin, ValidatedSql, validate};
+use crate::warehouse::ResultSet;
+
+/// Characters of `CREATE TABLE` text in one prompt (about 1,000 tokens).
+pub const SCHEMA_BUDGET: usize = 3_600;
+/// Verified examples in one prompt.
+const EXAMPLES: usize = 2;
+
+/// What one model reply proposed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proposal {
+    /// A statement (fences and a trailing `;` removed).
+    Sql(String),
+    /// The model said the tables cannot answer, with its reason.
+    CannotAnswer(String),
+    /// Nothing usable.
+    Nothing,
+}
+
+/// Reads a reply: the first ```` ```sql ```` (or bare ```` ``` ````) block,
+/// else text starting at `SELECT`/`WITH`; a `-- cannot answer` line is a
+/// refusal.
+pub fn read_proposal(text: &str) -> Proposal {
+    let lower = text.to_lowercase();
+    if let Some(i) = lower.find("cannot answer") {
+        let fenced_sql = lower.find("```").is_some_and(|f| f < i) && lower[..i].contains("select");
+        if !fenced_sql {
+            let why = text[i + "cannot answer".len()..]
+                .trim_start_matches([':', ' '])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            return Proposal::CannotAnswer(why);
+        }
+    }
+    let body = if let Some(start) = text.find("```") {
+        let after = &text[start + 3..];
+        let after = after
+            .strip_prefix("sql")
+            .or_else(|| after.strip_prefix("SQL"))
+            .unwrap_or(after);
+        match after.find("```") {
+            Some(end) => &after[..end],
+            None => after,
+        }
+    } else {
+        let starts = ["select", "with"]
+            .iter()
+            .filter_map(|k| lower.find(k))
+            .min();
+        match starts {
+            Some(s) => &text[s..],
+            None => return Proposal::Nothing,
+        }
+    };
+    let sql = body.trim().trim_end_matches(';').trim();
+    if sql.is_empty() {
+        Proposal::Nothing
+    } else {
+        Proposal::Sql(sql.to_owned())
+    }
+}
+
+/// A result's identity for grouping: its rows as a sorted multiset.
+fn result_key(r: &ResultSet) -> String {
+    let mut rows: Vec<String> = r
+        .rows
+        .iter()
+        .map(|row| serde_json::to_string(row).unwrap_or_default())
+        .collect();
+    rows.sort_unstable();
+    format!("{}:{}", r.columns.len(), rows.join("\n"))
+}
+
+/// One distinct statement and how it fared.
+struct Tried {
+    sql: String,
+    votes: u32,
+    greedy: bool,
+    outcome: Result<(ValidatedSql, ResultSet), String>,
+}
+
+impl Orchestrator {
+    /// The schema sample, read on first use: up to [`link::SAMPLE_ROWS`]
+    /// rows of each table's public columns, then the distinct values of
+    /// the columns that look categorical, all through the guard under the
+    /// catalogue grants and the audit trail. Failures only shrink it.
+    pub(super) async fn schema_sample(&self) -> &SchemaSample {
+        self.samples
+            .get_or_init(|| async {
+                let mut sample = SchemaSample::default();
+                let grants = Grants::catalog();
+                let dialect = self.warehouse.dialect();
+                for (table, def) in &self.policy.schema.tables {
+                    let public: Vec<&String> = def
+                        .columns
+                        .iter()
+                        .filter(|(_, c)| c.class == ColumnClass::Public)
+                        .map(|(n, _)| n)
+                        .collect();
+                    if public.is_empty() {
+                        continue;
+                    }
+                    let cols: Vec<String> =
+                        public.iter().map(|c| dialect.quote_ident(c)).collect();
+                    let sql = format!(
+                        "SELECT {} FROM {} LIMIT {}",
+                        cols.join(", "),
+                        dialect.quote_ident(table),
+                        link::SAMPLE_ROWS
+                    );
+                    let Some(rows) = self.catalog_read(&grants, &sql).await else {
+                        continue;
+                    };
+                    let names: Vec<String> = public.iter().map(|c| (*c).clone()).collect();
+                    sample.add_rows(table, &names, &rows.rows);
+                    let categorical: Vec<String> = sample.tables[table.as_str()]
+                        .iter()
+                        .filter(|(_, v)| v.categorical && v.kind == link::ValueKind::Text)
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    for c in categorical {
+                        let col = dialect.quote_ident(&c);
+                        let sql = format!(
+                            "SELECT {col} FROM {} WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY COUNT(*) DESC LIMIT {}",
+                            dialect.quote_ident(table),
+                            link::MAX_VALUES
+                        );
+                        if let Some(r) = self.catalog_read(&grants, &sql).await {
+                            let values = r
+                                .rows
+                                .iter()
+                                .filter_map(|row| row.first()?.as_str().map(str::to_owned))
+                                .collect();
+                            sample.set_values(table, &c, values);
+                        }
+                    }
+                }
+                tracing::info!(tables = sample.tables.len(), "schema sample loaded");
+                sample
+            })
+            .await
+    }
+
+    async fn catalog_read(&self, grants: &Grants, sql: &str) -> Option<ResultSet> {
+        let validated = validate(
+            sql,
+            self.warehouse.dialect(),
+            &self.policy,
+            grants,
+            Origin::Metric,
+        )
+        .ok()?;
+        run_statement(&self.audit, &*self.warehouse, &validated, "schema sample")
+            .await
+            .ok()
+    }
+
+    /// The readable schema as the linker sees it: denied columns left out,
+    /// values shown only for public columns the asker reads in full.
+    fn link_tables(&self, grants: &Grants) -> Vec<TableInfo> {
+        self.policy
+            .visible_schema(grants)
+            .into_iter()
+            .filter(|(_, cols)| !cols.is_empty())
+            .map(|(name, cols)| {
+                let def = &self.policy.schema.tables[name];
+                TableInfo {
+                    name: name.to_owned(),
+                    about: format!("{} {}", def.description, def.synonyms.join(" "))
+                        .trim()
+                        .to_owned(),
+                    columns: cols
+                        .into_iter()
+                        .map(|(c, d)| ColumnInfo {
+                            name: c.to_owned(),
+                            about: format!("{} {}", d.description, d.synonyms.join(" "))
+                                .trim()
+                                .to_owned(),
+                            masked: grants.access(d.class) != Access::Allow,
+                            show_values: d.class == ColumnClass::Public
+                                && grants.access(d.class) == Access::Allow,
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Answers `question` by text-to-SQL with candidates (module docs).
+    ///
+    /// # Errors
+    /// [`LlmError`] when the model cannot be reached or the prompt cannot be
+    /// rendered; the caller degrades to the deterministic planner.
+    pub(super) async fn sqlgen(
+        &self,
+        llm: &LlmClient,
+        grants: &Grants,
+        question: &str,
+        history: &[Turn],
+    ) -> Result<Answer, LlmError> {
+        let settings = llm.settings();
+        let mut trace = LlmUse {
+            model: settings.model.clone(),
+            mode: settings.mode,
+            calls: 0,
+            tools: vec!["write_sql"],
+            repairs: 0,
+            usage: Usage::default(),
+            candidates: 0,
+            agreement: None,
+            failed: 0,
+        };
+        let dialect = self.warehouse.dialect();
+        let sample = self.schema_sample().await;
+        let tables = self.link_tables(grants);
+        let keys = link::join_keys(&tables, self.policy.foreign_keys());
+        let previous = history.last();
+        let linking_text = match previous {
+            Some(p) => format!("{} {question}", p.question),
+            None => question.to_owned(),
+        };
+        let linked = link::link(&linking_text, &tables, &keys, sample);
+        let schema = link::create_tables(&linked, &tables, &keys, sample, SCHEMA_BUDGET);
+        let mut examples = prompt::pick_examples(&self.verified, question, |sql| {
+            validate(sql, dialect, &self.policy, grants, Origin::AdHoc).is_ok()
+        });
+        examples.truncate(EXAMPLES);
+        let periods: Vec<serde_json::Value> =
+            timephrase::find_ranges_after(&planner::normalize(question), self.as_of, None)
+                .into_iter()
+                .map(|r| {
+                    json!({"label": r.label, "start": r.range.start.to_string(), "end": r.range.end.to_string()})
+                })
+                .collect();
+        let render = |name: &str, ctx: serde_json::Value| {
+            self.prompts.render(name, ctx).map_err(LlmError::Failed)
+        };
+        let system = render(
+            "sql_system",
+            json!({"dialect": dialect.to_string(), "dialect_notes": prompt::dialect_notes(dialect)}),
+        )?;
+        let user = render(
+            "sql",
+            json!({
+                "schema": schema,
+                "examples": examples,
+                "periods": periods,
+                "previous": previous,
+                "question": question,
+            }),
+        )?;
+        let messages = vec![msg::system(system), msg::user(user)];
+        progress::report(Progress::Thinking { step: 1 });
+        let sampled = settings.candidates.saturating_sub(1);
+        let (greedy, others) = tokio::join!(llm.samples(&messages, 1, 0.0), async {
+            if sampled == 0 {
+                return None;
+            }
+            Some(
+                llm.samples(&messages, sampled, settings.sample_temperature)
+                    .await,
+            )
+        });
+        let greedy = greedy?;
+        trace.calls += 1;
+        trace.usage.add(&greedy.usage);
+        let mut texts: Vec<(String, bool)> = greedy.texts.into_iter().map(|t| (t, true)).collect();
+        match others {
+            Some(Ok(s)) => {
+                trace.calls += 1;
+                trace.usage.add(&s.usage);
+                texts.extend(s.texts.into_iter().map(|t| (t, false)));
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "sampled candidates failed; greedy only"),
+            None => {}
+        }
+        trace.candidates = texts.len() as u32;
+        let mut tried: Vec<Tried> = Vec::new();
+        let mut cannot: Vec<String> = Vec::new();
+        for (text, is_greedy) in &texts {
+            match read_proposal(text) {
+                Proposal::Sql(sql) => {
+                    let norm = normalized(&sql);
+                    if let Some(t) = tried.iter_mut().find(|t| normalized(&t.sql) == norm) {
+                        t.votes += 1;
+                        t.greedy |= is_greedy;
+                    } else {
+                        tried.push(Tried {
+                            sql,
+                            votes: 1,
+                            greedy: *is_greedy,
+                            outcome: Err(String::new()),
+                        });
+                    }
+                }
+                Proposal::CannotAnswer(why) => cannot.push(why),
+                Proposal::Nothing => {}
+            }
+        }
+        let total = texts.len().max(1) as f64;
+        if cannot.len() as f64 > total / 2.0 {
+            let why = cannot
+                .into_iter()
+                .find(|w| !w.is_empty())
+                .unwrap_or_else(|| "the tables you can read do not hold that".to_owned());
+            return Ok(self.cannot_answer(&why, trace));
+        }
+        for t in &mut tried {
+            progress::report(Progress::RunningSql {
+                what: "candidate".into(),
+            });
+            t.outcome = match self.run_sql(grants, &t.sql).await {
+                Ok(ok) => Ok(ok),
+                Err(StepError::Audit(a)) => {
+                    let a = self
+                        .step_failed(Answer::new(super::AnswerKind::Sql, ""), StepError::Audit(a));
+                    return Ok(with_trace(a, trace));
+                }
+                Err(e) => {
+                    trace.failed += 1;
+                    Err(super::agent::repair_hint(&e))
+                }
+            };
+        }
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, t) in tried.iter().enumerate() {
+            if let Ok((_, r)) = &t.outcome {
+                groups.entry(result_key(r)).or_default().push(i);
+            }
+        }
+        let best = groups
+            .values()
+            .max_by_key(|members| {
+                let votes: u32 = members.iter().map(|&i| tried[i].votes).sum();
+                let rows = members.first().is_some_and(|&i| {
+                    tried[i]
+                        .outcome
+                        .as_ref()
+                        .is_ok_and(|(_, r)| !r.rows.is_empty())
+                });
+                let greedy = members.iter().any(|&i| tried[i].greedy);
+                (votes, rows, greedy)
+            })
+            .cloned();
+        let (chosen, votes) = match best {
+            Some(members) => {
+                let votes: u32 = members.iter().map(|&i| tried[i].votes).sum();
+                let pick = members
+                    .iter()
+                    .copied()
+                    .find(|&i| tried[i].greedy)
+                    .unwrap_or(members[0]);
+                (tried.swap_remove(pick), votes)
+            }
+            None => {
+                // Every candidate failed: one repair round with the error.
+                let Some(failed) = tried.iter().find(|t| t.greedy).or(tried.first()) else {
+                    return Ok(self.cannot_answer("the model wrote no statement", trace));
+                };
+                let error = failed.outcome.as_ref().err().cloned().unwrap_or_default();
+                let mut repair = messages.clone();
+                repair.push(msg::assistant(msg::Echo::Text(format!(
+                    "```sql\n{}\n```",
+                    failed.sql
+                ))));
+                repair.push(msg::user(format!(
+                    "That statement failed: {error}. Write a corrected statement, in a ```sql block."
+                )));
+                trace.repairs += 1;
+                progress::report(Progress::Thinking { step: 2 });
+                let fixed = llm.samples(&repair, 1, 0.0).await?;
+                trace.calls += 1;
+                trace.usage.add(&fixed.usage);
+                let sql = match fixed.texts.first().map(|t| read_proposal(t)) {
+                    Some(Proposal::Sql(s)) => s,
+                    Some(Proposal::CannotAnswer(why)) => return Ok(self.cannot_answer(&why, trace)),
+                    _ => return Ok(self.cannot_answer("the model wrote no statement", trace)),
+                };
+                if tried.iter().any(|t| normalized(&t.sql) == normalized(&sql)) {
+                    tracing::info!("repair repeated a refused statement; not run");
+                    let a = Answer::refusal(
+                        "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
+                        "every candidate statement failed and the repair repeated one",
+                    );
+                    return Ok(with_trace(a, trace));
+                }
+                let outcome = match self.run_sql(grants, &sql).await {
+                    Ok(ok) => Ok(ok),
+                    Err(e) => {
+                        trace.failed += u32::from(!matches!(e, StepError::Audit(_)));
+                        let a = self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e);
+                        return Ok(with_trace(a, trace));
+                    }
+                };
+                (
+                    Tried {
+                        sql,
+                        votes: 1,
+                        greedy: true,
+                        outcome,
+                    },
+                    1,
+                )
+            }
+        };
+        let agreement = f64::from(votes) / total;
+        trace.agreement = Some(agreement);
+        tracing::info!(
+            candidates = trace.candidates,
+            distinct = tried.len() + 1,
+            agreement,
+            "sql candidates run"
+        );
+        let low = agreement < settings.min_agreement;
+        if low && settings.low_agreement == LowAgreement::Refuse {
+            let a = Answer::refusal(
+                "I'm not confident enough to answer that: the queries I tried disagreed. Try rephrasing it, or name the table or columns you mean.",
+                format!(
+                    "low agreement between candidate queries ({votes} of {})",
+                    texts.len()
+                ),
+            );
+            return Ok(with_trace(a, trace));
+        }
+        let Ok((validated, result)) = chosen.outcome else {
+            unreachable!("the chosen candidate ran");
+        };
+        // No prose from a small model: the table, the interpretation and a
+        // plain sentence say what ran, and nothing can be misstated.
+        let mut a = self
+            .sql_answer(None, question, &validated, result, None)
+            .await;
+        if low {
+            a.notes.push(format!(
+                "Low confidence: only {votes} of {} candidate queries agreed on this result. Check the SQL before relying on it.",
+                texts.len()
+            ));
+        }
+        Ok(with_trace(a, trace))
+    }
+
+    /// The benchmark baseline for `steward eval --baseline`, not a way
+    /// steward answers: every readable table as plain `CREATE TABLE` text
+    /// (no values, keys, examples or linking), the question, one greedy
+    /// call, and the statement run through the guard and the audit trail.
+    ///
+    /// # Errors
+    /// [`crate::audit::AuditError`] when the audit trail fails.
+    pub async fn single_shot(
+        &self,
+        llm: &LlmClient,
+        grants: &Grants,
+        question: &str,
+    ) -> Result<Answer, crate::audit::AuditError> {
+        let sample = self.schema_sample().await;
+        let tables = self.link_tables(grants);
+        let plain: Vec<TableInfo> = tables
+            .iter()
+            .map(|t| TableInfo {
+                about: String::new(),
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| ColumnInfo {
+                        about: String::new(),
+                        show_values: false,
+                        ..c.clone()
+                    })
+                    .collect(),
+                ..t.clone()
+            })
+            .collect();
+        let all: Vec<link::LinkedTable> = plain
+            .iter()
+            .map(|t| link::LinkedTable {
+                name: t.name.clone(),
+                score: 0.0,
+                values: Vec::new(),
+            })
+            .collect();
+        let schema = link::create_tables(&all, &plain, &[], sample, usize::MAX);
+        let dialect = self.warehouse.dialect();
+        let messages = [
+            msg::system(format!(
+                "Write one {dialect} SELECT statement that answers the question. Reply with the SQL only."
+            )),
+            msg::user(format!(
+                "{schema}
+-- Question: {question}"
+            )),
+        ];
+        let mut trace = LlmUse {
+            model: llm.settings().model.clone(),
+            mode: llm.settings().mode,
+            calls: 1,
+            tools: vec!["single_shot"],
+            repairs: 0,
+            usage: Usage::default(),
+            candidates: 1,
+            agreement: None,
+            failed: 0,
+        };
+        let proposal = match llm.samples(&messages, 1, 0.0).await {
+            Ok(s) => {
+                trace.usage = s.usage;
+                s.texts.first().map(|t| read_proposal(t))
+            }
+            Err(e) => {
+                let a = Answer::refusal(format!("The model failed: {e}"), e.to_string());
+                return Ok(with_trace(a, trace));
+            }
+        };
+        let Some(Proposal::Sql(sql)) = proposal else {
+            return Ok(self.cannot_answer("the model wrote no statement", trace));
+        };
+        let a = match self.run_sql(grants, &sql).await {
+            Ok((validated, result)) => {
+                self.sql_answer(None, question, &validated, result, None)
+                    .await
+            }
+            Err(StepError::Audit(a)) => return Err(a),
+            Err(e) => {
+                trace.failed = 1;
+                self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e)
+            }
+        };
+        Ok(with_trace(a, trace))
+    }
+
+    fn cannot_answer(&self, why: &str, trace: LlmUse) -> Answer {
+        let why = why.trim().trim_end_matches('.');
+        let mut a = Answer::refusal(
+            format!("I can't answer that from the data you can read: {why}."),
+            why.to_owned(),
+        );
+        a.suggestions = self.suggestions();
+        with_trace(a, trace)
+    }
+}
+
+fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
+    a.llm = Some(trace);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_are_read_from_fences_bare_text_and_refusals() {
+        let sql = |s: &str| Proposal::Sql(s.into());
+        assert_eq!(read_proposal("```sql\nSELECT 1;\n```"), sql("SELECT 1"));
+        assert_eq!(
+            read_proposal("Here:\n```\nSELECT a FROM t\n```\nDone."),
+            sql("SELECT a FROM t")
+        );
+        assert_eq!(
+            read_proposal("SELECT count(*) FROM t;"),
+            sql("SELECT count(*) FROM t")
+        );
+        assert_eq!(
+            read_proposal("with x as (select 1) select * from x"),
+            sql("with x as (select 1) select * from x")
+        );
+        assert_eq!(
+            read_proposal("-- cannot answer: no ratings table"),
+            Proposal::CannotAnswer("no ratings table".into())
+        );
+        assert_eq!(read_proposal("I am not sure."), Proposal::Nothing);
+        assert_eq!(read_proposal("```sql\n```"), Proposal::Nothing);
+    }
+
+    #[test]
+    fn results_group_as_multisets_of_rows() {
+        let r = |rows: Vec<Vec<serde_json::Value>>| ResultSet {
+            columns: vec!["a".into()],
+            rows,
+            truncated: false,
+        };
+        assert_eq!(
+            result_key(&r(vec![vec![1.into()], vec![2.into()]])),
+            result_key(&r(vec![vec![2.into()], vec![1.into()]]))
+        );
+        assert_ne!(
+            result_key(&r(vec![vec![1.into()], vec![1.into()]])),
+            result_key(&r(vec![vec![1.into()]]))
+        );
+        assert_eq!(
+            normalized("SELECT  a\n FROM t"),
+            normalized("SELECT a FROM t")
+        );
+    }
+}

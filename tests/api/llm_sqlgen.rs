@@ -1,0 +1,224 @@
+//! The text-to-SQL path (`llm.path = "sql"`) against a scripted model:
+//! candidates are run through the guard and grouped by result, the largest
+//! group answers, low agreement is labelled or refused, a repair never
+//! resends a refused statement, and a database with no metrics and no
+//! documents gets a working model path on either path.
+
+use serde_json::Value;
+use steward::llm::{LlmPath, LowAgreement, Route};
+
+use crate::helpers::{demo_db, demo_settings, oracle, root, spawn};
+use crate::scripted_llm::{self, Reply, ScriptedLlm};
+
+const TOTAL: &str = "SELECT COUNT(*) AS n FROM customers";
+
+async fn app(
+    llm: &ScriptedLlm,
+    tune: impl FnOnce(&mut steward::settings::Settings),
+) -> crate::helpers::TestApp {
+    let mut s = demo_settings();
+    s.llm.url = Some(llm.url.clone());
+    s.llm.model = "scripted".into();
+    s.llm.max_retries = 0;
+    s.llm.path = LlmPath::Sql;
+    s.llm.route = Route::Always;
+    tune(&mut s);
+    spawn(s).await
+}
+
+fn fenced(sql: &str) -> String {
+    format!("```sql\n{sql}\n```")
+}
+
+fn text(sql: &str) -> Reply {
+    Reply::Text(fenced(sql))
+}
+
+#[tokio::test]
+async fn the_largest_group_of_equal_results_answers() {
+    let total = fenced(TOTAL);
+    let total2 = fenced("SELECT count(*) AS n FROM customers WHERE 1 = 1");
+    let total3 = fenced("SELECT COUNT(customer_id) AS n FROM customers");
+    let starter = fenced("SELECT COUNT(*) AS n FROM customers WHERE plan = 'starter'");
+    let llm = scripted_llm::start_with_samples(
+        vec![text(
+            "SELECT COUNT(*) AS n FROM customers WHERE plan = 'growth'",
+        )],
+        vec![vec![&total, &total2, &starter, &total3]],
+    )
+    .await;
+    let app = app(&llm, |s| s.llm.candidates = 5).await;
+    let (status, body) = app
+        .ask("alice", "How many customers do we have in all?")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    let want = oracle(demo_db(), "SELECT CAST(COUNT(*) AS REAL) FROM customers").await[0];
+    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    assert_eq!(body["llm"]["candidates"], 5, "{body}");
+    assert_eq!(body["llm"]["agreement"].as_f64(), Some(0.6), "{body}");
+    assert_eq!(
+        body["llm"]["calls"], 2,
+        "one greedy and one sampled request: {body}"
+    );
+    // Five distinct statements, each validated and audited before it ran.
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 2);
+    let sampled = requests
+        .iter()
+        .find(|r| r["n"] == 4)
+        .expect("a request for four samples");
+    assert!(sampled["temperature"].as_f64().unwrap() > 0.0);
+    assert!(
+        body["interpretation"]["sentence"]
+            .as_str()
+            .unwrap()
+            .starts_with("I read this as:"),
+        "{body}"
+    );
+    assert!(
+        body["notes"].to_string().find("Low confidence").is_none(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn low_agreement_is_labelled_or_refused_as_configured() {
+    let a = fenced("SELECT COUNT(*) AS n FROM customers WHERE plan = 'starter'");
+    let b = fenced("SELECT COUNT(*) AS n FROM customers WHERE plan = 'enterprise'");
+    let c = fenced("SELECT COUNT(*) AS n FROM customers WHERE region = 'EMEA'");
+    for (mode, kind) in [
+        (LowAgreement::Label, "sql"),
+        (LowAgreement::Refuse, "refusal"),
+    ] {
+        let llm = scripted_llm::start_with_samples(vec![text(TOTAL)], vec![vec![&a, &b, &c]]).await;
+        let app = app(&llm, |s| s.llm.low_agreement = mode).await;
+        let (_, body) = app.ask("alice", "How many customers are there?").await;
+        assert_eq!(body["kind"], kind, "{body}");
+        assert_eq!(body["llm"]["agreement"].as_f64(), Some(0.25), "{body}");
+        if kind == "sql" {
+            assert!(
+                body["notes"].to_string().contains("Low confidence"),
+                "{body}"
+            );
+        } else {
+            assert!(
+                body["data"]["rows"].as_array().unwrap().is_empty(),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_repair_never_resends_a_refused_statement_and_pii_never_runs() {
+    let pii = "SELECT contact_email FROM customers";
+    let fenced_pii = fenced(pii);
+    let llm = scripted_llm::start_with_samples(
+        // The greedy candidate, then the repair: the same statement again.
+        vec![text(pii), text("SELECT  contact_email\nFROM customers")],
+        vec![vec![&fenced_pii, &fenced_pii, &fenced_pii]],
+    )
+    .await;
+    let app = app(&llm, |_| {}).await;
+    let (_, body) = app
+        .ask("alice", "List our customers' email addresses")
+        .await;
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(!body.to_string().contains(".example"), "{body}");
+    assert_eq!(body["llm"]["repairs"], 1, "{body}");
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 3, "greedy, sampled, one repair");
+    let repair = requests[2]["messages"].to_string();
+    assert!(
+        repair.contains("failed"),
+        "the repair shows the error: {repair}"
+    );
+    // The guard saw the statement once (one denial in the question's
+    // audit event), not again for the repair.
+    let (_, audit) = app
+        .get(Some("bob"), "/api/admin/audit?kind=question&limit=5")
+        .await;
+    let event = &audit["events"][0];
+    assert_eq!(
+        event["decisions"]["denied"].as_array().map(Vec::len),
+        Some(1),
+        "{event}"
+    );
+}
+
+#[tokio::test]
+async fn a_cannot_answer_majority_is_a_refusal_without_numbers() {
+    let no = "-- cannot answer: no table holds app store ratings";
+    let llm =
+        scripted_llm::start_with_samples(vec![Reply::Text(no.into())], vec![vec![no, no, no]])
+            .await;
+    let app = app(&llm, |_| {}).await;
+    let (_, body) = app.ask("alice", "What's our app store rating?").await;
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(
+        body["answer"]
+            .as_str()
+            .unwrap()
+            .contains("app store ratings"),
+        "{body}"
+    );
+    assert!(body["data"]["rows"].as_array().unwrap().is_empty());
+}
+
+/// A `policy init`-style policy (no metrics) and no documents: the model
+/// path works on both paths, and no tool with nothing to offer (an empty
+/// `enum`, which llama.cpp rejects) is in the request.
+#[tokio::test]
+async fn a_database_without_metrics_or_documents_still_gets_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("semantic")).unwrap();
+    for f in ["schema.yaml", "roles.yaml"] {
+        std::fs::copy(root().join("policies").join(f), policies.join(f)).unwrap();
+    }
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let want = oracle(demo_db(), "SELECT CAST(COUNT(*) AS REAL) FROM customers").await[0];
+    for path in [LlmPath::Plan, LlmPath::Sql] {
+        let llm = match path {
+            LlmPath::Plan => {
+                scripted_llm::start(vec![
+                    scripted_llm::sql(TOTAL),
+                    Reply::Text("Counted.".into()),
+                ])
+                .await
+            }
+            LlmPath::Sql => {
+                let t = fenced(TOTAL);
+                scripted_llm::start_with_samples(vec![text(TOTAL)], vec![vec![&t, &t, &t]]).await
+            }
+        };
+        let (p, d) = (policies.clone(), docs.clone());
+        let app = app(&llm, move |s| {
+            s.policies = p;
+            s.docs = d;
+            s.index_dir = crate::helpers::fresh_index_dir();
+            s.llm.path = path;
+        })
+        .await;
+        let (status, body) = app.ask("alice", "How many customers are there?").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["kind"], "sql", "{path:?}: {body}");
+        assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+        let first = llm.requests()[0].to_string();
+        assert!(!first.contains("\"enum\":[]"), "{path:?}: {first}");
+        if path == LlmPath::Plan {
+            let tools: Vec<Value> =
+                llm.requests()[0]["response_format"]["json_schema"]["schema"]["anyOf"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["properties"]["tool"]["const"].clone())
+                    .collect();
+            assert!(!tools.contains(&"query_metric".into()), "{tools:?}");
+            assert!(!tools.contains(&"search_docs".into()), "{tools:?}");
+            assert!(!tools.contains(&"list_metrics".into()), "{tools:?}");
+        }
+    }
+}
