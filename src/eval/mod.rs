@@ -46,6 +46,11 @@ pub struct Case {
     /// Conversation id for follow-ups.
     #[serde(default)]
     pub conversation: Option<String>,
+    /// A near-miss question: it names a metric but asks something else
+    /// ("average revenue per customer"). Any answer but a metric answer is
+    /// of the right kind (a refusal without a model, SQL with one).
+    #[serde(default)]
+    pub near_miss: bool,
 }
 
 /// Reads a JSON Lines question file.
@@ -109,6 +114,8 @@ pub struct CaseResult {
     pub kind: AnswerKind,
     /// Whether the kind (and metric, when given) matched.
     pub routed: bool,
+    /// A near-miss case (see [`Case::near_miss`]).
+    pub near_miss: bool,
     /// Whether the result matched the gold SQL's (`None`: no gold SQL).
     pub executed: Option<bool>,
     /// Whether the prose was reduced by the grounding check.
@@ -185,6 +192,11 @@ pub struct Report {
     pub model_calls_per_question: f64,
     /// Prompt tokens per question that used the model, mean.
     pub prompt_tokens_per_model_question: f64,
+    /// Near-miss cases.
+    pub near_miss_cases: usize,
+    /// Near-miss cases answered with a metric (a different measure than
+    /// asked; must be 0).
+    pub near_miss_answered_as_metric: usize,
 }
 
 /// Runs every case; `progress` is called after each. With `baseline`,
@@ -241,11 +253,15 @@ async fn score(
     ms: u64,
     pii: &[String],
 ) -> CaseResult {
-    let routed = answer.kind == case.expect
-        && case
-            .metric
-            .as_ref()
-            .is_none_or(|m| answer.metric.as_ref() == Some(m));
+    let routed = if case.near_miss {
+        answer.kind != AnswerKind::Metric
+    } else {
+        answer.kind == case.expect
+            && case
+                .metric
+                .as_ref()
+                .is_none_or(|m| answer.metric.as_ref() == Some(m))
+    };
     let (mut executed, mut gold_error, mut gold_rejected) = (None, None, false);
     // Only an answer with a result can match: a refusal or a documentation
     // quote is wrong however empty the gold result is.
@@ -275,6 +291,7 @@ async fn score(
     CaseResult {
         id: case.id.clone(),
         question: case.question.clone(),
+        near_miss: case.near_miss,
         expect: case.expect,
         kind: answer.kind,
         routed,
@@ -383,6 +400,11 @@ fn summarize(results: &[CaseResult]) -> Report {
             .map(|r| r.id.clone())
             .collect(),
         gold_rejected: results.iter().filter(|r| r.gold_rejected).count(),
+        near_miss_cases: results.iter().filter(|r| r.near_miss).count(),
+        near_miss_answered_as_metric: results
+            .iter()
+            .filter(|r| r.near_miss && r.kind == AnswerKind::Metric)
+            .count(),
         failed_to_run: share(results.iter().filter(|r| r.failed_to_run).count(), n),
         refused: share(
             results
@@ -438,6 +460,7 @@ mod tests {
             metric: None,
             gold_sql: None,
             conversation: conv.map(str::to_owned),
+            near_miss: false,
         };
         let cases = vec![
             line("0", Some("c")),
@@ -464,6 +487,7 @@ mod tests {
         let r = |expect, kind| CaseResult {
             id: "x".into(),
             question: "q".into(),
+            near_miss: false,
             expect,
             kind,
             routed: expect == kind,

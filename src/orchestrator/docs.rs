@@ -38,22 +38,14 @@ impl Orchestrator {
                 },
             )
             .map(|(_, h)| h);
-        let no_coverage = || {
-            let mut a = Answer::refusal(
-                "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
-                NO_COVERAGE,
-            );
-            a.suggestions = self.suggestions();
-            a
-        };
         let Some(best) = best else {
-            return no_coverage();
+            return no_coverage(self);
         };
         let sentences = extract_sentences(&best.chunk.text, &terms, 3);
         // A passage whose every sentence reads like instructions to a model
         // quotes nothing: that is no answer, not an empty one.
         if sentences.is_empty() {
-            let mut a = no_coverage();
+            let mut a = no_coverage(self);
             self.flag_notes(&mut a, &hits, grants);
             return a;
         }
@@ -143,12 +135,26 @@ fn personal_data_request(policy: &Policy, grants: &Grants, question: &str) -> Op
     None
 }
 
+/// The refusal when no document covers the question.
+fn no_coverage(o: &Orchestrator) -> Answer {
+    let mut a = Answer::refusal(
+        "I have no data on that. I only answer from the company's metrics and documentation, and neither covers this question.",
+        NO_COVERAGE,
+    );
+    a.suggestions = o.suggestions();
+    a
+}
+
 /// Least share of the question's key terms a quoted passage must mention.
-pub const MIN_COVERAGE: f64 = 0.6;
+pub const MIN_COVERAGE: f64 = 0.5;
 /// Least embedding similarity of question and passage (all-MiniLM-L6-v2
-/// cosine; unrelated sentences score about 0.0–0.2 with it) when the dense
-/// ranking saw the passage.
-pub const MIN_SIMILARITY: f32 = 0.3;
+/// cosine) when the dense ranking saw the passage. On the demo corpus,
+/// passages that answer score 0.37–0.78 and passages that only share a word
+/// with an unanswerable question ("stock price", "gross margin") 0.24–0.35;
+/// some unrelated passages score higher still (an "App Store" passage 0.44
+/// for "app store rating"), so this complements the key terms, it does not
+/// replace them.
+pub const MIN_SIMILARITY: f32 = 0.35;
 
 /// Whether a passage answers the question: it mentions most of the key
 /// terms, and, when the embedding model scored it, it is also close in
@@ -313,7 +319,14 @@ mod tests {
     fn relevance_needs_the_key_terms_and_closeness_when_measured() {
         assert!(relevant(1.0, None));
         assert!(relevant(0.67, Some(0.45)));
-        assert!(!relevant(0.5, None), "half the key terms is not an answer");
+        assert!(
+            !relevant(0.5, Some(0.31)),
+            "the stock-price passage on the demo corpus"
+        );
+        assert!(
+            !relevant(0.4, None),
+            "fewer than half the key terms is not an answer"
+        );
         assert!(
             !relevant(1.0, Some(0.1)),
             "a shared word in an unrelated passage"

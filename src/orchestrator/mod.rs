@@ -208,7 +208,7 @@ impl Orchestrator {
         let data_question = DATA_QUESTION.is_match(question);
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
-            (Plan::Unclear { .. }, Some(_)) => true,
+            (Plan::Unclear { .. }, Some(_)) => data_question,
             (Plan::Docs, _) => data_question || (after_model && route.is_some()),
             (Plan::Metric(m), _) => {
                 m.group_by.is_none() && m.grain.is_none() && BREAKDOWN.is_match(question)
@@ -234,7 +234,23 @@ impl Orchestrator {
                 Plan::Drop { metric, day } => drop::explain(self, &grants, &metric, day).await,
                 Plan::List(l) => listing::list(self, &grants, &l).await,
                 Plan::Docs => self.docs_answer(principal, &grants, question).await,
-                Plan::Unclear { metric, words } => self.unclear(&metric, &words),
+                // Not asking for figures ("when is the signup event
+                // tracked?"): the documentation may answer it.
+                Plan::Unclear { metric, words } => {
+                    let docs = if data_question {
+                        None
+                    } else {
+                        Some(self.docs_answer(principal, &grants, question).await)
+                    };
+                    if let Some(docs) = docs.filter(|d| d.kind == AnswerKind::Docs) {
+                        docs
+                    } else if route.is_some() {
+                        self.model_or_degrade(principal, &grants, question, &history, data_question)
+                            .await
+                    } else {
+                        self.unclear(&metric, &words)
+                    }
+                }
             }
         };
         if route.is_some() && !to_model && answer.reason.as_deref() == Some(docs::NO_COVERAGE) {

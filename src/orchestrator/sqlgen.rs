@@ -269,9 +269,15 @@ impl Orchestrator {
         let render = |name: &str, ctx: serde_json::Value| {
             self.prompts.render(name, ctx).map_err(LlmError::Failed)
         };
+        // Date handling notes only when the question names a period.
+        let notes = if periods.is_empty() {
+            ""
+        } else {
+            prompt::dialect_notes(dialect)
+        };
         let system = render(
             "sql_system",
-            json!({"dialect": dialect.to_string(), "dialect_notes": prompt::dialect_notes(dialect)}),
+            json!({"dialect": dialect.to_string(), "dialect_notes": notes}),
         )?;
         let user = render(
             "sql",

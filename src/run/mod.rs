@@ -512,6 +512,12 @@ pub async fn eval(
                 report.gold_rejected
             );
         }
+        if report.near_miss_cases > 0 {
+            println!(
+                "near misses          {} answered as a metric, of {}",
+                report.near_miss_answered_as_metric, report.near_miss_cases
+            );
+        }
         println!("failed to run        {}", pct(report.failed_to_run));
         println!("refused              {}", pct(report.refused));
         println!("refusal precision    {}", pct(report.refusal_precision));

@@ -117,3 +117,57 @@ async fn live_model_cannot_leak_personal_data_or_escape_row_filters() {
         }
     }
 }
+
+/// The model path on a database steward knows nothing about beyond what
+/// `steward policy init` wrote: no metrics, no documents (Spider's `singer`
+/// database from `../shared/data`). The text-to-SQL path answers with the
+/// count a hand-written query gives; greedy only, so the run is repeatable.
+#[tokio::test]
+async fn live_model_answers_on_a_database_without_metrics_or_documents() {
+    let Ok(url) = std::env::var("STEWARD_TEST_LLM_URL") else {
+        eprintln!("SKIPPED: STEWARD_TEST_LLM_URL is not set (run scripts/local-llm start)");
+        return;
+    };
+    let db = crate::helpers::root().join("../shared/data/spider_dev/database/singer/singer.sqlite");
+    if !db.is_file() {
+        eprintln!(
+            "SKIPPED: {} is missing (../shared/data beside the repo)",
+            db.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    let init = crate::helpers::steward(&[
+        "policy",
+        "init",
+        "--warehouse",
+        &format!("sqlite://{}", db.display()),
+        "--out",
+        policies.to_str().unwrap(),
+    ]);
+    assert!(init.status.success(), "{init:?}");
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let mut s = demo_settings();
+    s.warehouse = format!("sqlite://{}", db.display());
+    s.policies = policies;
+    s.docs = docs;
+    s.index_dir = crate::helpers::fresh_index_dir();
+    s.llm.url = Some(url);
+    s.llm.timeout_secs = 300;
+    s.llm.candidates = 1;
+    s.auth.dev_users = [("spider".to_owned(), vec!["analyst".to_owned()])].into();
+    let app = spawn(s).await;
+    let (status, body) = app.ask("spider", "How many singers are there?").await;
+    assert_eq!(status, 200);
+    assert!(used_model(&body), "{body}");
+    assert!(
+        !body["answer"].as_str().unwrap().contains("unavailable"),
+        "the model path is dead: {body}"
+    );
+    assert_eq!(body["kind"], "sql", "{body}");
+    let want = crate::helpers::oracle(&db, "SELECT CAST(COUNT(*) AS REAL) FROM singer").await[0];
+    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    assert!(body["interpretation"]["sentence"].is_string(), "{body}");
+}
