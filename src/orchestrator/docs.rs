@@ -99,13 +99,15 @@ impl Orchestrator {
 }
 
 /// A refusal when the question asks for a column the asker may not read
-/// (named as written, `contact_email`, or by a synonym in a request for
-/// data): such a question is a request for personal data, whatever else it
-/// says, and no documentation passage answers it.
+/// (named as written, `contact_email`, or by its name or a synonym in
+/// anything but a question about meanings or processes): such a question is
+/// a request for personal data, whatever else it says, and no documentation
+/// passage answers it.
 fn personal_data_request(policy: &Policy, grants: &Grants, question: &str) -> Option<Answer> {
     let raw = question.to_lowercase();
     let q = planner::normalize(question);
-    let asks_for_data = planner::LIST.is_match(&q) || super::DATA_QUESTION.is_match(question);
+    // Anything but a question about what something means or where it is.
+    let asks_for_data = !planner::DOCS.is_match(&q);
     for (table, def) in &policy.schema.tables {
         for (column, c) in &def.columns {
             if grants.access(c.class) != Access::Deny {

@@ -114,7 +114,7 @@ static CHANGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(drop|dropped|fall|fell|decline|declined|dip|dipped|decrease|decreased|down|spike|spiked|jump|jumped|rise|rose|increase|increased|up|change|changed)\b")
         .expect("change pattern compiles")
 });
-static DOCS: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static DOCS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"what\s+counts\s+as|what\s+does\s+.+\s+mean|\bdefin(e|ed|ition)\b|how\s+(is|are|do\s+we)\s+.+\s+(calculated|computed|measured|defined)|which\s+dashboard|what\s+dashboard|where\s+(can|do)\s+i|\brunbook\b|how\s+do\s+i|who\s+owns|what\s+is\s+the\s+(process|policy)|\bpolicy\b|\bsla\b")
         .expect("docs pattern compiles")
 });

@@ -94,3 +94,42 @@ fn row_filters_follow_the_semantic_models_entities_without_schema_keys() {
     }
     assert!(!policy.foreign_keys().is_empty());
 }
+
+/// A schema without display columns, as `steward policy init` writes it:
+/// listings show the table's first non-personal columns instead of being
+/// refused with a false reason.
+#[tokio::test]
+async fn listings_work_on_a_schema_without_display_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("semantic")).unwrap();
+    let schema =
+        std::fs::read_to_string(crate::helpers::root().join("policies/schema.yaml")).unwrap();
+    let stripped: String = schema
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("display:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        stripped, schema,
+        "the demo schema has display columns to strip"
+    );
+    std::fs::write(policies.join("schema.yaml"), stripped).unwrap();
+    std::fs::copy(
+        crate::helpers::root().join("policies/roles.yaml"),
+        policies.join("roles.yaml"),
+    )
+    .unwrap();
+    let mut s = crate::helpers::demo_settings();
+    s.policies = policies;
+    let app = crate::helpers::spawn(s).await;
+    let (_, body) = app.ask("alice", "List all customers").await;
+    assert_eq!(body["kind"], "sql", "{body}");
+    let columns = body["data"]["columns"].as_array().unwrap();
+    assert!(!columns.is_empty(), "{body}");
+    assert!(
+        !columns.iter().any(|c| c == "contact_email"),
+        "no personal column by default: {body}"
+    );
+    assert!(!body.to_string().contains(".example"), "{body}");
+}

@@ -78,6 +78,7 @@ test('signs in with the dev picker, shows who and roles, and answers the six que
   // 1. DAU: key numbers, a table, the SQL collapsed.
   let turn = await ask(p, SIX[0]);
   assert.match(await turn.locator('.prose').textContent(), /daily active users/i);
+  assert.match(await turn.locator('.interpretation').textContent(), /^I read this as: daily active users, \d{4}-\d{2}-\d{2} to /);
   assert.ok(await turn.locator('.key-numbers dd').count() >= 2);
   assert.ok(await turn.locator('table.data tbody tr').count() >= 2);
   const sql = turn.locator('details.sql');
