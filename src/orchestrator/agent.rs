@@ -52,6 +52,23 @@ pub struct LlmUse {
     pub failed: u32,
 }
 
+impl LlmUse {
+    /// A record of a question's model use: nothing yet but `tools`.
+    pub fn start(settings: &crate::llm::LlmSettings, tools: Vec<&'static str>) -> LlmUse {
+        LlmUse {
+            model: settings.model.clone(),
+            mode: settings.mode,
+            calls: 0,
+            tools,
+            repairs: 0,
+            usage: Usage::default(),
+            candidates: 0,
+            agreement: None,
+            failed: 0,
+        }
+    }
+}
+
 impl Orchestrator {
     /// Answers `question` with the model. Never returns an ungrounded
     /// answer on its own: the caller applies the grounding check.
@@ -68,17 +85,7 @@ impl Orchestrator {
         history: &[Turn],
     ) -> Result<Answer, LlmError> {
         let settings = llm.settings();
-        let mut trace = LlmUse {
-            model: settings.model.clone(),
-            mode: settings.mode,
-            calls: 0,
-            tools: Vec::new(),
-            repairs: 0,
-            usage: Usage::default(),
-            candidates: 0,
-            agreement: None,
-            failed: 0,
-        };
+        let mut trace = LlmUse::start(settings, Vec::new());
         let can_sql = grants.can(Capability::Sql);
         let linked: String = history
             .iter()
@@ -300,17 +307,7 @@ impl Orchestrator {
             .find(|v| same_question(&v.question, question))?;
         let (validated, result) = self.run_sql(grants, &v.sql).await.ok()?;
         tracing::info!("verified query matched");
-        let mut trace = llm.map(|l| LlmUse {
-            model: l.settings().model.clone(),
-            mode: l.settings().mode,
-            calls: 0,
-            tools: vec!["verified_query"],
-            repairs: 0,
-            usage: Usage::default(),
-            candidates: 0,
-            agreement: None,
-            failed: 0,
-        });
+        let mut trace = llm.map(|l| LlmUse::start(l.settings(), vec!["verified_query"]));
         let mut a = self
             .sql_answer(llm, question, &validated, result, trace.as_mut())
             .await;

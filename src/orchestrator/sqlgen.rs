@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use async_openai::types::chat::ChatCompletionRequestMessage;
 use serde_json::json;
 
 use super::agent::{LlmUse, normalized_sql as normalized};
@@ -27,7 +28,7 @@ use super::progress::{self, Progress};
 use super::{Answer, Orchestrator, StepError, planner, prompt, timephrase};
 use crate::audit::scope::run_statement;
 use crate::llm::messages as msg;
-use crate::llm::{LlmClient, LlmError, LowAgreement, Usage};
+use crate::llm::{LlmClient, LlmError, LowAgreement};
 use crate::policy::{Access, ColumnClass, Grants};
 use crate::sql::{Origin, ValidatedSql, validate};
 use crate::warehouse::ResultSet;
@@ -233,17 +234,71 @@ impl Orchestrator {
         history: &[Turn],
     ) -> Result<Answer, LlmError> {
         let settings = llm.settings();
-        let mut trace = LlmUse {
-            model: settings.model.clone(),
-            mode: settings.mode,
-            calls: 0,
-            tools: vec!["write_sql"],
-            repairs: 0,
-            usage: Usage::default(),
-            candidates: 0,
-            agreement: None,
-            failed: 0,
+        let mut trace = LlmUse::start(settings, vec!["write_sql"]);
+        let messages = self.sql_prompt(grants, question, history).await?;
+        let texts = self.sql_candidates(llm, &messages, &mut trace).await?;
+        let total = texts.len().max(1) as u32;
+        let (mut tried, cannot) = distinct_proposals(&texts);
+        if cannot.len() as u32 * 2 > total {
+            let why = cannot
+                .into_iter()
+                .find(|w| !w.is_empty())
+                .unwrap_or_else(|| "the tables you can read do not hold that".to_owned());
+            return Ok(self.cannot_answer(&why, trace));
+        }
+        if let Err(a) = self.run_tried(grants, &mut tried, &mut trace).await {
+            return Ok(with_trace(a, trace));
+        }
+        let (chosen, votes) = match largest_group(&tried) {
+            Some((pick, votes)) => (tried.swap_remove(pick), votes),
+            None => match self
+                .repair(llm, grants, &messages, &tried, &mut trace)
+                .await?
+            {
+                Ok(t) => (t, 1),
+                Err(a) => return Ok(with_trace(a, trace)),
+            },
         };
+        let agreement = f64::from(votes) / f64::from(total);
+        trace.agreement = Some(agreement);
+        tracing::info!(
+            candidates = trace.candidates,
+            distinct = tried.len() + 1,
+            agreement,
+            "sql candidates run"
+        );
+        let low = agreement < settings.min_agreement;
+        if low && settings.low_agreement == LowAgreement::Refuse {
+            let a = Answer::refusal(
+                "I'm not confident enough to answer that: the queries I tried disagreed. Try rephrasing it, or name the table or columns you mean.",
+                format!("low agreement between candidate queries ({votes} of {total})"),
+            );
+            return Ok(with_trace(a, trace));
+        }
+        let Ok((validated, result)) = chosen.outcome else {
+            unreachable!("the chosen candidate ran");
+        };
+        // No prose from a small model: the table, the interpretation and a
+        // plain sentence say what ran, and nothing can be misstated.
+        let mut a = self
+            .sql_answer(None, question, &validated, result, None)
+            .await;
+        if low {
+            a.notes.push(format!(
+                "Low confidence: only {votes} of {total} candidate queries agreed on this result. Check the SQL before relying on it."
+            ));
+        }
+        Ok(with_trace(a, trace))
+    }
+
+    /// The system and user messages: the linked schema, examples, the
+    /// dates the question's time phrases mean, the previous turn.
+    async fn sql_prompt(
+        &self,
+        grants: &Grants,
+        question: &str,
+        history: &[Turn],
+    ) -> Result<Vec<ChatCompletionRequestMessage>, LlmError> {
         let dialect = self.warehouse.dialect();
         let sample = self.schema_sample().await;
         let tables = self.link_tables(grants);
@@ -266,14 +321,14 @@ impl Orchestrator {
                     json!({"label": r.label, "start": r.range.start.to_string(), "end": r.range.end.to_string()})
                 })
                 .collect();
-        let render = |name: &str, ctx: serde_json::Value| {
-            self.prompts.render(name, ctx).map_err(LlmError::Failed)
-        };
         // Date handling notes only when the question names a period.
         let notes = if periods.is_empty() {
             ""
         } else {
             prompt::dialect_notes(dialect)
+        };
+        let render = |name: &str, ctx: serde_json::Value| {
+            self.prompts.render(name, ctx).map_err(LlmError::Failed)
         };
         let system = render(
             "sql_system",
@@ -289,15 +344,27 @@ impl Orchestrator {
                 "question": question,
             }),
         )?;
-        let messages = vec![msg::system(system), msg::user(user)];
+        Ok(vec![msg::system(system), msg::user(user)])
+    }
+
+    /// The model's replies: one greedy, and `llm.candidates - 1` sampled in
+    /// one request at the same time; `true` marks the greedy one. A failing
+    /// sampled request leaves the greedy reply alone.
+    async fn sql_candidates(
+        &self,
+        llm: &LlmClient,
+        messages: &[ChatCompletionRequestMessage],
+        trace: &mut LlmUse,
+    ) -> Result<Vec<(String, bool)>, LlmError> {
+        let settings = llm.settings();
         progress::report(Progress::Thinking { step: 1 });
         let sampled = settings.candidates.saturating_sub(1);
-        let (greedy, others) = tokio::join!(llm.samples(&messages, 1, 0.0), async {
+        let (greedy, others) = tokio::join!(llm.samples(messages, 1, 0.0), async {
             if sampled == 0 {
                 return None;
             }
             Some(
-                llm.samples(&messages, sampled, settings.sample_temperature)
+                llm.samples(messages, sampled, settings.sample_temperature)
                     .await,
             )
         });
@@ -315,46 +382,29 @@ impl Orchestrator {
             None => {}
         }
         trace.candidates = texts.len() as u32;
-        let mut tried: Vec<Tried> = Vec::new();
-        let mut cannot: Vec<String> = Vec::new();
-        for (text, is_greedy) in &texts {
-            match read_proposal(text) {
-                Proposal::Sql(sql) => {
-                    let norm = normalized(&sql);
-                    if let Some(t) = tried.iter_mut().find(|t| normalized(&t.sql) == norm) {
-                        t.votes += 1;
-                        t.greedy |= is_greedy;
-                    } else {
-                        tried.push(Tried {
-                            sql,
-                            votes: 1,
-                            greedy: *is_greedy,
-                            outcome: Err(String::new()),
-                        });
-                    }
-                }
-                Proposal::CannotAnswer(why) => cannot.push(why),
-                Proposal::Nothing => {}
-            }
-        }
-        let total = texts.len().max(1) as f64;
-        if cannot.len() as f64 > total / 2.0 {
-            let why = cannot
-                .into_iter()
-                .find(|w| !w.is_empty())
-                .unwrap_or_else(|| "the tables you can read do not hold that".to_owned());
-            return Ok(self.cannot_answer(&why, trace));
-        }
-        for t in &mut tried {
+        Ok(texts)
+    }
+
+    /// Runs each distinct statement through the guard and the warehouse
+    /// under the audit trail. `Err` with the answer when the audit trail
+    /// fails (nothing more may run).
+    async fn run_tried(
+        &self,
+        grants: &Grants,
+        tried: &mut [Tried],
+        trace: &mut LlmUse,
+    ) -> Result<(), Answer> {
+        for t in tried.iter_mut() {
             progress::report(Progress::RunningSql {
                 what: "candidate".into(),
             });
             t.outcome = match self.run_sql(grants, &t.sql).await {
                 Ok(ok) => Ok(ok),
                 Err(StepError::Audit(a)) => {
-                    let a = self
-                        .step_failed(Answer::new(super::AnswerKind::Sql, ""), StepError::Audit(a));
-                    return Ok(with_trace(a, trace));
+                    return Err(self.step_failed(
+                        Answer::new(super::AnswerKind::Sql, ""),
+                        StepError::Audit(a),
+                    ));
                 }
                 Err(e) => {
                     trace.failed += 1;
@@ -362,121 +412,64 @@ impl Orchestrator {
                 }
             };
         }
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, t) in tried.iter().enumerate() {
-            if let Ok((_, r)) = &t.outcome {
-                groups.entry(result_key(r)).or_default().push(i);
-            }
-        }
-        let best = groups
-            .values()
-            .max_by_key(|members| {
-                let votes: u32 = members.iter().map(|&i| tried[i].votes).sum();
-                let rows = members.first().is_some_and(|&i| {
-                    tried[i]
-                        .outcome
-                        .as_ref()
-                        .is_ok_and(|(_, r)| !r.rows.is_empty())
-                });
-                let greedy = members.iter().any(|&i| tried[i].greedy);
-                (votes, rows, greedy)
-            })
-            .cloned();
-        let (chosen, votes) = match best {
-            Some(members) => {
-                let votes: u32 = members.iter().map(|&i| tried[i].votes).sum();
-                let pick = members
-                    .iter()
-                    .copied()
-                    .find(|&i| tried[i].greedy)
-                    .unwrap_or(members[0]);
-                (tried.swap_remove(pick), votes)
-            }
-            None => {
-                // Every candidate failed: one repair round with the error.
-                let Some(failed) = tried.iter().find(|t| t.greedy).or(tried.first()) else {
-                    return Ok(self.cannot_answer("the model wrote no statement", trace));
-                };
-                let error = failed.outcome.as_ref().err().cloned().unwrap_or_default();
-                let mut repair = messages.clone();
-                repair.push(msg::assistant(msg::Echo::Text(format!(
-                    "```sql\n{}\n```",
-                    failed.sql
-                ))));
-                repair.push(msg::user(format!(
-                    "That statement failed: {error}. Write a corrected statement, in a ```sql block."
-                )));
-                trace.repairs += 1;
-                progress::report(Progress::Thinking { step: 2 });
-                let fixed = llm.samples(&repair, 1, 0.0).await?;
-                trace.calls += 1;
-                trace.usage.add(&fixed.usage);
-                let sql = match fixed.texts.first().map(|t| read_proposal(t)) {
-                    Some(Proposal::Sql(s)) => s,
-                    Some(Proposal::CannotAnswer(why)) => return Ok(self.cannot_answer(&why, trace)),
-                    _ => return Ok(self.cannot_answer("the model wrote no statement", trace)),
-                };
-                if tried.iter().any(|t| normalized(&t.sql) == normalized(&sql)) {
-                    tracing::info!("repair repeated a refused statement; not run");
-                    let a = Answer::refusal(
-                        "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
-                        "every candidate statement failed and the repair repeated one",
-                    );
-                    return Ok(with_trace(a, trace));
-                }
-                let outcome = match self.run_sql(grants, &sql).await {
-                    Ok(ok) => Ok(ok),
-                    Err(e) => {
-                        trace.failed += u32::from(!matches!(e, StepError::Audit(_)));
-                        let a = self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e);
-                        return Ok(with_trace(a, trace));
-                    }
-                };
-                (
-                    Tried {
-                        sql,
-                        votes: 1,
-                        greedy: true,
-                        outcome,
-                    },
-                    1,
-                )
-            }
+        Ok(())
+    }
+
+    /// The one repair round when every candidate failed: the model sees
+    /// the greedy (else first) statement and its error. A repair repeating
+    /// any statement already refused is not run. `Ok(Err(answer))` ends the
+    /// question with that answer.
+    async fn repair(
+        &self,
+        llm: &LlmClient,
+        grants: &Grants,
+        messages: &[ChatCompletionRequestMessage],
+        tried: &[Tried],
+        trace: &mut LlmUse,
+    ) -> Result<Result<Tried, Answer>, LlmError> {
+        let Some(failed) = tried.iter().find(|t| t.greedy).or(tried.first()) else {
+            return Ok(Err(self.cannot_answer_text("the model wrote no statement")));
         };
-        let agreement = f64::from(votes) / total;
-        trace.agreement = Some(agreement);
-        tracing::info!(
-            candidates = trace.candidates,
-            distinct = tried.len() + 1,
-            agreement,
-            "sql candidates run"
-        );
-        let low = agreement < settings.min_agreement;
-        if low && settings.low_agreement == LowAgreement::Refuse {
-            let a = Answer::refusal(
-                "I'm not confident enough to answer that: the queries I tried disagreed. Try rephrasing it, or name the table or columns you mean.",
-                format!(
-                    "low agreement between candidate queries ({votes} of {})",
-                    texts.len()
-                ),
-            );
-            return Ok(with_trace(a, trace));
-        }
-        let Ok((validated, result)) = chosen.outcome else {
-            unreachable!("the chosen candidate ran");
+        let error = failed.outcome.as_ref().err().cloned().unwrap_or_default();
+        let mut repair = messages.to_vec();
+        repair.push(msg::assistant(msg::Echo::Text(format!(
+            "```sql\n{}\n```",
+            failed.sql
+        ))));
+        repair.push(msg::user(format!(
+            "That statement failed: {error}. Write a corrected statement, in a ```sql block."
+        )));
+        trace.repairs += 1;
+        progress::report(Progress::Thinking { step: 2 });
+        let fixed = llm.samples(&repair, 1, 0.0).await?;
+        trace.calls += 1;
+        trace.usage.add(&fixed.usage);
+        let sql = match fixed.texts.first().map(|t| read_proposal(t)) {
+            Some(Proposal::Sql(s)) => s,
+            Some(Proposal::CannotAnswer(why)) => return Ok(Err(self.cannot_answer_text(&why))),
+            _ => return Ok(Err(self.cannot_answer_text("the model wrote no statement"))),
         };
-        // No prose from a small model: the table, the interpretation and a
-        // plain sentence say what ran, and nothing can be misstated.
-        let mut a = self
-            .sql_answer(None, question, &validated, result, None)
-            .await;
-        if low {
-            a.notes.push(format!(
-                "Low confidence: only {votes} of {} candidate queries agreed on this result. Check the SQL before relying on it.",
-                texts.len()
-            ));
+        if tried.iter().any(|t| normalized(&t.sql) == normalized(&sql)) {
+            tracing::info!("repair repeated a refused statement; not run");
+            return Ok(Err(Answer::refusal(
+                "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
+                "every candidate statement failed and the repair repeated one",
+            )));
         }
-        Ok(with_trace(a, trace))
+        match self.run_sql(grants, &sql).await {
+            Ok(ok) => Ok(Ok(Tried {
+                sql,
+                votes: 1,
+                greedy: true,
+                outcome: Ok(ok),
+            })),
+            Err(e) => {
+                trace.failed += u32::from(!matches!(e, StepError::Audit(_)));
+                Ok(Err(
+                    self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e)
+                ))
+            }
+        }
     }
 
     /// The benchmark baseline for `steward eval --baseline`, not a way
@@ -529,17 +522,9 @@ impl Orchestrator {
 -- Question: {question}"
             )),
         ];
-        let mut trace = LlmUse {
-            model: llm.settings().model.clone(),
-            mode: llm.settings().mode,
-            calls: 1,
-            tools: vec!["single_shot"],
-            repairs: 0,
-            usage: Usage::default(),
-            candidates: 1,
-            agreement: None,
-            failed: 0,
-        };
+        let mut trace = LlmUse::start(llm.settings(), vec!["single_shot"]);
+        trace.calls = 1;
+        trace.candidates = 1;
         let proposal = match llm.samples(&messages, 1, 0.0).await {
             Ok(s) => {
                 trace.usage = s.usage;
@@ -568,14 +553,74 @@ impl Orchestrator {
     }
 
     fn cannot_answer(&self, why: &str, trace: LlmUse) -> Answer {
+        with_trace(self.cannot_answer_text(why), trace)
+    }
+
+    fn cannot_answer_text(&self, why: &str) -> Answer {
         let why = why.trim().trim_end_matches('.');
         let mut a = Answer::refusal(
             format!("I can't answer that from the data you can read: {why}."),
             why.to_owned(),
         );
         a.suggestions = self.suggestions();
-        with_trace(a, trace)
+        a
     }
+}
+
+/// The distinct statements proposed (votes counted, the greedy one marked)
+/// and the reasons of replies saying the tables cannot answer.
+fn distinct_proposals(texts: &[(String, bool)]) -> (Vec<Tried>, Vec<String>) {
+    let mut tried: Vec<Tried> = Vec::new();
+    let mut cannot = Vec::new();
+    for (text, is_greedy) in texts {
+        match read_proposal(text) {
+            Proposal::Sql(sql) => {
+                let norm = normalized(&sql);
+                if let Some(t) = tried.iter_mut().find(|t| normalized(&t.sql) == norm) {
+                    t.votes += 1;
+                    t.greedy |= is_greedy;
+                } else {
+                    tried.push(Tried {
+                        sql,
+                        votes: 1,
+                        greedy: *is_greedy,
+                        outcome: Err(String::new()),
+                    });
+                }
+            }
+            Proposal::CannotAnswer(why) => cannot.push(why),
+            Proposal::Nothing => {}
+        }
+    }
+    (tried, cannot)
+}
+
+/// The statement answering for the largest group of equal results and the
+/// group's votes: ties go to a group with rows, then to the greedy
+/// candidate's group; within the group, the greedy candidate if it is there.
+/// `None` when every statement failed.
+fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, t) in tried.iter().enumerate() {
+        if let Ok((_, r)) = &t.outcome {
+            groups.entry(result_key(r)).or_default().push(i);
+        }
+    }
+    let votes = |members: &[usize]| members.iter().map(|&i| tried[i].votes).sum::<u32>();
+    let best = groups.values().max_by_key(|members| {
+        let rows = tried[members[0]]
+            .outcome
+            .as_ref()
+            .is_ok_and(|(_, r)| !r.rows.is_empty());
+        let greedy = members.iter().any(|&i| tried[i].greedy);
+        (votes(members), rows, greedy)
+    })?;
+    let pick = best
+        .iter()
+        .copied()
+        .find(|&i| tried[i].greedy)
+        .unwrap_or(best[0]);
+    Some((pick, votes(best)))
 }
 
 fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
