@@ -64,6 +64,11 @@ pub enum Rejection {
     /// A column outside the allow-list.
     #[error("column {0} is not in the allow-list")]
     UnknownColumn(String),
+    /// A double-quoted name that is no column, on SQLite: standard SQL (and
+    /// the guard) reads `"AKO"` as an identifier, where SQLite would fall
+    /// back to a string.
+    #[error("\"{0}\" is no column; write a string value in single quotes ('{0}')")]
+    QuotedValue(String),
     /// A column the principal's roles may not read.
     #[error("column {column} is {class}; {roles} may not read it")]
     ColumnDenied {

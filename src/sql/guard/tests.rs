@@ -193,6 +193,13 @@ fn unknown_columns_are_rejected_and_wildcards_expand_to_readable_columns() {
         "SELECT rowid FROM customers",
         Deny("column rowid is not in the allow-list"),
     );
+    // A double-quoted value is an identifier, as in standard SQL; the
+    // reason says how to write the string instead.
+    check(
+        "analyst",
+        "SELECT customer_id FROM customers WHERE plan = \"enterprise\"",
+        Deny("\"enterprise\" is no column; write a string value in single quotes ('enterprise')"),
+    );
     check(
         "analyst",
         "SELECT c.password FROM customers c",

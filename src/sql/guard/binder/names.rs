@@ -139,7 +139,16 @@ impl Binder<'_> {
             .collect::<Vec<_>>()
             .join(".");
         let columns: Vec<BaseColumn> = match canon.as_slice() {
-            [name] => match self.bare(name)? {
+            [name] => match self.bare(name).map_err(|r| match r {
+                // SQLite falls back to a string for such a name; say so.
+                Rejection::UnknownColumn(_)
+                    if parts[0].quote_style == Some('"')
+                        && self.dialect == crate::sql::Dialect::Sqlite =>
+                {
+                    Rejection::QuotedValue(parts[0].value.clone())
+                }
+                other => other,
+            })? {
                 Bare::Columns(cols) => cols,
                 Bare::Alias(expr) => {
                     *e = Expr::Nested(expr);
