@@ -26,4 +26,5 @@ pub mod slack;
 pub mod sql;
 pub mod startup;
 pub mod telemetry;
+pub mod text;
 pub mod warehouse;

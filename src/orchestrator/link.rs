@@ -304,36 +304,10 @@ const STOP: &[&str] = &[
 /// (so `singer_id` and `Singer_ID` give `singer`, `id`) and at camel-case
 /// humps, crudely singularised, stop words dropped.
 pub fn stems(text: &str) -> Vec<String> {
-    let mut spaced = String::with_capacity(text.len() + 8);
-    let mut prev_lower = false;
-    for c in text.chars() {
-        if c.is_uppercase() && prev_lower {
-            spaced.push(' ');
-        }
-        prev_lower = c.is_lowercase();
-        spaced.push(if c.is_alphanumeric() { c } else { ' ' });
-    }
-    spaced
-        .split_whitespace()
-        .map(str::to_lowercase)
+    crate::text::words(text)
+        .into_iter()
         .filter(|w| !STOP.contains(&w.as_str()))
-        .map(|w| singular(&w))
         .collect()
-}
-
-fn singular(w: &str) -> String {
-    if let Some(stem) = w.strip_suffix("ies").filter(|s| s.len() >= 2) {
-        return format!("{stem}y");
-    }
-    if let Some(stem) = w.strip_suffix("sses") {
-        return format!("{stem}ss");
-    }
-    match w.strip_suffix('s') {
-        Some(stem) if stem.len() >= 3 && !w.ends_with("ss") && !w.ends_with("us") => {
-            stem.to_owned()
-        }
-        _ => w.to_owned(),
-    }
 }
 
 /// Join keys between the tables: the declared ones when there are any,
@@ -363,7 +337,7 @@ pub fn join_keys(tables: &[TableInfo], declared: &[ForeignKey]) -> Vec<ForeignKe
             for c in &a.columns {
                 if c.name != "id" && keyish(&c.name) && has(b, &c.name) {
                     // The side whose table name the key is named after is the referenced one.
-                    let (from, to) = if c.name.starts_with(&singular(&b.name)) {
+                    let (from, to) = if c.name.starts_with(&crate::text::singular(&b.name)) {
                         (a, b)
                     } else {
                         (b, a)
@@ -372,7 +346,7 @@ pub fn join_keys(tables: &[TableInfo], declared: &[ForeignKey]) -> Vec<ForeignKe
                 }
             }
             for (from, to) in [(a, b), (b, a)] {
-                let stem = singular(&to.name);
+                let stem = crate::text::singular(&to.name);
                 for fk in [format!("{stem}_id"), format!("{stem}id")] {
                     if has(from, &fk) && has(to, "id") && !has(to, &fk) {
                         keys.push(key(&from.name, &fk, &to.name, "id"));

@@ -175,8 +175,9 @@ fn matching_metrics<'a>(q: &str, layer: &'a SemanticLayer) -> Vec<(usize, &'a Me
 }
 
 /// Words a metric answer needs no part of the catalogue to account for:
-/// question and function words, and the time, breakdown, comparison and
-/// ranking words the planner reads itself. Aggregation and state words
+/// question and function words, and the time (with the month and weekday
+/// names of `timephrase`), breakdown and comparison words the planner
+/// reads itself. Aggregation and state words
 /// ("average", "share", "still", "open", "retention") are deliberately
 /// absent: a metric answer does not account for them.
 const ACCOUNTED: &[&str] = &[
@@ -306,18 +307,6 @@ const ACCOUNTED: &[&str] = &[
     "rolling",
     "trailing",
     "weekend",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
     "jan",
     "feb",
     "mar",
@@ -330,13 +319,6 @@ const ACCOUNTED: &[&str] = &[
     "oct",
     "nov",
     "dec",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
     "first",
     "second",
     "half",
@@ -384,13 +366,15 @@ const ACCOUNTED: &[&str] = &[
 fn unexplained_words(q: &str, m: &MetricDef, ctx: &PlanContext) -> Vec<String> {
     let stem = |w: &str| -> String {
         let w = w.trim_matches('\'');
-        let w = w.strip_suffix("'s").unwrap_or(w);
-        match w.strip_suffix('s') {
-            Some(s) if s.len() >= 3 && !w.ends_with("ss") => s.to_owned(),
-            _ => w.to_owned(),
-        }
+        crate::text::singular(w.strip_suffix("'s").unwrap_or(w))
     };
-    let mut known: std::collections::BTreeSet<String> = ACCOUNTED.iter().map(|w| stem(w)).collect();
+    let mut known: std::collections::BTreeSet<String> = ACCOUNTED
+        .iter()
+        .copied()
+        .chain(super::timephrase::MONTHS)
+        .chain(super::timephrase::WEEKDAYS.iter().map(|(d, _)| *d))
+        .map(stem)
+        .collect();
     let mut add = |text: &str| {
         for w in normalize(&text.replace('_', " ")).split(' ') {
             for part in w.split('-') {

@@ -240,13 +240,7 @@ pub fn pick_examples<'a>(
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() >= 3)
-        .map(|w| {
-            let w = w.to_lowercase();
-            match w.strip_suffix('s') {
-                Some(stem) if stem.len() >= 3 && !w.ends_with("ss") => stem.to_owned(),
-                _ => w,
-            }
-        })
+        .map(|w| crate::text::singular(&w.to_lowercase()))
         .collect()
 }
 

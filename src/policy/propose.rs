@@ -74,31 +74,6 @@ const SENSITIVE_NAME_PARTS: &[&str] = &[
     "usd",
 ];
 
-/// The lower-case words of an identifier: split at `_`, other
-/// non-alphanumerics and camel-case humps (`BillingAddress` → `billing`,
-/// `address`), a plural `s` dropped.
-fn name_tokens(name: &str) -> Vec<String> {
-    let mut spaced = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_uppercase() && prev_lower {
-            spaced.push(' ');
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        spaced.push(if c.is_alphanumeric() { c } else { ' ' });
-    }
-    spaced
-        .split_whitespace()
-        .map(|w| {
-            let w = w.to_lowercase();
-            match w.strip_suffix('s') {
-                Some(stem) if stem.len() >= 3 && !w.ends_with("ss") => stem.to_owned(),
-                _ => w,
-            }
-        })
-        .collect()
-}
-
 /// Whether a name part (`first_name`, `email`) is among an identifier's
 /// tokens: as a run of whole tokens, or, for parts of five letters or more,
 /// as the start of one (`emailaddress`). Never inside a word, so `arr`
@@ -117,12 +92,12 @@ fn has_part(tokens: &[String], part: &str) -> bool {
 /// Proposes a class for one column, with the reason: from its name's
 /// tokens, then from sampled values.
 pub fn propose_class(table: &str, column: &ColumnSample) -> (ColumnClass, String) {
-    let tokens = name_tokens(&column.name);
+    let tokens = crate::text::words(&column.name);
     let n = column.name.to_ascii_lowercase();
     if let Some(part) = PII_NAME_PARTS.iter().find(|p| has_part(&tokens, p)) {
         return (ColumnClass::Pii, format!("name has the word {part:?}"));
     }
-    let table_tokens = name_tokens(table);
+    let table_tokens = crate::text::words(table);
     let people_table = [
         "customer", "user", "employee", "person", "people", "contact", "member",
     ]

@@ -15,13 +15,7 @@ async fn app_with(
     llm: &ScriptedLlm,
     tune: impl FnOnce(&mut steward::settings::Settings),
 ) -> crate::helpers::TestApp {
-    let mut s = demo_settings();
-    s.llm.url = Some(llm.url.clone());
-    s.llm.model = "scripted".into();
-    s.llm.max_retries = 0;
-    s.llm.path = LlmPath::Plan;
-    tune(&mut s);
-    spawn(s).await
+    scripted_llm::demo_app(llm, LlmPath::Plan, tune).await
 }
 
 /// All message contents of a recorded request, joined.

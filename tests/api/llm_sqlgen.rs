@@ -7,7 +7,7 @@
 use serde_json::Value;
 use steward::llm::{LlmPath, LowAgreement, Route};
 
-use crate::helpers::{demo_db, demo_settings, oracle, root, spawn};
+use crate::helpers::{demo_db, oracle, root};
 use crate::scripted_llm::{self, Reply, ScriptedLlm};
 
 const TOTAL: &str = "SELECT COUNT(*) AS n FROM customers";
@@ -16,14 +16,11 @@ async fn app(
     llm: &ScriptedLlm,
     tune: impl FnOnce(&mut steward::settings::Settings),
 ) -> crate::helpers::TestApp {
-    let mut s = demo_settings();
-    s.llm.url = Some(llm.url.clone());
-    s.llm.model = "scripted".into();
-    s.llm.max_retries = 0;
-    s.llm.path = LlmPath::Sql;
-    s.llm.route = Route::Always;
-    tune(&mut s);
-    spawn(s).await
+    scripted_llm::demo_app(llm, LlmPath::Sql, |s| {
+        s.llm.route = Route::Always;
+        tune(s);
+    })
+    .await
 }
 
 fn fenced(sql: &str) -> String {

@@ -66,6 +66,21 @@ impl ScriptedLlm {
     }
 }
 
+/// The demo app with `llm` as its model on `path`, no retries, then `tune`.
+pub async fn demo_app(
+    llm: &ScriptedLlm,
+    path: steward::llm::LlmPath,
+    tune: impl FnOnce(&mut steward::settings::Settings),
+) -> crate::helpers::TestApp {
+    let mut s = crate::helpers::demo_settings();
+    s.llm.url = Some(llm.url.clone());
+    s.llm.model = "scripted".into();
+    s.llm.max_retries = 0;
+    s.llm.path = path;
+    tune(&mut s);
+    crate::helpers::spawn(s).await
+}
+
 /// Starts a server that answers with `replies`, in order; once they run out
 /// it answers HTTP 500.
 pub async fn start(replies: Vec<Reply>) -> ScriptedLlm {
