@@ -259,12 +259,26 @@ impl LlmClient {
     /// Builds a client from settings; `None` when no URL is configured.
     ///
     /// # Errors
-    /// [`LlmError::Failed`] when the URL is not http(s) or the HTTP client
-    /// cannot be built.
+    /// [`LlmError::Failed`] when the URL is not http(s), a candidate setting
+    /// is out of range (`candidates` 0, `min_agreement` outside 0–1,
+    /// `sample_temperature` outside 0–2) or the HTTP client cannot be built.
     pub fn from_settings(settings: &LlmSettings) -> Result<Option<LlmClient>, LlmError> {
         let Some(url) = settings.url.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
+        if settings.candidates == 0 {
+            return Err(LlmError::Failed("llm.candidates must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&settings.min_agreement) {
+            return Err(LlmError::Failed(
+                "llm.min_agreement must be between 0 and 1".into(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&settings.sample_temperature) {
+            return Err(LlmError::Failed(
+                "llm.sample_temperature must be between 0 and 2".into(),
+            ));
+        }
         let parsed = url::Url::parse(url).map_err(|e| LlmError::Failed(format!("llm.url: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(LlmError::Failed(format!(

@@ -17,6 +17,43 @@ fn no_url_means_no_client_and_bad_schemes_fail() {
 }
 
 #[test]
+fn candidate_settings_out_of_range_are_refused_by_name() {
+    let ok = LlmSettings {
+        url: Some("http://127.0.0.1:9/v1".into()),
+        ..LlmSettings::default()
+    };
+    assert!(LlmClient::from_settings(&ok).unwrap().is_some());
+    for (bad, key) in [
+        (
+            LlmSettings {
+                candidates: 0,
+                ..ok.clone()
+            },
+            "llm.candidates",
+        ),
+        (
+            LlmSettings {
+                min_agreement: 1.5,
+                ..ok.clone()
+            },
+            "llm.min_agreement",
+        ),
+        (
+            LlmSettings {
+                sample_temperature: -1.0,
+                ..ok.clone()
+            },
+            "llm.sample_temperature",
+        ),
+    ] {
+        assert!(
+            matches!(LlmClient::from_settings(&bad), Err(LlmError::Failed(m)) if m.contains(key)),
+            "{key}"
+        );
+    }
+}
+
+#[test]
 fn usage_prices_tokens_per_million() {
     let s = LlmSettings {
         url: Some("http://127.0.0.1:9/v1".into()),

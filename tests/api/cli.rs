@@ -368,6 +368,28 @@ fn eval_reports_scores_and_rejects_bad_files() {
     }
     let missing = steward(&["eval", "no/such/file.jsonl"]);
     assert_eq!(missing.status.code(), Some(2));
+    // The single-shot baseline needs a model to ask.
+    let good = dir.path().join("good.jsonl");
+    std::fs::write(
+        &good,
+        "{\"id\":\"a\",\"question\":\"q\",\"user\":\"alice\",\"expect\":\"docs\"}\n",
+    )
+    .unwrap();
+    let out = steward(&[
+        "eval",
+        good.to_str().unwrap(),
+        "--warehouse",
+        &db,
+        "--baseline",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--baseline needs a language model"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = steward(&["eval", good.to_str().unwrap(), "--llm-path", "bogus"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown path");
 }
 
 #[test]
