@@ -339,12 +339,14 @@ impl Orchestrator {
         question: &str,
         history: &[conversation::Turn],
     ) -> Result<Answer, LlmError> {
+        // Boxed: both state machines are large (debug builds especially),
+        // and every future awaiting this one would carry them inline.
         if llm.settings().path == crate::llm::LlmPath::Sql
             && grants.can(crate::policy::Capability::Sql)
         {
-            self.sqlgen(llm, grants, question, history).await
+            Box::pin(self.sqlgen(llm, grants, question, history)).await
         } else {
-            self.agent(llm, principal, grants, question, history).await
+            Box::pin(self.agent(llm, principal, grants, question, history)).await
         }
     }
 
