@@ -181,4 +181,14 @@ async fn docs_questions_cite_their_sources_and_ignore_injected_instructions() {
         .await;
     let text = body["answer"].as_str().unwrap().to_lowercase();
     assert!(!text.contains("ignore all previous instructions"), "{text}");
+    // The only matching passage addresses a model: nothing to quote, so no
+    // answer (not an empty quote), and a note says why.
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(body["citations"].as_array().unwrap().is_empty(), "{body}");
+    assert!(
+        body["notes"]
+            .to_string()
+            .contains("addressed to an AI assistant"),
+        "{body}"
+    );
 }
