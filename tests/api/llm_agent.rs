@@ -260,6 +260,30 @@ async fn query_metric_answers_through_the_semantic_layer() {
     assert_eq!(via_model["data"], direct["data"]);
 }
 
+/// A small model maps questions to the nearest metric ("stock price" to
+/// active customers); a metric the question's words do not fit is fed back
+/// as an error, never answered.
+#[tokio::test]
+async fn a_metric_that_does_not_fit_the_question_is_not_answered() {
+    let llm = scripted_llm::start(vec![
+        step(json!({"tool": "query_metric", "metric": "active_customers", "period": "today"})),
+        step(json!({"tool": "refuse", "reason": "no stock price data"})),
+    ])
+    .await;
+    let app = app_with(&llm, |s| s.llm.route = Route::Always).await;
+    let (_, body) = app.ask("dave", "What is our stock price today?").await;
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(
+        body["data"]["rows"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    let second = transcript(&llm.requests()[1]);
+    assert!(
+        second.contains("does not answer this question") && second.contains("stock"),
+        "{second}"
+    );
+}
+
 #[tokio::test]
 async fn follow_ups_carry_the_previous_question_and_sql() {
     let llm = scripted_llm::start(vec![
