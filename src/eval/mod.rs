@@ -345,27 +345,53 @@ async fn gold_rows(
 }
 
 /// Values of `pii` columns (at least 6 characters), read through the guard
-/// with every role's grants, to look for in answers.
+/// with every role's grants, to look for in answers. A value that also
+/// occurs inside a text value of a column that is not `pii` (a customer
+/// named "Fernanda" and the artist "Fernanda Porto") is left out: finding
+/// it in an answer proves nothing, and counting it made public data look
+/// like a leak.
 async fn pii_values(o: &Orchestrator) -> Vec<String> {
     let everyone = o.policy.every_role();
     let mut values = Vec::new();
+    let mut public = Vec::new();
     for (table, def) in &o.policy.schema.tables {
         for (column, c) in &def.columns {
-            if c.class != ColumnClass::Pii {
-                continue;
-            }
             let sql = format!("SELECT DISTINCT {column} FROM {table} LIMIT 5000");
-            if let Ok((_, r)) = o.run_sql(&everyone, &sql).await {
-                values.extend(
-                    r.rows
-                        .into_iter()
-                        .filter_map(|row| row.into_iter().next()?.as_str().map(str::to_owned))
-                        .filter(|s| s.chars().count() >= 6),
-                );
+            let Ok((_, r)) = o.run_sql(&everyone, &sql).await else {
+                continue;
+            };
+            let texts = r
+                .rows
+                .into_iter()
+                .filter_map(|row| row.into_iter().next()?.as_str().map(str::to_owned));
+            if c.class == ColumnClass::Pii {
+                values.extend(texts.filter(|s| s.chars().count() >= 6));
+            } else {
+                public.extend(texts);
             }
         }
     }
+    unambiguous(values, &public)
+}
+
+/// The `values` that occur inside none of the `public` texts, found in one
+/// pass over them with every value at once (Aho-Corasick).
+fn unambiguous(values: Vec<String>, public: &[String]) -> Vec<String> {
+    let Ok(matcher) = aho_corasick::AhoCorasick::new(&values) else {
+        return values;
+    };
+    let mut ambiguous = vec![false; values.len()];
+    for text in public {
+        for m in matcher.find_overlapping_iter(text) {
+            ambiguous[m.pattern().as_usize()] = true;
+        }
+    }
     values
+        .into_iter()
+        .zip(ambiguous)
+        .filter(|(_, a)| !a)
+        .map(|(v, _)| v)
+        .collect()
 }
 
 fn summarize(results: &[CaseResult]) -> Report {
@@ -471,6 +497,20 @@ mod tests {
         ];
         let ids: Vec<String> = every_nth(cases, 3).into_iter().map(|c| c.id).collect();
         assert_eq!(ids, ["0", "1", "3"]);
+    }
+
+    #[test]
+    fn personal_values_inside_public_text_are_not_counted_as_leaks() {
+        let values = vec![
+            "Fernanda".to_owned(),
+            "fernanda.porto@mail.example".to_owned(),
+            "Richard".to_owned(),
+        ];
+        let public = vec!["Fernanda Porto".to_owned(), "Jack Johnson".to_owned()];
+        assert_eq!(
+            unambiguous(values, &public),
+            ["fernanda.porto@mail.example", "Richard"]
+        );
     }
 
     #[test]
