@@ -98,11 +98,8 @@ impl Orchestrator {
             metrics: self.semantic.metrics().map(|m| m.name.clone()).collect(),
             tables: tables.iter().map(|t| t.name.clone()).collect(),
             sql: can_sql,
-            docs: self
-                .docs
-                .chunks()
-                .iter()
-                .any(|c| c.readable_by(&principal.groups)),
+            // The same ACL groups documentation search filters by.
+            docs: self.docs.any_readable(&principal.acl_groups()),
             used: Vec::new(),
         };
         // Statements the guard or the warehouse already refused this turn:

@@ -256,6 +256,11 @@ impl Retriever {
                     .collect::<Vec<_>>()
     }
 
+    /// Whether any chunk is readable by `groups` (no chunk is copied).
+    pub fn any_readable(&self, groups: &[String]) -> bool {
+        self.manifest().chunks().any(|c| c.readable_by(groups))
+    }
+
     /// Every chunk, by source then position.
     pub fn chunks(&self) -> Vec<Chunk> {
         self.manifest().chunks().cloned().collect()
