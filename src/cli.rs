@@ -15,6 +15,10 @@ pub struct Cli {
     /// Configuration file (TOML); missing is fine.
     #[arg(long, global = true, default_value = "steward.toml")]
     pub config: PathBuf,
+    /// More logging on stderr: one-shot commands log warnings only, `-v`
+    /// adds info, `-vv` debug (`serve` logs info; `RUST_LOG` overrides both).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -16,7 +16,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let level = match (cli.verbose, matches!(cli.command, Command::Serve { .. })) {
+        (0, true) | (1, _) => "info",
+        (0, false) => "warn",
+        _ => "debug",
+    };
+    telemetry::init(settings.log_format, level);
     let result = match cli.command {
         Command::Serve { bind, sources } => run::serve(settings, bind, &sources).await,
         Command::Ask {

@@ -29,6 +29,8 @@ struct Metrics {
     warehouse: Histogram,
     audit_events: Family<Labels, Counter>,
     audit_failures: Counter,
+    cache: Family<Labels, Counter>,
+    shed: Family<Labels, Counter>,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -52,6 +54,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let warehouse = seconds_histogram();
     let audit_events = Family::<Labels, Counter>::default();
     let audit_failures = Counter::default();
+    let cache = Family::<Labels, Counter>::default();
+    let shed = Family::<Labels, Counter>::default();
     registry.register(
         "http_requests",
         "HTTP requests by route, method and status",
@@ -83,8 +87,20 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit events that could not be written",
         audit_failures.clone(),
     );
+    registry.register(
+        "result_cache_lookups",
+        "Statements served from the result cache (hit) or run (miss)",
+        cache.clone(),
+    );
+    registry.register(
+        "requests_shed",
+        "Requests turned away: busy (503) or rate_limited (429)",
+        shed.clone(),
+    );
     Metrics {
         registry,
+        cache,
+        shed,
         requests,
         latency,
         tokens,
@@ -127,6 +143,23 @@ pub fn guard_decision(allowed: bool) {
     METRICS
         .guard
         .get_or_create(&vec![("decision", decision.to_owned())])
+        .inc();
+}
+
+/// Counts a result cache lookup.
+pub fn cache_hit(hit: bool) {
+    let outcome = if hit { "hit" } else { "miss" };
+    METRICS
+        .cache
+        .get_or_create(&vec![("outcome", outcome.to_owned())])
+        .inc();
+}
+
+/// Counts a request turned away (`busy`, `rate_limited`).
+pub fn shed(reason: &'static str) {
+    METRICS
+        .shed
+        .get_or_create(&vec![("reason", reason.to_owned())])
         .inc();
 }
 

@@ -48,6 +48,44 @@ pub struct Limits {
     /// Most HTTP connections served at once; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most warehouse statements running at once, over all questions.
+    #[serde(default = "default_max_concurrent_statements")]
+    pub max_concurrent_statements: usize,
+    /// How long a statement waits for a slot, in milliseconds, before its
+    /// question is turned away with 503 and `Retry-After`.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Questions (chat and Metrics API queries) one user may ask per minute,
+    /// sustained; 0 turns the limit off. Past it: 429 with `Retry-After`.
+    #[serde(default = "default_questions_per_minute")]
+    pub questions_per_minute: u32,
+    /// Questions one user may ask in a burst above the sustained rate.
+    #[serde(default = "default_question_burst")]
+    pub question_burst: u32,
+    /// On SIGTERM or Ctrl-C: seconds in-flight requests get to finish
+    /// before the process exits anyway.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+}
+
+fn default_max_concurrent_statements() -> usize {
+    8
+}
+
+fn default_queue_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_questions_per_minute() -> u32 {
+    120
+}
+
+fn default_question_burst() -> u32 {
+    30
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    25
 }
 
 fn default_header_read_timeout_ms() -> u64 {
@@ -103,6 +141,9 @@ pub struct Settings {
     /// The audit trail: retention, key, re-run rules.
     #[serde(default)]
     pub audit: crate::audit::AuditSettings,
+    /// The result cache.
+    #[serde(default)]
+    pub cache: crate::warehouse::cache::CacheSettings,
 }
 
 /// Secrets read straight from the environment by their users, never
@@ -156,6 +197,11 @@ impl Default for Settings {
                 max_body_bytes: 64 * 1024,
                 header_read_timeout_ms: default_header_read_timeout_ms(),
                 max_connections: default_max_connections(),
+                max_concurrent_statements: default_max_concurrent_statements(),
+                queue_timeout_ms: default_queue_timeout_ms(),
+                questions_per_minute: default_questions_per_minute(),
+                question_burst: default_question_burst(),
+                shutdown_grace_secs: default_shutdown_grace_secs(),
             },
             prompts: "prompts".into(),
             llm: crate::llm::LlmSettings::default(),
@@ -163,6 +209,7 @@ impl Default for Settings {
             sessions: crate::session::SessionSettings::default(),
             slack: crate::slack::SlackSettings::default(),
             audit: crate::audit::AuditSettings::default(),
+            cache: crate::warehouse::cache::CacheSettings::default(),
         }
     }
 }

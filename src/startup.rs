@@ -68,6 +68,14 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     let warehouse = warehouse::connect_with(&settings.warehouse, settings.enforce_in_database)
         .await
         .context("opening the warehouse")?;
+    let queue_timeout = std::time::Duration::from_millis(settings.limits.queue_timeout_ms);
+    let warehouse: Arc<dyn warehouse::Warehouse> = Arc::new(warehouse::cache::Bounded::new(
+        warehouse,
+        &settings.warehouse,
+        &settings.cache,
+        settings.limits.max_concurrent_statements,
+        queue_timeout,
+    ));
     let docs = open_docs(settings).await?;
     let verified = verified::load(&settings.policies, &policy, warehouse.dialect())
         .map_err(anyhow::Error::msg)?;
@@ -95,6 +103,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         llm,
         prompts,
         verified,
+        retry_after_secs: queue_timeout.as_secs().max(1),
     };
     orchestrator.load_dimension_values().await;
     Ok(orchestrator)
@@ -214,6 +223,8 @@ impl Application {
             orchestrator: Arc::new(orchestrator),
             identities: Arc::new(identities),
             limits: Arc::new(settings.limits.clone()),
+            questions: Arc::new(crate::http::rate::QuestionLimiter::new(&settings.limits)),
+            draining: Arc::default(),
             sessions,
             oidc: settings
                 .auth
@@ -234,7 +245,10 @@ impl Application {
         self.state.orchestrator.as_of
     }
 
-    /// Serves until Ctrl-C.
+    /// Serves until SIGTERM or Ctrl-C, then drains: `/readyz` fails, no new
+    /// connection is accepted, idle connections close, and requests in
+    /// flight (streamed answers included) get `limits.shutdown_grace_secs`
+    /// to finish before the process exits anyway.
     ///
     /// # Errors
     /// I/O errors of the server.
@@ -260,15 +274,44 @@ impl Application {
             }
         });
         let limits = Arc::clone(&self.state.limits);
-        serve(self.listener, router(self.state), &limits, async {
-            let _ = tokio::signal::ctrl_c().await;
+        let draining = Arc::clone(&self.state.draining);
+        let grace_secs = limits.shutdown_grace_secs;
+        serve(self.listener, router(self.state), &limits, async move {
+            stop_signal().await;
+            tracing::info!(grace_secs, "shutting down: finishing answers in flight");
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
         })
         .await;
         Ok(())
     }
 }
 
-/// Serves HTTP/1.1 connections (hyper) until `shutdown` completes. At most
+/// Completes on SIGTERM (what container runtimes and systemd send) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves HTTP/1.1 connections (hyper) until `shutdown` completes, then
+/// stops accepting and lets open connections finish their requests for up
+/// to `limits.shutdown_grace_secs` (hyper's graceful shutdown). At most
 /// `limits.max_connections` at once (past it, new connections wait in the
 /// listen backlog instead of taking file descriptors), and a client that
 /// does not send its headers within `limits.header_read_timeout_ms` is
@@ -287,14 +330,15 @@ async fn serve(
         .header_read_timeout(std::time::Duration::from_millis(
             limits.header_read_timeout_ms.max(1),
         ));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
             p = Arc::clone(&permits).acquire_owned() => p.expect("the semaphore is never closed"),
         };
         let stream = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -306,10 +350,16 @@ async fn serve(
             },
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _permit = permit;
             let _ = connection.await;
         });
+    }
+    drop(listener);
+    let grace = std::time::Duration::from_secs(limits.shutdown_grace_secs);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections finished; stopped"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; stopping with requests in flight"),
     }
 }

@@ -27,9 +27,15 @@ pub const QUIET_LIBRARIES: [&str; 11] = [
 /// [`QUIET_LIBRARIES`] capped at `warn` after it, so a `RUST_LOG=debug` cannot
 /// bring a library's SQL or prompt logging back.
 pub fn filter(directives: Option<&str>) -> EnvFilter {
+    filter_or(directives, "info")
+}
+
+/// [`filter`], with `default` (`warn`, `info`, `debug`) when `directives` is
+/// `None` or invalid.
+pub fn filter_or(directives: Option<&str>, default: &str) -> EnvFilter {
     let mut filter = directives
         .and_then(|d| EnvFilter::try_new(d).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default));
     for library in QUIET_LIBRARIES {
         if let Ok(d) = format!("{library}=warn").parse() {
             filter = filter.add_directive(d);
@@ -39,10 +45,11 @@ pub fn filter(directives: Option<&str>) -> EnvFilter {
 }
 
 /// Installs the global subscriber once; later calls are ignored.
-pub fn init(format: LogFormat) {
+/// `level` applies unless `RUST_LOG` is set.
+pub fn init(format: LogFormat, level: &str) {
     let env = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(env.as_deref()))
+        .with_env_filter(filter_or(env.as_deref(), level))
         .with_writer(crate::redact::RedactingWriter(std::io::stderr));
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),

@@ -88,6 +88,10 @@ pub struct StatementOutcome {
     pub duration_ms: u64,
     /// The failure kind, when it failed.
     pub error: Option<String>,
+    /// When served from the result cache: when the warehouse produced the
+    /// rows (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_as_of: Option<String>,
 }
 
 /// Language model use for a question.

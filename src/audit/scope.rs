@@ -7,6 +7,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
+
 use sha2::{Digest, Sha256};
 
 use super::{AuditError, AuditEvent, AuditLog, Channel, Decisions, EventKind, StatementOutcome};
@@ -25,6 +27,9 @@ pub struct QuestionScope {
     pub channel: Channel,
     /// Whether a question event will carry this id (statements then name it as parent).
     question: bool,
+    /// Whether statements must run afresh (never served from the result
+    /// cache): admins asking for it, and re-runs.
+    fresh: bool,
     state: Arc<Mutex<Collected>>,
 }
 
@@ -39,6 +44,15 @@ pub struct Collected {
     pub tables: Vec<String>,
     /// Masked columns and row filters applied.
     pub decisions: Decisions,
+    /// When the oldest rows used were produced (fresh statements: when they
+    /// ran; cached ones: when the warehouse first returned them).
+    pub as_of: Option<DateTime<Utc>>,
+    /// Whether any statement was served from the result cache.
+    pub cached: bool,
+    /// Whether work was turned away for lack of capacity (a statement or
+    /// model slot did not free up in time): the request is answered with
+    /// 503, not with a degraded answer.
+    pub overloaded: bool,
 }
 
 tokio::task_local! {
@@ -53,6 +67,7 @@ impl QuestionScope {
             principal: principal.clone(),
             channel,
             question: true,
+            fresh: false,
             state: Arc::default(),
         }
     }
@@ -64,6 +79,12 @@ impl QuestionScope {
             question: false,
             ..QuestionScope::new(principal, channel)
         }
+    }
+
+    /// This scope, with every statement run afresh (never from the cache).
+    #[must_use]
+    pub fn fresh(self, fresh: bool) -> QuestionScope {
+        QuestionScope { fresh, ..self }
     }
 
     /// Runs `f` inside this scope.
@@ -89,6 +110,16 @@ pub fn note_denied(reason: &str) {
             && c.denied.len() < 20
         {
             c.denied.push(reason.to_owned());
+        }
+    });
+}
+
+/// Records in the current question that work was turned away for lack of
+/// capacity (see [`Collected::overloaded`]).
+pub fn note_overloaded() {
+    let _ = SCOPE.try_with(|s| {
+        if let Ok(mut c) = s.state.lock() {
+            c.overloaded = true;
         }
     });
 }
@@ -156,12 +187,32 @@ pub async fn run_statement(
     event.purpose = Some(purpose.to_owned());
     event.tables = validated.tables().iter().cloned().collect();
     event.decisions = decisions.clone();
-    event.outcome = "started".into();
-    let event = audit.append(event).await?;
+    let fresh = scope.as_ref().is_some_and(|s| s.fresh);
+    let hit = match fresh {
+        true => None,
+        false => warehouse.cached(validated).await,
+    };
     let started = Instant::now();
-    let result = warehouse.execute(validated).await;
+    let ran_at = Utc::now();
+    let (event, result, as_of) = match hit {
+        Some(hit) => {
+            event.outcome = "cached".into();
+            event.rows = Some(hit.result.rows.len() as u64);
+            event.detail = Some(serde_json::json!({ "as_of": hit.as_of.to_rfc3339() }));
+            let event = audit.append(event).await?;
+            crate::prometheus::cache_hit(true);
+            (event, Ok(hit.result), Some(hit.as_of))
+        }
+        None => {
+            event.outcome = "started".into();
+            let event = audit.append(event).await?;
+            let result = warehouse.execute(validated).await;
+            crate::prometheus::warehouse_time(started.elapsed());
+            crate::prometheus::cache_hit(false);
+            (event, result, None)
+        }
+    };
     let duration_ms = started.elapsed().as_millis() as u64;
-    crate::prometheus::warehouse_time(started.elapsed());
     let outcome = StatementOutcome {
         id: event.id.clone(),
         rows: result.as_ref().ok().map(|r| r.rows.len() as u64),
@@ -171,6 +222,7 @@ pub async fn run_statement(
             .map(|r| result_hash(&r.columns, &r.rows)),
         duration_ms,
         error: result.as_ref().err().map(|e| e.kind().to_owned()),
+        cached_as_of: as_of.map(|t| t.to_rfc3339()),
     };
     if let Ok(r) = &result
         && validated.classes().contains(&ColumnClass::Pii)
@@ -187,6 +239,15 @@ pub async fn run_statement(
         merge(&mut d.classes, &decisions.classes);
         merge(&mut d.masked, &decisions.masked);
         merge(&mut d.row_filters, &decisions.row_filters);
+        match &result {
+            Ok(_) => {
+                let produced = as_of.unwrap_or(ran_at);
+                c.as_of = Some(c.as_of.map_or(produced, |t| t.min(produced)));
+                c.cached |= as_of.is_some();
+            }
+            Err(WarehouseError::Busy(_)) => c.overloaded = true,
+            Err(_) => {}
+        }
     }
     Ok(result?)
 }

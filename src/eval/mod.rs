@@ -231,7 +231,10 @@ pub async fn run(
         let grants = o.policy.grants(&principal);
         let started = Instant::now();
         let answer = match (&case.conversation, &o.llm) {
-            (_, Some(llm)) if baseline => o.single_shot(llm, &grants, &case.question).await,
+            (_, Some(llm)) if baseline => o
+                .single_shot(llm, &grants, &case.question)
+                .await
+                .map_err(Into::into),
             (Some(c), _) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
             (None, _) => o.ask(&principal, Channel::Cli, &case.question).await,
         }

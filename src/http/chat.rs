@@ -33,6 +33,10 @@ pub struct ChatRequest {
     /// Continue a conversation (letters, digits, `-`, `_`; at most 64).
     #[serde(default)]
     pub conversation_id: Option<String>,
+    /// Run every statement on the warehouse instead of serving results from
+    /// the cache (admins only; others get 403).
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 /// Response body: the answer plus the conversation id.
@@ -157,10 +161,6 @@ async fn clear_history(
 }
 
 /// 503 for an answer the audit trail could not record (it is withheld).
-fn audit_unavailable(e: crate::audit::AuditError) -> ApiError {
-    ApiError::internal("audit_unavailable", e)
-}
-
 /// Whether the client asked for server-sent events.
 fn wants_stream(headers: &HeaderMap) -> bool {
     headers
@@ -180,6 +180,7 @@ fn stream_answer(
     channel: Channel,
     conversation_id: String,
     question: String,
+    fresh: bool,
 ) -> Response {
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     tokio::spawn(async move {
@@ -189,7 +190,7 @@ fn stream_answer(
         // (in `select!` below) would be too.
         let answering = Box::pin(progress::with_progress(
             progress_tx,
-            orchestrator.ask_in(&principal, channel, &conversation_id, &question),
+            orchestrator.ask_fresh_in(&principal, channel, &conversation_id, &question, fresh),
         ));
         let forward = async {
             while let Some(p) = progress_rx.recv().await {
@@ -211,8 +212,12 @@ fn stream_answer(
         let answer = match answer {
             Ok(a) => a,
             Err(e) => {
-                let e = audit_unavailable(e);
-                let body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
+                let e = ApiError::from_ask(e);
+                let body = serde_json::json!({"error": {
+                    "code": e.code,
+                    "message": e.message,
+                    "retry_after": e.retry_after,
+                }});
                 let _ = tx.send(Event::default().event("error").data(body.to_string()));
                 return;
             }
@@ -246,6 +251,10 @@ async fn chat(
     let Json(req) = body?;
     let channel = super::channel_of(&headers);
     let question = check_question(&req.question, state.limits.max_question_chars)?;
+    if req.fresh {
+        super::require_admin(&state, &principal)?;
+    }
+    state.questions.check(&principal.user)?;
     let conversation_id = match req.conversation_id {
         Some(id)
             if id.len() <= 64
@@ -271,13 +280,14 @@ async fn chat(
             channel,
             conversation_id,
             question.to_owned(),
+            req.fresh,
         ));
     }
     let answer = state
         .orchestrator
-        .ask_in(&principal, channel, &conversation_id, question)
+        .ask_fresh_in(&principal, channel, &conversation_id, question, req.fresh)
         .await
-        .map_err(audit_unavailable)?;
+        .map_err(ApiError::from_ask)?;
     remember(&state, &principal, &conversation_id, question, &answer).await;
     Ok(Json(ChatResponse {
         conversation_id,

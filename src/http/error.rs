@@ -16,6 +16,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// Safe human-readable message.
     pub message: String,
+    /// Seconds the client should wait before retrying (`Retry-After`,
+    /// RFC 9110 §10.2.3), for 429 and 503 answers to load.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +28,42 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 `busy`: no capacity freed up in time; retry after `secs`.
+    pub fn busy(secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "steward is busy answering other questions; try again shortly",
+            )
+        }
+    }
+
+    /// 429 `rate_limited`: the caller asked too often; retry after `secs`.
+    pub fn rate_limited(secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "you are asking faster than this deployment allows; try again shortly",
+            )
+        }
+    }
+
+    /// The answer to a question that got none: 503 `busy` (with
+    /// `Retry-After`) or 503 `audit_unavailable`.
+    pub fn from_ask(e: crate::orchestrator::AskError) -> Self {
+        match e {
+            crate::orchestrator::AskError::Overloaded { retry_after_secs } => {
+                Self::busy(retry_after_secs)
+            }
+            crate::orchestrator::AskError::Audit(a) => Self::internal("audit_unavailable", a),
         }
     }
 
@@ -57,7 +96,13 @@ impl IntoResponse for ApiError {
             );
         }
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -18,6 +18,7 @@ use crate::audit::scope::QuestionScope;
 use crate::orchestrator::StepError;
 use crate::orchestrator::timephrase::find_ranges;
 use crate::semantic::{DimensionFilter, Grain, MetricQuery, SemanticError, TimeRange};
+use crate::warehouse::WarehouseError;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -76,6 +77,7 @@ async fn query(
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    state.questions.check(&principal.user)?;
     let o = &state.orchestrator;
     let Some(def) = o.semantic.metric(&name) else {
         return Err(ApiError::new(
@@ -185,6 +187,10 @@ async fn query(
             r.to_string(),
         )),
         Err(StepError::Audit(e)) => Err(ApiError::internal("audit_unavailable", e)),
+        Err(StepError::Warehouse(WarehouseError::Busy(_))) => {
+            crate::prometheus::shed("busy");
+            Err(ApiError::busy(state.orchestrator.retry_after_secs))
+        }
         Err(StepError::Warehouse(e)) => {
             tracing::error!(error.kind = e.kind(), "metric query failed");
             Err(ApiError::new(

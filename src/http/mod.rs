@@ -9,6 +9,7 @@ pub use audit::parse_time;
 pub use chat::check_question;
 mod error;
 mod metrics;
+pub mod rate;
 mod sessions;
 mod slack;
 pub mod web;
@@ -53,6 +54,11 @@ pub struct AppState {
     /// The bearer token `/metrics` requires, from `STEWARD_METRICS_TOKEN`
     /// (unset: `/metrics` is open, for a scraper on a private network).
     pub metrics_token: Option<Arc<secrecy::SecretString>>,
+    /// Questions per user ([`rate::QuestionLimiter`]).
+    pub questions: Arc<rate::QuestionLimiter>,
+    /// Set once shutdown began: `/readyz` fails so load balancers stop
+    /// sending new work while in-flight answers finish.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).
@@ -276,6 +282,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/api/users", get(users))
         .route("/api/me", get(me))
         .merge(auth::router())
@@ -361,6 +368,41 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
             None => serde_json::json!("none (deterministic planner)"),
         },
     }))
+}
+
+/// `GET /readyz`: whether this instance should get traffic. 200
+/// `{"status": "ready", "checks": {…}}` when steward's database (sessions,
+/// audit, conversations) and the warehouse answer and shutdown has not begun;
+/// otherwise 503 with the same shape naming what failed (`/healthz` only says
+/// the process is up). Each check gets two seconds.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use std::sync::atomic::Ordering;
+    let two = std::time::Duration::from_secs(2);
+    let check = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let database = check(matches!(
+        tokio::time::timeout(two, state.sessions.ping()).await,
+        Ok(Ok(()))
+    ));
+    let warehouse = check(matches!(
+        tokio::time::timeout(two, state.orchestrator.warehouse.ping()).await,
+        Ok(Ok(()))
+    ));
+    let draining = state.draining.load(Ordering::Relaxed);
+    let ok = database == "ok" && warehouse == "ok" && !draining;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else if draining { "draining" } else { "unavailable" },
+        "checks": {
+            "audit": database,
+            "sessions": database,
+            "warehouse": warehouse,
+        },
+    });
+    (status, Json(body)).into_response()
 }
 
 /// Dev users for the web page's picker (names only; loopback dev mode).

@@ -113,6 +113,14 @@ pub struct LlmSettings {
     pub max_repairs: u32,
     /// Completion tokens per request.
     pub max_tokens: u32,
+    /// Most requests to the model at once, over all questions; more wait
+    /// for a slot.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// How long a request waits for a slot, in milliseconds, before the
+    /// question is turned away as busy (HTTP 503).
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
     /// Sampling temperature (0 for repeatable plans).
     pub temperature: f32,
     /// Price of prompt tokens, US dollars per million.
@@ -138,11 +146,21 @@ impl Default for LlmSettings {
             max_steps: 5,
             max_repairs: 2,
             max_tokens: 400,
+            max_concurrent: default_max_concurrent(),
+            queue_timeout_ms: default_queue_timeout_ms(),
             temperature: 0.0,
             prompt_usd_per_mtok: 0.0,
             completion_usd_per_mtok: 0.0,
         }
     }
+}
+
+fn default_max_concurrent() -> usize {
+    4
+}
+
+fn default_queue_timeout_ms() -> u64 {
+    30_000
 }
 
 /// Tokens and cost, summed over requests.
@@ -238,12 +256,17 @@ pub enum LlmError {
     /// The server answered with an error or a reply that could not be read.
     #[error("the language model failed: {0}")]
     Failed(String),
+    /// Every model slot stayed taken past `llm.queue_timeout_ms`; the request
+    /// was not sent.
+    #[error("the language model is busy")]
+    Busy,
 }
 
 /// An OpenAI-compatible chat-completions client.
 pub struct LlmClient {
     client: Client<OpenAIConfig>,
     settings: LlmSettings,
+    slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -300,12 +323,27 @@ impl LlmClient {
         Ok(Some(LlmClient {
             client: Client::with_config(config).with_http_client(http),
             settings: settings.clone(),
+            slots: tokio::sync::Semaphore::new(settings.max_concurrent.max(1)),
         }))
     }
 
     /// The settings in use.
     pub fn settings(&self) -> &LlmSettings {
         &self.settings
+    }
+
+    /// Waits for one of `llm.max_concurrent` request slots, up to
+    /// `llm.queue_timeout_ms`; then the question is marked overloaded
+    /// ([`crate::audit::scope::note_overloaded`]) and this fails.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, LlmError> {
+        let wait = Duration::from_millis(self.settings.queue_timeout_ms);
+        match tokio::time::timeout(wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                crate::audit::scope::note_overloaded();
+                Err(LlmError::Busy)
+            }
+        }
     }
 
     /// One chat completion in `format`, retried on transient failures.
@@ -367,6 +405,7 @@ impl LlmClient {
         &self,
         request: CreateChatCompletionRequest,
     ) -> Result<(CreateChatCompletionResponse, u32), LlmError> {
+        let _slot = self.slot().await?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -410,6 +449,7 @@ impl LlmClient {
     ) -> Result<Reply, LlmError> {
         let timeout = Duration::from_secs(self.settings.timeout_secs);
         let request = self.request(messages, &Format::Text, true);
+        let _slot = self.slot().await?;
         let mut attempts = 0;
         let mut stream = loop {
             attempts += 1;

@@ -108,6 +108,13 @@ pub struct Answer {
     /// How steward read the question (data answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interpretation: Option<super::interpret::Interpretation>,
+    /// When the warehouse produced the oldest rows this answer uses (UTC);
+    /// `None` when no statement ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether any of those rows came from the result cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl Answer {
@@ -127,6 +134,8 @@ impl Answer {
             notes: Vec::new(),
             suggestions: Vec::new(),
             llm: None,
+            as_of: None,
+            cached: false,
         }
     }
 
@@ -135,6 +144,17 @@ impl Answer {
         let mut a = Answer::new(AnswerKind::Refusal, answer);
         a.reason = Some(reason.into());
         a
+    }
+
+    /// "Data as of 2026-12-01 09:30 UTC" (", from the cache" when cached),
+    /// when a statement ran.
+    pub fn as_of_label(&self) -> Option<String> {
+        let t = self.as_of?;
+        let from = if self.cached { ", from the cache" } else { "" };
+        Some(format!(
+            "Data as of {}{from}",
+            t.format("%Y-%m-%d %H:%M UTC")
+        ))
     }
 
     /// Records a statement that ran.

@@ -91,6 +91,22 @@ impl From<RunError> for StepError {
     }
 }
 
+/// Why a question got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The question's audit event could not be written, so the answer is
+    /// withheld (no answer leaves that the audit trail lacks).
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A statement or model slot did not free up within the queue timeout;
+    /// the client should retry after about this many seconds.
+    #[error("steward is busy; try again in {retry_after_secs} s")]
+    Overloaded {
+        /// Seconds to wait before retrying.
+        retry_after_secs: u64,
+    },
+}
+
 /// Everything needed to answer questions.
 pub struct Orchestrator {
     /// The access policy.
@@ -119,6 +135,9 @@ pub struct Orchestrator {
     /// Sampled public values and column kinds for text-to-SQL prompts,
     /// read on first use.
     pub samples: tokio::sync::OnceCell<link::SchemaSample>,
+    /// What a question turned away as busy tells the client to wait, in
+    /// seconds (`Retry-After`).
+    pub retry_after_secs: u64,
 }
 
 /// Questions that ask for figures (counts, rankings, totals) rather than
@@ -146,15 +165,17 @@ impl Orchestrator {
     /// Problems become refusals or plain error sentences in the answer.
     ///
     /// # Errors
-    /// [`AuditError`] when the question's audit event cannot be written: the
-    /// answer is withheld (no answer leaves that the audit trail lacks).
+    /// [`AskError::Audit`] when the question's audit event cannot be written:
+    /// the answer is withheld (no answer leaves that the audit trail lacks);
+    /// [`AskError::Overloaded`] when work was turned away for lack of capacity.
     pub async fn ask(
         &self,
         principal: &Principal,
         channel: Channel,
         question: &str,
-    ) -> Result<Answer, AuditError> {
-        self.audited(principal, channel, question, None).await
+    ) -> Result<Answer, AskError> {
+        self.audited(principal, channel, question, None, false)
+            .await
     }
 
     /// Answers a question as the next turn of a conversation: a follow-up
@@ -168,8 +189,26 @@ impl Orchestrator {
         channel: Channel,
         conversation: &str,
         question: &str,
-    ) -> Result<Answer, AuditError> {
-        self.audited(principal, channel, question, Some(conversation))
+    ) -> Result<Answer, AskError> {
+        self.audited(principal, channel, question, Some(conversation), false)
+            .await
+    }
+
+    /// [`Orchestrator::ask_in`], where `fresh` runs every statement on the
+    /// warehouse instead of serving it from the result cache (for admins:
+    /// callers check who may ask for it).
+    ///
+    /// # Errors
+    /// As [`Orchestrator::ask`].
+    pub async fn ask_fresh_in(
+        &self,
+        principal: &Principal,
+        channel: Channel,
+        conversation: &str,
+        question: &str,
+        fresh: bool,
+    ) -> Result<Answer, AskError> {
+        self.audited(principal, channel, question, Some(conversation), fresh)
             .await
     }
 

@@ -2,27 +2,32 @@
 //! question scope (each statement's event is written as it runs) and writes
 //! the question's event before the answer may leave.
 
-use super::{Answer, AnswerKind, Orchestrator};
+use super::{Answer, AnswerKind, AskError, Orchestrator};
 use crate::audit::scope::{QuestionScope, result_hash};
-use crate::audit::{AuditError, AuditEvent, Channel, EventKind};
+use crate::audit::{AuditEvent, Channel, EventKind};
 use crate::policy::Principal;
 
 impl Orchestrator {
     /// Answers inside a question scope (statements are audited as they run)
     /// and writes the question's audit event before returning the answer.
+    /// When work was turned away for lack of capacity, the event's outcome is
+    /// `overloaded` and no answer is returned.
     pub(super) async fn audited(
         &self,
         principal: &Principal,
         channel: Channel,
         question: &str,
         conversation: Option<&str>,
-    ) -> Result<Answer, AuditError> {
-        let scope = QuestionScope::new(principal, channel);
+        fresh: bool,
+    ) -> Result<Answer, AskError> {
+        let scope = QuestionScope::new(principal, channel).fresh(fresh);
         let handle = scope.clone();
         let started = std::time::Instant::now();
         let work = async {
-            let answer = self.answer(principal, question, conversation).await;
+            let mut answer = self.answer(principal, question, conversation).await;
             let collected = handle.collected();
+            answer.as_of = collected.as_of;
+            answer.cached = collected.cached;
             let mut event = AuditEvent::new(
                 EventKind::Question,
                 &principal.user,
@@ -50,7 +55,9 @@ impl Orchestrator {
                     completion_tokens: llm.usage.completion_tokens,
                 });
             }
-            event.outcome = if answer.kind == AnswerKind::Refusal {
+            event.outcome = if collected.overloaded {
+                "overloaded".into()
+            } else if answer.kind == AnswerKind::Refusal {
                 "refused".into()
             } else {
                 "answered".into()
@@ -60,6 +67,12 @@ impl Orchestrator {
                 .as_deref()
                 .map(|r| serde_json::json!({ "reason": crate::redact::redact(r) }));
             self.audit.append(event).await?;
+            if collected.overloaded {
+                crate::prometheus::shed("busy");
+                return Err(AskError::Overloaded {
+                    retry_after_secs: self.retry_after_secs,
+                });
+            }
             Ok(answer)
         };
         crate::redact::with_request_scope(scope.run(work)).await

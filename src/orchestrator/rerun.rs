@@ -77,7 +77,8 @@ impl Orchestrator {
             (EventKind::Statement, Some(sql)) => sql.clone(),
             (kind, _) => return Err(RerunError::NotAStatement(kind.as_str())),
         };
-        let scope = QuestionScope::new(admin, channel);
+        // A re-run reads the warehouse as it is now, never a cached result.
+        let scope = QuestionScope::new(admin, channel).fresh(true);
         let mut event = AuditEvent::new(EventKind::Rerun, &admin.user, &admin.roles, channel);
         event.id = scope.id.clone();
         event.parent = Some(original.id.clone());

@@ -114,6 +114,9 @@ pub async fn ask(
         if let Some(sql) = &answer.sql {
             println!("\nSQL:\n{sql}");
         }
+        if let Some(label) = answer.as_of_label() {
+            println!("{label}");
+        }
     }
     Ok(if answer.kind == AnswerKind::Refusal {
         ExitCode::from(3)

@@ -215,6 +215,14 @@ impl SessionStore {
         })
     }
 
+    /// Whether steward's database answers (`SELECT 1`).
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+
     /// The connection pool (the audit trail shares the database; tests use
     /// it to tamper with stored rows).
     pub fn pool(&self) -> &AnyPool {

@@ -160,6 +160,9 @@ pub fn render(answer: &Answer) -> Value {
         block["expand"] = json!(false);
         blocks.push(block);
     }
+    if let Some(label) = answer.as_of_label() {
+        blocks.push(context(&escape(&label)));
+    }
     if !answer.citations.is_empty() {
         let cites: Vec<String> = answer
             .citations

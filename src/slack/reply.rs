@@ -213,6 +213,12 @@ pub async fn answer(
         .await
     {
         Ok(a) => a,
+        Err(crate::orchestrator::AskError::Overloaded { retry_after_secs }) => {
+            let text = format!(
+                "Sorry, I'm busy answering other questions. Please ask again in about {retry_after_secs} seconds."
+            );
+            return deliver(&slack, &q.destination, blocks::notice(&text)).await;
+        }
         Err(e) => {
             tracing::error!(error = %e, "slack: audit trail unavailable; answer withheld");
             let text = "Sorry, I can't answer right now: I could not record the question in the audit trail.";

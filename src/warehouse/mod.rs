@@ -4,6 +4,7 @@
 //! warehouse without passing the guard. Implementations open read-only
 //! connections, enforce the statement timeout and stop at the row cap.
 
+pub mod cache;
 pub mod introspect;
 mod postgres;
 pub mod snowflake;
@@ -51,6 +52,10 @@ pub enum WarehouseError {
     /// The warehouse rejected or failed the statement.
     #[error("the warehouse could not run the query: {0}")]
     Execution(String),
+    /// Every statement slot stayed taken for this many milliseconds; the
+    /// statement did not run (see [`cache::Bounded`]).
+    #[error("steward is busy: no statement slot freed up within {0} ms")]
+    Busy(u64),
 }
 
 impl WarehouseError {
@@ -62,6 +67,7 @@ impl WarehouseError {
             WarehouseError::Unavailable(_) => "unavailable",
             WarehouseError::Timeout(_) => "timeout",
             WarehouseError::Execution(_) => "execution",
+            WarehouseError::Busy(_) => "busy",
         }
     }
 }
@@ -78,6 +84,28 @@ pub trait Warehouse: Send + Sync {
     /// [`WarehouseError`] when the warehouse is unavailable, the statement
     /// times out, or the warehouse rejects it.
     async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError>;
+
+    /// A string that changes whenever the data may have changed, for the
+    /// result cache; `None` when the warehouse cannot tell (the cache then
+    /// uses its freshness window).
+    fn data_version(&self) -> Option<String> {
+        None
+    }
+
+    /// The cached result of `sql` at the current data version, if any
+    /// (only [`cache::Bounded`] caches).
+    async fn cached(&self, _sql: &ValidatedSql) -> Option<cache::CachedResult> {
+        None
+    }
+
+    /// Whether the warehouse is reachable now (a connection can be opened);
+    /// runs no statement of anyone's.
+    ///
+    /// # Errors
+    /// [`WarehouseError::Unavailable`].
+    async fn ping(&self) -> Result<(), WarehouseError> {
+        Ok(())
+    }
 }
 
 /// Most bytes of values one result may hold (strings by length, other values

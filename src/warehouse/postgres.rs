@@ -79,6 +79,18 @@ impl Warehouse for PostgresWarehouse {
         Dialect::Postgres
     }
 
+    async fn ping(&self) -> Result<(), WarehouseError> {
+        use sqlx::Connection;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| WarehouseError::Unavailable(safe_error(&e)))?;
+        conn.ping()
+            .await
+            .map_err(|e| WarehouseError::Unavailable(safe_error(&e)))
+    }
+
     #[tracing::instrument(name = "warehouse.execute", skip_all, fields(dialect = "postgres"))]
     async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError> {
         let unavailable = |e: sqlx::Error| WarehouseError::Unavailable(safe_error(&e));

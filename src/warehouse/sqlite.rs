@@ -22,6 +22,7 @@ pub const HARD_HEAP_LIMIT_BYTES: u64 = 512 << 20;
 /// which interrupts the running statement (<https://sqlite.org/c3ref/progress_handler.html>).
 pub struct SqliteWarehouse {
     pool: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 impl SqliteWarehouse {
@@ -60,7 +61,10 @@ impl SqliteWarehouse {
             .fetch_one(&pool)
             .await
             .map_err(|e| WarehouseError::Unavailable(format!("{}: {e}", path.display())))?;
-        Ok(SqliteWarehouse { pool })
+        Ok(SqliteWarehouse {
+            pool,
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -68,6 +72,42 @@ impl SqliteWarehouse {
 impl Warehouse for SqliteWarehouse {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    /// The size and modification time (nanoseconds) of the database file and
+    /// of its write-ahead log: any committed write changes one of them.
+    fn data_version(&self) -> Option<String> {
+        let stamp = |p: &Path| {
+            std::fs::metadata(p).ok().map(|m| {
+                let modified = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                format!("{}:{modified}", m.len())
+            })
+        };
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        Some(format!(
+            "{}/{}",
+            stamp(&self.path)?,
+            stamp(Path::new(&wal)).unwrap_or_default()
+        ))
+    }
+
+    async fn ping(&self) -> Result<(), WarehouseError> {
+        if !self.path.is_file() {
+            return Err(WarehouseError::Unavailable(format!(
+                "no SQLite database at {}",
+                self.path.display()
+            )));
+        }
+        self.pool
+            .acquire()
+            .await
+            .map(drop)
+            .map_err(|e| WarehouseError::Unavailable(e.to_string()))
     }
 
     #[tracing::instrument(name = "warehouse.execute", skip_all, fields(dialect = "sqlite"))]

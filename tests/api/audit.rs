@@ -3,10 +3,10 @@
 //! admin re-runs and who may do them, `/metrics`, and the `steward audit` CLI.
 
 use serde_json::{Value, json};
-use steward::session::{NewSession, SessionStore};
+use steward::session::SessionStore;
 use steward::settings::Settings;
 
-use crate::helpers::{TestApp, demo_settings, spawn, steward_command};
+use crate::helpers::{TestApp, demo_settings, session, spawn, steward_command};
 
 struct Setup {
     app: TestApp,
@@ -19,25 +19,6 @@ async fn setup() -> Setup {
     let app = spawn(settings.clone()).await;
     let db = SessionStore::connect(&settings.sessions).await.unwrap();
     Setup { app, settings, db }
-}
-
-/// A session for `user` with `roles`, whose sign-in was `age` seconds ago;
-/// returns (cookie header, CSRF token).
-async fn session(db: &SessionStore, user: &str, roles: &[&str], age: i64) -> (String, String) {
-    let now = chrono::Utc::now().timestamp();
-    let issued = db
-        .create(
-            NewSession {
-                user: user.into(),
-                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                auth_time: Some(now - age),
-                ..NewSession::default()
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    (format!("steward_session={}", issued.token), issued.csrf)
 }
 
 async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {

@@ -106,6 +106,12 @@ pub fn demo_settings() -> Settings {
             key_file: fresh_index_dir().join("audit.key"),
             ..Default::default()
         },
+        // Tests ask many questions as one user quickly; tests/api/load.rs
+        // turns the per-user limit on where it is what is tested.
+        limits: steward::settings::Limits {
+            questions_per_minute: 0,
+            ..Settings::default().limits
+        },
         ..Settings::default()
     }
 }
@@ -274,4 +280,28 @@ where
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// A session for `user` with `roles`, whose sign-in was `age` seconds ago;
+/// returns (cookie header, CSRF token).
+pub async fn session(
+    db: &steward::session::SessionStore,
+    user: &str,
+    roles: &[&str],
+    age: i64,
+) -> (String, String) {
+    let now = chrono::Utc::now().timestamp();
+    let issued = db
+        .create(
+            steward::session::NewSession {
+                user: user.into(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                auth_time: Some(now - age),
+                ..steward::session::NewSession::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    (format!("steward_session={}", issued.token), issued.csrf)
 }

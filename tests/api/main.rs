@@ -18,6 +18,7 @@ mod helpers;
 mod llm_agent;
 mod llm_live;
 mod llm_sqlgen;
+mod load;
 mod log_leaks;
 mod metrics_api;
 mod oidc_provider;

@@ -54,6 +54,9 @@ async function devSignIn(p, user) {
   await p.getByLabel('Dev user (local development only)').selectOption(user);
   await p.getByRole('button', { name: 'Sign in' }).click();
   await p.locator('#who-name').filter({ hasText: user }).waitFor();
+  // Signed in means the chat is showing: the view appears only after the
+  // metric catalogue loads, and keys typed before that go nowhere.
+  await p.getByLabel('Your question').waitFor();
 }
 
 async function ask(p, question) {

@@ -130,6 +130,11 @@ export function renderAnswer(container, answer, question, onAsk) {
       csvButton(data, answer.metric ?? 'steward-result'),
     );
   }
+  if (answer.as_of) {
+    const when = new Date(answer.as_of);
+    const label = `Data as of ${when.toISOString().slice(0, 16).replace('T', ' ')} UTC${answer.cached ? ', from the cache' : ''}`;
+    container.append(el('p', { class: 'as-of' }, el('time', { datetime: answer.as_of, text: label })));
+  }
   if (answer.sql) {
     container.append(el('details', { class: 'sql' }, el('summary', { text: 'SQL that ran' }), el('pre', {}, el('code', { text: answer.sql }))));
   }

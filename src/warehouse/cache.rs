@@ -1,0 +1,278 @@
+//! The result cache and the statement limit: [`Bounded`] wraps the
+//! warehouse steward runs statements on.
+//!
+//! **What a cached result is keyed by.** A SHA-256 over (length-prefixed):
+//! the warehouse's identity (a digest of its URL), the data version, the
+//! UTC day, the role the statement runs under, the row cap, and the exact SQL
+//! the guard returned. The guard's SQL already holds the asker's masks and row
+//! filters, and the role decides which database role runs it where the
+//! database enforces the policy, so two principals share an entry only when
+//! they would run the same statement under the same role: a cache hit can never
+//! show rows the asker's own statement would not have returned. The data
+//! version is the warehouse's own ([`Warehouse::data_version`]: a SQLite
+//! file's size and modification time, WAL included) or, for warehouses that
+//! have none (PostgreSQL, Snowflake), the number of the current freshness
+//! window (`cache.freshness_secs`). The UTC day is in the key because
+//! statements may read the clock (`current_date`). Every entry also expires
+//! after `cache.max_age_secs`.
+//!
+//! **Bounded work.** At most `limits.max_concurrent_statements` statements
+//! run at once; a statement waits up to `limits.queue_timeout_ms` for its
+//! turn and then fails with [`WarehouseError::Busy`] instead of piling up.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::{ResultSet, Warehouse, WarehouseError};
+use crate::sql::{Dialect, ValidatedSql};
+
+/// `cache` in settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Whether results are cached at all.
+    pub enabled: bool,
+    /// Most bytes of cached results held in memory (values counted as
+    /// [`ResultSet`] sizes: string lengths, 8 bytes for other values);
+    /// least recently used results are dropped past it.
+    pub max_bytes: usize,
+    /// Largest single result cached, in bytes (larger ones always run).
+    pub max_entry_bytes: usize,
+    /// For warehouses without a data version of their own (PostgreSQL,
+    /// Snowflake): how long, in seconds, a result stays fresh. Results are
+    /// shared within one window of this length.
+    pub freshness_secs: u64,
+    /// Longest any entry is served, in seconds, whatever the data version says.
+    pub max_age_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            enabled: true,
+            max_bytes: 64 << 20,
+            max_entry_bytes: 4 << 20,
+            freshness_secs: 300,
+            max_age_secs: 3600,
+        }
+    }
+}
+
+/// A result served from the cache.
+#[derive(Debug, Clone)]
+pub struct CachedResult {
+    /// The rows, as the warehouse returned them.
+    pub result: ResultSet,
+    /// When the warehouse returned them.
+    pub as_of: DateTime<Utc>,
+}
+
+struct Entry {
+    result: Arc<ResultSet>,
+    as_of: DateTime<Utc>,
+    stored: Instant,
+    bytes: usize,
+}
+
+struct Lru {
+    entries: LruCache<[u8; 32], Entry>,
+    bytes: usize,
+}
+
+/// An in-memory LRU of results within a byte budget.
+pub struct ResultCache {
+    settings: CacheSettings,
+    inner: Mutex<Lru>,
+}
+
+/// Bytes a result is counted as.
+pub fn result_bytes(r: &ResultSet) -> usize {
+    let values: usize = r
+        .rows
+        .iter()
+        .flatten()
+        .map(|v| v.as_str().map_or(8, str::len))
+        .sum();
+    values + r.columns.iter().map(String::len).sum::<usize>() + 64
+}
+
+impl ResultCache {
+    /// An empty cache with `settings`' budget.
+    pub fn new(settings: &CacheSettings) -> ResultCache {
+        ResultCache {
+            settings: settings.clone(),
+            inner: Mutex::new(Lru {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// The entry under `key`, unless it is older than `max_age_secs`.
+    fn get(&self, key: &[u8; 32]) -> Option<CachedResult> {
+        let mut lru = self.inner.lock().ok()?;
+        let max_age = Duration::from_secs(self.settings.max_age_secs);
+        let expired = lru.entries.peek(key)?.stored.elapsed() > max_age;
+        if expired {
+            if let Some(e) = lru.entries.pop(key) {
+                lru.bytes -= e.bytes;
+            }
+            return None;
+        }
+        let e = lru.entries.get(key)?;
+        Some(CachedResult {
+            result: (*e.result).clone(),
+            as_of: e.as_of,
+        })
+    }
+
+    /// Stores `result` under `key`, dropping the least recently used entries
+    /// past the byte budget. Results over `max_entry_bytes` are not stored.
+    fn put(&self, key: [u8; 32], result: &ResultSet, as_of: DateTime<Utc>) {
+        let bytes = result_bytes(result);
+        if bytes > self.settings.max_entry_bytes || bytes > self.settings.max_bytes {
+            return;
+        }
+        let Ok(mut lru) = self.inner.lock() else {
+            return;
+        };
+        let entry = Entry {
+            result: Arc::new(result.clone()),
+            as_of,
+            stored: Instant::now(),
+            bytes,
+        };
+        if let Some(old) = lru.entries.put(key, entry) {
+            lru.bytes -= old.bytes;
+        }
+        lru.bytes += bytes;
+        while lru.bytes > self.settings.max_bytes {
+            match lru.entries.pop_lru() {
+                Some((_, e)) => lru.bytes -= e.bytes,
+                None => break,
+            }
+        }
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().map_or(0, |l| l.bytes)
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |l| l.entries.len())
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The warehouse as orchestration sees it: the real one behind the
+/// statement limit and, when enabled, the result cache.
+pub struct Bounded {
+    inner: Arc<dyn Warehouse>,
+    identity: [u8; 32],
+    cache: Option<ResultCache>,
+    freshness_secs: u64,
+    permits: Semaphore,
+    queue_timeout: Duration,
+}
+
+impl Bounded {
+    /// Wraps `inner`, which was opened from `url` (only its digest is kept).
+    /// `max_concurrent` statements run at once; others wait up to
+    /// `queue_timeout`.
+    pub fn new(
+        inner: Arc<dyn Warehouse>,
+        url: &str,
+        cache: &CacheSettings,
+        max_concurrent: usize,
+        queue_timeout: Duration,
+    ) -> Bounded {
+        Bounded {
+            inner,
+            identity: Sha256::digest(url.as_bytes()).into(),
+            cache: cache.enabled.then(|| ResultCache::new(cache)),
+            freshness_secs: cache.freshness_secs.max(1),
+            permits: Semaphore::new(max_concurrent.max(1)),
+            queue_timeout,
+        }
+    }
+
+    /// The result cache, when enabled.
+    pub fn cache(&self) -> Option<&ResultCache> {
+        self.cache.as_ref()
+    }
+
+    fn key(&self, sql: &ValidatedSql) -> [u8; 32] {
+        let now = Utc::now();
+        let version = self
+            .inner
+            .data_version()
+            .unwrap_or_else(|| format!("window {}", now.timestamp() as u64 / self.freshness_secs));
+        let mut h = Sha256::new();
+        let day = now.date_naive().to_string();
+        let max_rows = sql.max_rows().to_string();
+        for part in [
+            &self.identity[..],
+            version.as_bytes(),
+            day.as_bytes(),
+            sql.role().as_bytes(),
+            max_rows.as_bytes(),
+            sql.sql().as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    }
+}
+
+#[async_trait::async_trait]
+impl Warehouse for Bounded {
+    fn dialect(&self) -> Dialect {
+        self.inner.dialect()
+    }
+
+    /// Waits for a statement slot (up to the queue timeout), runs the
+    /// statement and caches its result.
+    ///
+    /// # Errors
+    /// [`WarehouseError::Busy`] when no slot freed up in time; the inner
+    /// warehouse's errors.
+    async fn execute(&self, sql: &ValidatedSql) -> Result<ResultSet, WarehouseError> {
+        let _permit = tokio::time::timeout(self.queue_timeout, self.permits.acquire())
+            .await
+            .map_err(|_| WarehouseError::Busy(self.queue_timeout.as_millis() as u64))?
+            .map_err(|_| WarehouseError::Busy(0))?;
+        let key = self.cache.as_ref().map(|_| self.key(sql));
+        let as_of = Utc::now();
+        let result = self.inner.execute(sql).await?;
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
+            cache.put(key, &result, as_of);
+        }
+        Ok(result)
+    }
+
+    fn data_version(&self) -> Option<String> {
+        self.inner.data_version()
+    }
+
+    async fn cached(&self, sql: &ValidatedSql) -> Option<CachedResult> {
+        let cache = self.cache.as_ref()?;
+        cache.get(&self.key(sql))
+    }
+
+    async fn ping(&self) -> Result<(), WarehouseError> {
+        self.inner.ping().await
+    }
+}

@@ -1,0 +1,266 @@
+//! Serving a team at once: the result cache (keyed so it cannot show one
+//! principal's rows to another, audited, bypassed by admins and re-runs,
+//! invalidated by a change to the data), bounded work (503 with
+//! `Retry-After`, exactly one question event per answer returned), per-user
+//! rate limits (429) and `/readyz`.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use steward::session::SessionStore;
+use steward::settings::Settings;
+
+use crate::helpers::{TestApp, demo_db, demo_settings, fresh_index_dir, session, spawn};
+
+/// The demo settings on a private copy of the demo warehouse (tests here
+/// change or delete it).
+fn own_warehouse() -> (Settings, PathBuf) {
+    let dir = fresh_index_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("warehouse.sqlite");
+    std::fs::copy(demo_db(), &copy).unwrap();
+    let mut settings = demo_settings();
+    settings.warehouse = format!("sqlite://{}", copy.display());
+    (settings, copy)
+}
+
+/// POSTs a question; returns (status, `Retry-After`, body).
+async fn post_chat(app: &TestApp, user: &str, body: Value) -> (u16, Option<String>, Value) {
+    let r = app
+        .client
+        .post(format!("{}/api/chat", app.base))
+        .header("X-Steward-Dev-User", user)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `user`'s newest audit events of `kind`.
+async fn events(app: &TestApp, user: &str, kind: &str, limit: usize) -> Vec<Value> {
+    let (status, body) = app
+        .get(
+            Some("bob"),
+            &format!("/api/admin/audit?user={user}&kind={kind}&limit={limit}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["events"].as_array().unwrap().clone()
+}
+
+const DAU: &str = "What was DAU last week vs the week before?";
+
+#[tokio::test]
+async fn a_repeated_question_is_served_from_the_cache_under_the_same_grants_only() {
+    let (settings, _copy) = own_warehouse();
+    let app = spawn(settings).await;
+    let (status, first) = app.ask("alice", DAU).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.get("cached").is_none(), "{first}");
+    assert!(
+        first["as_of"].is_string(),
+        "an answer from data says when: {first}"
+    );
+
+    let (_, second) = app.ask("alice", DAU).await;
+    assert_eq!(second["cached"], true, "{second}");
+    assert_eq!(second["data"], first["data"]);
+    // The cached rows keep their time (when the first statement ran; the two
+    // clocks are read a slot wait apart).
+    let time =
+        |a: &Value| chrono::DateTime::parse_from_rfc3339(a["as_of"].as_str().unwrap()).unwrap();
+    assert!(
+        (time(&second) - time(&first)).abs() < chrono::Duration::seconds(1),
+        "{second}\n{first}"
+    );
+    // Still a question event, and a statement event marked as cached.
+    let q = &events(&app, "alice", "question", 1).await[0];
+    assert_eq!(q["outcome"], "answered");
+    assert!(q["statements"][0]["cached_as_of"].is_string(), "{q}");
+    let st = &events(&app, "alice", "statement", 1).await[0];
+    assert_eq!(st["outcome"], "cached", "{st}");
+    assert_eq!(st["parent"], q["id"]);
+
+    // erin's role filters rows to her region: the guard's SQL differs, so
+    // alice's cached rows are never hers.
+    let by_region = "Signups last week by region";
+    let (_, alice) = app.ask("alice", by_region).await;
+    let (_, erin) = app.ask("erin", by_region).await;
+    assert!(erin.get("cached").is_none(), "{erin}");
+    assert_ne!(erin["data"], alice["data"], "{erin}\n{alice}");
+    // The same statement under another role is another entry too.
+    let (_, bob) = app.ask("bob", DAU).await;
+    assert!(bob.get("cached").is_none(), "{bob}");
+
+    // Admins may force a fresh run; nobody else may.
+    let (status, _, fresh) = post_chat(&app, "bob", json!({"question": DAU, "fresh": true})).await;
+    assert_eq!(status, 200, "{fresh}");
+    assert!(fresh.get("cached").is_none(), "{fresh}");
+    let (status, _, denied) =
+        post_chat(&app, "alice", json!({"question": DAU, "fresh": true})).await;
+    assert_eq!(status, 403, "{denied}");
+    assert_eq!(denied["error"]["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn a_change_to_the_warehouse_file_invalidates_cached_results() {
+    let (settings, copy) = own_warehouse();
+    let app = spawn(settings).await;
+    app.ask("alice", DAU).await;
+    let (_, cached) = app.ask("alice", DAU).await;
+    assert_eq!(cached["cached"], true, "{cached}");
+    // A write to the database file (here only its modification time; any
+    // committed write changes it) is a new data version.
+    let file = std::fs::File::options().write(true).open(&copy).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let (_, after) = app.ask("alice", DAU).await;
+    assert!(after.get("cached").is_none(), "{after}");
+    assert_eq!(after["data"], cached["data"]);
+}
+
+#[tokio::test]
+async fn a_rerun_never_uses_the_cache() {
+    let (settings, _copy) = own_warehouse();
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    let app = spawn(settings).await;
+    app.ask("bob", DAU).await;
+    let (_, cached) = app.ask("bob", DAU).await;
+    assert_eq!(cached["cached"], true, "{cached}");
+    let statement = events(&app, "bob", "statement", 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (cookie, csrf) = session(&db, "bob", &["admin"], 60).await;
+    let r = app
+        .client
+        .post(format!("{}/api/admin/queries/{statement}/rerun", app.base))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .json(&json!({"reason": "is the cached DAU still right?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rerun: Value = r.json().await.unwrap();
+    let (_, shown) = app
+        .get(
+            Some("bob"),
+            &format!("/api/admin/audit/{}", rerun["rerun_id"].as_str().unwrap()),
+        )
+        .await;
+    let ran = &shown["event"]["statements"][0];
+    assert!(ran["id"].is_string(), "{shown}");
+    assert!(ran.get("cached_as_of").is_none(), "{shown}");
+    let st = &events(&app, "bob", "statement", 1).await[0];
+    assert_eq!(st["outcome"], "started", "{st}");
+}
+
+#[tokio::test]
+async fn past_the_statement_limit_questions_get_503_and_each_answer_one_question_event() {
+    let (mut settings, _copy) = own_warehouse();
+    settings.limits.max_concurrent_statements = 1;
+    settings.limits.queue_timeout_ms = 0;
+    settings.cache.enabled = false;
+    let app = spawn(settings).await;
+    let questions = [
+        DAU,
+        "How many signups last week?",
+        "Revenue last month by plan",
+        "Signups last week by region",
+        "What is the KPI overview?",
+        "Active customers by industry",
+    ];
+    let users = ["alice", "dave", "erin", "sam"];
+    let asks = (0..24).map(|i| {
+        let app = &app;
+        async move {
+            let user = users[i % users.len()];
+            let q = questions[i % questions.len()];
+            (user, post_chat(app, user, json!({ "question": q })).await)
+        }
+    });
+    let replies = futures_util::future::join_all(asks).await;
+    let mut answered = std::collections::BTreeMap::<&str, usize>::new();
+    let mut busy = 0;
+    for (user, (status, retry, body)) in &replies {
+        match status {
+            200 => *answered.entry(user).or_default() += 1,
+            503 => {
+                busy += 1;
+                assert_eq!(body["error"]["code"], "busy", "{body}");
+                let secs: u64 = retry.as_deref().expect("Retry-After").parse().unwrap();
+                assert!(secs >= 1);
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "one slot and no queue: some questions are turned away"
+    );
+    assert!(!answered.is_empty(), "and some are answered");
+    // Exactly one question event per answer returned; the turned-away
+    // questions are recorded as overloaded, with no answer.
+    for user in users {
+        let evs = events(&app, user, "question", 100).await;
+        let answers = evs
+            .iter()
+            .filter(|e| e["outcome"] == "answered" || e["outcome"] == "refused")
+            .count();
+        assert_eq!(answers, answered.get(user).copied().unwrap_or(0), "{user}");
+    }
+    let (_, report) = app.get(Some("bob"), "/api/admin/audit/verify").await;
+    assert_eq!(report["problems"], json!([]), "{report}");
+}
+
+#[tokio::test]
+async fn a_user_past_the_rate_limit_gets_429_with_retry_after_and_others_do_not() {
+    let mut settings = demo_settings();
+    settings.limits.questions_per_minute = 2;
+    settings.limits.question_burst = 2;
+    let app = spawn(settings).await;
+    for _ in 0..2 {
+        let (status, _, body) = post_chat(&app, "alice", json!({"question": DAU})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, retry, body) = post_chat(&app, "alice", json!({"question": DAU})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=30).contains(&secs), "{secs}");
+    // The Metrics API counts against the same limit.
+    let (status, body) = app
+        .get(
+            Some("alice"),
+            "/api/metrics/signups?start=2026-11-01&end=2026-11-08",
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    let (status, _, body) = post_chat(&app, "bob", json!({"question": DAU})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn readyz_fails_while_the_warehouse_is_unreachable_and_healthz_does_not() {
+    let (settings, copy) = own_warehouse();
+    let app = spawn(settings).await;
+    let (status, body) = app.get(None, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["warehouse"], "ok");
+    assert_eq!(body["checks"]["audit"], "ok");
+    std::fs::remove_file(&copy).unwrap();
+    let (status, body) = app.get(None, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["warehouse"], "unreachable", "{body}");
+    assert_eq!(body["checks"]["sessions"], "ok", "{body}");
+    let (status, _) = app.get(None, "/healthz").await;
+    assert_eq!(status, 200);
+}
