@@ -264,3 +264,129 @@ async fn readyz_fails_while_the_warehouse_is_unreachable_and_healthz_does_not() 
     let (status, _) = app.get(None, "/healthz").await;
     assert_eq!(status, 200);
 }
+
+/// A scripted model whose every reply takes `ms` and counts all customers.
+async fn slow_model(replies: usize, ms: u64) -> crate::scripted_llm::ScriptedLlm {
+    let reply =
+        crate::scripted_llm::Reply::Text("```sql\nSELECT COUNT(*) AS n FROM customers\n```".into());
+    crate::scripted_llm::start(
+        (0..replies)
+            .map(|_| crate::scripted_llm::Reply::Delayed(ms, Box::new(reply.clone())))
+            .collect(),
+    )
+    .await
+}
+
+const TO_MODEL: &str = "How many customers do we have in all?";
+
+#[tokio::test]
+async fn past_the_model_limit_questions_get_503_not_a_degraded_answer() {
+    let llm = slow_model(4, 1500).await;
+    let app = crate::scripted_llm::demo_app(&llm, steward::llm::LlmPath::Sql, |s| {
+        s.llm.route = steward::llm::Route::Always;
+        s.llm.candidates = 1;
+        s.llm.max_concurrent = 1;
+        s.llm.queue_timeout_ms = 100;
+    })
+    .await;
+    let (first, second) = tokio::join!(
+        post_chat(&app, "alice", json!({ "question": TO_MODEL })),
+        post_chat(&app, "dave", json!({ "question": TO_MODEL })),
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 503], "{first:?}\n{second:?}");
+    let busy = if first.0 == 503 { &first } else { &second };
+    assert_eq!(busy.2["error"]["code"], "busy");
+    assert!(busy.1.is_some(), "Retry-After");
+}
+
+#[tokio::test]
+async fn on_sigterm_an_instance_finishes_the_answer_in_flight_takes_no_new_work_and_exits() {
+    let llm = slow_model(1, 2500).await;
+    let port = crate::oidc_provider::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = crate::helpers::steward_command()
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env(
+            "STEWARD_WAREHOUSE",
+            format!("sqlite://{}", demo_db().display()),
+        )
+        .env("STEWARD_AS_OF", crate::helpers::as_of().to_string())
+        .env("STEWARD_LLM__URL", &llm.url)
+        .env("STEWARD_LLM__ROUTE", "always")
+        .env("STEWARD_LLM__CANDIDATES", "1")
+        .env("STEWARD_LLM__MAX_RETRIES", "0")
+        .env("STEWARD_LIMITS__SHUTDOWN_GRACE_SECS", "20")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..240 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(ready, "steward serve became ready");
+    let asking = tokio::spawn({
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/api/chat"))
+                .header("X-Steward-Dev-User", "alice")
+                .json(&json!({ "question": TO_MODEL }))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    // The question is now waiting on the model.
+    while llm.requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // New connections are refused once the listener closes…
+    let mut refused = false;
+    for _ in 0..50 {
+        if reqwest::Client::new()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused, "no new work after SIGTERM");
+    // …while the answer in flight is finished and delivered…
+    let (status, body) = asking.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    // …and the process exits cleanly within the grace period.
+    let exited = tokio::task::spawn_blocking(move || {
+        for _ in 0..200 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        None
+    })
+    .await
+    .unwrap();
+    assert!(exited.is_some_and(|s| s.success()), "{exited:?}");
+}
