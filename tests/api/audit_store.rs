@@ -277,6 +277,62 @@ async fn concurrent_appends_from_two_logs_keep_one_chain() {
     assert_eq!(report.events, 20);
 }
 
+/// Many answers appending at once through one handle: every append returns
+/// its own committed event, the chain stays whole, and they share
+/// transactions (group commit).
+async fn group_commit_contract(log: AuditLog) {
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut e = event("alice", EventKind::Statement, "events", "started");
+                e.purpose = Some(format!("statement {i}"));
+                log.append(e).await
+            })
+        })
+        .collect();
+    let mut seqs = std::collections::BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let stored = t.await.unwrap().unwrap();
+        assert_eq!(
+            stored.purpose.as_deref(),
+            Some(format!("statement {i}").as_str())
+        );
+        assert!(seqs.insert(stored.seq), "seq {} given twice", stored.seq);
+    }
+    assert_eq!(seqs.len(), 200);
+    assert_eq!(
+        *seqs.last().unwrap() - *seqs.first().unwrap(),
+        199,
+        "contiguous"
+    );
+    let report = log.verify().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.events, 200);
+    assert!(
+        log.commits() < 200,
+        "200 concurrent appends took {} transactions",
+        log.commits()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_group_committed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store = SessionStore::connect(&session_settings(url)).await.unwrap();
+    group_commit_contract(AuditLog::new(store, &settings(30)).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_group_committed_on_postgres() {
+    with_postgres_database("steward_group_commit", |url| async move {
+        let store = SessionStore::connect(&session_settings(url)).await.unwrap();
+        group_commit_contract(AuditLog::new(store, &settings(30)).unwrap()).await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_lost_or_replaced_key_is_refused_not_regenerated() {
     let dir = tempfile::tempdir().unwrap();

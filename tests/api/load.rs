@@ -390,3 +390,45 @@ async fn on_sigterm_an_instance_finishes_the_answer_in_flight_takes_no_new_work_
     .unwrap();
     assert!(exited.is_some_and(|s| s.success()), "{exited:?}");
 }
+
+/// Statement events written for the dimension catalogue so far.
+async fn catalogue_statements(o: &steward::orchestrator::Orchestrator) -> usize {
+    let filter = steward::audit::Filter {
+        kind: Some("statement".into()),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    o.audit
+        .list(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.purpose.as_deref() == Some("dimension catalogue"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_dimension_catalogue_is_read_back_until_the_data_changes() {
+    let (settings, copy) = own_warehouse();
+    std::fs::create_dir_all(&settings.index_dir).unwrap();
+    let first = steward::startup::build_orchestrator(&settings)
+        .await
+        .unwrap();
+    let queried = catalogue_statements(&first).await;
+    assert!(queried > 0, "the first start queries the warehouse");
+    assert!(!first.dimension_values.is_empty());
+    // A one-shot command starting again reads it back: no statement runs.
+    let second = steward::startup::build_orchestrator(&settings)
+        .await
+        .unwrap();
+    assert_eq!(second.dimension_values, first.dimension_values);
+    assert_eq!(catalogue_statements(&second).await, queried);
+    // New data: queried again.
+    let file = std::fs::File::options().write(true).open(&copy).unwrap();
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let third = steward::startup::build_orchestrator(&settings)
+        .await
+        .unwrap();
+    assert_eq!(catalogue_statements(&third).await, 2 * queried);
+}

@@ -15,6 +15,7 @@ mod grounding;
 mod guard_corpus;
 mod hardening;
 mod helpers;
+mod instances;
 mod llm_agent;
 mod llm_live;
 mod llm_sqlgen;
