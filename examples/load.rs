@@ -5,8 +5,9 @@
 //! the `--users` in turn, through `POST /api/chat` with the dev identity
 //! header, for `--duration-secs`. It reports answers per second, latency
 //! percentiles of answers (nearest-rank, milliseconds), 503s and 429s (shed
-//! load, counted apart from errors), errors, the server's peak resident set
-//! (`VmHWM` of `/proc/PID/status`, with `--server-pid`), and, with
+//! load, counted apart from errors), errors, the server's resident set (with
+//! `--server-pid`: the largest `VmRSS` sampled every 100 ms during the run,
+//! and `VmHWM`, the peak since it started, start-up included), and, with
 //! `--audit-db`, the question events written during the run against the
 //! answers returned (they must be equal). Output is one JSON object on stdout.
 //!
@@ -105,10 +106,11 @@ fn percentile(ms: &[f64], p: f64) -> f64 {
     ms[rank.clamp(1, ms.len()) - 1]
 }
 
-/// Peak resident set of `pid` in MiB (`VmHWM`).
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+/// A memory figure of `pid` in MiB: `VmHWM` (peak resident set since it
+/// started) or `VmRSS` (now), from `/proc/PID/status`.
+fn rss_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -213,6 +215,19 @@ async fn main() -> anyhow::Result<()> {
             })
         })
         .collect();
+    // The server's resident set, sampled every 100 ms while the run lasts.
+    let sampler = args.server_pid.map(|pid| {
+        tokio::spawn(async move {
+            let mut max: f64 = 0.0;
+            while Instant::now() < deadline {
+                if let Some(now) = rss_mib(pid, "VmRSS:") {
+                    max = max.max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            max
+        })
+    });
     let mut latencies = Vec::new();
     let (mut busy, mut limited) = (0usize, 0usize);
     let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
@@ -227,6 +242,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let rss_during_run = match sampler {
+        Some(s) => Some(s.await?),
+        None => None,
+    };
     latencies.sort_by(f64::total_cmp);
     let audit = match &args.audit_db {
         Some(db) => {
@@ -255,7 +274,10 @@ async fn main() -> anyhow::Result<()> {
         "busy_503": busy,
         "rate_limited_429": limited,
         "errors": errors,
-        "server_peak_rss_mib": args.server_pid.and_then(peak_rss_mib),
+        "server_rss_mib": {
+            "max_during_run": rss_during_run,
+            "peak_since_start": args.server_pid.and_then(|p| rss_mib(p, "VmHWM:")),
+        },
         "audit": audit,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

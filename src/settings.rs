@@ -48,11 +48,16 @@ pub struct Limits {
     /// Most HTTP connections served at once; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most questions (chat and Metrics API) answered at once; more wait up
+    /// to `queue_timeout_ms`, then get 503 with `Retry-After`.
+    #[serde(default = "default_max_concurrent_answers")]
+    pub max_concurrent_answers: usize,
     /// Most warehouse statements running at once, over all questions.
     #[serde(default = "default_max_concurrent_statements")]
     pub max_concurrent_statements: usize,
-    /// How long a statement waits for a slot, in milliseconds, before its
-    /// question is turned away with 503 and `Retry-After`.
+    /// How long a question waits for a turn, and a statement for a slot, in
+    /// milliseconds, before the question is turned away with 503 and
+    /// `Retry-After`.
     #[serde(default = "default_queue_timeout_ms")]
     pub queue_timeout_ms: u64,
     /// Questions (chat and Metrics API queries) one user may ask per minute,
@@ -68,12 +73,16 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
 }
 
+fn default_max_concurrent_answers() -> usize {
+    8
+}
+
 fn default_max_concurrent_statements() -> usize {
     8
 }
 
 fn default_queue_timeout_ms() -> u64 {
-    5_000
+    3_000
 }
 
 fn default_questions_per_minute() -> u32 {
@@ -197,6 +206,7 @@ impl Default for Settings {
                 max_body_bytes: 64 * 1024,
                 header_read_timeout_ms: default_header_read_timeout_ms(),
                 max_connections: default_max_connections(),
+                max_concurrent_answers: default_max_concurrent_answers(),
                 max_concurrent_statements: default_max_concurrent_statements(),
                 queue_timeout_ms: default_queue_timeout_ms(),
                 questions_per_minute: default_questions_per_minute(),

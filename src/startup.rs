@@ -227,6 +227,7 @@ impl Application {
             identities: Arc::new(identities),
             limits: Arc::new(settings.limits.clone()),
             questions: Arc::new(crate::http::rate::QuestionLimiter::new(&settings.limits)),
+            admission: Arc::new(crate::http::rate::Admission::new(&settings.limits)),
             draining: Arc::default(),
             sessions,
             oidc: settings

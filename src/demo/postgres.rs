@@ -45,7 +45,8 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
-const INDEXES: &str = "CREATE INDEX ON events (occurred_at); CREATE INDEX ON user_profiles (signed_up_at); \
+const INDEXES: &str = "CREATE INDEX ON events (occurred_at, user_id); \
+    CREATE INDEX ON events (occurred_at, event_name, session_id); CREATE INDEX ON user_profiles (signed_up_at); \
     CREATE INDEX ON customers (churned_at); CREATE INDEX ON billing_history (billed_at); ANALYZE;";
 
 /// Creates the demo tables in the (existing, empty) database at `pg_url` and

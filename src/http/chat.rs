@@ -181,9 +181,11 @@ fn stream_answer(
     conversation_id: String,
     question: String,
     fresh: bool,
+    turn: tokio::sync::OwnedSemaphorePermit,
 ) -> Response {
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     tokio::spawn(async move {
+        let _turn = turn;
         let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
         let orchestrator = Arc::clone(&state.orchestrator);
         // Boxed: the answer's future is large, and a stack frame holding it
@@ -255,6 +257,7 @@ async fn chat(
         super::require_admin(&state, &principal)?;
     }
     state.questions.check(&principal.user)?;
+    let turn = state.admission.admit().await?;
     let conversation_id = match req.conversation_id {
         Some(id)
             if id.len() <= 64
@@ -281,6 +284,7 @@ async fn chat(
             conversation_id,
             question.to_owned(),
             req.fresh,
+            turn,
         ));
     }
     let answer = state
@@ -288,6 +292,7 @@ async fn chat(
         .ask_fresh_in(&principal, channel, &conversation_id, question, req.fresh)
         .await
         .map_err(ApiError::from_ask)?;
+    drop(turn);
     remember(&state, &principal, &conversation_id, question, &answer).await;
     Ok(Json(ChatResponse {
         conversation_id,

@@ -78,6 +78,7 @@ async fn query(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     state.questions.check(&principal.user)?;
+    let _turn = state.admission.admit().await?;
     let o = &state.orchestrator;
     let Some(def) = o.semantic.metric(&name) else {
         return Err(ApiError::new(

@@ -56,6 +56,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<secrecy::SecretString>>,
     /// Questions per user ([`rate::QuestionLimiter`]).
     pub questions: Arc<rate::QuestionLimiter>,
+    /// Answers in flight ([`rate::Admission`]).
+    pub admission: Arc<rate::Admission>,
     /// Set once shutdown began: `/readyz` fails so load balancers stop
     /// sending new work while in-flight answers finish.
     pub draining: Arc<std::sync::atomic::AtomicBool>,

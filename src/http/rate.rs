@@ -1,11 +1,17 @@
-//! Per-user rate limits on questions: a keyed GCRA limiter (governor, the
-//! generic cell rate algorithm of ITU-T I.371 as a token bucket) with
-//! `limits.questions_per_minute` sustained and `limits.question_burst` on top.
+//! Load shedding at the door: per-user rate limits on questions (a keyed
+//! GCRA limiter — governor, the generic cell rate algorithm of ITU-T I.371,
+//! a token bucket — with `limits.questions_per_minute` sustained and
+//! `limits.question_burst` on top), and [`Admission`], the bound on answers
+//! in flight.
 
 use std::num::NonZeroU32;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
 use crate::settings::Limits;
@@ -45,6 +51,39 @@ impl QuestionLimiter {
     }
 }
 
+/// At most `limits.max_concurrent_answers` questions are answered at once;
+/// a question waits up to `limits.queue_timeout_ms` for its turn, then gets
+/// 503 `busy` with `Retry-After`. Work is thus bounded before it starts, and
+/// a queued client learns within the timeout instead of waiting without end.
+pub struct Admission {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl Admission {
+    /// The admission `limits` describe.
+    pub fn new(limits: &Limits) -> Admission {
+        Admission {
+            permits: Arc::new(Semaphore::new(limits.max_concurrent_answers.max(1))),
+            wait: Duration::from_millis(limits.queue_timeout_ms),
+        }
+    }
+
+    /// A turn to answer, held until dropped.
+    ///
+    /// # Errors
+    /// 503 `busy` with `Retry-After` when no turn freed up in time.
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                crate::prometheus::shed("busy");
+                Err(ApiError::busy(self.wait.as_secs().max(1)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +108,20 @@ mod tests {
         let wait = e.retry_after.unwrap();
         assert!((1..=10).contains(&wait), "{wait}");
         limiter.check("bob").unwrap();
+    }
+
+    #[tokio::test]
+    async fn past_the_answers_in_flight_a_question_waits_then_is_turned_away() {
+        let mut l = limits(0, 0);
+        l.max_concurrent_answers = 1;
+        l.queue_timeout_ms = 20;
+        let admission = Admission::new(&l);
+        let held = admission.admit().await.unwrap();
+        let e = admission.admit().await.unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (503, "busy"));
+        assert_eq!(e.retry_after, Some(1));
+        drop(held);
+        drop(admission.admit().await.unwrap());
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Embedder {
             .lock()
             .map_err(|_| "the embedding model is unusable after a panic".to_owned())?;
         let vectors = model
-            .embed(texts, Some(32))
+            .embed(texts, Some(8))
             .map_err(|e| format!("embedding failed: {e}"))?;
         Ok(vectors.into_iter().map(normalised).collect())
     }

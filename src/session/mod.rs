@@ -203,6 +203,15 @@ impl SessionStore {
             .max_connections(if postgres { 8 } else { 1 })
             .connect_with(options)
             .await?;
+        if !postgres {
+            // Write-ahead logging: a commit is one append and one flush of
+            // the log (synchronous stays FULL, so a committed audit event
+            // survives power loss), and readers do not wait for writers
+            // (<https://sqlite.org/wal.html>). The mode is stored in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
         if postgres {
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
         } else {
