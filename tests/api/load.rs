@@ -432,3 +432,47 @@ async fn the_dimension_catalogue_is_read_back_until_the_data_changes() {
         .unwrap();
     assert_eq!(catalogue_statements(&third).await, 2 * queried);
 }
+
+#[tokio::test]
+async fn readyz_fails_while_the_audit_and_sessions_database_is_unreachable() {
+    crate::helpers::with_postgres_database("steward_readyz", |url| async move {
+        let mut settings = demo_settings();
+        settings.sessions.database = url.clone();
+        let app = spawn(settings).await;
+        let (status, body) = app.get(None, "/readyz").await;
+        assert_eq!(status, 200, "{body}");
+        // No one may connect to the database any more, and those connected are cut off.
+        let admin = std::env::var("STEWARD_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = url::Url::parse(&url)
+            .unwrap()
+            .path()
+            .trim_start_matches('/')
+            .to_owned();
+        let pg = sqlx::PgPool::connect(&admin).await.unwrap();
+        let run = |sql: String| {
+            let pg = pg.clone();
+            async move {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&pg)
+                    .await
+                    .unwrap();
+            }
+        };
+        run(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+        run(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await;
+        let (status, body) = app.get(None, "/readyz").await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["checks"]["audit"], "unreachable", "{body}");
+        assert_eq!(body["checks"]["sessions"], "unreachable", "{body}");
+        assert_eq!(body["checks"]["warehouse"], "ok", "{body}");
+        // Back again: ready again.
+        run(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+        let (status, body) = app.get(None, "/readyz").await;
+        assert_eq!(status, 200, "{body}");
+    })
+    .await;
+}
