@@ -68,14 +68,7 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     let warehouse = warehouse::connect_with(&settings.warehouse, settings.enforce_in_database)
         .await
         .context("opening the warehouse")?;
-    let queue_timeout = std::time::Duration::from_millis(settings.limits.queue_timeout_ms);
-    let warehouse: Arc<dyn warehouse::Warehouse> = Arc::new(warehouse::cache::Bounded::new(
-        warehouse,
-        &settings.warehouse,
-        &settings.cache,
-        settings.limits.max_concurrent_statements,
-        queue_timeout,
-    ));
+
     let docs = open_docs(settings).await?;
     let verified = verified::load(&settings.policies, &policy, warehouse.dialect())
         .map_err(anyhow::Error::msg)?;
@@ -87,6 +80,18 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     let database = crate::session::SessionStore::connect(&settings.sessions)
         .await
         .context("opening steward's database (sessions.database)")?;
+    let queue_timeout = std::time::Duration::from_millis(settings.limits.queue_timeout_ms);
+    let mut bounded = warehouse::cache::Bounded::new(
+        warehouse,
+        &settings.warehouse,
+        &settings.cache,
+        settings.limits.max_concurrent_statements,
+        queue_timeout,
+    );
+    if settings.cache.shared {
+        bounded = bounded.with_shared_tier(database.clone(), settings.cache.max_age_secs);
+    }
+    let warehouse: Arc<dyn warehouse::Warehouse> = Arc::new(bounded);
     let conversations = crate::orchestrator::conversation::ConversationStore::new(database.clone());
     let audit = crate::audit::AuditLog::new(database, &settings.audit)?;
     audit.check_key().await?;

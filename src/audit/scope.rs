@@ -187,14 +187,14 @@ pub async fn run_statement(
     event.purpose = Some(purpose.to_owned());
     event.tables = validated.tables().iter().cloned().collect();
     event.decisions = decisions.clone();
-    let fresh = scope.as_ref().is_some_and(|s| s.fresh);
-    let hit = match fresh {
-        true => None,
-        false => warehouse.cached(validated).await,
+    let hit = if scope.as_ref().is_some_and(|s| s.fresh) {
+        None
+    } else {
+        warehouse.cached(validated).await
     };
     let started = Instant::now();
     let ran_at = Utc::now();
-    let (event, result, as_of) = match hit {
+    let (event, result, cached_at) = match hit {
         Some(hit) => {
             event.outcome = "cached".into();
             event.rows = Some(hit.result.rows.len() as u64);
@@ -222,7 +222,7 @@ pub async fn run_statement(
             .map(|r| result_hash(&r.columns, &r.rows)),
         duration_ms,
         error: result.as_ref().err().map(|e| e.kind().to_owned()),
-        cached_as_of: as_of.map(|t| t.to_rfc3339()),
+        cached_as_of: cached_at.map(|t| t.to_rfc3339()),
     };
     if let Ok(r) = &result
         && validated.classes().contains(&ColumnClass::Pii)
@@ -241,9 +241,9 @@ pub async fn run_statement(
         merge(&mut d.row_filters, &decisions.row_filters);
         match &result {
             Ok(_) => {
-                let produced = as_of.unwrap_or(ran_at);
+                let produced = cached_at.unwrap_or(ran_at);
                 c.as_of = Some(c.as_of.map_or(produced, |t| t.min(produced)));
-                c.cached |= as_of.is_some();
+                c.cached |= cached_at.is_some();
             }
             Err(WarehouseError::Busy(_)) => c.overloaded = true,
             Err(_) => {}

@@ -16,6 +16,11 @@
 //! statements may read the clock (`current_date`). Every entry also expires
 //! after `cache.max_age_secs`.
 //!
+//! **The shared tier** (`cache.shared`): results are also kept in steward's
+//! database (table `result_cache`), so every instance sharing it serves what
+//! one of them ran. Results of statements that read a `pii` column are never
+//! written there: personal data stays in memory, for the role that read it.
+//!
 //! **Bounded work.** At most `limits.max_concurrent_statements` statements
 //! run at once; a statement waits up to `limits.queue_timeout_ms` for its
 //! turn and then fails with [`WarehouseError::Busy`] instead of piling up.
@@ -29,8 +34,73 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Row;
+
 use super::{ResultSet, Warehouse, WarehouseError};
+use crate::policy::ColumnClass;
+use crate::session::SessionStore;
 use crate::sql::{Dialect, ValidatedSql};
+
+/// The shared tier in steward's database.
+struct Shared {
+    db: SessionStore,
+    max_age_ms: i64,
+    stores: AtomicU64,
+}
+
+/// Every this many stores, expired shared entries are deleted.
+const PURGE_EVERY: u64 = 256;
+
+impl Shared {
+    /// The entry under `key`, if stored within `max_age_ms`. Failures (an
+    /// unreachable database, an unreadable row) are misses.
+    async fn get(&self, key: &[u8; 32]) -> Option<CachedResult> {
+        let oldest = Utc::now().timestamp_millis() - self.max_age_ms;
+        let row = sqlx::query(self.db.sql(
+            "SELECT as_of_ms, body FROM result_cache WHERE cache_key = $1 AND stored_ms >= $2",
+        ))
+        .bind(hex::encode(key))
+        .bind(oldest)
+        .fetch_optional(self.db.pool())
+        .await
+        .ok()??;
+        let as_of = DateTime::from_timestamp_millis(row.try_get("as_of_ms").ok()?)?;
+        let body: String = row.try_get("body").ok()?;
+        let result = serde_json::from_str(&body).ok()?;
+        Some(CachedResult { result, as_of })
+    }
+
+    /// Stores `result` under `key` (replacing an older entry); now and then
+    /// deletes expired entries. Failures only lose the entry.
+    async fn put(&self, key: &[u8; 32], result: &ResultSet, as_of: DateTime<Utc>) {
+        let Ok(body) = serde_json::to_string(result) else {
+            return;
+        };
+        let now = Utc::now().timestamp_millis();
+        let stored = sqlx::query(self.db.sql(
+            "INSERT INTO result_cache (cache_key, as_of_ms, stored_ms, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (cache_key) DO UPDATE SET as_of_ms = excluded.as_of_ms, \
+             stored_ms = excluded.stored_ms, body = excluded.body",
+        ))
+        .bind(hex::encode(key))
+        .bind(as_of.timestamp_millis())
+        .bind(now)
+        .bind(body)
+        .execute(self.db.pool())
+        .await;
+        if let Err(e) = stored {
+            tracing::debug!(error = %e, "shared result cache: entry not stored");
+        }
+        if self.stores.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
+            let _ = sqlx::query(self.db.sql("DELETE FROM result_cache WHERE stored_ms < $1"))
+                .bind(now - self.max_age_ms)
+                .execute(self.db.pool())
+                .await;
+        }
+    }
+}
 
 /// `cache` in settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +120,9 @@ pub struct CacheSettings {
     pub freshness_secs: u64,
     /// Longest any entry is served, in seconds, whatever the data version says.
     pub max_age_secs: u64,
+    /// Also keep results (except those of statements reading personal data)
+    /// in steward's database, shared by every instance using it.
+    pub shared: bool,
 }
 
 impl Default for CacheSettings {
@@ -60,6 +133,7 @@ impl Default for CacheSettings {
             max_entry_bytes: 4 << 20,
             freshness_secs: 300,
             max_age_secs: 3600,
+            shared: false,
         }
     }
 }
@@ -182,6 +256,7 @@ pub struct Bounded {
     inner: Arc<dyn Warehouse>,
     identity: [u8; 32],
     cache: Option<ResultCache>,
+    shared: Option<Shared>,
     freshness_secs: u64,
     permits: Semaphore,
     queue_timeout: Duration,
@@ -202,10 +277,25 @@ impl Bounded {
             inner,
             identity: Sha256::digest(url.as_bytes()).into(),
             cache: cache.enabled.then(|| ResultCache::new(cache)),
+            shared: None,
             freshness_secs: cache.freshness_secs.max(1),
             permits: Semaphore::new(max_concurrent.max(1)),
             queue_timeout,
         }
+    }
+
+    /// This warehouse with the cache's shared tier in `db` (when the cache
+    /// is enabled), entries served for at most `max_age_secs`.
+    #[must_use]
+    pub fn with_shared_tier(mut self, db: SessionStore, max_age_secs: u64) -> Bounded {
+        if self.cache.is_some() {
+            self.shared = Some(Shared {
+                db,
+                max_age_ms: i64::try_from(max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+                stores: AtomicU64::new(0),
+            });
+        }
+        self
     }
 
     /// The result cache, when enabled.
@@ -259,6 +349,12 @@ impl Warehouse for Bounded {
         let result = self.inner.execute(sql).await?;
         if let (Some(cache), Some(key)) = (&self.cache, key) {
             cache.put(key, &result, as_of);
+            if let Some(shared) = &self.shared
+                && !sql.classes().contains(&ColumnClass::Pii)
+                && result_bytes(&result) <= cache.settings.max_entry_bytes
+            {
+                shared.put(&key, &result, as_of).await;
+            }
         }
         Ok(result)
     }
@@ -269,7 +365,13 @@ impl Warehouse for Bounded {
 
     async fn cached(&self, sql: &ValidatedSql) -> Option<CachedResult> {
         let cache = self.cache.as_ref()?;
-        cache.get(&self.key(sql))
+        let key = self.key(sql);
+        if let Some(hit) = cache.get(&key) {
+            return Some(hit);
+        }
+        let hit = self.shared.as_ref()?.get(&key).await?;
+        cache.put(key, &hit.result, hit.as_of);
+        Some(hit)
     }
 
     async fn ping(&self) -> Result<(), WarehouseError> {

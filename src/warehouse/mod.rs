@@ -12,7 +12,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use postgres::PostgresWarehouse;
 pub use snowflake::SnowflakeWarehouse;
@@ -22,7 +22,7 @@ use crate::sql::{Dialect, ValidatedSql};
 
 /// Rows returned by a statement. Values are JSON scalars (numbers, strings,
 /// null); they are data for the answer, never written to logs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultSet {
     /// Column names in order.
     pub columns: Vec<String>,

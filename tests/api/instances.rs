@@ -1,7 +1,8 @@
 //! Several `steward serve` processes on loopback sharing one PostgreSQL
 //! database for sessions, the audit trail and conversations, with the
 //! warehouse in PostgreSQL too: a revocation on one instance is refused on
-//! the others at their next request, the audit chain stays whole with all
+//! the others at their next request, a result one ran is served by the
+//! others from the shared cache tier, the audit chain stays whole with all
 //! of them appending under load, and an instance killed mid-answer loses no
 //! committed event and leaves no half-written one.
 
@@ -40,6 +41,7 @@ async fn start(warehouse: &str, shared: &str, key_file: &std::path::Path) -> Ins
         .env("STEWARD_AUDIT__KEY_FILE", key_file)
         .env("STEWARD_AS_OF", as_of().to_string())
         .env("STEWARD_LIMITS__QUESTIONS_PER_MINUTE", "0")
+        .env("STEWARD_CACHE__SHARED", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -133,6 +135,13 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
                 assert_eq!(me_with(&client, &i.base, &cookie).await, 401, "{}", i.base);
             }
 
+            // The result cache is shared too: B serves what A ran.
+            let tickets = "How many tickets were opened last week?";
+            let (_, on_a) = ask(&client, &a.base, "alice", tickets).await;
+            let (_, on_b) = ask(&client, &b.base, "alice", tickets).await;
+            assert_eq!(on_b["cached"], true, "{on_b}");
+            assert_eq!(on_b["data"], on_a["data"]);
+
             // All three append under load: every answer has its question
             // event, and the chain verifies.
             let asks = (0..45).map(|n| {
@@ -158,7 +167,7 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
                     .unwrap()
                 }
             };
-            assert_eq!(count("AND outcome = 'answered'").await, 45);
+            assert_eq!(count("AND outcome = 'answered'").await, 45 + 2);
 
             // Kill one instance in the middle of answering.
             let b_base = b.base.clone();
@@ -195,7 +204,7 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
             // reach the client is recorded as answered twice or half.
             let answered = count("AND outcome = 'answered'").await;
             assert!(
-                answered >= 45 + answered_before_death && answered <= 45 + 12,
+                answered >= 47 + answered_before_death && answered <= 47 + 12,
                 "{answered} answered events, {answered_before_death} answers returned"
             );
             // The survivors go on appending, and the whole chain verifies.

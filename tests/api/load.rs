@@ -476,3 +476,52 @@ async fn readyz_fails_while_the_audit_and_sessions_database_is_unreachable() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_the_shared_tier_an_instance_serves_what_another_ran_but_never_personal_data() {
+    crate::helpers::with_postgres_database("steward_shared_cache", |url| async move {
+        let (mut settings, _copy) = own_warehouse();
+        settings.sessions.database = url.clone();
+        settings.cache.shared = true;
+        let a = spawn(settings.clone()).await;
+        settings.index_dir = fresh_index_dir();
+        let b = spawn(settings).await;
+
+        let (_, first) = a.ask("alice", DAU).await;
+        assert!(first.get("cached").is_none(), "{first}");
+        let (_, other) = b.ask("alice", DAU).await;
+        assert_eq!(other["cached"], true, "B serves what A ran: {other}");
+        assert_eq!(other["data"], first["data"]);
+
+        // carol may read customers' emails; those rows stay in A's memory.
+        let pii = "Show me the email addresses of customers who churned last month.";
+        let (_, on_a) = a.ask("carol", pii).await;
+        assert!(on_a.to_string().contains(".example"), "{on_a}");
+        let (_, on_b) = b.ask("carol", pii).await;
+        assert_eq!(on_b["data"], on_a["data"]);
+        // B ran the listing itself (its count of the same rows is public, so shared).
+        let q = &events(&b, "carol", "question", 1).await[0];
+        let statements = q["statements"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "{q}");
+        assert!(statements[0].get("cached_as_of").is_none(), "{q}");
+        assert!(statements[1]["cached_as_of"].is_string(), "{q}");
+        let (_, again) = a.ask("carol", pii).await;
+        assert_eq!(again["cached"], true, "{again}");
+        let store = SessionStore::connect(&steward::session::SessionSettings {
+            database: url,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM result_cache")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(!bodies.is_empty());
+        assert!(
+            bodies.iter().all(|b| !b.contains(".example")),
+            "no email address is stored in steward's database"
+        );
+    })
+    .await;
+}
