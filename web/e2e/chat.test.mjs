@@ -84,6 +84,7 @@ test('signs in with the dev picker, shows who and roles, and answers the six que
   assert.match(await turn.locator('.interpretation').textContent(), /^I read this as: daily active users, \d{4}-\d{2}-\d{2} to /);
   assert.ok(await turn.locator('.key-numbers dd').count() >= 2);
   assert.ok(await turn.locator('table.data tbody tr').count() >= 2);
+  assert.match(await turn.locator('.as-of').textContent(), /^Data as of \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
   const sql = turn.locator('details.sql');
   assert.equal(await sql.getAttribute('open'), null, 'SQL starts collapsed');
   await sql.locator('summary').click();
