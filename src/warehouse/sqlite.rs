@@ -50,8 +50,12 @@ impl SqliteWarehouse {
             // steward logs its own redacted facts instead (LOGGING.md).
             .log_statements(log::LevelFilter::Off)
             .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
+        // SQLite runs statements in this process, on the CPU: connections
+        // beyond the cores add memory (each has its own page cache and
+        // temporary B-trees), not throughput (docs/benchmarks.md).
+        let connections = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(connections as u32)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
