@@ -1,9 +1,10 @@
 //! Several `steward serve` processes on loopback sharing one PostgreSQL
-//! database for sessions, the audit trail and conversations, with the
-//! warehouse in PostgreSQL too: a revocation on one instance is refused on
-//! the others at their next request, a result one ran is served by the
-//! others from the shared cache tier, the audit chain stays whole with all
-//! of them appending under load, and an instance killed mid-answer loses no
+//! database for sessions, the audit trail, conversations and the result
+//! cache, with the warehouse in PostgreSQL too: a revocation on one instance
+//! is refused on the others at their next request, a result one ran is
+//! served by the others from the shared cache tier, a conversation goes on
+//! at another instance, the audit chain stays whole with all of them
+//! appending under load, and an instance killed mid-answer loses no
 //! committed event and leaves no half-written one.
 
 use std::process::{Child, Stdio};
@@ -142,6 +143,27 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
             assert_eq!(on_b["cached"], true, "{on_b}");
             assert_eq!(on_b["data"], on_a["data"]);
 
+            // A conversation started on one instance continues on another.
+            let conversation = "shared-conversation-1";
+            let follow = |base: String, question: &'static str| {
+                let client = client.clone();
+                async move {
+                    let r = client
+                        .post(format!("{base}/api/chat"))
+                        .header("X-Steward-Dev-User", "erin")
+                        .json(&json!({ "question": question, "conversation_id": conversation }))
+                        .send()
+                        .await
+                        .unwrap();
+                    r.json::<Value>().await.unwrap()
+                }
+            };
+            let first = follow(a.base.clone(), "How many signups last week?").await;
+            assert_eq!(first["metric"], "signups", "{first}");
+            let next = follow(c.base.clone(), "and the week before?").await;
+            assert_eq!(next["metric"], "signups", "{next}");
+            assert_ne!(next["data"], first["data"], "{next}");
+
             // All three append under load: every answer has its question
             // event, and the chain verifies.
             let asks = (0..45).map(|n| {
@@ -167,7 +189,7 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
                     .unwrap()
                 }
             };
-            assert_eq!(count("AND outcome = 'answered'").await, 45 + 2);
+            assert_eq!(count("AND outcome = 'answered'").await, 45 + 4);
 
             // Kill one instance in the middle of answering.
             let b_base = b.base.clone();
@@ -204,7 +226,7 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
             // reach the client is recorded as answered twice or half.
             let answered = count("AND outcome = 'answered'").await;
             assert!(
-                answered >= 47 + answered_before_death && answered <= 47 + 12,
+                answered >= 49 + answered_before_death && answered <= 49 + 12,
                 "{answered} answered events, {answered_before_death} answers returned"
             );
             // The survivors go on appending, and the whole chain verifies.
