@@ -160,7 +160,6 @@ async fn clear_history(
     Ok(Json(serde_json::json!({ "cleared": cleared })))
 }
 
-/// 503 for an answer the audit trail could not record (it is withheld).
 /// Whether the client asked for server-sent events.
 fn wants_stream(headers: &HeaderMap) -> bool {
     headers

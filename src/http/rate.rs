@@ -78,7 +78,7 @@ impl Admission {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
                 crate::prometheus::shed("busy");
-                Err(ApiError::busy(self.wait.as_secs().max(1)))
+                Err(ApiError::busy(self.wait.as_secs()))
             }
         }
     }

@@ -38,6 +38,11 @@ pub fn default_model_dir() -> Option<PathBuf> {
     Some(root.join("model"))
 }
 
+/// [`default_model_dir`], when a model is installed there (`model.onnx`).
+pub fn installed_model_dir() -> Option<PathBuf> {
+    default_model_dir().filter(|d| d.join("model.onnx").is_file())
+}
+
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
 }

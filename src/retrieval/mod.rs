@@ -29,7 +29,7 @@ pub use bm25::Bm25;
 pub use chunk::{
     Chunk, ChunkLimits, DocMeta, chunk_markdown, estimate_tokens, looks_like_instruction,
 };
-pub use embed::{DIM, Embedder, ORT_LIBRARY, default_model_dir};
+pub use embed::{DIM, Embedder, ORT_LIBRARY, default_model_dir, installed_model_dir};
 pub use fuse::{RRF_K, reciprocal_rank_fusion};
 pub use ingest::{IngestReport, watch};
 pub use settings::{RetrievalSettings, StoreKind};
@@ -428,7 +428,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 async fn open_dense(dir: Option<&Path>, settings: &RetrievalSettings) -> Result<Dense, String> {
     let model_dir = match settings.model.as_str() {
         "off" => return Err("disabled by configuration (retrieval.model = \"off\")".into()),
-        "auto" => match default_model_dir().filter(|d| d.join("model.onnx").is_file()) {
+        "auto" => match installed_model_dir() {
             Some(d) => d,
             None => {
                 return Err(

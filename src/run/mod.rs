@@ -64,8 +64,7 @@ pub async fn serve(
 /// failure leaves documentation search on BM25, which `/healthz` reports.
 async fn fetch_embedding_model(settings: &Settings) {
     let script = Path::new("scripts/embedding-model");
-    let installed =
-        crate::retrieval::default_model_dir().is_some_and(|d| d.join("model.onnx").is_file());
+    let installed = crate::retrieval::installed_model_dir().is_some();
     if settings.retrieval.model != "auto" || installed || !script.is_file() {
         return;
     }

@@ -90,8 +90,9 @@ impl Shared {
         .bind(body)
         .execute(self.db.pool())
         .await;
-        if let Err(e) = stored {
-            tracing::debug!(error = %e, "shared result cache: entry not stored");
+        if stored.is_err() {
+            // Not the error itself: a database message can quote a value.
+            tracing::debug!("shared result cache: entry not stored");
         }
         if self.stores.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1 {
             let _ = sqlx::query(self.db.sql("DELETE FROM result_cache WHERE stored_ms < $1"))
@@ -160,13 +161,13 @@ struct Lru {
 }
 
 /// An in-memory LRU of results within a byte budget.
-pub struct ResultCache {
+struct ResultCache {
     settings: CacheSettings,
     inner: Mutex<Lru>,
 }
 
 /// Bytes a result is counted as.
-pub fn result_bytes(r: &ResultSet) -> usize {
+fn result_bytes(r: &ResultSet) -> usize {
     let values: usize = r
         .rows
         .iter()
@@ -178,7 +179,7 @@ pub fn result_bytes(r: &ResultSet) -> usize {
 
 impl ResultCache {
     /// An empty cache with `settings`' budget.
-    pub fn new(settings: &CacheSettings) -> ResultCache {
+    fn new(settings: &CacheSettings) -> ResultCache {
         ResultCache {
             settings: settings.clone(),
             inner: Mutex::new(Lru {
@@ -207,14 +208,15 @@ impl ResultCache {
     }
 
     /// Stores `result` under `key`, dropping the least recently used entries
-    /// past the byte budget. Results over `max_entry_bytes` are not stored.
-    fn put(&self, key: [u8; 32], result: &ResultSet, as_of: DateTime<Utc>) {
+    /// past the byte budget; whether it was stored (results over
+    /// `max_entry_bytes` are not).
+    fn put(&self, key: [u8; 32], result: &ResultSet, as_of: DateTime<Utc>) -> bool {
         let bytes = result_bytes(result);
         if bytes > self.settings.max_entry_bytes || bytes > self.settings.max_bytes {
-            return;
+            return false;
         }
         let Ok(mut lru) = self.inner.lock() else {
-            return;
+            return false;
         };
         let entry = Entry {
             result: Arc::new(result.clone()),
@@ -232,21 +234,7 @@ impl ResultCache {
                 None => break,
             }
         }
-    }
-
-    /// Bytes held now.
-    pub fn bytes(&self) -> usize {
-        self.inner.lock().map_or(0, |l| l.bytes)
-    }
-
-    /// Entries held now.
-    pub fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |l| l.entries.len())
-    }
-
-    /// Whether the cache holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        true
     }
 }
 
@@ -298,11 +286,6 @@ impl Bounded {
         self
     }
 
-    /// The result cache, when enabled.
-    pub fn cache(&self) -> Option<&ResultCache> {
-        self.cache.as_ref()
-    }
-
     fn key(&self, sql: &ValidatedSql) -> [u8; 32] {
         let now = Utc::now();
         let version = self
@@ -347,14 +330,12 @@ impl Warehouse for Bounded {
         let key = self.cache.as_ref().map(|_| self.key(sql));
         let as_of = Utc::now();
         let result = self.inner.execute(sql).await?;
-        if let (Some(cache), Some(key)) = (&self.cache, key) {
-            cache.put(key, &result, as_of);
-            if let Some(shared) = &self.shared
-                && !sql.classes().contains(&ColumnClass::Pii)
-                && result_bytes(&result) <= cache.settings.max_entry_bytes
-            {
-                shared.put(&key, &result, as_of).await;
-            }
+        if let (Some(cache), Some(key)) = (&self.cache, key)
+            && cache.put(key, &result, as_of)
+            && let Some(shared) = &self.shared
+            && !sql.classes().contains(&ColumnClass::Pii)
+        {
+            shared.put(&key, &result, as_of).await;
         }
         Ok(result)
     }
@@ -376,5 +357,60 @@ impl Warehouse for Bounded {
 
     async fn ping(&self) -> Result<(), WarehouseError> {
         self.inner.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize, text: &str) -> ResultSet {
+        ResultSet {
+            columns: vec!["v".into()],
+            rows: (0..n).map(|_| vec![serde_json::json!(text)]).collect(),
+            truncated: false,
+        }
+    }
+
+    fn cache(max_bytes: usize, max_entry_bytes: usize, max_age_secs: u64) -> ResultCache {
+        ResultCache::new(&CacheSettings {
+            max_bytes,
+            max_entry_bytes,
+            max_age_secs,
+            ..CacheSettings::default()
+        })
+    }
+
+    #[test]
+    fn the_least_recently_used_results_leave_past_the_byte_budget() {
+        let one = rows(10, "0123456789");
+        let size = result_bytes(&one);
+        let c = cache(2 * size, size, 3600);
+        let now = Utc::now();
+        assert!(c.put([1; 32], &one, now));
+        assert!(c.put([2; 32], &one, now));
+        assert!(c.get(&[1; 32]).is_some(), "1 is now the most recent");
+        assert!(c.put([3; 32], &one, now));
+        assert!(c.get(&[2; 32]).is_none(), "2 was least recently used");
+        assert!(c.get(&[1; 32]).is_some() && c.get(&[3; 32]).is_some());
+        let lru = c.inner.lock().unwrap();
+        assert_eq!((lru.entries.len(), lru.bytes), (2, 2 * size));
+    }
+
+    #[test]
+    fn results_over_the_entry_limit_are_not_stored_and_old_ones_are_not_served() {
+        let big = rows(100, "0123456789");
+        let c = cache(1 << 20, result_bytes(&big) - 1, 3600);
+        assert!(!c.put([1; 32], &big, Utc::now()));
+        assert!(c.get(&[1; 32]).is_none());
+        let expired = cache(1 << 20, 1 << 20, 0);
+        assert!(expired.put([1; 32], &big, Utc::now()));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(expired.get(&[1; 32]).is_none());
+        assert_eq!(
+            expired.inner.lock().unwrap().bytes,
+            0,
+            "an expired entry is dropped"
+        );
     }
 }
