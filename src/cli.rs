@@ -36,6 +36,13 @@ pub struct Sources {
     /// What "today" means, YYYY-MM-DD.
     #[arg(long)]
     pub as_of: Option<NaiveDate>,
+    /// Read the semantic layer from this dbt project (its YAML as written)
+    /// instead of the policy directory's semantic/.
+    #[arg(long, value_name = "PATH", conflicts_with = "dbt_manifest")]
+    pub dbt_project: Option<PathBuf>,
+    /// Read the semantic layer from this target/semantic_manifest.json.
+    #[arg(long, value_name = "PATH")]
+    pub dbt_manifest: Option<PathBuf>,
     /// OpenAI-compatible API base URL, e.g. http://127.0.0.1:8091/v1
     /// (the key, if any, comes from STEWARD_LLM_API_KEY).
     #[arg(long, value_name = "URL")]
@@ -70,6 +77,14 @@ impl Sources {
         }
         if self.as_of.is_some() {
             s.as_of = self.as_of;
+        }
+        if let Some(p) = &self.dbt_project {
+            s.semantic.dbt_project = Some(p.clone());
+            s.semantic.manifest = None;
+        }
+        if let Some(m) = &self.dbt_manifest {
+            s.semantic.manifest = Some(m.clone());
+            s.semantic.dbt_project = None;
         }
         if let Some(url) = &self.llm {
             s.llm.url = Some(url.clone());

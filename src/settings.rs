@@ -153,6 +153,54 @@ pub struct Settings {
     /// The result cache.
     #[serde(default)]
     pub cache: crate::warehouse::cache::CacheSettings,
+    /// Where the semantic layer comes from (default: `policies/semantic/`).
+    #[serde(default)]
+    pub semantic: SemanticSettings,
+}
+
+/// `[semantic]`: read the semantic layer from a dbt project instead of the
+/// policy directory's `semantic/`. At most one of the two may be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SemanticSettings {
+    /// A dbt project directory (holding `dbt_project.yml`): its semantic
+    /// models, metrics and saved queries, read from the YAML as written.
+    #[serde(default)]
+    pub dbt_project: Option<PathBuf>,
+    /// `target/semantic_manifest.json` as `dbt parse` writes it.
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Where the semantic layer is read from: the dbt project or manifest
+    /// when set, else `policies/semantic/`.
+    ///
+    /// # Errors
+    /// Both `semantic.dbt_project` and `semantic.manifest` are set.
+    pub fn semantic_source(&self) -> Result<crate::semantic::SemanticSource, String> {
+        self.semantic_source_in(&self.policies)
+    }
+
+    /// [`Settings::semantic_source`] for the policy directory `dir` (a
+    /// command's `--policies` override).
+    ///
+    /// # Errors
+    /// Both `semantic.dbt_project` and `semantic.manifest` are set.
+    pub fn semantic_source_in(
+        &self,
+        dir: &Path,
+    ) -> Result<crate::semantic::SemanticSource, String> {
+        use crate::semantic::SemanticSource;
+        match (&self.semantic.dbt_project, &self.semantic.manifest) {
+            (Some(_), Some(_)) => {
+                Err("set semantic.dbt_project or semantic.manifest, not both".to_owned())
+            }
+            (Some(p), None) => Ok(SemanticSource::DbtProject(p.clone())),
+            (None, Some(m)) => Ok(SemanticSource::Manifest(m.clone())),
+            (None, None) => Ok(SemanticSource::Dir(dir.join("semantic"))),
+        }
+    }
 }
 
 /// Secrets read straight from the environment by their users, never
@@ -161,6 +209,10 @@ pub struct Settings {
 /// `STEWARD_SLACK_BOT_TOKEN`, `STEWARD_AUDIT_KEY`, `STEWARD_METRICS_TOKEN`). `STEWARD_TEST_*` variables belong to the test
 /// suites and are skipped too; every other `STEWARD_*` variable is a setting,
 /// so tools use other names (`LOCAL_LLM_CACHE`, `CI_LLM_PORT`).
+/// `STEWARD_SKIP_WEB_BUILD` is read by `build.rs`, not a setting: a shell
+/// that builds and then runs steward keeps it set.
+const BUILD_ENV_KEY: &str = "skip_web_build";
+
 const SECRET_ENV_KEYS: [&str; 7] = [
     "metrics_token",
     "snowflake_password",
@@ -220,6 +272,7 @@ impl Default for Settings {
             slack: crate::slack::SlackSettings::default(),
             audit: crate::audit::AuditSettings::default(),
             cache: crate::warehouse::cache::CacheSettings::default(),
+            semantic: SemanticSettings::default(),
         }
     }
 }
@@ -238,7 +291,9 @@ impl Settings {
                 Env::prefixed("STEWARD_")
                     .filter(|key| {
                         let key = key.as_str().to_ascii_lowercase();
-                        !SECRET_ENV_KEYS.contains(&key.as_str()) && !key.starts_with("test_")
+                        !SECRET_ENV_KEYS.contains(&key.as_str())
+                            && !key.starts_with("test_")
+                            && key != BUILD_ENV_KEY
                     })
                     .split("__"),
             )
@@ -269,6 +324,7 @@ mod tests {
     fn test_and_secret_variables_are_not_settings_but_others_are() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("STEWARD_TEST_LLM_URL", "http://127.0.0.1:1/v1");
+            jail.set_env("STEWARD_SKIP_WEB_BUILD", "1");
             jail.set_env("STEWARD_LLM_API_KEY", "sk-secret");
             jail.set_env("STEWARD_SNOWFLAKE_PASSWORD", "hunter2");
             jail.set_env("STEWARD_LLM__MODEL", "m");

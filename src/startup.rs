@@ -17,7 +17,7 @@ use crate::orchestrator::prompt::Prompts;
 use crate::orchestrator::{Orchestrator, verified};
 use crate::policy::Policy;
 use crate::retrieval::Retriever;
-use crate::semantic::SemanticLayer;
+use crate::semantic::{SemanticLayer, SemanticSource};
 use crate::settings::Settings;
 use crate::warehouse;
 
@@ -27,8 +27,27 @@ use crate::warehouse;
 /// # Errors
 /// A policy or metric file that does not load (`file:line: reason`).
 pub fn load_policy(dir: &Path) -> anyhow::Result<(Policy, SemanticLayer)> {
+    load_policy_from(dir, &SemanticSource::Dir(dir.join("semantic")))
+}
+
+/// [`load_policy`] with the semantic layer read from `semantic` (a dbt
+/// project or manifest); `schema.yaml` still holds what dbt does not know:
+/// column classes, synonyms, row filters.
+///
+/// # Errors
+/// A policy or metric file that does not load (`file:line: reason`); a
+/// semantic model whose table `schema.yaml` does not list names both files.
+pub fn load_policy_from(
+    dir: &Path,
+    semantic: &SemanticSource,
+) -> anyhow::Result<(Policy, SemanticLayer)> {
     let mut policy = Policy::load(dir)?;
-    let semantic = SemanticLayer::load(&dir.join("semantic"), &policy.schema)?;
+    let semantic = SemanticLayer::load_from(semantic, &policy.schema).map_err(|mut e| {
+        if e.reason.contains("schema.yaml does not list") {
+            e.reason = format!("{} ({})", e.reason, dir.join("schema.yaml").display());
+        }
+        e
+    })?;
     policy
         .add_foreign_keys(semantic.foreign_keys())
         .map_err(|(role, table, reason)| {
@@ -49,7 +68,8 @@ pub fn load_policy(dir: &Path) -> anyhow::Result<(Policy, SemanticLayer)> {
 /// reason), an unreachable warehouse, an unreadable docs corpus, a broken
 /// prompt template, or an invalid `llm.url`.
 pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestrator> {
-    let (policy, semantic) = load_policy(&settings.policies)?;
+    let source = settings.semantic_source().map_err(anyhow::Error::msg)?;
+    let (policy, semantic) = load_policy_from(&settings.policies, &source)?;
     let mut as_of = settings.as_of;
     if let Some(path) = settings.demo_warehouse_path() {
         if !path.exists() {

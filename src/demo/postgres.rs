@@ -45,6 +45,12 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// SQLite's `julianday()` (days since noon, 24 November 4714 BC, as a float)
+/// for timestamps, so the demo's one SQLite-written measure expression (ticket
+/// resolution hours) runs unchanged on the PostgreSQL copy.
+const JULIANDAY: &str = "CREATE OR REPLACE FUNCTION julianday(timestamp) RETURNS double precision \
+    LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT extract(epoch FROM $1)::double precision / 86400.0 + 2440587.5 $$";
+
 const INDEXES: &str = "CREATE INDEX ON events (occurred_at, user_id); \
     CREATE INDEX ON events (occurred_at, event_name, session_id); CREATE INDEX ON user_profiles (signed_up_at); \
     CREATE INDEX ON customers (churned_at); CREATE INDEX ON billing_history (billed_at); ANALYZE;";
@@ -85,6 +91,7 @@ pub async fn load(sqlite: &Path, pg_url: &str) -> Result<u64, DemoError> {
         copy.send(csv).await?;
         copied += copy.finish().await?;
     }
+    sqlx::raw_sql(JULIANDAY).execute(&mut pg).await?;
     sqlx::raw_sql(INDEXES).execute(&mut pg).await?;
     let _ = pg.close().await;
     Ok(copied)

@@ -41,11 +41,14 @@ async fn list(
                 "type": m.kind,
                 "format": m.format(),
                 "dimensions": layer.dimensions_of(m).iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
-                "grains": ["day", "week", "month", "quarter", "year"],
+                "grains": layer.grains_of(m).iter().map(|g| g.as_str()).collect::<Vec<_>>(),
             })
         })
         .collect();
-    Json(serde_json::json!({ "metrics": metrics }))
+    Json(serde_json::json!({
+        "metrics": metrics,
+        "saved_queries": layer.saved_queries(),
+    }))
 }
 
 /// Query parameters of a metric query.
@@ -124,7 +127,7 @@ async fn query(
         Some(g) => Some(Grain::parse(g).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_grain",
-                "grain must be day, week, month, quarter or year",
+                "grain must be second, minute, hour, day, week, month, quarter or year",
             )
         })?),
     };

@@ -211,8 +211,11 @@ pub fn policy_check(
         eprintln!("error: unknown dialect {dialect:?}; use sqlite, postgres or snowflake");
         return Ok(ExitCode::from(2));
     };
-    let (policy, _) =
-        crate::startup::load_policy(&policies.unwrap_or_else(|| settings.policies.clone()))?;
+    let dir = policies.unwrap_or_else(|| settings.policies.clone());
+    let source = settings
+        .semantic_source_in(&dir)
+        .map_err(anyhow::Error::msg)?;
+    let (policy, _) = crate::startup::load_policy_from(&dir, &source)?;
     let Some(roles) = settings.auth.dev_users.get(user).cloned() else {
         eprintln!("error: unknown user {user:?}");
         return Ok(ExitCode::from(2));
@@ -279,7 +282,10 @@ pub async fn policy_apply(
 ) -> anyhow::Result<ExitCode> {
     use crate::sql::Dialect;
     let dir = target.policies.unwrap_or_else(|| settings.policies.clone());
-    let (policy, _) = crate::startup::load_policy(&dir)?;
+    let source = settings
+        .semantic_source_in(&dir)
+        .map_err(anyhow::Error::msg)?;
+    let (policy, _) = crate::startup::load_policy_from(&dir, &source)?;
     let dialect = if target.snowflake {
         Dialect::Snowflake
     } else if target.postgres.is_some() {

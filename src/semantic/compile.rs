@@ -14,9 +14,8 @@ use serde::Serialize;
 use super::expr::{
     Joins, aggregate, aggregate_expr, join_inputs, qualify, render_template, rewrite_identifiers,
 };
-use super::load::parse_window_days;
-use super::model::{MeasureDef, MetricDef, MetricType, WindowChoice};
-use super::periods::{grain_adjective, periods};
+use super::model::{MeasureDef, MetricDef, MetricType, NameRef, PeriodAgg, Window, WindowChoice};
+use super::periods::{grain_adjective, period_start, periods};
 use super::{Grain, MetricQuery, SemanticError, SemanticLayer, TimeRange};
 use crate::sql::{Dialect, quote_literal};
 
@@ -86,6 +85,16 @@ impl SemanticLayer {
         {
             self.check_dimension(metric, d)?;
         }
+        if let Some(g) = q.grain
+            && g < self.time_granularity(metric)
+        {
+            return Err(SemanticError::Invalid(format!(
+                "metric {} is recorded per {}; it has no {} values",
+                metric.name,
+                self.time_granularity(metric).as_str(),
+                super::periods::grain_adjective(g)
+            )));
+        }
         let shape = Shape {
             range: q.range,
             grain: q.grain,
@@ -118,7 +127,11 @@ impl SemanticLayer {
         })
     }
 
-    fn check_dimension(&self, metric: &MetricDef, dimension: &str) -> Result<(), SemanticError> {
+    pub(super) fn check_dimension(
+        &self,
+        metric: &MetricDef,
+        dimension: &str,
+    ) -> Result<(), SemanticError> {
         let dims = self.dimensions_of(metric);
         let wanted = output_name(dimension);
         let ok = dims.iter().any(|d| d.name.eq_ignore_ascii_case(&wanted))
@@ -148,29 +161,22 @@ impl SemanticLayer {
         shape: &Shape,
     ) -> Result<(String, Option<String>), SemanticError> {
         let mut shape = shape.clone();
-        if let Some(f) = &metric.filter {
-            shape.where_templates.push(f.clone());
-        }
+        shape
+            .where_templates
+            .extend(metric.filter.0.iter().cloned());
         match metric.kind {
             MetricType::Simple => self.simple_metric_sql(metric, &shape),
             MetricType::Cumulative => {
-                let window = metric
-                    .type_params
-                    .window
-                    .as_deref()
-                    .and_then(parse_window_days)
-                    .ok_or_else(|| {
-                        SemanticError::Invalid(format!(
-                            "metric {} has no valid window",
-                            metric.name
-                        ))
-                    })?;
                 let (measure_ref, (model, measure)) = self.measure_of(metric)?;
-                if let Some(f) = measure_ref.filter() {
-                    shape.where_templates.push(f.to_owned());
-                }
-                Ok((self.cumulative_sql(model, measure, window, &shape)?, None))
+                shape
+                    .where_templates
+                    .extend(measure_ref.filter.0.iter().cloned());
+                Ok((self.cumulative_sql(model, measure, metric, &shape)?, None))
             }
+            MetricType::Conversion => Err(SemanticError::Invalid(format!(
+                "metric {}: conversion metrics are not supported yet",
+                metric.name
+            ))),
             MetricType::Ratio => {
                 let p = &metric.type_params;
                 let (num, den) = (p.numerator.as_ref(), p.denominator.as_ref());
@@ -185,7 +191,7 @@ impl SemanticLayer {
                 Ok((join_inputs(&inputs, &["num", "den"], expr, &shape), None))
             }
             MetricType::Derived => {
-                let refs = metric.type_params.metrics.as_deref().unwrap_or_default();
+                let refs = &metric.type_params.metrics;
                 let aliases: Vec<String> = (0..refs.len()).map(|i| format!("i{i}")).collect();
                 let inputs = refs
                     .iter()
@@ -206,21 +212,19 @@ impl SemanticLayer {
         }
     }
 
-    fn input_sql(&self, r: &super::model::NameRef, shape: &Shape) -> Result<String, SemanticError> {
+    fn input_sql(&self, r: &NameRef, shape: &Shape) -> Result<String, SemanticError> {
         let metric = self
             .metric(r.name())
             .ok_or_else(|| SemanticError::UnknownMetric(r.name().to_owned()))?;
         let mut s = shape.clone();
-        if let Some(f) = r.filter() {
-            s.where_templates.push(f.to_owned());
-        }
+        s.where_templates.extend(r.filter.0.iter().cloned());
         Ok(self.metric_sql(metric, &s)?.0)
     }
 
     fn measure_of<'a>(
         &'a self,
         metric: &'a MetricDef,
-    ) -> Result<(&'a super::model::NameRef, (usize, &'a MeasureDef)), SemanticError> {
+    ) -> Result<(&'a NameRef, (usize, &'a MeasureDef)), SemanticError> {
         let r = metric.type_params.measure.as_ref().ok_or_else(|| {
             SemanticError::Invalid(format!("metric {} has no measure", metric.name))
         })?;
@@ -237,9 +241,9 @@ impl SemanticLayer {
     ) -> Result<(String, Option<String>), SemanticError> {
         let (measure_ref, (model, measure)) = self.measure_of(metric)?;
         let mut shape = shape.clone();
-        if let Some(f) = measure_ref.filter() {
-            shape.where_templates.push(f.to_owned());
-        }
+        shape
+            .where_templates
+            .extend(measure_ref.filter.0.iter().cloned());
         // A metric defined at a grain (DAU) is not additive over longer ranges:
         // compute it at its grain, then report the mean of those values.
         if let Some(g) = metric.time_granularity
@@ -291,7 +295,7 @@ impl SemanticLayer {
             .as_deref()
             .or(m.agg_time_dimension())
             .unwrap_or_default();
-        let mut joins = Joins::new(self, model);
+        let mut joins = Joins::new(self, model, time_dim, shape.dialect);
         let ts = joins.dimension_expr(time_dim)?;
         let mut select = Vec::new();
         if period && let Some(g) = shape.grain {
@@ -373,67 +377,92 @@ impl SemanticLayer {
         let base = self.base_sql(model, measure, shape, shape.range, true)?;
         let keys = shape.keys();
         let from = format!("({base}) AS base");
-        Ok(aggregate(
-            measure.agg,
-            &keys,
-            "measure_value",
-            &from,
-            shape.dialect,
-        ))
+        aggregate(measure, &keys, "measure_value", &from, shape.dialect)
     }
 
-    /// A cumulative measure: for each period, the aggregate over the trailing
-    /// `window_days` ending on the period's last day (or on the range's last
-    /// day when there is no grain).
+    /// A cumulative measure, after MetricFlow: the value on a day is the
+    /// aggregate over the trailing `window` ending on that day, or over the
+    /// days since the start of its `grain_to_date` period. A period of the
+    /// query's grain reports the value on its first or last day
+    /// (`period_agg`; periods are clipped to the range); without a grain,
+    /// the value on the range's last day.
     fn cumulative_sql(
         &self,
         model: usize,
         measure: &MeasureDef,
-        window_days: i64,
+        metric: &MetricDef,
         shape: &Shape,
     ) -> Result<String, SemanticError> {
+        let p = &metric.type_params;
+        let window = p.cumulative_window();
+        let to_date = p.cumulative_grain_to_date();
+        let first_day = |day: NaiveDate| match (window, to_date) {
+            (Some(w), _) => window_start(w, day),
+            (None, Some(g)) => period_start(day, g),
+            // No window: everything up to the day (MetricFlow's default).
+            (None, None) => NaiveDate::MIN,
+        };
         let Some(grain) = shape.grain else {
+            let day = shape.range.last_day();
             let range = TimeRange {
-                start: shape.range.end - Duration::days(window_days),
+                start: first_day(day),
                 end: shape.range.end,
             };
             let base = self.base_sql(model, measure, shape, range, false)?;
             let keys = shape.keys();
-            return Ok(aggregate(
-                measure.agg,
+            return aggregate(
+                measure,
                 &keys,
                 "measure_value",
                 &format!("({base}) AS base"),
                 shape.dialect,
-            ));
+            );
         };
-        let periods = periods(shape.range, grain);
-        let lo = periods
-            .first()
-            .map(|(_, last)| *last)
-            .unwrap_or(shape.range.start)
-            - Duration::days(window_days - 1);
+        if grain.is_sub_daily() {
+            return Err(SemanticError::Invalid(format!(
+                "metric {} is cumulative over days; it has no {} values",
+                metric.name,
+                grain_adjective(grain)
+            )));
+        }
+        let reports: Vec<(NaiveDate, NaiveDate)> = periods(shape.range, grain)
+            .into_iter()
+            .map(|(start, last)| match p.period_agg() {
+                PeriodAgg::First => (start, start),
+                PeriodAgg::Last | PeriodAgg::Average => (start, last),
+            })
+            .collect();
+        let lo = reports
+            .iter()
+            .map(|(_, day)| first_day(*day))
+            .min()
+            .unwrap_or(shape.range.start);
         let wide = TimeRange {
             start: lo.min(shape.range.start),
             end: shape.range.end,
         };
         let base = self.base_sql(model, measure, shape, wide, false)?;
         let d = shape.dialect;
-        let values: Vec<String> = periods
+        let values: Vec<String> = reports
             .iter()
-            .map(|(start, last)| {
+            .map(|(period, day)| {
+                let from = first_day(*day);
                 format!(
                     "({}, {}, {})",
-                    d.date_literal(*start),
-                    d.date_literal(*last - Duration::days(window_days - 1)),
-                    d.date_literal(*last + Duration::days(1))
+                    d.date_literal(*period),
+                    if from == NaiveDate::MIN {
+                        d.date_literal(wide.start)
+                    } else {
+                        d.date_literal(from)
+                    },
+                    d.date_literal(*day + Duration::days(1))
                 )
             })
             .collect();
         let dims: Vec<String> = shape.group_by.iter().map(|g| output_name(g)).collect();
         let mut select = vec!["p.period AS period".to_owned()];
         select.extend(dims.iter().map(|k| format!("b.{k} AS {k}")));
-        let agg = aggregate_expr(measure.agg, "b.measure_value");
+        let agg = aggregate_expr(measure, "b.measure_value", d)?;
         let mut group = vec!["p.period".to_owned()];
         group.extend(dims.iter().map(|k| format!("b.{k}")));
         Ok(format!(
@@ -443,6 +472,23 @@ impl SemanticLayer {
             group.join(", ")
         ))
     }
+}
+
+/// The first day of a trailing `window` ending on `day`: MetricFlow's
+/// `ts > day - INTERVAL window AND ts <= day`, in calendar units.
+fn window_start(w: Window, day: NaiveDate) -> NaiveDate {
+    let months = |n: i64| {
+        day.checked_sub_months(chrono::Months::new(u32::try_from(n).unwrap_or(u32::MAX)))
+            .unwrap_or(NaiveDate::MIN)
+    };
+    let before = match w.grain {
+        Grain::Week => day - Duration::days(7 * w.count),
+        Grain::Month => months(w.count),
+        Grain::Quarter => months(3 * w.count),
+        Grain::Year => months(12 * w.count),
+        _ => day - Duration::days(w.count),
+    };
+    before.succ_opt().unwrap_or(before)
 }
 
 /// Compiles a metric with and without a grain to catch definitions that

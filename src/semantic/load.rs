@@ -5,154 +5,469 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::model::{DimensionType, MetricDef, MetricType, SemanticModelDef};
-use super::{SemanticLayer, compile};
+use std::path::PathBuf;
+
+use serde::de::IgnoredAny;
+
+use super::model::{
+    Agg, AggParams, DimensionType, Filter, MeasureDef, MetricDef, MetricType, MetricTypeParams,
+    NameRef, PeriodAgg, SavedQueryDef, SemanticModelDef,
+};
+use super::{Grain, SavedQuery, SemanticLayer, SemanticSource, compile};
 use crate::policy::{PolicyError, Schema, SourceFile};
 
+/// One YAML document of a semantic-layer file. Other top-level keys
+/// (`version`, `sources`, `exposures`…) are dbt's and not read.
 #[derive(Deserialize)]
-struct SemanticFile {
+struct SemanticDoc {
     #[serde(default)]
     semantic_models: Vec<SemanticModelDef>,
     #[serde(default)]
     metrics: Vec<MetricDef>,
+    #[serde(default)]
+    saved_queries: Vec<SavedQueryDef>,
+    /// dbt model properties: read only for `time_spine:`.
+    #[serde(default)]
+    models: Vec<ModelProperties>,
+}
+
+/// `models:` entry of a dbt properties file; steward reads its `time_spine`.
+#[derive(Deserialize)]
+struct ModelProperties {
+    #[serde(default)]
+    time_spine: Option<TimeSpineDef>,
+}
+
+/// A time spine (YAML `models[].time_spine` or the manifest's
+/// `project_configuration.time_spines[]`); steward reads whether it declares
+/// custom granularities, which it does not support.
+#[derive(Deserialize)]
+struct TimeSpineDef {
+    #[serde(default, deserialize_with = "null_vec")]
+    custom_granularities: Vec<IgnoredAny>,
+}
+
+/// `target/semantic_manifest.json` as `dbt parse` writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    semantic_models: Vec<SemanticModelDef>,
+    metrics: Vec<MetricDef>,
+    #[serde(default)]
+    saved_queries: Vec<SavedQueryDef>,
+    #[serde(default)]
+    project_configuration: Option<ProjectConfiguration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectConfiguration {
+    #[serde(default, deserialize_with = "null_vec")]
+    time_spines: Vec<TimeSpineDef>,
+    #[serde(default, rename = "time_spine_table_configurations")]
+    _time_spine_table_configurations: Option<IgnoredAny>,
+    #[serde(default, rename = "dsi_package_version")]
+    _dsi_package_version: Option<IgnoredAny>,
+    #[serde(default, rename = "metadata")]
+    _metadata: Option<IgnoredAny>,
+}
+
+fn null_vec<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Where a definition came from, so later checks can point at its line.
 struct Origin {
     file: usize,
+    /// 0-based line where its YAML document starts.
+    from_line: usize,
 }
 
-impl SemanticLayer {
-    /// Loads every `*.yml` / `*.yaml` file in `dir` (sorted by name) and
-    /// validates the result against the schema allow-list.
-    ///
-    /// # Errors
-    /// A [`PolicyError`] with file, line and reason when a file is not valid
-    /// YAML or has the wrong shape; when a model's table is not allow-listed;
-    /// when names repeat; when a measure, metric, time dimension or window
-    /// that a definition refers to does not exist; or when metrics form a cycle.
-    pub fn load(dir: &Path, schema: &Schema) -> Result<SemanticLayer, PolicyError> {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| PolicyError {
-                file: dir.to_owned(),
-                line: None,
-                reason: format!("cannot read the semantic layer directory: {e}"),
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-            .collect();
-        paths.sort();
+/// Definitions read from files, before validation.
+#[derive(Default)]
+struct Collected {
+    files: Vec<SourceFile>,
+    models: Vec<(SemanticModelDef, Origin)>,
+    metrics: Vec<(MetricDef, Origin)>,
+    saved: Vec<(SavedQueryDef, Origin)>,
+}
 
-        let mut files = Vec::new();
-        let mut models: Vec<(SemanticModelDef, Origin)> = Vec::new();
-        let mut metrics: Vec<(MetricDef, Origin)> = Vec::new();
-        for path in paths {
-            let source = SourceFile::read(&path)?;
-            let parsed: SemanticFile = source.parse()?;
-            let file = files.len();
-            models.extend(
-                parsed
-                    .semantic_models
-                    .into_iter()
-                    .map(|m| (m, Origin { file })),
-            );
-            metrics.extend(parsed.metrics.into_iter().map(|m| (m, Origin { file })));
-            files.push(source);
-        }
-
-        let at = |origin: &Origin, section: &str, needle: &str, reason: String| {
-            error_in_section(&files[origin.file], section, needle, reason)
-        };
-
-        let mut measure_names = BTreeSet::new();
-        for (m, origin) in &models {
-            validate_model(m, schema)
-                .map_err(|(needle, reason)| at(origin, "semantic_models:", &needle, reason))?;
-            for measure in &m.measures {
-                if !measure_names.insert(measure.name.clone()) {
-                    return Err(at(
-                        origin,
-                        "semantic_models:",
-                        &format!("name: {}", measure.name),
-                        format!("measure {} is defined twice", measure.name),
+impl Collected {
+    /// Reads every YAML document of `path` (documents separated by `---`).
+    fn read_yaml(&mut self, path: &Path) -> Result<(), PolicyError> {
+        let source = SourceFile::read(path)?;
+        let file = self.files.len();
+        let starts = document_starts(&source.text);
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(&source.text).enumerate() {
+            let from_line = starts.get(i).copied().unwrap_or(0);
+            let parsed = SemanticDoc::deserialize(doc).map_err(|e| PolicyError {
+                file: source.path.clone(),
+                line: e.location().map(|l| l.line()),
+                reason: yaml_reason(&e.to_string()),
+            })?;
+            for m in &parsed.models {
+                if let Some(ts) = &m.time_spine
+                    && !ts.custom_granularities.is_empty()
+                {
+                    return Err(error_in_section(
+                        &source,
+                        from_line,
+                        "models:",
+                        "time_spine",
+                        Some("custom_granularities"),
+                        "custom granularities of a time spine are not supported yet".into(),
                     ));
                 }
             }
+            let at = || Origin { file, from_line };
+            self.models
+                .extend(parsed.semantic_models.into_iter().map(|m| (m, at())));
+            self.metrics
+                .extend(parsed.metrics.into_iter().map(|m| (m, at())));
+            self.saved
+                .extend(parsed.saved_queries.into_iter().map(|m| (m, at())));
         }
-        if models
-            .iter()
-            .map(|(m, _)| &m.name)
-            .collect::<BTreeSet<_>>()
-            .len()
-            != models.len()
-        {
-            let dup = duplicate(models.iter().map(|(m, _)| m.name.as_str())).unwrap_or_default();
-            let (_, origin) = models
-                .iter()
-                .rfind(|(m, _)| m.name == dup)
-                .expect("duplicate exists");
-            return Err(at(
-                origin,
-                "semantic_models:",
-                &format!("name: {dup}"),
-                format!("semantic model {dup} is defined twice"),
-            ));
-        }
-
-        let mut by_name = BTreeMap::new();
-        for (metric, origin) in &metrics {
-            let key = metric.name.to_ascii_lowercase();
-            if by_name.insert(key, metric.clone()).is_some() {
-                return Err(at(
-                    origin,
-                    "metrics:",
-                    &format!("name: {}", metric.name),
-                    format!("metric {} is defined twice", metric.name),
-                ));
-            }
-        }
-        for (metric, origin) in &metrics {
-            validate_metric(metric, &measure_names, &by_name).map_err(|reason| {
-                at(
-                    origin,
-                    "metrics:",
-                    &format!("name: {}", metric.name),
-                    reason,
-                )
-            })?;
-        }
-        let layer = SemanticLayer {
-            models: models.into_iter().map(|(m, _)| m).collect(),
-            metrics: by_name,
-        };
-        for (metric, origin) in &metrics {
-            if let Some(cycle) =
-                layer.cycle_from(&metric.name.to_ascii_lowercase(), &mut Vec::new())
-            {
-                return Err(at(
-                    origin,
-                    "metrics:",
-                    &format!("name: {}", metric.name),
-                    format!(
-                        "metrics refer to each other in a cycle: {}",
-                        cycle.join(" -> ")
-                    ),
-                ));
-            }
-        }
-        for (metric, origin) in &metrics {
-            if let Err(e) = compile::check_compiles(&layer, metric) {
-                return Err(at(
-                    origin,
-                    "metrics:",
-                    &format!("name: {}", metric.name),
-                    e.to_string(),
-                ));
-            }
-        }
-        Ok(layer)
+        self.files.push(source);
+        Ok(())
     }
 
+    /// Reads `semantic_manifest.json`.
+    fn read_manifest(&mut self, path: &Path) -> Result<(), PolicyError> {
+        let source = SourceFile::read(path)?;
+        let parsed: Manifest = serde_json::from_str(&source.text).map_err(|e| PolicyError {
+            file: source.path.clone(),
+            line: Some(e.line()),
+            reason: format!("not a semantic manifest: {e}"),
+        })?;
+        if parsed
+            .project_configuration
+            .iter()
+            .flat_map(|p| &p.time_spines)
+            .any(|t| !t.custom_granularities.is_empty())
+        {
+            return Err(source.error_at(
+                "custom_granularities",
+                "custom granularities of a time spine are not supported yet",
+            ));
+        }
+        let file = self.files.len();
+        let at = || Origin { file, from_line: 0 };
+        self.models
+            .extend(parsed.semantic_models.into_iter().map(|m| (m, at())));
+        self.metrics
+            .extend(parsed.metrics.into_iter().map(|m| (m, at())));
+        self.saved
+            .extend(parsed.saved_queries.into_iter().map(|m| (m, at())));
+        self.files.push(source);
+        Ok(())
+    }
+}
+
+/// 0-based first line of each YAML document in `text`.
+fn document_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" && i > 0 {
+            starts.push(i + 1);
+        }
+    }
+    // A file that opens with `---` starts its first document after it.
+    if text.lines().next().is_some_and(|l| l.trim_end() == "---") {
+        starts[0] = 1;
+    }
+    starts
+}
+
+/// serde_yaml appends " at line X column Y"; the line is printed separately.
+fn yaml_reason(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The YAML files of a dbt project: every `.yml`/`.yaml` under the
+/// project's `model-paths` (default `models`), sorted.
+fn dbt_project_files(project: &Path) -> Result<Vec<PathBuf>, PolicyError> {
+    #[derive(Deserialize)]
+    struct DbtProject {
+        #[serde(default, rename = "model-paths")]
+        model_paths: Option<Vec<String>>,
+    }
+    let manifest = project.join("dbt_project.yml");
+    let source = SourceFile::read(&manifest)?;
+    let parsed: DbtProject = source.parse()?;
+    let dirs = parsed
+        .model_paths
+        .unwrap_or_else(|| vec!["models".to_owned()]);
+    let mut files = Vec::new();
+    for dir in dirs {
+        let root = project.join(&dir);
+        if !root.is_dir() {
+            return Err(source.error_at(
+                &dir,
+                format!("model path {} is not a directory", root.display()),
+            ));
+        }
+        collect_yaml(&root, &mut files).map_err(|e| PolicyError {
+            file: root.clone(),
+            line: None,
+            reason: format!("cannot read the dbt project: {e}"),
+        })?;
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_yaml(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl SemanticLayer {
+    /// Loads every `*.yml` / `*.yaml` file in `dir` (sorted by name; each may
+    /// hold several YAML documents) and validates the result against the
+    /// schema allow-list.
+    ///
+    /// # Errors
+    /// As [`SemanticLayer::load_from`].
+    pub fn load(dir: &Path, schema: &Schema) -> Result<SemanticLayer, PolicyError> {
+        SemanticLayer::load_from(&SemanticSource::Dir(dir.to_owned()), schema)
+    }
+
+    /// Loads semantic models, metrics and saved queries from `source` and
+    /// validates them against the schema allow-list.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] with file, line and reason when a file is not valid
+    /// YAML or JSON or has the wrong shape (an unknown key is an error); when
+    /// a definition uses a construct steward does not support yet (named);
+    /// when a model's table is not allow-listed; when names repeat; when a
+    /// measure, metric, dimension, time dimension or window that a definition
+    /// refers to does not exist; or when metrics form a cycle.
+    pub fn load_from(
+        source: &SemanticSource,
+        schema: &Schema,
+    ) -> Result<SemanticLayer, PolicyError> {
+        let mut collected = Collected::default();
+        match source {
+            SemanticSource::Dir(dir) => {
+                let mut paths: Vec<_> = std::fs::read_dir(dir)
+                    .map_err(|e| PolicyError {
+                        file: dir.to_owned(),
+                        line: None,
+                        reason: format!("cannot read the semantic layer directory: {e}"),
+                    })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+                    .collect();
+                paths.sort();
+                for path in paths {
+                    collected.read_yaml(&path)?;
+                }
+            }
+            SemanticSource::DbtProject(project) => {
+                for path in dbt_project_files(project)? {
+                    collected.read_yaml(&path)?;
+                }
+            }
+            SemanticSource::Manifest(path) => collected.read_manifest(path)?,
+        }
+        build(collected, schema)
+    }
+}
+
+fn build(collected: Collected, schema: &Schema) -> Result<SemanticLayer, PolicyError> {
+    let Collected {
+        files,
+        models,
+        mut metrics,
+        saved,
+    } = collected;
+    let at = |origin: &Origin, section: &str, anchor: &str, reason: String| {
+        error_in_section(
+            &files[origin.file],
+            origin.from_line,
+            section,
+            anchor,
+            None,
+            reason,
+        )
+    };
+    let at_key = |origin: &Origin, section: &str, anchor: &str, key: Option<String>, reason| {
+        error_in_section(
+            &files[origin.file],
+            origin.from_line,
+            section,
+            anchor,
+            key.as_deref(),
+            reason,
+        )
+    };
+    let json = |origin: &Origin| {
+        files[origin.file]
+            .path
+            .extension()
+            .is_some_and(|x| x == "json")
+    };
+    // The text that names a definition: `name: x` in YAML, `"name": "x"` in JSON.
+    let named = |origin: &Origin, name: &str| {
+        if json(origin) {
+            format!("\"name\": \"{name}\"")
+        } else {
+            format!("name: {name}")
+        }
+    };
+
+    let mut measure_names = BTreeSet::new();
+    for (m, origin) in &models {
+        validate_model(m, schema).map_err(|(key, reason)| {
+            at_key(
+                origin,
+                "semantic_models:",
+                &named(origin, &m.name),
+                key,
+                reason,
+            )
+        })?;
+        for measure in &m.measures {
+            if !measure_names.insert(measure.name.clone()) {
+                return Err(at(
+                    origin,
+                    "semantic_models:",
+                    &named(origin, &measure.name),
+                    format!("measure {} is defined twice", measure.name),
+                ));
+            }
+        }
+    }
+    if let Some(dup) = duplicate(models.iter().map(|(m, _)| m.name.as_str())) {
+        let (_, origin) = models
+            .iter()
+            .rfind(|(m, _)| m.name == dup)
+            .expect("duplicate exists");
+        return Err(at(
+            origin,
+            "semantic_models:",
+            &named(origin, &dup),
+            format!("semantic model {dup} is defined twice"),
+        ));
+    }
+    // `create_metric: true` defines a simple metric named after the measure.
+    for (m, origin) in &models {
+        for measure in m.measures.iter().filter(|x| x.create_metric) {
+            metrics.push((created_metric(measure), Origin { ..*origin }));
+        }
+    }
+
+    let mut by_name = BTreeMap::new();
+    for (metric, origin) in &metrics {
+        let key = metric.name.to_ascii_lowercase();
+        if by_name.insert(key, metric.clone()).is_some() {
+            return Err(at(
+                origin,
+                "metrics:",
+                &named(origin, &metric.name),
+                format!("metric {} is defined twice", metric.name),
+            ));
+        }
+    }
+    for (metric, origin) in &metrics {
+        validate_metric(metric, &measure_names, &by_name).map_err(|(key, reason)| {
+            at_key(
+                origin,
+                "metrics:",
+                &named(origin, &metric.name),
+                key,
+                reason,
+            )
+        })?;
+    }
+    let mut layer = SemanticLayer {
+        models: models.into_iter().map(|(m, _)| m).collect(),
+        metrics: by_name,
+        saved_queries: Vec::new(),
+    };
+    for (metric, origin) in &metrics {
+        if let Some(cycle) = layer.cycle_from(&metric.name.to_ascii_lowercase(), &mut Vec::new()) {
+            return Err(at(
+                origin,
+                "metrics:",
+                &named(origin, &metric.name),
+                format!(
+                    "metrics refer to each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            ));
+        }
+    }
+    for (metric, origin) in &metrics {
+        if let Err(e) = compile::check_compiles(&layer, metric) {
+            return Err(at(
+                origin,
+                "metrics:",
+                &named(origin, &metric.name),
+                e.to_string(),
+            ));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (def, origin) in saved {
+        if !seen.insert(def.name.to_ascii_lowercase()) {
+            return Err(at(
+                &origin,
+                "saved_queries:",
+                &named(&origin, &def.name),
+                format!("saved query {} is defined twice", def.name),
+            ));
+        }
+        let query = SavedQuery::from_def(&layer, &def).map_err(|reason| {
+            at(
+                &origin,
+                "saved_queries:",
+                &named(&origin, &def.name),
+                reason,
+            )
+        })?;
+        layer.saved_queries.push(query);
+    }
+    Ok(layer)
+}
+
+/// The simple metric a measure with `create_metric: true` defines.
+fn created_metric(measure: &MeasureDef) -> MetricDef {
+    MetricDef {
+        name: measure.name.clone(),
+        label: measure
+            .create_metric_display_name
+            .clone()
+            .or_else(|| measure.label.clone()),
+        description: measure.description.clone(),
+        kind: MetricType::Simple,
+        type_params: MetricTypeParams {
+            measure: Some(NameRef {
+                name: measure.name.clone(),
+                ..NameRef::default()
+            }),
+            ..MetricTypeParams::default()
+        },
+        filter: Filter::default(),
+        time_granularity: None,
+        config: measure.config.clone(),
+        metadata: None,
+    }
+}
+
+impl SemanticLayer {
     fn cycle_from(&self, name: &str, stack: &mut Vec<String>) -> Option<Vec<String>> {
         if stack.iter().any(|s| s == name) {
             let mut c = stack.clone();
@@ -178,41 +493,76 @@ fn duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// An error at the first line mentioning `needle` after the line that starts
-/// `section`, or anywhere in the file if the section has no such line.
-fn error_in_section(file: &SourceFile, section: &str, needle: &str, reason: String) -> PolicyError {
-    let start = file
-        .text
-        .lines()
-        .position(|l| l.trim_start().starts_with(section))
-        .unwrap_or(0);
-    let line = file
-        .text
-        .lines()
-        .enumerate()
-        .skip(start)
-        .find(|(_, l)| l.contains(needle))
-        .map(|(i, _)| i + 1)
-        .or_else(|| file.line_of(needle));
+/// An error at the first line mentioning `anchor` (a definition's `name:`)
+/// after the line that starts `section` in the document starting at line
+/// `from_line`, then at the first line after it mentioning `needle` (the
+/// offending key) when given; at the anchor anywhere in the file when the
+/// section has none.
+fn error_in_section(
+    file: &SourceFile,
+    from_line: usize,
+    section: &str,
+    anchor: &str,
+    needle: Option<&str>,
+    reason: String,
+) -> PolicyError {
+    let lines: Vec<&str> = file.text.lines().collect();
+    let start = (from_line..lines.len())
+        .find(|&i| lines[i].trim_start().starts_with(section))
+        .unwrap_or(from_line);
+    let anchor_at = (start..lines.len())
+        .find(|&i| lines[i].contains(anchor))
+        .or_else(|| file.line_of(anchor).map(|l| l - 1));
+    let line = match (anchor_at, needle) {
+        (Some(a), Some(n)) => (a..lines.len()).find(|&i| lines[i].contains(n)).or(Some(a)),
+        (a, _) => a,
+    };
     PolicyError {
         file: file.path.clone(),
-        line,
+        line: line.map(|i| i + 1),
         reason,
     }
 }
 
-/// Checks one semantic model; on failure returns `(text to locate, reason)`.
-fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, String)> {
+/// A validation failure: the key to point at inside the definition (its
+/// `name:` line when `None`) and the reason.
+type Invalid = (Option<String>, String);
+
+/// A construct of dbt's schema that steward does not support yet.
+fn unsupported(key: &str, what: &str, whose: &str) -> Invalid {
+    (
+        Some(key.to_owned()),
+        format!("{whose}: {what} ({key}) is not supported yet"),
+    )
+}
+
+/// Checks one semantic model.
+fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), Invalid> {
+    let whose = format!("semantic model {}", m.name);
+    if m.model.is_none() && m.node_relation.is_none() {
+        return Err((
+            None,
+            format!("{whose} names no table: set `model: ref('…')` or `node_relation`"),
+        ));
+    }
     let table = m.table();
     let Some((_, def)) = schema.table(&table) else {
+        let key = if m.model.is_some() { "model:" } else { "alias" };
         return Err((
-            m.model.clone(),
+            Some(key.to_owned()),
             format!(
-                "semantic model {} reads table {table}, which is not in the schema allow-list",
-                m.name
+                "{whose} reads table {table}, which schema.yaml does not list: add it to the schema allow-list (with its column classes) or remove the semantic model"
             ),
         ));
     };
+    for e in &m.entities {
+        if e.role.is_some() {
+            return Err(unsupported("role", "an entity role", &whose));
+        }
+        if e.entity.is_some() {
+            return Err(unsupported("entity:", "the legacy entity alias", &whose));
+        }
+    }
     let time_dims: Vec<&str> = m
         .dimensions
         .iter()
@@ -222,11 +572,21 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
     for d in &m.dimensions {
         if d.expr.is_none() && !def.columns.contains_key(&d.name.to_ascii_lowercase()) {
             return Err((
-                format!("name: {}", d.name),
+                Some(format!("name: {}", d.name)),
                 format!(
                     "dimension {} is not an allow-listed column of {table} and has no expr",
                     d.name
                 ),
+            ));
+        }
+        if d.type_params
+            .as_ref()
+            .is_some_and(|t| t.validity_params.is_some())
+        {
+            return Err(unsupported(
+                "validity_params",
+                "slowly changing dimension validity",
+                &whose,
             ));
         }
     }
@@ -234,7 +594,7 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
         && !time_dims.contains(&t)
     {
         return Err((
-            t.to_owned(),
+            Some(t.to_owned()),
             format!(
                 "agg_time_dimension {t} is not a time dimension of {}",
                 m.name
@@ -249,7 +609,7 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
         match time {
             None => {
                 return Err((
-                    format!("name: {}", measure.name),
+                    Some(format!("name: {}", measure.name)),
                     format!(
                         "measure {} has no agg_time_dimension (set defaults.agg_time_dimension)",
                         measure.name
@@ -258,7 +618,7 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
             }
             Some(t) if !time_dims.contains(&t) => {
                 return Err((
-                    t.to_owned(),
+                    Some(t.to_owned()),
                     format!(
                         "measure {} aggregates over {t}, which is not a time dimension",
                         measure.name
@@ -267,77 +627,159 @@ fn validate_model(m: &SemanticModelDef, schema: &Schema) -> Result<(), (String, 
             }
             Some(_) => {}
         }
-        if let Some(nad) = &measure.non_additive_dimension
-            && !time_dims.contains(&nad.name.as_str())
-        {
-            return Err((
-                format!("name: {}", nad.name),
-                format!(
-                    "non_additive_dimension {} of measure {} is not a time dimension",
-                    nad.name, measure.name
-                ),
-            ));
+        if let Some(nad) = &measure.non_additive_dimension {
+            if !time_dims.contains(&nad.name.as_str()) {
+                return Err((
+                    Some(format!("name: {}", nad.name)),
+                    format!(
+                        "non_additive_dimension {} of measure {} is not a time dimension",
+                        nad.name, measure.name
+                    ),
+                ));
+            }
+            if !nad.window_groupings.is_empty() {
+                return Err(unsupported(
+                    "window_groupings",
+                    "a non-additive dimension's window groupings",
+                    &format!("measure {}", measure.name),
+                ));
+            }
+        }
+        match (measure.agg, measure.agg_params) {
+            (Agg::Percentile, p) => {
+                let ok = p
+                    .and_then(|p| p.percentile)
+                    .is_some_and(|x| (0.0..=1.0).contains(&x));
+                if !ok {
+                    return Err((
+                        Some(format!("name: {}", measure.name)),
+                        format!(
+                            "percentile measure {} needs agg_params.percentile between 0 and 1",
+                            measure.name
+                        ),
+                    ));
+                }
+            }
+            (_, Some(p)) if p != AggParams::default() => {
+                return Err((
+                    Some("agg_params".to_owned()),
+                    format!(
+                        "measure {}: agg_params apply to `agg: percentile` only",
+                        measure.name
+                    ),
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
 }
 
+/// Checks one metric against the measures and metrics defined.
 fn validate_metric(
     metric: &MetricDef,
     measures: &BTreeSet<String>,
     metrics: &BTreeMap<String, MetricDef>,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
+    let whose = format!("metric {}", metric.name);
     let p = &metric.type_params;
-    let need_metric = |r: &Option<super::model::NameRef>, what: &str| -> Result<(), String> {
+    let plain = |m: String| (None, m);
+    let need_metric = |r: &Option<NameRef>, what: &str| -> Result<(), Invalid> {
         match r {
-            None => Err(format!(
+            None => Err(plain(format!(
                 "{} metric {} needs type_params.{what}",
                 kind_name(metric.kind),
                 metric.name
-            )),
-            Some(r) if !metrics.contains_key(&r.name().to_ascii_lowercase()) => Err(format!(
-                "metric {} refers to metric {}, which is not defined",
-                metric.name,
-                r.name()
+            ))),
+            Some(r) if !metrics.contains_key(&r.name().to_ascii_lowercase()) => Err((
+                Some(r.name().to_owned()),
+                format!(
+                    "metric {} refers to metric {}, which is not defined",
+                    metric.name,
+                    r.name()
+                ),
             )),
             Some(_) => Ok(()),
         }
     };
+    if p.is_private.is_some() {
+        return Err(unsupported("is_private", "a private metric", &whose));
+    }
+    if p.metric_aggregation_params.is_some() {
+        return Err(unsupported(
+            "metric_aggregation_params",
+            "a simple metric with its own aggregation (use a measure)",
+            &whose,
+        ));
+    }
+    if p.fill_nulls_with.is_some() || p.join_to_timespine.is_some() {
+        let key = if p.fill_nulls_with.is_some() {
+            "fill_nulls_with"
+        } else {
+            "join_to_timespine"
+        };
+        return Err(unsupported(
+            key,
+            "filling empty periods (fill_nulls_with, join_to_timespine)",
+            &whose,
+        ));
+    }
+    let refs = p
+        .measure
+        .iter()
+        .chain(&p.numerator)
+        .chain(&p.denominator)
+        .chain(&p.metrics);
+    for r in refs {
+        if r.fill_nulls_with.is_some() || r.join_to_timespine {
+            let key = if r.fill_nulls_with.is_some() {
+                "fill_nulls_with"
+            } else {
+                "join_to_timespine"
+            };
+            return Err(unsupported(
+                key,
+                "filling empty periods (fill_nulls_with, join_to_timespine)",
+                &whose,
+            ));
+        }
+        if r.offset_window.is_some() || r.offset_to_grain.is_some() {
+            return Err(unsupported(
+                "offset_",
+                "an input offset (offset_window, offset_to_grain)",
+                &whose,
+            ));
+        }
+    }
+    if metric.kind != MetricType::Cumulative
+        && (p.window.is_some() || p.grain_to_date.is_some() || p.cumulative_type_params.is_some())
+    {
+        return Err((
+            Some("window".to_owned()),
+            format!("{whose}: window and grain_to_date apply to cumulative metrics only"),
+        ));
+    }
     match metric.kind {
         MetricType::Simple | MetricType::Cumulative => {
             let Some(m) = &p.measure else {
-                return Err(format!(
+                return Err(plain(format!(
                     "{} metric {} needs type_params.measure",
                     kind_name(metric.kind),
                     metric.name
-                ));
+                )));
             };
             if !measures.contains(m.name()) {
-                return Err(format!(
-                    "metric {} uses measure {}, which no semantic model defines",
-                    metric.name,
-                    m.name()
+                return Err((
+                    Some(m.name().to_owned()),
+                    format!(
+                        "metric {} uses measure {}, which no semantic model defines",
+                        metric.name,
+                        m.name()
+                    ),
                 ));
             }
             if metric.kind == MetricType::Cumulative {
-                if p.grain_to_date.is_some() {
-                    return Err(format!(
-                        "metric {}: grain_to_date is not supported yet; use window",
-                        metric.name
-                    ));
-                }
-                let Some(w) = &p.window else {
-                    return Err(format!(
-                        "cumulative metric {} needs type_params.window (e.g. `7 days`)",
-                        metric.name
-                    ));
-                };
-                parse_window_days(w).ok_or_else(|| {
-                    format!(
-                        "metric {}: window {w:?} is not `N days`, `N weeks` or `N months`",
-                        metric.name
-                    )
-                })?;
+                validate_cumulative(metric)?;
             }
         }
         MetricType::Ratio => {
@@ -346,24 +788,61 @@ fn validate_metric(
         }
         MetricType::Derived => {
             if p.expr.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                return Err(format!(
+                return Err(plain(format!(
                     "derived metric {} needs type_params.expr",
                     metric.name
-                ));
+                )));
             }
-            let inputs = p.metrics.as_deref().unwrap_or_default();
-            if inputs.is_empty() {
-                return Err(format!(
+            if p.metrics.is_empty() {
+                return Err(plain(format!(
                     "derived metric {} needs type_params.metrics",
                     metric.name
-                ));
+                )));
             }
-            for i in inputs {
+            for i in &p.metrics {
                 need_metric(&Some(i.clone()), "metrics")?;
             }
         }
+        MetricType::Conversion => {
+            return Err(unsupported(
+                "conversion_type_params",
+                "a conversion metric",
+                &whose,
+            ));
+        }
     }
     Ok(())
+}
+
+fn validate_cumulative(metric: &MetricDef) -> Result<(), Invalid> {
+    let whose = format!("metric {}", metric.name);
+    let p = &metric.type_params;
+    if let Some(c) = &p.cumulative_type_params {
+        if c.metric.is_some() {
+            return Err(unsupported(
+                "metric:",
+                "a cumulative metric over a metric (use type_params.measure)",
+                &whose,
+            ));
+        }
+        if c.period_agg == Some(PeriodAgg::Average) {
+            return Err(unsupported("period_agg", "period_agg: average", &whose));
+        }
+    }
+    match (p.cumulative_window(), p.cumulative_grain_to_date()) {
+        (Some(_), Some(_)) => Err((
+            Some("grain_to_date".to_owned()),
+            format!("{whose}: set window or grain_to_date, not both"),
+        )),
+        (Some(w), None) if w.grain.is_sub_daily() => {
+            Err(unsupported("window", "a window shorter than a day", &whose))
+        }
+        (None, Some(g)) if g.is_sub_daily() || g == Grain::Day => Err((
+            Some("grain_to_date".to_owned()),
+            format!("{whose}: grain_to_date must be week, month, quarter or year"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn kind_name(kind: MetricType) -> &'static str {
@@ -372,25 +851,8 @@ fn kind_name(kind: MetricType) -> &'static str {
         MetricType::Ratio => "ratio",
         MetricType::Derived => "derived",
         MetricType::Cumulative => "cumulative",
+        MetricType::Conversion => "conversion",
     }
-}
-
-/// Parses a MetricFlow window such as `7 days`, `2 weeks`, `1 month` into days
-/// (a month counts as 30 days).
-pub(crate) fn parse_window_days(window: &str) -> Option<i64> {
-    let mut parts = window.split_whitespace();
-    let n: i64 = parts.next()?.parse().ok()?;
-    let unit = parts.next()?.to_ascii_lowercase();
-    if parts.next().is_some() || n <= 0 {
-        return None;
-    }
-    let per = match unit.trim_end_matches('s') {
-        "day" => 1,
-        "week" => 7,
-        "month" => 30,
-        _ => return None,
-    };
-    Some(n * per)
 }
 
 #[cfg(test)]
@@ -427,7 +889,8 @@ mod tests {
             "{MODEL}metrics:\n  - name: bad\n    type: simple\n    type_params: {{measure: nope}}\n"
         ))
         .unwrap_err();
-        assert_eq!(err.line, Some(11), "{err}");
+        // The line that names the missing measure, inside the metric.
+        assert_eq!(err.line, Some(13), "{err}");
         assert!(err.reason.contains("nope"), "{err}");
     }
 
@@ -444,6 +907,269 @@ mod tests {
         assert_eq!(err.line, Some(9), "{err}");
     }
 
+    const METRIC: &str =
+        "metrics:\n  - name: t\n    type: simple\n    type_params: {measure: total}\n";
+
+    #[test]
+    fn several_documents_in_one_file_load_and_errors_keep_their_line() {
+        let s = load(&format!("{MODEL}---\n{METRIC}")).unwrap();
+        assert!(s.metric("t").is_some());
+        // Line 12 is `type_params` of the second document's metric.
+        let err = load(&format!("{MODEL}---\n{}", METRIC.replace("total", "nope"))).unwrap_err();
+        assert_eq!(err.line, Some(14), "{err}");
+        let err = load(&format!(
+            "---\n{MODEL}---\n{}",
+            METRIC.replace("simple", "simpel")
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(14), "{err}");
+        assert!(err.reason.contains("simpel"), "{err}");
+    }
+
+    #[test]
+    fn node_relation_names_the_table() {
+        let text = MODEL.replace(
+            "model: ref('t')",
+            "node_relation: {alias: t, schema_name: analytics, database: prod, relation_name: '\"prod\".\"analytics\".\"t\"'}",
+        );
+        let s = load(&format!("{text}{METRIC}")).unwrap();
+        assert_eq!(s.models()[0].table(), "t");
+        let err = load(&MODEL.replace("    model: ref('t')\n", "")).unwrap_err();
+        assert!(err.reason.contains("names no table"), "{err}");
+    }
+
+    #[test]
+    fn a_table_schema_yaml_does_not_list_is_an_error_naming_it() {
+        let err = load(&MODEL.replace("ref('t')", "ref('secrets')")).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.reason.contains("schema.yaml does not list"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_at_their_line() {
+        let err = load(&MODEL.replace("agg: sum", "agg: sum, agregation: x")).unwrap_err();
+        assert_eq!(err.line, Some(9), "{err}");
+        assert!(err.reason.contains("agregation"), "{err}");
+        let err = load(&format!(
+            "{MODEL}{}",
+            METRIC.replace("type: simple", "type: simple\n    typo: 1")
+        ))
+        .unwrap_err();
+        assert_eq!(err.line, Some(13), "{err}");
+    }
+
+    /// Every construct of dbt's schema steward does not support yet is a
+    /// load error naming the feature, at the line that uses it.
+    #[test]
+    fn unsupported_constructs_are_named_at_their_line() {
+        // Metric `t`, then the metric `u` under test, whose body starts at line 15.
+        let metric = |body: &str| format!("{MODEL}{METRIC}  - name: u\n{body}");
+        let cases: Vec<(String, &str, usize)> = vec![
+            (
+                metric("    type: conversion\n    type_params:\n      conversion_type_params: {entity: x, base_measure: total, conversion_measure: total}\n"),
+                "conversion metric",
+                17,
+            ),
+            (
+                metric("    type: derived\n    type_params:\n      expr: t\n      metrics:\n        - {name: t, offset_window: 1 week}\n"),
+                "offset",
+                19,
+            ),
+            (
+                metric("    type: simple\n    type_params:\n      measure: {name: total, fill_nulls_with: 0}\n"),
+                "fill_nulls_with",
+                17,
+            ),
+            (
+                metric("    type: simple\n    type_params:\n      measure: {name: total, join_to_timespine: true}\n"),
+                "join_to_timespine",
+                17,
+            ),
+            (
+                metric("    type: simple\n    type_params:\n      measure: total\n      is_private: true\n"),
+                "private",
+                18,
+            ),
+            (
+                metric("    type: simple\n    type_params:\n      metric_aggregation_params: {agg: sum, semantic_model: m}\n"),
+                "own aggregation",
+                17,
+            ),
+            (
+                metric("    type: cumulative\n    type_params:\n      measure: total\n      cumulative_type_params: {window: 7 days, period_agg: average}\n"),
+                "period_agg: average",
+                18,
+            ),
+            (
+                MODEL.replace("{name: ts, type: time}", "{name: ts, type: time, type_params: {time_granularity: day, validity_params: {is_start: true}}}"),
+                "slowly changing",
+                7,
+            ),
+            (
+                MODEL.replace("expr: v}", "expr: v, non_additive_dimension: {name: ts, window_choice: max, window_groupings: [x]}}"),
+                "window groupings",
+                9,
+            ),
+            (
+                MODEL.replace("type: primary, expr: id", "type: primary, expr: id, role: owner"),
+                "entity role",
+                5,
+            ),
+            (
+                MODEL.replace("{name: ts, type: time}", "{name: ts, type: time, type_params: {time_granularity: nanosecond}}"),
+                "sub-second",
+                7,
+            ),
+            (
+                MODEL.replace("{name: ts, type: time}", "{name: ts, type: time, type_params: {time_granularity: fiscal_quarter}}"),
+                "custom granularities",
+                7,
+            ),
+            (
+                format!("{MODEL}models:\n  - name: spine\n    time_spine:\n      standard_granularity_column: d\n      custom_granularities: [{{name: fiscal_year}}]\n"),
+                "custom granularities",
+                14,
+            ),
+        ];
+        for (text, feature, line) in cases {
+            let err = load(&text).expect_err(feature);
+            assert!(err.reason.contains(feature), "{feature}: {err}");
+            assert_eq!(err.line, Some(line), "{feature}: {err}\n{text}");
+        }
+    }
+
+    #[test]
+    fn percentiles_need_their_parameters() {
+        let bad = MODEL.replace("agg: sum", "agg: percentile");
+        assert!(
+            load(&bad)
+                .unwrap_err()
+                .reason
+                .contains("agg_params.percentile")
+        );
+        let out_of_range =
+            MODEL.replace("agg: sum", "agg: percentile, agg_params: {percentile: 90}");
+        assert!(load(&out_of_range).is_err());
+        let ok = MODEL.replace(
+            "agg: sum",
+            "agg: PERCENTILE, agg_params: {percentile: 0.9, use_discrete_percentile: true}",
+        );
+        load(&format!("{ok}{METRIC}")).unwrap();
+    }
+
+    #[test]
+    fn create_metric_defines_a_simple_metric() {
+        let text = MODEL.replace(
+            "agg: sum, expr: v",
+            "agg: count, expr: 1, create_metric: true, create_metric_display_name: Rows",
+        );
+        let s = load(&text).unwrap();
+        let m = s.metric("total").expect("created");
+        assert_eq!(m.label(), "Rows");
+        assert_eq!(m.measure_name(), Some("total"));
+    }
+
+    #[test]
+    fn saved_queries_are_checked() {
+        let saved = |params: &str| {
+            format!(
+                "{MODEL}{METRIC}saved_queries:\n  - name: s\n    label: Totals by week\n    query_params:\n{params}"
+            )
+        };
+        let s = load(&saved(
+            "      metrics: [t]\n      group_by: [\"TimeDimension('metric_time', 'week')\"]\n",
+        ))
+        .unwrap();
+        let q = &s.saved_queries()[0];
+        assert_eq!(
+            (q.question.as_str(), q.grain),
+            ("Totals by week", Some(Grain::Week))
+        );
+        for (params, why) in [
+            ("      metrics: [nope]\n", "nope"),
+            (
+                "      metrics: [t]\n      group_by: [\"Dimension('x__colour')\"]\n",
+                "colour",
+            ),
+            (
+                "      metrics: [t]\n      where: [\"{{ Metric('t', ['x']) }} > 1\"]\n",
+                "Metric",
+            ),
+        ] {
+            let err = load(&saved(params)).unwrap_err();
+            assert!(err.reason.contains(why), "{why}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_with_nulls_loads() {
+        let manifest = r#"{"semantic_models": [{"name": "m", "description": null, "node_relation": {"alias": "t", "schema_name": "s", "database": null, "relation_name": "s.t"},
+            "primary_entity": null, "label": null, "metadata": null, "config": {"meta": {}},
+            "defaults": {"agg_time_dimension": "ts"},
+            "entities": [{"name": "x", "type": "primary", "expr": "id", "description": null, "role": null, "label": null, "metadata": null, "config": {"meta": {}}}],
+            "dimensions": [{"name": "ts", "type": "time", "is_partition": false, "type_params": {"time_granularity": "day", "validity_params": null}, "expr": null, "metadata": null, "label": null, "description": null, "config": {"meta": {}}}],
+            "measures": [{"name": "total", "agg": "sum", "expr": "v", "description": null, "create_metric": false, "agg_params": null, "metadata": null, "non_additive_dimension": null, "agg_time_dimension": null, "label": null, "config": {"meta": {}}}]}],
+          "metrics": [{"name": "t", "description": null, "type": "cumulative", "label": "T", "filter": {"where_filters": [{"where_sql_template": "{{ Dimension('x__ts') }} IS NOT NULL"}]}, "metadata": null, "config": {"meta": {"synonyms": ["tee"]}}, "time_granularity": null,
+            "type_params": {"measure": {"name": "total", "filter": null, "alias": null, "join_to_timespine": false, "fill_nulls_with": null}, "numerator": null, "denominator": null, "expr": null, "window": null, "grain_to_date": null, "metrics": [], "conversion_type_params": null,
+              "cumulative_type_params": {"window": {"count": 7, "granularity": "day"}, "grain_to_date": null, "period_agg": "last"}, "input_measures": []}}],
+          "project_configuration": {"time_spine_table_configurations": [], "metadata": null, "dsi_package_version": {}, "time_spines": []},
+          "saved_queries": []}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("semantic_manifest.json");
+        std::fs::write(&path, manifest).unwrap();
+        let s =
+            SemanticLayer::load_from(&SemanticSource::Manifest(path.clone()), &schema()).unwrap();
+        let t = s.metric("t").unwrap();
+        assert_eq!(t.type_params.cumulative_window().map(|w| w.count), Some(7));
+        assert_eq!(t.type_params.period_agg(), PeriodAgg::Last);
+        assert_eq!(t.filter.0.len(), 1);
+        assert_eq!(t.words(), vec!["t", "t", "tee"]);
+        std::fs::write(
+            &path,
+            manifest.replace("\"saved_queries\"", "\"sav_queries\""),
+        )
+        .unwrap();
+        let err = SemanticLayer::load_from(&SemanticSource::Manifest(path), &schema()).unwrap_err();
+        assert!(err.reason.contains("sav_queries"), "{err}");
+    }
+
+    #[test]
+    fn a_dbt_project_is_read_under_its_model_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: p\nmodel-paths: [\"src\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("src/marts/semantic")).unwrap();
+        std::fs::write(
+            dir.path().join("src/marts/semantic/m.yml"),
+            format!("version: 2\n{MODEL}"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("src/marts/metrics.yaml"), METRIC).unwrap();
+        // Not under model-paths: not read.
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::write(dir.path().join("models/x.yml"), "metrics: [oops]\n").unwrap();
+        let s = SemanticLayer::load_from(
+            &SemanticSource::DbtProject(dir.path().to_owned()),
+            &schema(),
+        )
+        .unwrap();
+        assert!(s.metric("t").is_some());
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: p\nmodel-paths: [\"nowhere\"]\n",
+        )
+        .unwrap();
+        let err = SemanticLayer::load_from(
+            &SemanticSource::DbtProject(dir.path().to_owned()),
+            &schema(),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("not a directory"), "{err}");
+    }
+
     #[test]
     fn cycles_are_rejected() {
         let text = format!(
@@ -455,11 +1181,13 @@ mod tests {
 
     #[test]
     fn windows_parse() {
-        assert_eq!(parse_window_days("7 days"), Some(7));
-        assert_eq!(parse_window_days("1 month"), Some(30));
-        assert_eq!(parse_window_days("2 weeks"), Some(14));
-        assert_eq!(parse_window_days("7"), None);
-        assert_eq!(parse_window_days("-1 days"), None);
-        assert_eq!(parse_window_days("3 fortnights"), None);
+        use super::super::model::Window;
+        let w = |s: &str| Window::parse(s).map(|w| (w.count, w.grain));
+        assert_eq!(w("7 days"), Some((7, Grain::Day)));
+        assert_eq!(w("1 month"), Some((1, Grain::Month)));
+        assert_eq!(w("2 weeks"), Some((2, Grain::Week)));
+        assert_eq!(w("7"), None);
+        assert_eq!(w("-1 days"), None);
+        assert_eq!(w("3 fortnights"), None);
     }
 }

@@ -16,24 +16,33 @@ mod expr;
 mod load;
 mod model;
 mod periods;
+mod saved;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 pub use compile::CompiledQuery;
 pub use model::{
-    Agg, DimensionDef, DimensionType, EntityDef, EntityType, MeasureDef, MetricDef, MetricType,
-    SemanticModelDef, ValueFormat,
+    Agg, AggParams, DimensionDef, DimensionType, EntityDef, EntityType, Filter, MeasureDef,
+    MetricDef, MetricType, PeriodAgg, SemanticModelDef, ValueFormat, Window,
 };
 pub use periods::period_start;
 
-/// Time grain of a metric query's `period` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+/// Time grain of a metric query's `period` column, finest first (dbt's
+/// `TimeGranularity`, without the sub-second grains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Grain {
+    /// A second.
+    Second,
+    /// A minute.
+    Minute,
+    /// An hour.
+    Hour,
     /// Calendar day.
     Day,
     /// ISO week, starting Monday.
@@ -47,16 +56,20 @@ pub enum Grain {
 }
 
 impl Grain {
-    /// Parses `day`, `week`, `month`, `quarter`, `year` (case-insensitive;
-    /// `daily`, `weekly`… too).
+    /// Parses `second`, `minute`, `hour`, `day`, `week`, `month`, `quarter`,
+    /// `year` (case-insensitive; `hourly`, `daily`, `weekly`… too).
     ///
     /// ```
     /// use steward::semantic::Grain;
     /// assert_eq!(Grain::parse("Week"), Some(Grain::Week));
+    /// assert_eq!(Grain::parse("HOUR"), Some(Grain::Hour));
     /// assert_eq!(Grain::parse("fortnight"), None);
     /// ```
     pub fn parse(s: &str) -> Option<Grain> {
         match s.to_ascii_lowercase().as_str() {
+            "second" => Some(Grain::Second),
+            "minute" => Some(Grain::Minute),
+            "hour" | "hourly" => Some(Grain::Hour),
             "day" | "daily" => Some(Grain::Day),
             "week" | "weekly" => Some(Grain::Week),
             "month" | "monthly" => Some(Grain::Month),
@@ -69,12 +82,38 @@ impl Grain {
     /// The grain's name as used in the API.
     pub fn as_str(self) -> &'static str {
         match self {
+            Grain::Second => "second",
+            Grain::Minute => "minute",
+            Grain::Hour => "hour",
             Grain::Day => "day",
             Grain::Week => "week",
             Grain::Month => "month",
             Grain::Quarter => "quarter",
             Grain::Year => "year",
         }
+    }
+
+    /// Whether periods of this grain are shorter than a day (their `period`
+    /// is a timestamp, not a date).
+    pub fn is_sub_daily(self) -> bool {
+        self < Grain::Day
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Grain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Grain::parse(&s).ok_or_else(|| {
+            let reason = match s.to_ascii_lowercase().as_str() {
+                "nanosecond" | "microsecond" | "millisecond" => {
+                    "sub-second granularities are not supported"
+                }
+                _ => {
+                    "not a standard granularity (second … year); custom granularities from a time spine are not supported"
+                }
+            };
+            serde::de::Error::custom(format!("granularity {s:?}: {reason}"))
+        })
     }
 }
 
@@ -168,11 +207,46 @@ pub enum SemanticError {
     Invalid(String),
 }
 
-/// All loaded semantic models and metrics.
+/// Where the semantic layer is read from (`semantic.*` settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SemanticSource {
+    /// Every `*.yml`/`*.yaml` file of one directory (the policy directory's
+    /// `semantic/`).
+    Dir(PathBuf),
+    /// A dbt project: every YAML file under its `model-paths`
+    /// (`semantic.dbt_project`).
+    DbtProject(PathBuf),
+    /// `target/semantic_manifest.json` written by `dbt parse`
+    /// (`semantic.manifest`).
+    Manifest(PathBuf),
+}
+
+/// A saved query (dbt's `saved_queries:`), validated: a metric query steward
+/// offers as a suggestion and answers as a verified question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedQuery {
+    /// Name.
+    pub name: String,
+    /// The question it answers: its label, else its description, else its name.
+    pub question: String,
+    /// Metrics, in order.
+    pub metrics: Vec<String>,
+    /// The `metric_time` grain it groups by, if any.
+    pub grain: Option<Grain>,
+    /// Dimensions it groups by (`entity__dimension` names).
+    pub group_by: Vec<String>,
+    /// Jinja filters, all of which hold.
+    pub filters: Vec<String>,
+    /// Row limit.
+    pub limit: Option<u64>,
+}
+
+/// All loaded semantic models, metrics and saved queries.
 #[derive(Debug, Clone)]
 pub struct SemanticLayer {
     models: Vec<SemanticModelDef>,
     metrics: BTreeMap<String, MetricDef>,
+    saved_queries: Vec<SavedQuery>,
 }
 
 /// A dimension reachable from a measure: where it lives and how to reach it.
@@ -230,6 +304,11 @@ impl SemanticLayer {
         self.metrics.get(&name.to_ascii_lowercase())
     }
 
+    /// Saved queries in load order.
+    pub fn saved_queries(&self) -> &[SavedQuery] {
+        &self.saved_queries
+    }
+
     /// Semantic models in load order.
     pub fn models(&self) -> &[SemanticModelDef] {
         &self.models
@@ -237,7 +316,7 @@ impl SemanticLayer {
 
     /// The measures a metric is ultimately computed from (through ratio,
     /// derived and cumulative inputs), as `(model index, measure)`.
-    pub(crate) fn base_measures(&self, metric: &MetricDef) -> Vec<(usize, &MeasureDef)> {
+    pub fn base_measures(&self, metric: &MetricDef) -> Vec<(usize, &MeasureDef)> {
         let mut out = Vec::new();
         for input in metric.input_metric_names() {
             if let Some(m) = self.metric(&input) {
@@ -265,6 +344,56 @@ impl SemanticLayer {
             .iter()
             .enumerate()
             .find_map(|(i, m)| m.measures.iter().find(|x| x.name == name).map(|x| (i, x)))
+    }
+
+    /// The aggregation time dimension of a measure of model `model`: its own
+    /// `agg_time_dimension`, else the model's default (validated at load).
+    pub(crate) fn agg_time_dimension_of<'a>(
+        &'a self,
+        model: usize,
+        measure: &'a MeasureDef,
+    ) -> &'a str {
+        measure
+            .agg_time_dimension
+            .as_deref()
+            .or(self.models[model].agg_time_dimension())
+            .unwrap_or_default()
+    }
+
+    /// The grains a metric can be queried at: from the finest granularity of
+    /// its base measures' time dimensions (the coarsest of those) up to a year.
+    pub fn grains_of(&self, metric: &MetricDef) -> Vec<Grain> {
+        let finest = self.time_granularity(metric);
+        [
+            Grain::Second,
+            Grain::Minute,
+            Grain::Hour,
+            Grain::Day,
+            Grain::Week,
+            Grain::Month,
+            Grain::Quarter,
+            Grain::Year,
+        ]
+        .into_iter()
+        .filter(|g| *g >= finest)
+        .collect()
+    }
+
+    /// The finest grain every base measure of a metric is recorded at: the
+    /// coarsest granularity among their aggregation time dimensions.
+    pub fn time_granularity(&self, metric: &MetricDef) -> Grain {
+        self.base_measures(metric)
+            .iter()
+            .filter_map(|(model, measure)| {
+                let name = self.agg_time_dimension_of(*model, measure);
+                self.models[*model]
+                    .dimensions
+                    .iter()
+                    .find(|d| d.name == name)
+                    .map(DimensionDef::granularity)
+            })
+            .max()
+            .unwrap_or(Grain::Day)
     }
 
     /// Categorical dimensions available to every base measure of a metric,
@@ -352,19 +481,55 @@ impl SemanticLayer {
         out
     }
 
-    /// Resolves `name` or `entity__name` to a dimension reachable from `from`.
+    /// Resolves `name`, `entity__name` or MetricFlow's full path
+    /// `entity__entity__name` to a dimension reachable from `from`. An
+    /// entity prefix must be the join path's entities, or the last of them
+    /// (an entity of the dimension's model), or — for the model's own
+    /// dimensions — its primary entity.
     pub(crate) fn resolve(&self, from: usize, name: &str) -> Option<ReachableDimension<'_>> {
         let lower = name.to_ascii_lowercase();
-        let (entity, dim) = match lower.rsplit_once("__") {
-            Some((e, d)) => (Some(e.to_owned()), d.to_owned()),
-            None => (None, lower),
-        };
+        let parts: Vec<&str> = lower.split("__").collect();
+        let (dim, entities) = parts.split_last()?;
         self.reachable(from).into_iter().find(|r| {
-            r.dim.name == dim
-                && entity
-                    .as_deref()
-                    .is_none_or(|e| self.models[r.model].entities.iter().any(|x| x.name == e))
+            let path: Vec<&str> = r.path.iter().map(|(e, _)| *e).collect();
+            r.dim.name == *dim
+                && match entities {
+                    [] => true,
+                    [e] => {
+                        self.models[r.model].entities.iter().any(|x| x.name == *e)
+                            || self.primary_entity(r.model) == Some(*e)
+                    }
+                    many => many == path.as_slice(),
+                }
         })
+    }
+
+    /// The entity a model's rows are: its primary (else unique) entity, or
+    /// `primary_entity:`.
+    fn primary_entity(&self, model: usize) -> Option<&str> {
+        let m = &self.models[model];
+        m.entities
+            .iter()
+            .find(|e| e.kind == EntityType::Primary)
+            .or_else(|| m.entities.iter().find(|e| e.kind == EntityType::Unique))
+            .map(|e| e.name.as_str())
+            .or(m.primary_entity.as_deref())
+    }
+
+    /// MetricFlow's name for a dimension of a metric: the entity path from
+    /// the metric's (first) measure's model, then the dimension
+    /// (`user__customer__region`); the model's primary entity for its own
+    /// dimensions (`event__event_name`). `None` if it is not reachable or the
+    /// model has no primary entity.
+    pub fn qualified_dimension(&self, metric: &MetricDef, name: &str) -> Option<String> {
+        let (model, _) = *self.base_measures(metric).first()?;
+        let r = self.resolve(model, name)?;
+        let mut parts: Vec<&str> = r.path.iter().map(|(e, _)| *e).collect();
+        if parts.is_empty() {
+            parts.push(self.primary_entity(model)?);
+        }
+        parts.push(&r.dim.name);
+        Some(parts.join("__"))
     }
 }
 

@@ -7,6 +7,9 @@ use super::{Grain, TimeRange};
 
 pub(super) fn grain_adjective(g: Grain) -> &'static str {
     match g {
+        Grain::Second => "per-second",
+        Grain::Minute => "per-minute",
+        Grain::Hour => "hourly",
         Grain::Day => "daily",
         Grain::Week => "weekly",
         Grain::Month => "monthly",
@@ -22,7 +25,7 @@ pub(super) fn periods(range: TimeRange, grain: Grain) -> Vec<(NaiveDate, NaiveDa
     while day < range.end {
         let start = period_start(day, grain);
         let step = match grain {
-            Grain::Day => 1,
+            Grain::Second | Grain::Minute | Grain::Hour | Grain::Day => 1,
             Grain::Week => 7,
             Grain::Month => 32,
             Grain::Quarter => 93,
@@ -36,10 +39,11 @@ pub(super) fn periods(range: TimeRange, grain: Grain) -> Vec<(NaiveDate, NaiveDa
     out
 }
 
-/// The first day of the `grain` period containing `d` (weeks start Monday).
+/// The first day of the `grain` period containing `d` (weeks start Monday;
+/// a day for grains shorter than a day).
 pub fn period_start(d: NaiveDate, grain: Grain) -> NaiveDate {
     match grain {
-        Grain::Day => d,
+        Grain::Second | Grain::Minute | Grain::Hour | Grain::Day => d,
         Grain::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
         Grain::Month => d.with_day(1).unwrap_or(d),
         Grain::Quarter => {

@@ -89,10 +89,15 @@ impl Dialect {
         }
     }
 
-    /// The first day of the `grain` period containing `expr`, as a date.
+    /// The first day of the `grain` period containing `expr`, as a date; for
+    /// grains shorter than a day, the period's first instant as a timestamp
+    /// (SQLite: `YYYY-MM-DD HH:MM:SS` text).
     pub fn truncate(self, grain: Grain, expr: &str) -> String {
         match self {
             Dialect::Sqlite => match grain {
+                Grain::Second => format!("strftime('%Y-%m-%d %H:%M:%S', {expr})"),
+                Grain::Minute => format!("strftime('%Y-%m-%d %H:%M:00', {expr})"),
+                Grain::Hour => format!("strftime('%Y-%m-%d %H:00:00', {expr})"),
                 Grain::Day => format!("date({expr})"),
                 Grain::Week => format!("date({expr}, 'weekday 0', '-6 days')"),
                 Grain::Month => format!("strftime('%Y-%m-01', {expr})"),
@@ -101,6 +106,9 @@ impl Dialect {
                 ),
                 Grain::Year => format!("strftime('%Y-01-01', {expr})"),
             },
+            Dialect::Postgres | Dialect::Snowflake if grain.is_sub_daily() => {
+                format!("date_trunc('{}', {expr})", grain.as_str())
+            }
             Dialect::Postgres | Dialect::Snowflake => {
                 format!("CAST(date_trunc('{}', {expr}) AS DATE)", grain.as_str())
             }
@@ -113,16 +121,47 @@ impl Dialect {
         format!("{a} IS NOT DISTINCT FROM {b}")
     }
 
-    /// The median of `expr` within groups keyed by `keys` over `from` (a
-    /// derived table with the columns `keys` and `expr`); returns a full SELECT
-    /// whose value column is named `value_name`.
-    pub fn median_select(
+    /// A percentile as one aggregate expression over `expr`, where the
+    /// dialect has one: PostgreSQL and Snowflake `PERCENTILE_CONT` /
+    /// `PERCENTILE_DISC … WITHIN GROUP (ORDER BY expr)` (SQL:2008 ordered-set
+    /// aggregates), Snowflake `APPROX_PERCENTILE`. `None` for SQLite (see
+    /// [`Dialect::percentile_select`]) and for an approximate percentile in
+    /// PostgreSQL, which has none.
+    pub fn percentile_aggregate(self, expr: &str, p: Percentile) -> Option<String> {
+        let f = p.fraction;
+        match (self, p.kind) {
+            (Dialect::Sqlite, _) | (Dialect::Postgres, PercentileKind::Approximate) => None,
+            (Dialect::Snowflake, PercentileKind::Approximate) => {
+                Some(format!("APPROX_PERCENTILE({expr}, {f})"))
+            }
+            (_, PercentileKind::Continuous) => Some(format!(
+                "PERCENTILE_CONT({f}) WITHIN GROUP (ORDER BY {expr})"
+            )),
+            (_, PercentileKind::Discrete) => Some(format!(
+                "PERCENTILE_DISC({f}) WITHIN GROUP (ORDER BY {expr})"
+            )),
+        }
+    }
+
+    /// A percentile of `expr` within groups keyed by `keys` over `from` (a
+    /// derived table with the columns `keys` and `expr`); returns a full
+    /// SELECT whose value column is named `value_name`, or `None` where the
+    /// dialect cannot compute it (an approximate percentile outside
+    /// Snowflake).
+    ///
+    /// SQLite has no percentile function; there the rows of each group are
+    /// numbered in order and the result follows PostgreSQL's definitions:
+    /// continuous is the linear interpolation at position `(n − 1) · p`
+    /// between the neighbouring values; discrete is the first value whose row
+    /// number reaches `p · n`. NULLs are ignored, as by the aggregates.
+    pub fn percentile_select(
         self,
         keys: &[String],
         expr: &str,
         from: &str,
         value_name: &str,
-    ) -> String {
+        p: Percentile,
+    ) -> Option<String> {
         let key_list = keys.join(", ");
         let select_keys = if keys.is_empty() {
             String::new()
@@ -134,29 +173,58 @@ impl Dialect {
         } else {
             format!(" GROUP BY {key_list}")
         };
-        match self {
-            Dialect::Postgres => format!(
-                "SELECT {select_keys}percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr}) AS {value_name} FROM {from}{group}"
-            ),
-            Dialect::Snowflake => {
-                format!("SELECT {select_keys}MEDIAN({expr}) AS {value_name} FROM {from}{group}")
-            }
-            Dialect::Sqlite => {
-                // SQLite has no median: average the middle one or two values.
-                let partition = if keys.is_empty() {
-                    String::new()
-                } else {
-                    format!("PARTITION BY {key_list} ")
-                };
-                format!(
-                    "SELECT {select_keys}AVG({expr}) AS {value_name} FROM (SELECT {select_keys}{expr}, \
-                     ROW_NUMBER() OVER ({partition}ORDER BY {expr}) AS rn, COUNT(*) OVER ({partition}) AS cnt \
-                     FROM {from} WHERE {expr} IS NOT NULL) AS ranked \
-                     WHERE rn IN ((cnt + 1) / 2, (cnt + 2) / 2){group}"
-                )
-            }
+        if self != Dialect::Sqlite {
+            let agg = self.percentile_aggregate(expr, p)?;
+            return Some(format!(
+                "SELECT {select_keys}{agg} AS {value_name} FROM {from}{group}"
+            ));
+        }
+        let partition = if keys.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {key_list} ")
+        };
+        let f = p.fraction;
+        let ranked = format!(
+            "SELECT {select_keys}{expr} AS pv, ROW_NUMBER() OVER ({partition}ORDER BY {expr}) AS rn, \
+             COUNT(*) OVER ({partition}) AS cnt FROM {from} WHERE {expr} IS NOT NULL"
+        );
+        match p.kind {
+            PercentileKind::Approximate => None,
+            PercentileKind::Discrete => Some(format!(
+                "SELECT {select_keys}MIN(CASE WHEN rn >= cnt * {f} THEN pv END) AS {value_name} \
+                 FROM ({ranked}) AS ranked{group}"
+            )),
+            PercentileKind::Continuous => Some(format!(
+                "SELECT {select_keys}lo + (h - CAST(h AS INTEGER)) * (COALESCE(hi, lo) - lo) AS {value_name} FROM (\
+                 SELECT {select_keys}MAX(h) AS h, \
+                 MAX(CASE WHEN rn = CAST(h AS INTEGER) + 1 THEN pv END) AS lo, \
+                 MAX(CASE WHEN rn = CAST(h AS INTEGER) + 2 THEN pv END) AS hi \
+                 FROM (SELECT {select_keys}pv, rn, (cnt - 1) * {f} AS h FROM ({ranked}) AS ranked) AS placed{group}) AS picked"
+            )),
         }
     }
+}
+
+/// Which percentile a measure asks for (dbt's `agg: percentile` with
+/// `agg_params`; `agg: median` is the continuous 0.5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentile {
+    /// In `[0, 1]`.
+    pub fraction: f64,
+    /// Continuous, discrete or approximate.
+    pub kind: PercentileKind,
+}
+
+/// How a percentile is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PercentileKind {
+    /// Interpolated between neighbouring values (`PERCENTILE_CONT`).
+    Continuous,
+    /// A value of the input (`PERCENTILE_DISC`).
+    Discrete,
+    /// The warehouse's approximation (Snowflake `APPROX_PERCENTILE`).
+    Approximate,
 }
 
 /// Quotes a string as a SQL literal (`'` doubled, SQL-92 §5.3).

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-pub use dialect::{Dialect, quote_literal};
+pub use dialect::{Dialect, Percentile, PercentileKind, quote_literal};
 pub use guard::{Origin, Rejection, validate};
 
 use crate::policy::ColumnClass;

@@ -81,7 +81,7 @@ fn a_broken_metric_file_fails_start_up_with_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("bad.yml:2:") && err.contains("missing"),
+        err.contains("bad.yml:4:") && err.contains("missing"),
         "{err}"
     );
 }

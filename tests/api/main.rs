@@ -21,6 +21,7 @@ mod llm_live;
 mod llm_sqlgen;
 mod load;
 mod log_leaks;
+mod metricflow;
 mod metrics_api;
 mod oidc_provider;
 mod policy_rules;

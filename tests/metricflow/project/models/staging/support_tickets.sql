@@ -1,0 +1,2 @@
+-- The demo table, unchanged.
+select * from public.support_tickets

@@ -1,0 +1,2 @@
+-- The demo table, unchanged.
+select * from public.user_profiles
