@@ -45,9 +45,22 @@ async fn list(
             })
         })
         .collect();
+    let saved: Vec<_> = layer
+        .saved_queries()
+        .iter()
+        .map(|q| {
+            let mut v = serde_json::json!(q);
+            // Whether asking the question in the chat runs it, and if not why.
+            v["in_chat"] = serde_json::json!(q.plan().is_ok());
+            if let Err(why) = q.plan() {
+                v["not_in_chat_because"] = serde_json::json!(why);
+            }
+            v
+        })
+        .collect();
     Json(serde_json::json!({
         "metrics": metrics,
-        "saved_queries": layer.saved_queries(),
+        "saved_queries": saved,
     }))
 }
 

@@ -420,13 +420,20 @@ impl Orchestrator {
         a
     }
 
-    /// Metric names people can ask about, for refusals and the UI.
+    /// Questions people can ask, for refusals and the UI: the saved
+    /// queries' questions the chat answers, then "<metric> last week".
     pub fn suggestions(&self) -> Vec<String> {
-        self.semantic
+        let saved = self
+            .semantic
+            .saved_queries()
+            .iter()
+            .filter(|s| s.plan().is_ok())
+            .map(|s| s.question.clone());
+        let metrics = self
+            .semantic
             .metrics()
-            .take(6)
-            .map(|m| format!("{} last week", m.label().to_lowercase()))
-            .collect()
+            .map(|m| format!("{} last week", m.label().to_lowercase()));
+        saved.chain(metrics).take(6).collect()
     }
 
     /// Compiles, validates and runs a metric query for `grants`.

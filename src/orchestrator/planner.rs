@@ -523,6 +523,9 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
     if OVERVIEW.is_match(&q) {
         return Plan::Overview;
     }
+    if let Some(p) = saved_query_plan(question, ctx) {
+        return Plan::Metric(p);
+    }
     let metric = find_metric(&q, layer);
     let anchor = previous.and_then(|p| p.ranges.first()).map(|r| r.range);
     let ranges = find_ranges_after(&q, today, anchor);
@@ -605,6 +608,60 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
     }
 }
 
+/// The plan of a saved query whose question this is (same words, any case
+/// or punctuation), over the metric's default window.
+fn saved_query_plan(question: &str, ctx: &PlanContext) -> Option<MetricPlan> {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let asked = words(question);
+    let saved = ctx
+        .layer
+        .saved_queries()
+        .iter()
+        .find(|s| words(&s.question) == asked)?;
+    let p = saved.plan().ok()?;
+    let m = ctx.layer.metric(&p.metric)?;
+    // `user__platform` reads as `platform` where that names the same dimension.
+    let plain = |d: String| {
+        let short = d.rsplit("__").next().unwrap_or(&d).to_owned();
+        let same = ctx.layer.qualified_dimension(m, &short) == ctx.layer.qualified_dimension(m, &d);
+        if same { short } else { d }
+    };
+    Some(MetricPlan {
+        metric: m.name.clone(),
+        ranges: vec![default_range(m, ctx.today)],
+        grain: p.grain,
+        group_by: p.group_by.map(plain),
+        filters: p
+            .filters
+            .into_iter()
+            .map(|f| DimensionFilter {
+                dimension: plain(f.dimension),
+                values: f.values,
+            })
+            .collect(),
+        rank: None,
+    })
+}
+
+/// A metric's default window ending today (`config.meta.default_window_days`, else 7).
+fn default_range(m: &MetricDef, today: chrono::NaiveDate) -> FoundRange {
+    let days = i64::from(m.meta().default_window_days.unwrap_or(7));
+    let range = TimeRange {
+        start: today - chrono::Duration::days(days),
+        end: today,
+    };
+    FoundRange {
+        range,
+        label: format!("the last {days} days ({range})"),
+        at: 0,
+    }
+}
+
 /// Builds a metric plan; `base` supplies breakdown, grain and filters the
 /// question does not change (a follow-up), `inherited` the ranges when the
 /// question names none.
@@ -622,16 +679,7 @@ fn metric_plan(
         ranges = inherited.unwrap_or_default();
     }
     if ranges.is_empty() {
-        let days = i64::from(m.meta().default_window_days.unwrap_or(7));
-        let range = TimeRange {
-            start: today - chrono::Duration::days(days),
-            end: today,
-        };
-        ranges.push(FoundRange {
-            range,
-            label: format!("the last {days} days ({range})"),
-            at: 0,
-        });
+        ranges.push(default_range(m, today));
     }
     let mut group_by = find_dimension(q, m, ctx.layer)
         .or_else(|| ranked_dimension(q, m, ctx.layer))

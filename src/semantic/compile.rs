@@ -12,7 +12,8 @@ use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
 use super::expr::{
-    Joins, aggregate, aggregate_expr, join_inputs, qualify, render_template, rewrite_identifiers,
+    Joins, aggregate, aggregate_expr, entity_expr, join_inputs, qualify, render_template,
+    rewrite_identifiers,
 };
 use super::model::{MeasureDef, MetricDef, MetricType, NameRef, PeriodAgg, Window, WindowChoice};
 use super::periods::{grain_adjective, period_start, periods};
@@ -31,15 +32,23 @@ pub struct CompiledQuery {
     pub rollup: Option<String>,
 }
 
+/// An extra column of [`SemanticLayer::events_sql`]: `(name, alias)`.
+pub(super) enum Extra {
+    /// An entity of the model, by name.
+    Entity(String, String),
+    /// A dimension reachable from the model.
+    Dimension(String, String),
+}
+
 /// What one (sub)query must produce.
 #[derive(Clone)]
 pub(super) struct Shape<'q> {
-    range: TimeRange,
-    grain: Option<Grain>,
-    group_by: &'q [String],
-    filters: &'q [super::DimensionFilter],
+    pub(super) range: TimeRange,
+    pub(super) grain: Option<Grain>,
+    pub(super) group_by: &'q [String],
+    pub(super) filters: &'q [super::DimensionFilter],
     /// MetricFlow Jinja filters pushed down from metrics and references.
-    where_templates: Vec<String>,
+    pub(super) where_templates: Vec<String>,
     pub(super) dialect: Dialect,
 }
 
@@ -55,7 +64,7 @@ impl<'q> Shape<'q> {
 }
 
 /// `user__platform` → `platform`: the column name a dimension gets.
-fn output_name(dimension: &str) -> String {
+pub(super) fn output_name(dimension: &str) -> String {
     let lower = dimension.to_ascii_lowercase();
     lower
         .rsplit_once("__")
@@ -173,10 +182,7 @@ impl SemanticLayer {
                     .extend(measure_ref.filter.0.iter().cloned());
                 Ok((self.cumulative_sql(model, measure, metric, &shape)?, None))
             }
-            MetricType::Conversion => Err(SemanticError::Invalid(format!(
-                "metric {}: conversion metrics are not supported yet",
-                metric.name
-            ))),
+            MetricType::Conversion => Ok((self.conversion_sql(metric, &shape)?, None)),
             MetricType::Ratio => {
                 let p = &metric.type_params;
                 let (num, den) = (p.numerator.as_ref(), p.denominator.as_ref());
@@ -289,6 +295,20 @@ impl SemanticLayer {
         range: TimeRange,
         period: bool,
     ) -> Result<String, SemanticError> {
+        self.events_sql(model, measure, shape, range, period, &[])
+    }
+
+    /// [`Self::base_sql`] with `extra` columns: each an entity (`Entity`) or
+    /// a dimension (`Dimension`) reached from the model, under an alias.
+    pub(super) fn events_sql(
+        &self,
+        model: usize,
+        measure: &MeasureDef,
+        shape: &Shape,
+        range: TimeRange,
+        period: bool,
+        extra: &[Extra],
+    ) -> Result<String, SemanticError> {
         let m = &self.models[model];
         let time_dim = measure
             .agg_time_dimension
@@ -313,6 +333,13 @@ impl SemanticLayer {
             "{} AS measure_value",
             qualify(measure.expr(), "m0")?
         ));
+        for e in extra {
+            let (expr, alias) = match e {
+                Extra::Entity(name, alias) => (entity_expr(self, model, name, "m0")?, alias),
+                Extra::Dimension(name, alias) => (joins.dimension_expr(name)?, alias),
+            };
+            select.push(format!("{expr} AS {alias}"));
+        }
 
         let mut conditions = vec![
             format!("{ts} >= {}", shape.dialect.date_literal(range.start)),
@@ -471,6 +498,24 @@ impl SemanticLayer {
             select.join(", "),
             group.join(", ")
         ))
+    }
+}
+
+/// The day `window` after `day` (calendar units), as MetricFlow's
+/// `day + INTERVAL window`.
+pub(super) fn window_end(w: Window, day: NaiveDate) -> NaiveDate {
+    let months = |n: i64| {
+        day.checked_add_months(chrono::Months::new(u32::try_from(n).unwrap_or(u32::MAX)))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    match w.grain {
+        Grain::Week => day + Duration::days(7 * w.count),
+        Grain::Month => months(w.count),
+        Grain::Quarter => months(3 * w.count),
+        Grain::Year => months(12 * w.count),
+        // A window of hours or less still ends within the next day.
+        Grain::Second | Grain::Minute | Grain::Hour => day + Duration::days(1 + w.count / 24),
+        Grain::Day => day + Duration::days(w.count),
     }
 }
 

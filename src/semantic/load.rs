@@ -803,15 +803,65 @@ fn validate_metric(
                 need_metric(&Some(i.clone()), "metrics")?;
             }
         }
-        MetricType::Conversion => {
+        MetricType::Conversion => validate_conversion(metric, measures)?,
+    }
+    Ok(())
+}
+
+fn validate_conversion(metric: &MetricDef, measures: &BTreeSet<String>) -> Result<(), Invalid> {
+    let whose = format!("metric {}", metric.name);
+    let Some(c) = &metric.type_params.conversion_type_params else {
+        return Err((
+            None,
+            format!("conversion {whose} needs type_params.conversion_type_params"),
+        ));
+    };
+    if c.base_metric.is_some() || c.conversion_metric.is_some() {
+        return Err(unsupported(
+            "_metric",
+            "a conversion over metrics (use base_measure and conversion_measure)",
+            &whose,
+        ));
+    }
+    for (r, what) in [
+        (&c.base_measure, "base_measure"),
+        (&c.conversion_measure, "conversion_measure"),
+    ] {
+        let Some(r) = r else {
+            return Err((
+                Some("conversion_type_params".to_owned()),
+                format!("conversion {whose} needs conversion_type_params.{what}"),
+            ));
+        };
+        if !measures.contains(r.name()) {
+            return Err((
+                Some(r.name().to_owned()),
+                format!(
+                    "{whose} uses measure {}, which no semantic model defines",
+                    r.name()
+                ),
+            ));
+        }
+        if r.fill_nulls_with.is_some() || r.join_to_timespine {
             return Err(unsupported(
-                "conversion_type_params",
-                "a conversion metric",
+                "fill_nulls_with",
+                "filling empty periods",
                 &whose,
             ));
         }
     }
-    Ok(())
+    match c
+        .calculation
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("conversion_rate" | "conversions") => Ok(()),
+        Some(other) => Err((
+            Some("calculation".to_owned()),
+            format!("{whose}: calculation {other:?} is not conversion_rate or conversions"),
+        )),
+    }
 }
 
 fn validate_cumulative(metric: &MetricDef) -> Result<(), Invalid> {
@@ -966,8 +1016,8 @@ mod tests {
         let metric = |body: &str| format!("{MODEL}{METRIC}  - name: u\n{body}");
         let cases: Vec<(String, &str, usize)> = vec![
             (
-                metric("    type: conversion\n    type_params:\n      conversion_type_params: {entity: x, base_measure: total, conversion_measure: total}\n"),
-                "conversion metric",
+                metric("    type: conversion\n    type_params:\n      conversion_type_params: {entity: x, base_metric: t, conversion_metric: t}\n"),
+                "conversion over metrics",
                 17,
             ),
             (

@@ -12,6 +12,7 @@
 //! other statement.
 
 mod compile;
+mod conversion;
 mod expr;
 mod load;
 mod model;
@@ -31,6 +32,7 @@ pub use model::{
     MetricDef, MetricType, PeriodAgg, SemanticModelDef, ValueFormat, Window,
 };
 pub use periods::period_start;
+pub use saved::SavedPlan;
 
 /// Time grain of a metric query's `period` column, finest first (dbt's
 /// `TimeGranularity`, without the sub-second grains).
@@ -327,6 +329,16 @@ impl SemanticLayer {
             && let Some(found) = self.find_measure(measure)
         {
             out.push(found);
+        }
+        if let Some(c) = &metric.type_params.conversion_type_params {
+            for r in [&c.base_measure, &c.conversion_measure]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(found) = self.find_measure(r.name()) {
+                    out.push(found);
+                }
+            }
         }
         out
     }

@@ -1,10 +1,80 @@
 //! Saved queries (dbt's `saved_queries:`): read, checked against the
 //! metrics and dimensions they name, and kept as [`SavedQuery`].
 
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use super::expr::{Joins, render_template};
 use super::model::SavedQueryDef;
-use super::{Grain, SavedQuery, SemanticLayer};
+use super::{DimensionFilter, Grain, SavedQuery, SemanticLayer};
 use crate::sql::Dialect;
+
+/// A saved query the chat answers as one metric question: one metric, at
+/// most one breakdown, filters that are dimension values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPlan {
+    /// The metric.
+    pub metric: String,
+    /// `metric_time` grain.
+    pub grain: Option<Grain>,
+    /// The breakdown dimension.
+    pub group_by: Option<String>,
+    /// `dimension IN (values)` filters.
+    pub filters: Vec<DimensionFilter>,
+}
+
+/// `{{ Dimension('x') }} = 'v'` or `{{ Dimension('x') }} IN ('a', 'b')`.
+static VALUE_FILTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)^\s*\{\{\s*Dimension\(\s*['"]([a-z0-9_]+)['"]\s*\)\s*\}\}\s*(?:=\s*('(?:[^']|'')*')|IN\s*\(\s*('(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')*)\s*\))\s*$"#)
+        .expect("value filter pattern compiles")
+});
+
+static QUOTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"'((?:[^']|'')*)'").expect("quoted pattern compiles"));
+
+impl SavedQuery {
+    /// The saved query as one metric question, or why the chat cannot ask it
+    /// that way (it stays a suggestion the Metrics API lists).
+    ///
+    /// # Errors
+    /// Several metrics, several breakdowns, or a filter other than
+    /// `{{ Dimension('x') }} = 'v'` / `IN ('a', …)`.
+    pub fn plan(&self) -> Result<SavedPlan, String> {
+        let [metric] = self.metrics.as_slice() else {
+            return Err("it asks for several metrics".into());
+        };
+        if self.group_by.len() > 1 {
+            return Err("it breaks down by several dimensions".into());
+        }
+        let mut filters = Vec::new();
+        for f in &self.filters {
+            let c = VALUE_FILTER
+                .captures(f)
+                .ok_or_else(|| format!("its filter {f:?} is not a dimension value"))?;
+            let values = c
+                .get(2)
+                .or_else(|| c.get(3))
+                .map(|m| {
+                    QUOTED
+                        .captures_iter(m.as_str())
+                        .map(|q| q[1].replace("''", "'"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            filters.push(DimensionFilter {
+                dimension: c[1].to_owned(),
+                values,
+            });
+        }
+        Ok(SavedPlan {
+            metric: metric.clone(),
+            grain: self.grain,
+            group_by: self.group_by.first().cloned(),
+            filters,
+        })
+    }
+}
 
 /// One `group_by` entry of a saved query.
 enum GroupBy {
@@ -144,5 +214,48 @@ mod tests {
         ));
         assert!(group_by("Entity('user')").is_err());
         assert!(group_by("TimeDimension('metric_time', 'fortnight')").is_err());
+    }
+
+    fn saved(metrics: &[&str], group_by: &[&str], filters: &[&str]) -> SavedQuery {
+        SavedQuery {
+            name: "s".into(),
+            question: "q".into(),
+            metrics: metrics.iter().map(|m| m.to_string()).collect(),
+            grain: Some(Grain::Week),
+            group_by: group_by.iter().map(|m| m.to_string()).collect(),
+            filters: filters.iter().map(|m| m.to_string()).collect(),
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn value_filters_become_a_plan_and_other_shapes_say_why_not() {
+        let p = saved(
+            &["signups"],
+            &["user__platform"],
+            &[
+                "{{ Dimension('user__country') }} = 'O''Brien land'",
+                "{{ Dimension('user__signup_channel') }} in ('paid_search', 'social')",
+            ],
+        )
+        .plan()
+        .unwrap();
+        assert_eq!(p.group_by.as_deref(), Some("user__platform"));
+        assert_eq!(p.filters[0].values, vec!["O'Brien land"]);
+        assert_eq!(p.filters[1].values, vec!["paid_search", "social"]);
+        assert!(
+            saved(&["a", "b"], &[], &[])
+                .plan()
+                .unwrap_err()
+                .contains("several metrics")
+        );
+        assert!(saved(&["a"], &["x", "y"], &[]).plan().is_err());
+        for f in [
+            "{{ Dimension('user__country') }} <> 'US'",
+            "{{ Dimension('user__country') }} = 'US' OR 1=1",
+            "{{ TimeDimension('metric_time', 'day') }} >= '2026-01-01'",
+        ] {
+            assert!(saved(&["a"], &[], &[f]).plan().is_err(), "{f}");
+        }
     }
 }

@@ -115,6 +115,28 @@ impl Dialect {
         }
     }
 
+    /// `expr` (a timestamp) plus `count` periods of `grain` (`count` may be
+    /// negative): SQLite `datetime(expr, '+N unit')`, PostgreSQL `expr +
+    /// INTERVAL 'N unit'`, Snowflake `DATEADD(unit, N, expr)`. Weeks are 7
+    /// days, quarters 3 months.
+    pub fn add_interval(self, expr: &str, count: i64, grain: Grain) -> String {
+        let (n, unit) = match grain {
+            Grain::Second => (count, "second"),
+            Grain::Minute => (count, "minute"),
+            Grain::Hour => (count, "hour"),
+            Grain::Day => (count, "day"),
+            Grain::Week => (count * 7, "day"),
+            Grain::Month => (count, "month"),
+            Grain::Quarter => (count * 3, "month"),
+            Grain::Year => (count, "year"),
+        };
+        match self {
+            Dialect::Sqlite => format!("datetime({expr}, '{n:+} {unit}s')"),
+            Dialect::Postgres => format!("({expr} + INTERVAL '{n} {unit}')"),
+            Dialect::Snowflake => format!("DATEADD({unit}, {n}, {expr})"),
+        }
+    }
+
     /// Null-safe equality of two expressions (SQL:2003 `IS NOT DISTINCT FROM`,
     /// which SQLite supports since 3.39).
     pub fn null_safe_eq(self, a: &str, b: &str) -> String {

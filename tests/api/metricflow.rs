@@ -20,6 +20,10 @@
 //! - a count over no rows at all (no grain, no group, a filter matching
 //!   nothing) is 0 in steward; MetricFlow rewrites counts to sums and says
 //!   NULL. Checked as such.
+//! - conversion metrics are compared with [`conversion_oracle`], an
+//!   independent statement from dbt's definition, because MetricFlow 0.211's
+//!   conversion SQL joins on day-truncated times, ignores the base measure's
+//!   filter and does not de-duplicate (it partitions by a random UUID).
 //! - MetricFlow 0.211 ends a time constraint on an hour-grained time
 //!   dimension at the first hour of the last day; for those metrics the range
 //!   is given to MetricFlow as a filter on the day instead.
@@ -54,6 +58,8 @@ struct Case {
     filter: Option<(String, String)>,
     /// How steward's answer relates to MetricFlow's.
     expect: Expect,
+    /// A saved query MetricFlow runs by name (`mf query --saved-query`).
+    saved: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -65,6 +71,8 @@ enum Expect {
     MeanOf(Grain),
     /// steward's (single) value is MetricFlow's daily value on the last day.
     LastDay,
+    /// A conversion metric: compared with [`conversion_oracle`], not MetricFlow.
+    Conversion,
 }
 
 fn write_project(dir: &Path, pg_url: &str) {
@@ -157,6 +165,7 @@ fn cases(layer: &SemanticLayer, values: &BTreeMap<String, String>) -> Vec<Case> 
                 group_by,
                 filter,
                 expect,
+                saved: None,
             });
         };
         add(
@@ -212,6 +221,9 @@ fn cases(layer: &SemanticLayer, values: &BTreeMap<String, String>) -> Vec<Case> 
 }
 
 fn expectation(layer: &SemanticLayer, m: &MetricDef, grain: Option<Grain>) -> Expect {
+    if m.kind == MetricType::Conversion {
+        return Expect::Conversion;
+    }
     if m.kind == MetricType::Cumulative && grain.is_none() {
         return Expect::LastDay;
     }
@@ -227,11 +239,238 @@ fn expectation(layer: &SemanticLayer, m: &MetricDef, grain: Option<Grain>) -> Ex
     }
 }
 
+/// What [`conversion_oracle`] needs to know of a conversion metric.
+struct ConversionDef {
+    /// Events table and its time, row id and entity columns.
+    table: &'static str,
+    ts: &'static str,
+    id: &'static str,
+    entity: &'static str,
+    /// Conditions that make a row a base or a conversion event.
+    base: &'static str,
+    conversion: &'static str,
+    /// `INTERVAL '…'` or none.
+    window: Option<&'static str>,
+    /// A column that must be equal on both events.
+    constant: Option<&'static str>,
+    /// The column both measures count distinct values of.
+    counted: &'static str,
+    /// `conversion_rate` (else `conversions`).
+    rate: bool,
+}
+
+/// The conversion metrics the oracle knows: the demo's checkout conversion,
+/// and one over sessions in tests/metricflow/project/models/oracle/.
+fn conversion_def(metric: &str) -> ConversionDef {
+    match metric {
+        "checkout_conversion_rate" => ConversionDef {
+            table: "events",
+            ts: "occurred_at",
+            id: "event_id",
+            entity: "session_id",
+            base: "event_name = 'checkout_started'",
+            conversion: "event_name = 'checkout_completed'",
+            window: Some("1 day"),
+            constant: None,
+            counted: "session_id",
+            rate: true,
+        },
+        "app_sessions_after_web" => ConversionDef {
+            table: "sessions",
+            ts: "started_at",
+            id: "session_id",
+            entity: "user_id",
+            base: "platform = 'web'",
+            conversion: "platform <> 'web'",
+            window: Some("7 days"),
+            constant: Some("country"),
+            counted: "session_id",
+            rate: false,
+        },
+        other => panic!("the conversion oracle does not know {other}"),
+    }
+}
+
+/// A conversion metric's answer written independently of steward's compiler,
+/// from dbt's definition: each conversion event is matched, by a correlated
+/// subquery, to the latest base event of the same entity at or before it
+/// (within the window, with the constant property equal) and counts for that
+/// base event's period and dimensions. PostgreSQL; rows are
+/// `[period?, dimensions…, value]` like the Metrics API's.
+fn conversion_oracle(c: &Case) -> String {
+    let def = conversion_def(&c.metric);
+    let column = |d: &str| match d {
+        "event_name" => "b.event_name".to_owned(),
+        "region" | "plan" | "industry" => format!("cu.{d}"),
+        "session_platform" | "session_country" if def.table == "sessions" => {
+            format!("b.{}", &d["session_".len()..])
+        }
+        "session_platform" | "session_country" => format!("ss.{}", &d["session_".len()..]),
+        other => format!("up.{other}"),
+    };
+    let mut keys = Vec::new();
+    match c.grain {
+        Some(g) if g.is_sub_daily() => keys.push(format!(
+            "to_char(date_trunc('{}', b.{}), 'YYYY-MM-DD HH24:MI:SS')",
+            g.as_str(),
+            def.ts
+        )),
+        Some(g) => keys.push(format!(
+            "CAST(date_trunc('{}', b.{}) AS DATE)",
+            g.as_str(),
+            def.ts
+        )),
+        None => {}
+    }
+    keys.extend(c.group_by.iter().map(|d| column(d)));
+    let filter: String = c
+        .filter
+        .iter()
+        .map(|(d, v)| format!(" AND {} = '{}'", column(d), v.replace('\'', "''")))
+        .collect();
+    let names: Vec<String> = (0..keys.len()).map(|i| format!("k{i}")).collect();
+    let select_keys: String = keys
+        .iter()
+        .zip(&names)
+        .map(|(k, n)| format!("{k} AS {n}, "))
+        .collect();
+    let keys_of = |t: &str| {
+        names
+            .iter()
+            .map(|k| format!("{t}.{k}, "))
+            .collect::<String>()
+    };
+    let group_of = |t: &str| {
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " GROUP BY {}",
+                names
+                    .iter()
+                    .map(|k| format!("{t}.{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    };
+    let session_join = if def.table == "events" {
+        " LEFT JOIN sessions ss ON ss.session_id = b.session_id"
+    } else {
+        ""
+    };
+    let window = def
+        .window
+        .map(|w| format!(" AND c.{ts} < s.ts + INTERVAL '{w}'", ts = def.ts))
+        .unwrap_or_default();
+    let constant = def
+        .constant
+        .map(|p| format!(" AND s.cp = c.{p}"))
+        .unwrap_or_default();
+    let on = if names.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        names
+            .iter()
+            .map(|k| format!("bases.{k} IS NOT DISTINCT FROM conversions.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let last = if def.rate {
+        format!(
+            "SELECT {}CAST(conversions.n AS DOUBLE PRECISION) / NULLIF(bases.n, 0) FROM bases LEFT JOIN conversions ON {on}",
+            keys_of("bases")
+        )
+    } else {
+        format!(
+            "SELECT {}CAST(n AS DOUBLE PRECISION) FROM conversions",
+            keys_of("conversions")
+        )
+    };
+    format!(
+        "WITH starts AS (SELECT {select_keys}b.{id} AS id, b.{entity} AS entity, b.{counted} AS counted, b.{ts} AS ts, {cp} AS cp \
+           FROM {table} b LEFT JOIN user_profiles up ON up.user_id = b.user_id \
+           LEFT JOIN customers cu ON cu.customer_id = up.customer_id{session_join} \
+           WHERE b.{base} AND b.{ts} >= DATE '{start}' AND b.{ts} < DATE '{end}'{filter}), \
+         firsts AS (SELECT c.{counted} AS counted, (SELECT s.id FROM starts s WHERE s.entity = c.{entity} \
+             AND s.ts <= c.{ts}{window}{constant} ORDER BY s.ts DESC LIMIT 1) AS start_id \
+           FROM {table} c WHERE c.{conversion}), \
+         conversions AS (SELECT {conv_keys}COUNT(DISTINCT f.counted) AS n FROM firsts f JOIN starts s ON s.id = f.start_id{conv_group}), \
+         bases AS (SELECT {base_keys}COUNT(DISTINCT s.counted) AS n FROM starts s{base_group}) \
+         {last}",
+        id = def.id,
+        entity = def.entity,
+        counted = def.counted,
+        ts = def.ts,
+        table = def.table,
+        cp = def
+            .constant
+            .map(|p| format!("b.{p}"))
+            .unwrap_or_else(|| "NULL".into()),
+        base = def.base,
+        conversion = def.conversion,
+        start = date(c.range.start),
+        end = date(c.range.end),
+        conv_keys = keys_of("s"),
+        conv_group = group_of("s"),
+        base_keys = keys_of("s"),
+        base_group = group_of("s"),
+    )
+}
+
+/// Runs an oracle statement; rows keyed like [`steward_rows`].
+async fn oracle_rows(pg_url: &str, sql: &str) -> Rows {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(pg_url).await.unwrap();
+    let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("oracle SQL fails: {e}\n{sql}"));
+    rows.iter()
+        .map(|r| {
+            let n = r.len();
+            let key = (0..n - 1)
+                .map(|i| {
+                    r.try_get::<chrono::NaiveDate, _>(i)
+                        .map(date)
+                        .or_else(|_| {
+                            r.try_get::<String, _>(i)
+                                .map(|s| key_text(&Value::String(s)))
+                        })
+                        .unwrap_or_else(|_| "∅".into())
+                })
+                .collect();
+            (key, r.try_get::<Option<f64>, _>(n - 1).unwrap())
+        })
+        .collect()
+}
+
+/// A range as a MetricFlow filter on `metric_time` by day.
+fn day_filter(r: TimeRange) -> String {
+    let day = "{{ TimeDimension('metric_time', 'day') }}";
+    format!(
+        "{day} >= '{}' AND {day} <= '{}'",
+        date(r.start),
+        date(r.last_day())
+    )
+}
+
 /// The MetricFlow request for a case (`start`/`end` inclusive).
 fn mf_request(layer: &SemanticLayer, c: &Case) -> Value {
     let m = layer.metric(&c.metric).unwrap();
+    if let Some(name) = &c.saved {
+        if layer.time_granularity(m) < Grain::Day {
+            return json!({"id": c.id, "saved_query": name, "where": [day_filter(c.range)]});
+        }
+        return json!({
+            "id": c.id,
+            "saved_query": name,
+            "start": date(c.range.start),
+            "end": date(c.range.last_day()),
+        });
+    }
     let grain = match c.expect {
-        Expect::Equal => c.grain,
+        Expect::Equal | Expect::Conversion => c.grain,
         Expect::MeanOf(g) => Some(g),
         Expect::LastDay => Some(Grain::Day),
     };
@@ -266,12 +505,7 @@ fn mf_request(layer: &SemanticLayer, c: &Case) -> Value {
         // dimension queried by day or coarser at the first hour of its last
         // day (`metric_time__hour BETWEEN start AND last_day`), so the range
         // is asked for as a filter on the day instead.
-        let day = "{{ TimeDimension('metric_time', 'day') }}";
-        wheres.push(format!(
-            "{day} >= '{}' AND {day} <= '{}'",
-            date(c.range.start),
-            date(c.range.last_day())
-        ));
+        wheres.push(day_filter(c.range));
         return json!({"id": c.id, "metrics": [c.metric], "group_by": group_by, "where": wheres});
     }
     json!({
@@ -341,7 +575,7 @@ fn mf_rows(layer: &SemanticLayer, c: &Case, result: &Value) -> Rows {
 /// What steward's answer should be, from MetricFlow's rows.
 fn expected(c: &Case, mf: Rows) -> Rows {
     match c.expect {
-        Expect::Equal => mf,
+        Expect::Equal | Expect::Conversion => mf,
         Expect::LastDay => {
             let last = date(c.range.last_day());
             mf.into_iter()
@@ -406,6 +640,37 @@ fn api_path(c: &Case) -> String {
     format!("/api/metrics/{}?{}", c.metric, q.join("&"))
 }
 
+/// Each saved query the chat answers, over four weeks: MetricFlow runs it by
+/// name, steward's Metrics API with its metric, grain, breakdown and filters.
+fn saved_cases(layer: &SemanticLayer, first_id: usize) -> Vec<Case> {
+    let monday = as_of() - Duration::days(i64::from(as_of().weekday().num_days_from_monday()));
+    layer
+        .saved_queries()
+        .iter()
+        .filter_map(|q| Some((q, q.plan().ok()?)))
+        .enumerate()
+        .map(|(i, (q, p))| {
+            assert!(
+                p.filters.len() <= 1,
+                "the API takes one value per filter here"
+            );
+            Case {
+                id: format!("q{}", first_id + i),
+                metric: p.metric.clone(),
+                grain: p.grain,
+                range: range(monday - Duration::days(28), monday),
+                group_by: p.group_by.into_iter().collect(),
+                filter: p
+                    .filters
+                    .first()
+                    .map(|f| (f.dimension.clone(), f.values[0].clone())),
+                expect: Expect::Equal,
+                saved: Some(q.name.clone()),
+            }
+        })
+        .collect()
+}
+
 /// A value of each categorical dimension, read from the warehouse.
 async fn dimension_values(layer: &SemanticLayer, pg_url: &str) -> BTreeMap<String, String> {
     use sqlx::{Connection, Row};
@@ -460,7 +725,10 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         assert!(names(&layer).len() >= 12, "{:?}", names(&layer));
 
         let values = dimension_values(&layer, &pg_url).await;
-        let cases = cases(&layer, &values);
+        let mut cases = cases(&layer, &values);
+        let saved = saved_cases(&layer, cases.len());
+        assert!(saved.len() >= 2, "the demo's and the oracle project's saved queries");
+        cases.extend(saved);
         let mut compile_time = std::time::Duration::ZERO;
         for c in &cases {
             let q = MetricQuery {
@@ -485,7 +753,11 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         }
 
         // MetricFlow's answers, all in one process.
-        let requests: Vec<Value> = cases.iter().map(|c| mf_request(&layer, c)).collect();
+        let requests: Vec<Value> = cases
+            .iter()
+            .filter(|c| c.expect != Expect::Conversion)
+            .map(|c| mf_request(&layer, c))
+            .collect();
         let started = Instant::now();
         let mut child = Command::new(venv.join("bin/python"))
             .arg(root().join("tests/metricflow/mf_batch.py"))
@@ -525,12 +797,17 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         settings.warehouse = pg_url.clone();
         settings.semantic.dbt_project = Some(project.clone());
         let app = spawn(settings).await;
-        let (mut equal, mut deliberate, mut empty, mut zero_counts) = (0, 0, 0, 0);
+        let (mut equal, mut deliberate, mut empty, mut zero_counts, mut conversions) =
+            (0, 0, 0, 0, 0);
         let mut mismatches = Vec::new();
         for c in &cases {
-            let mf = &results[&c.id];
-            assert!(mf["error"].is_null(), "{}: MetricFlow refused {}: {}", c.id, mf_request(&layer, c), mf["error"]);
-            let want = expected(c, mf_rows(&layer, c, mf));
+            let want = if c.expect == Expect::Conversion {
+                oracle_rows(&pg_url, &conversion_oracle(c)).await
+            } else {
+                let mf = &results[&c.id];
+                assert!(mf["error"].is_null(), "{}: MetricFlow refused {}: {}", c.id, mf_request(&layer, c), mf["error"]);
+                expected(c, mf_rows(&layer, c, mf))
+            };
             let (status, body) = app.get(Some("dave"), &api_path(c)).await;
             assert_eq!(status, 200, "{}: {}", api_path(c), body);
             let got = steward_rows(&body);
@@ -561,6 +838,7 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
             }
             match c.expect {
                 Expect::Equal => equal += 1,
+                Expect::Conversion => conversions += 1,
                 _ => deliberate += 1,
             }
         }
@@ -568,7 +846,7 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         // Empty answers agree trivially; they must stay the exception.
         assert!(empty * 10 < cases.len(), "{empty} of {} queries had no rows", cases.len());
         eprintln!(
-            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)",
+            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)",
             cases.len(),
             mismatches.len(),
             compile_time.as_secs_f64() * 1e6 / cases.len() as f64,

@@ -158,3 +158,26 @@ async fn a_regional_analyst_sees_only_their_region_through_every_table_and_metri
         );
     }
 }
+
+#[tokio::test]
+async fn saved_queries_are_listed_and_answered_in_the_chat() {
+    let app = spawn_demo().await;
+    let (status, body) = app.get(Some("dave"), "/api/metrics").await;
+    assert_eq!(status, 200);
+    let saved = body["saved_queries"].as_array().unwrap();
+    let weekly = saved
+        .iter()
+        .find(|q| q["name"] == "weekly_signups_by_channel")
+        .expect("the demo's saved query is listed");
+    assert_eq!(weekly["in_chat"], true);
+    let question = weekly["question"].as_str().unwrap();
+    let (status, answer) = app.ask("dave", question).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["kind"], "metric", "{answer}");
+    assert_eq!(answer["metric"], "signups");
+    assert_eq!(
+        answer["data"]["columns"],
+        serde_json::json!(["period", "signup_channel", "signups"]),
+        "{answer}"
+    );
+}

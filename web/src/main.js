@@ -288,9 +288,11 @@ async function start() {
   show('nav-admin', me.admin);
   $('who-name').textContent = me.user;
   $('who-roles').textContent = me.roles.join(', ');
-  const { metrics } = await json('/api/metrics');
+  const { metrics, saved_queries: saved = [] } = await json('/api/metrics');
   state.metrics = metrics;
-  $('suggestions').replaceChildren(...suggestionButtons(metrics.slice(0, 6).map((m) => `${m.label} last week`)));
+  // The project's saved queries the chat answers first, then a question per metric.
+  const questions = [...saved.filter((q) => q.in_chat).map((q) => q.question), ...metrics.map((m) => `${m.label} last week`)];
+  $('suggestions').replaceChildren(...suggestionButtons(questions.slice(0, 6)));
   await route();
 }
 

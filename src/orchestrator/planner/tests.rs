@@ -234,3 +234,38 @@ fn rankings_and_value_comparisons_plan_without_a_model() {
         Plan::Unclear { .. }
     ));
 }
+
+#[test]
+fn a_saved_query_question_runs_the_saved_query() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+    let p = Policy::load(dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["product.yml", "revenue.yml"] {
+        std::fs::copy(dir.join("semantic").join(f), tmp.path().join(f)).unwrap();
+    }
+    // A label the planner could not read on its own.
+    std::fs::write(
+        tmp.path().join("saved.yml"),
+        "saved_queries:\n  - name: mix\n    label: The channel mix, please!\n    query_params:\n      metrics: [signups]\n      group_by: [\"TimeDimension('metric_time', 'month')\", \"Dimension('user__signup_channel')\"]\n      where: [\"{{ Dimension('user__platform') }} = 'ios'\"]\n",
+    )
+    .unwrap();
+    let s = SemanticLayer::load(tmp.path(), &p.schema).unwrap();
+    let values = BTreeMap::new();
+    let ctx = PlanContext {
+        today: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+        policy: &p,
+        layer: &s,
+        values: &values,
+    };
+    let m = metric(plan("the channel mix please", &ctx, None));
+    assert_eq!(m.metric, "signups");
+    assert_eq!(m.grain, Some(Grain::Month));
+    // Plain names, as people read them (each names the same dimension).
+    assert_eq!(m.group_by.as_deref(), Some("signup_channel"));
+    assert_eq!(m.filters[0].dimension, "platform");
+    assert_eq!(m.filters[0].values, vec!["ios"]);
+    // Other words are not the saved query.
+    assert!(
+        !matches!(plan("the channel mix last year please", &ctx, None), Plan::Metric(ref x) if x.grain == Some(Grain::Month) && x.filters.len() == 1)
+    );
+}
