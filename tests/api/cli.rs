@@ -409,3 +409,89 @@ fn a_bad_llm_url_stops_start_up_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http"), "{err}");
 }
+
+#[test]
+fn a_dbt_project_that_is_not_there_or_both_sources_fail_clearly() {
+    let db = format!("sqlite://{}", demo_db().display());
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--dbt-project",
+        "/nonexistent/analytics",
+        "how many signups last week?",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/nonexistent/analytics/dbt_project.yml"),
+        "{err}"
+    );
+
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--dbt-project",
+        "a",
+        "--dbt-manifest",
+        "b",
+        "hi",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses both");
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("semantic_manifest.json");
+    std::fs::write(&manifest, "{\"semantic_models\": [\n{\"name\": ").unwrap();
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--dbt-manifest",
+        manifest.to_str().unwrap(),
+        "hi",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("semantic_manifest.json:2:") && err.contains("not a semantic manifest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_demo_policy_loads_as_a_dbt_project_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dbt_project.yml"),
+        "name: demo\nversion: '1'\nprofile: demo\n",
+    )
+    .unwrap();
+    let models = dir.path().join("models/marts");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in ["product.yml", "revenue.yml"] {
+        std::fs::copy(root().join("policies/semantic").join(f), models.join(f)).unwrap();
+    }
+    let db = format!("sqlite://{}", demo_db().display());
+    let out = steward(&[
+        "ask",
+        "--user",
+        "alice",
+        "--warehouse",
+        &db,
+        "--dbt-project",
+        dir.path().to_str().unwrap(),
+        "how many signups last week?",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Signups"), "{text}");
+}

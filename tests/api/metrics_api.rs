@@ -181,3 +181,31 @@ async fn saved_queries_are_listed_and_answered_in_the_chat() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn grains_finer_than_the_data_are_refused() {
+    let app = spawn_demo().await;
+    let (status, body) = app
+        .get(
+            Some("dave"),
+            "/api/metrics/signups?start=2026-11-01&end=2026-11-03&grain=hour",
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_metric_query", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("per day"),
+        "{body}"
+    );
+    let (_, catalogue) = app.get(Some("dave"), "/api/metrics").await;
+    let signups = catalogue["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "signups")
+        .unwrap();
+    assert_eq!(signups["grains"][0], "day", "{signups}");
+}
