@@ -948,7 +948,7 @@ mod tests {
     fn table_outside_the_allow_list_is_rejected() {
         let err = load(&MODEL.replace("ref('t')", "ref('secrets')")).unwrap_err();
         assert_eq!(err.line, Some(3), "{err}");
-        assert!(err.reason.contains("allow-list"), "{err}");
+        assert!(err.reason.contains("schema.yaml does not list"), "{err}");
     }
 
     #[test]
@@ -964,7 +964,7 @@ mod tests {
     fn several_documents_in_one_file_load_and_errors_keep_their_line() {
         let s = load(&format!("{MODEL}---\n{METRIC}")).unwrap();
         assert!(s.metric("t").is_some());
-        // Line 12 is `type_params` of the second document's metric.
+        // Line 14 is `type_params` of the second document's metric.
         let err = load(&format!("{MODEL}---\n{}", METRIC.replace("total", "nope"))).unwrap_err();
         assert_eq!(err.line, Some(14), "{err}");
         let err = load(&format!(
@@ -986,13 +986,6 @@ mod tests {
         assert_eq!(s.models()[0].table(), "t");
         let err = load(&MODEL.replace("    model: ref('t')\n", "")).unwrap_err();
         assert!(err.reason.contains("names no table"), "{err}");
-    }
-
-    #[test]
-    fn a_table_schema_yaml_does_not_list_is_an_error_naming_it() {
-        let err = load(&MODEL.replace("ref('t')", "ref('secrets')")).unwrap_err();
-        assert_eq!(err.line, Some(3), "{err}");
-        assert!(err.reason.contains("schema.yaml does not list"), "{err}");
     }
 
     #[test]
@@ -1105,6 +1098,38 @@ mod tests {
             "agg: PERCENTILE, agg_params: {percentile: 0.9, use_discrete_percentile: true}",
         );
         load(&format!("{ok}{METRIC}")).unwrap();
+    }
+
+    #[test]
+    fn approximate_percentiles_compile_only_where_the_warehouse_has_them() {
+        let text = MODEL.replace(
+            "agg: sum",
+            "agg: percentile, agg_params: {percentile: 0.9, use_approximate_percentile: true}",
+        );
+        let s = load(&format!("{text}{METRIC}")).unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap();
+        let q = super::super::MetricQuery {
+            metric: "t".into(),
+            range: super::super::TimeRange::new(end - chrono::Duration::days(7), end).unwrap(),
+            grain: None,
+            group_by: vec![],
+            filters: vec![],
+        };
+        let snowflake = s.compile(&q, crate::sql::Dialect::Snowflake).unwrap();
+        assert!(
+            snowflake
+                .sql
+                .contains("APPROX_PERCENTILE(measure_value, 0.9)"),
+            "{}",
+            snowflake.sql
+        );
+        for d in [crate::sql::Dialect::Postgres, crate::sql::Dialect::Sqlite] {
+            let err = s.compile(&q, d).unwrap_err().to_string();
+            assert!(
+                err.contains("approximate percentile needs Snowflake"),
+                "{d}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod log_leaks;
 mod metricflow;
 mod metrics_api;
 mod oidc_provider;
+mod percentiles;
 mod policy_rules;
 mod postgres;
 mod retrieval;
