@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
-use steward::policy::{Policy, Principal};
+use steward::policy::Principal;
 use steward::semantic::{Grain, MetricQuery, SemanticLayer, TimeRange};
 use steward::sql::{Dialect, Origin, validate};
 
