@@ -16,7 +16,7 @@ use super::expr::{
     rewrite_identifiers,
 };
 use super::model::{MeasureDef, MetricDef, MetricType, NameRef, PeriodAgg, Window, WindowChoice};
-use super::periods::{grain_adjective, period_start, periods};
+use super::periods::{grain_adjective, next_period_start, period_start, periods};
 use super::{Grain, MetricQuery, SemanticError, SemanticLayer, TimeRange};
 use crate::sql::{Dialect, quote_literal};
 
@@ -49,6 +49,9 @@ pub(super) struct Shape<'q> {
     pub(super) filters: &'q [super::DimensionFilter],
     /// MetricFlow Jinja filters pushed down from metrics and references.
     pub(super) where_templates: Vec<String>,
+    /// A derived metric's `offset_window`: rows count at their time plus
+    /// this (so a period holds the rows of one window earlier).
+    pub(super) shift: Option<Window>,
     pub(super) dialect: Dialect,
 }
 
@@ -110,6 +113,7 @@ impl SemanticLayer {
             group_by: &q.group_by,
             filters: &q.filters,
             where_templates: Vec::new(),
+            shift: None,
             dialect,
         };
         let (inner, rollup) = self.metric_sql(metric, &shape)?;
@@ -201,7 +205,13 @@ impl SemanticLayer {
                 let aliases: Vec<String> = (0..refs.len()).map(|i| format!("i{i}")).collect();
                 let inputs = refs
                     .iter()
-                    .map(|r| self.input_sql(r, &shape))
+                    .map(|r| {
+                        if r.offset_window.is_some() || r.offset_to_grain.is_some() {
+                            self.offset_input_sql(metric, r, &shape)
+                        } else {
+                            self.input_sql(r, &shape)
+                        }
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let expr_src = metric.type_params.expr.as_deref().unwrap_or_default();
                 let names: Vec<&str> = refs.iter().map(|r| r.alias()).collect();
@@ -227,6 +237,79 @@ impl SemanticLayer {
         Ok(self.metric_sql(metric, &s)?.0)
     }
 
+    /// A derived metric's input with `offset_window` or `offset_to_grain`,
+    /// after MetricFlow. `offset_window`: the input over rows whose time plus
+    /// the window falls in the period (a month's value "a week earlier" sums
+    /// the days a week before each of its days), with or without a grain.
+    /// `offset_to_grain`: for each period `p` of the query's grain, the
+    /// input's value for the period starting at the start of `p`'s
+    /// `offset_to_grain` period (none when that is not a period start).
+    fn offset_input_sql(
+        &self,
+        derived: &MetricDef,
+        r: &NameRef,
+        shape: &Shape,
+    ) -> Result<String, SemanticError> {
+        if let Some(w) = r.offset_window {
+            let mut shifted = shape.clone();
+            shifted.shift = Some(w);
+            return self.input_sql(r, &shifted);
+        }
+        let Some(grain) = shape.grain.filter(|g| !g.is_sub_daily()) else {
+            return Err(SemanticError::Invalid(format!(
+                "metric {} compares each period with the start of its {} (offset_to_grain); ask for it by day, week, month, quarter or year",
+                derived.name,
+                r.offset_to_grain.as_deref().unwrap_or("period")
+            )));
+        };
+        let to_grain = match &r.offset_to_grain {
+            Some(g) => Some(Grain::parse(g).ok_or_else(|| {
+                SemanticError::Invalid(format!(
+                    "metric {}: unknown offset_to_grain {g:?}",
+                    derived.name
+                ))
+            })?),
+            None => None,
+        };
+        let shifts: Vec<(NaiveDate, NaiveDate)> = periods(shape.range, grain)
+            .into_iter()
+            .map(|(p, _)| {
+                let target = to_grain.map_or(p, |g| period_start(p, g));
+                (p, target)
+            })
+            .collect();
+        let lo = shifts
+            .iter()
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or(shape.range.start);
+        let hi = shifts
+            .iter()
+            .map(|(_, t)| *t)
+            .max()
+            .unwrap_or(shape.range.start);
+        // The input over whole periods covering every target.
+        let mut input_shape = shape.clone();
+        input_shape.range = TimeRange {
+            start: period_start(lo, grain),
+            end: next_period_start(hi, grain),
+        };
+        let input = self.input_sql(r, &input_shape)?;
+        let d = shape.dialect;
+        let values: Vec<String> = shifts
+            .iter()
+            .map(|(p, t)| format!("({}, {})", d.date_literal(*p), d.date_literal(*t)))
+            .collect();
+        let mut cols = vec!["shifts.period AS period".to_owned()];
+        cols.extend(shape.keys().iter().skip(1).map(|k| format!("i.{k} AS {k}")));
+        cols.push("i.value AS value".into());
+        Ok(format!(
+            "WITH shifts (period, target) AS (VALUES {}) SELECT {} FROM shifts JOIN ({input}) AS i ON i.period = shifts.target",
+            values.join(", "),
+            cols.join(", ")
+        ))
+    }
+
     fn measure_of<'a>(
         &'a self,
         metric: &'a MetricDef,
@@ -241,6 +324,67 @@ impl SemanticLayer {
     }
 
     fn simple_metric_sql(
+        &self,
+        metric: &MetricDef,
+        shape: &Shape,
+    ) -> Result<(String, Option<String>), SemanticError> {
+        let (sql, rollup) = self.simple_values_sql(metric, shape)?;
+        let (measure_ref, _) = self.measure_of(metric)?;
+        let p = &metric.type_params;
+        let spine = measure_ref.join_to_timespine || p.join_to_timespine == Some(true);
+        let fill = measure_ref.fill_nulls_with.or(p.fill_nulls_with);
+        // As in MetricFlow, whose query filters run after the spine join, a
+        // dimension filter leaves no row for periods without data.
+        let sql = match shape.grain {
+            Some(g) if spine && shape.filters.is_empty() => {
+                self.spine_sql(metric, &sql, g, shape)?
+            }
+            _ => sql,
+        };
+        let sql = match fill {
+            Some(n) => {
+                let mut cols = shape.keys();
+                cols.push(format!("COALESCE(filled.value, {n}) AS value"));
+                format!("SELECT {} FROM ({sql}) AS filled", cols.join(", "))
+            }
+            None => sql,
+        };
+        Ok((sql, rollup))
+    }
+
+    /// MetricFlow's `join_to_timespine`: one row per period of the range
+    /// (periods without data have NULL dimensions and value), the metric's
+    /// rows joined to them on the period.
+    fn spine_sql(
+        &self,
+        metric: &MetricDef,
+        sql: &str,
+        grain: Grain,
+        shape: &Shape,
+    ) -> Result<String, SemanticError> {
+        if grain.is_sub_daily() {
+            return Err(SemanticError::Invalid(format!(
+                "metric {}: join_to_timespine needs a grain of a day or longer",
+                metric.name
+            )));
+        }
+        let d = shape.dialect;
+        let values: Vec<String> = periods(shape.range, grain)
+            .iter()
+            .map(|(start, _)| format!("({})", d.date_literal(*start)))
+            .collect();
+        let mut cols = vec!["spine.period AS period".to_owned()];
+        cols.extend(shape.keys().iter().skip(1).map(|k| format!("v.{k} AS {k}")));
+        cols.push("v.value AS value".into());
+        Ok(format!(
+            "WITH spine (period) AS (VALUES {}) SELECT {} FROM spine LEFT JOIN ({sql}) AS v ON v.period = spine.period",
+            values.join(", "),
+            cols.join(", ")
+        ))
+    }
+
+    /// A simple metric's values before `join_to_timespine`/`fill_nulls_with`.
+    fn simple_values_sql(
         &self,
         metric: &MetricDef,
         shape: &Shape,
@@ -317,6 +461,10 @@ impl SemanticLayer {
             .unwrap_or_default();
         let mut joins = Joins::new(self, model, time_dim, shape.dialect);
         let ts = joins.dimension_expr(time_dim)?;
+        let ts = match shape.shift {
+            Some(w) => shape.dialect.add_interval(&ts, w.count, w.grain),
+            None => ts,
+        };
         let mut select = Vec::new();
         if period && let Some(g) = shape.grain {
             select.push(format!("{} AS period", shape.dialect.truncate(g, &ts)));
@@ -550,9 +698,20 @@ pub(crate) fn check_compiles(
         start: end - Duration::days(7),
         end,
     };
+    // A metric comparing each period with its start has values only by period.
+    let offsets = metric
+        .type_params
+        .metrics
+        .iter()
+        .any(|r| r.offset_to_grain.is_some());
+    let grains: &[Option<Grain>] = if offsets {
+        &[Some(Grain::Day)]
+    } else {
+        &[None, Some(Grain::Day)]
+    };
     let mut first_error = None;
     for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Snowflake] {
-        let attempt = [None, Some(Grain::Day)].into_iter().try_for_each(|grain| {
+        let attempt = grains.iter().try_for_each(|&grain| {
             let q = MetricQuery {
                 metric: metric.name.clone(),
                 range,

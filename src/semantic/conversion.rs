@@ -82,6 +82,7 @@ impl SemanticLayer {
             group_by: &[],
             filters: &[],
             where_templates: conv_ref.filter.0.clone(),
+            shift: shape.shift,
             dialect: d,
         };
         let mut conv_extra = vec![

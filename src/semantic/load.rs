@@ -712,25 +712,21 @@ fn validate_metric(
             &whose,
         ));
     }
-    if p.fill_nulls_with.is_some() || p.join_to_timespine.is_some() {
-        let key = if p.fill_nulls_with.is_some() {
-            "fill_nulls_with"
-        } else {
-            "join_to_timespine"
-        };
-        return Err(unsupported(
-            key,
-            "filling empty periods (fill_nulls_with, join_to_timespine)",
-            &whose,
+    let fills = p.fill_nulls_with.is_some() || p.join_to_timespine.is_some();
+    if fills && metric.kind != MetricType::Simple {
+        return Err((
+            Some("fill_nulls_with".to_owned()),
+            format!(
+                "{whose}: fill_nulls_with and join_to_timespine apply to simple metrics here (set them on the input metric)"
+            ),
         ));
     }
-    let refs = p
+    let measure_refs = p
         .measure
         .iter()
-        .chain(&p.numerator)
-        .chain(&p.denominator)
-        .chain(&p.metrics);
-    for r in refs {
+        .filter(|_| metric.kind != MetricType::Simple);
+    let metric_refs = p.numerator.iter().chain(&p.denominator);
+    for r in measure_refs.chain(metric_refs) {
         if r.fill_nulls_with.is_some() || r.join_to_timespine {
             let key = if r.fill_nulls_with.is_some() {
                 "fill_nulls_with"
@@ -739,15 +735,48 @@ fn validate_metric(
             };
             return Err(unsupported(
                 key,
-                "filling empty periods (fill_nulls_with, join_to_timespine)",
+                "filling empty periods outside a simple metric's measure",
                 &whose,
             ));
         }
+    }
+    for r in p.measure.iter().chain(&p.numerator).chain(&p.denominator) {
         if r.offset_window.is_some() || r.offset_to_grain.is_some() {
+            return Err((
+                Some("offset_".to_owned()),
+                format!(
+                    "{whose}: offset_window and offset_to_grain apply to a derived metric's inputs"
+                ),
+            ));
+        }
+    }
+    for r in &p.metrics {
+        if r.fill_nulls_with.is_some() || r.join_to_timespine {
             return Err(unsupported(
-                "offset_",
-                "an input offset (offset_window, offset_to_grain)",
+                "fill_nulls_with",
+                "filling empty periods on a derived metric's input (set it on the input metric)",
                 &whose,
+            ));
+        }
+        if r.offset_window.is_some() && r.offset_to_grain.is_some() {
+            return Err((
+                Some("offset_to_grain".to_owned()),
+                format!("{whose}: set offset_window or offset_to_grain, not both"),
+            ));
+        }
+        if r.offset_window.is_some_and(|w| w.grain.is_sub_daily()) {
+            return Err(unsupported(
+                "offset_window",
+                "an offset shorter than a day",
+                &whose,
+            ));
+        }
+        if let Some(g) = &r.offset_to_grain
+            && Grain::parse(g).is_none_or(Grain::is_sub_daily)
+        {
+            return Err((
+                Some("offset_to_grain".to_owned()),
+                format!("{whose}: offset_to_grain {g:?} is not day, week, month, quarter or year"),
             ));
         }
     }
@@ -1014,19 +1043,14 @@ mod tests {
                 17,
             ),
             (
-                metric("    type: derived\n    type_params:\n      expr: t\n      metrics:\n        - {name: t, offset_window: 1 week}\n"),
-                "offset",
+                metric("    type: derived\n    type_params:\n      expr: t\n      metrics:\n        - {name: t, offset_window: 2 hours}\n"),
+                "offset shorter than a day",
                 19,
             ),
             (
-                metric("    type: simple\n    type_params:\n      measure: {name: total, fill_nulls_with: 0}\n"),
+                metric("    type: derived\n    type_params:\n      expr: t\n      metrics:\n        - {name: t, fill_nulls_with: 0}\n"),
                 "fill_nulls_with",
-                17,
-            ),
-            (
-                metric("    type: simple\n    type_params:\n      measure: {name: total, join_to_timespine: true}\n"),
-                "join_to_timespine",
-                17,
+                19,
             ),
             (
                 metric("    type: simple\n    type_params:\n      measure: total\n      is_private: true\n"),
@@ -1078,6 +1102,36 @@ mod tests {
             let err = load(&text).expect_err(feature);
             assert!(err.reason.contains(feature), "{feature}: {err}");
             assert_eq!(err.line, Some(line), "{feature}: {err}\n{text}");
+        }
+    }
+
+    #[test]
+    fn fills_and_offsets_load_where_dbt_allows_them() {
+        let ok = format!(
+            "{MODEL}{METRIC}  - name: filled\n    type: simple\n    type_params:\n      measure: {{name: total, fill_nulls_with: 0, join_to_timespine: true}}\n  - name: wow\n    type: derived\n    type_params:\n      expr: t - prev\n      metrics:\n        - t\n        - {{name: t, offset_window: 1 week, alias: prev}}\n        - {{name: t, offset_to_grain: month, alias: start}}\n"
+        );
+        let s = load(&ok).unwrap();
+        assert!(s.metric("wow").is_some() && s.metric("filled").is_some());
+        for (bad, why) in [
+            (
+                "  - name: r\n    type: ratio\n    type_params: {numerator: {name: t, offset_window: 1 week}, denominator: t}\n",
+                "derived metric's inputs",
+            ),
+            (
+                "  - name: r\n    type: derived\n    type_params: {expr: t, metrics: [{name: t, offset_window: 1 week, offset_to_grain: month}]}\n",
+                "not both",
+            ),
+            (
+                "  - name: r\n    type: derived\n    type_params: {expr: t, metrics: [{name: t, offset_to_grain: fortnight}]}\n",
+                "offset_to_grain",
+            ),
+            (
+                "  - name: r\n    type: ratio\n    type_params: {numerator: t, denominator: t, fill_nulls_with: 0}\n",
+                "simple metrics",
+            ),
+        ] {
+            let err = load(&format!("{MODEL}{METRIC}{bad}")).unwrap_err();
+            assert!(err.reason.contains(why), "{why}: {err}");
         }
     }
 

@@ -24,19 +24,24 @@ pub(super) fn periods(range: TimeRange, grain: Grain) -> Vec<(NaiveDate, NaiveDa
     let mut day = range.start;
     while day < range.end {
         let start = period_start(day, grain);
-        let step = match grain {
-            Grain::Second | Grain::Minute | Grain::Hour | Grain::Day => 1,
-            Grain::Week => 7,
-            Grain::Month => 32,
-            Grain::Quarter => 93,
-            Grain::Year => 367,
-        };
-        let next = period_start(start + Duration::days(step), grain);
+        let next = next_period_start(day, grain);
         let last = next.pred_opt().unwrap_or(next).min(range.last_day());
         out.push((start, last));
         day = next;
     }
     out
+}
+
+/// The first day of the `grain` period after the one containing `d`.
+pub(super) fn next_period_start(d: NaiveDate, grain: Grain) -> NaiveDate {
+    let step = match grain {
+        Grain::Second | Grain::Minute | Grain::Hour | Grain::Day => 1,
+        Grain::Week => 7,
+        Grain::Month => 32,
+        Grain::Quarter => 93,
+        Grain::Year => 367,
+    };
+    period_start(period_start(d, grain) + Duration::days(step), grain)
 }
 
 /// The first day of the `grain` period containing `d` (weeks start Monday;

@@ -73,6 +73,13 @@ enum Expect {
     LastDay,
     /// A conversion metric: compared with [`conversion_oracle`], not MetricFlow.
     Conversion,
+    /// A metric comparing periods asked for without a grain: MetricFlow
+    /// fails on it; steward refuses it with 400 and says why.
+    Refused,
+    /// `offset_to_grain` by week or longer, or `offset_window` without a
+    /// grain: MetricFlow 0.211 writes SQL that does not run (`missing
+    /// FROM-clause entry`) or fails; steward answers, unchecked.
+    MetricFlowFails,
 }
 
 fn write_project(dir: &Path, pg_url: &str) {
@@ -223,6 +230,15 @@ fn cases(layer: &SemanticLayer, values: &BTreeMap<String, String>) -> Vec<Case> 
 fn expectation(layer: &SemanticLayer, m: &MetricDef, grain: Option<Grain>) -> Expect {
     if m.kind == MetricType::Conversion {
         return Expect::Conversion;
+    }
+    let inputs = &m.type_params.metrics;
+    let to_grain = inputs.iter().any(|r| r.offset_to_grain.is_some());
+    let window = inputs.iter().any(|r| r.offset_window.is_some());
+    if to_grain && grain.is_none() {
+        return Expect::Refused;
+    }
+    if (to_grain && grain.is_some_and(|g| g > Grain::Day)) || (window && grain.is_none()) {
+        return Expect::MetricFlowFails;
     }
     if m.kind == MetricType::Cumulative && grain.is_none() {
         return Expect::LastDay;
@@ -470,7 +486,7 @@ fn mf_request(layer: &SemanticLayer, c: &Case) -> Value {
         });
     }
     let grain = match c.expect {
-        Expect::Equal | Expect::Conversion => c.grain,
+        Expect::Equal | Expect::Conversion | Expect::Refused | Expect::MetricFlowFails => c.grain,
         Expect::MeanOf(g) => Some(g),
         Expect::LastDay => Some(Grain::Day),
     };
@@ -575,7 +591,7 @@ fn mf_rows(layer: &SemanticLayer, c: &Case, result: &Value) -> Rows {
 /// What steward's answer should be, from MetricFlow's rows.
 fn expected(c: &Case, mf: Rows) -> Rows {
     match c.expect {
-        Expect::Equal | Expect::Conversion => mf,
+        Expect::Equal | Expect::Conversion | Expect::Refused | Expect::MetricFlowFails => mf,
         Expect::LastDay => {
             let last = date(c.range.last_day());
             mf.into_iter()
@@ -746,16 +762,20 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
                     .collect(),
             };
             let started = Instant::now();
-            let a = layer.compile(&q, Dialect::Postgres).unwrap();
+            let a = layer.compile(&q, Dialect::Postgres);
             compile_time += started.elapsed();
-            let b = manifest.compile(&q, Dialect::Postgres).unwrap();
-            assert_eq!(a.sql, b.sql, "{}: YAML and manifest compile alike", c.id);
+            let b = manifest.compile(&q, Dialect::Postgres);
+            assert_eq!(a, b, "{}: YAML and manifest compile alike", c.id);
+            assert_eq!(a.is_err(), c.expect == Expect::Refused, "{}: {a:?}", c.id);
+            if let Ok(a) = &a {
+                assert!(a.sql.len() < 64 * 1024, "{}: {} bytes of SQL", c.id, a.sql.len());
+            }
         }
 
         // MetricFlow's answers, all in one process.
         let requests: Vec<Value> = cases
             .iter()
-            .filter(|c| c.expect != Expect::Conversion)
+            .filter(|c| !matches!(c.expect, Expect::Conversion | Expect::Refused | Expect::MetricFlowFails))
             .map(|c| mf_request(&layer, c))
             .collect();
         let started = Instant::now();
@@ -797,10 +817,23 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         settings.warehouse = pg_url.clone();
         settings.semantic.dbt_project = Some(project.clone());
         let app = spawn(settings).await;
-        let (mut equal, mut deliberate, mut empty, mut zero_counts, mut conversions) =
-            (0, 0, 0, 0, 0);
+        let (mut equal, mut deliberate, mut empty, mut zero_counts) = (0, 0, 0, 0);
+        let (mut conversions, mut refused, mut unchecked) = (0, 0, 0);
         let mut mismatches = Vec::new();
         for c in &cases {
+            if c.expect == Expect::Refused {
+                let (status, body) = app.get(Some("dave"), &api_path(c)).await;
+                assert_eq!(status, 400, "{}: {body}", api_path(c));
+                assert!(body["error"]["message"].as_str().unwrap().contains("offset_to_grain"), "{body}");
+                refused += 1;
+                continue;
+            }
+            if c.expect == Expect::MetricFlowFails {
+                let (status, body) = app.get(Some("dave"), &api_path(c)).await;
+                assert_eq!(status, 200, "{}: {body}", api_path(c));
+                unchecked += 1;
+                continue;
+            }
             let want = if c.expect == Expect::Conversion {
                 oracle_rows(&pg_url, &conversion_oracle(c)).await
             } else {
@@ -846,7 +879,7 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         // Empty answers agree trivially; they must stay the exception.
         assert!(empty * 10 < cases.len(), "{empty} of {} queries had no rows", cases.len());
         eprintln!(
-            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)",
+            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {refused} period-start comparisons without a grain refused with 400, {unchecked} that MetricFlow cannot compile, {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)",
             cases.len(),
             mismatches.len(),
             compile_time.as_secs_f64() * 1e6 / cases.len() as f64,
