@@ -1,15 +1,22 @@
-//! The semantic layer: semantic models, measures, dimensions and metrics.
+//! The semantic layer: semantic models, measures, dimensions, metrics and
+//! saved queries, as a dbt project writes them.
 //!
-//! Definitions use the dbt Semantic Layer / MetricFlow YAML shape
+//! Definitions are read in the dbt Semantic Layer's own forms
 //! (<https://docs.getdbt.com/docs/build/semantic-models>,
-//! <https://docs.getdbt.com/docs/build/metrics-overview>): `semantic_models`
-//! with `entities`, `dimensions` and `measures`, and `metrics` of type `simple`,
-//! `ratio`, `derived` and `cumulative`. steward reads `config.meta` for
-//! `synonyms`, `format` and `default_window_days`.
+//! <https://docs.getdbt.com/docs/build/metrics-overview>; the JSON Schema of
+//! dbt-semantic-interfaces in `shared/data/dbt_semantic_interfaces`): YAML
+//! files as written (several documents each, `model: ref()` or
+//! `node_relation`) or `semantic_manifest.json`. Metrics of type `simple`,
+//! `ratio`, `derived` (with offsets), `cumulative` and `conversion`; every
+//! aggregation including percentiles; grains from a second to a year. A
+//! construct steward does not compute is refused at load with its file, line
+//! and name. steward reads `config.meta` for `synonyms`, `format` and
+//! `default_window_days`.
 //!
 //! [`SemanticLayer::compile`] turns a [`MetricQuery`] into SQL; the SQL is not
 //! trusted because of where it came from: it goes through the guard like any
-//! other statement.
+//! other statement. `tests/api/metricflow.rs` compares the results with
+//! MetricFlow's on PostgreSQL.
 
 mod compile;
 mod conversion;
