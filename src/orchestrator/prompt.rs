@@ -125,6 +125,10 @@ pub struct PromptTable {
 pub struct PromptMetric {
     /// Metric name.
     pub name: String,
+    /// Its label, when it says more than the name.
+    pub label: Option<String>,
+    /// Other words people use for it (`config.meta.synonyms`), at most five.
+    pub synonyms: Vec<String>,
     /// Description.
     pub description: String,
     /// Dimensions it can be grouped by.
@@ -180,12 +184,18 @@ pub fn allowed_tables(
     scored.into_iter().map(|(_, t)| t).collect()
 }
 
-/// Every metric with its description and dimensions.
+/// Every metric with its label, synonyms, description and dimensions, as
+/// the semantic layer (the dbt project) defines them.
 pub fn metric_catalogue(layer: &SemanticLayer) -> Vec<PromptMetric> {
     layer
         .metrics()
         .map(|m| PromptMetric {
             name: m.name.clone(),
+            label: m
+                .label
+                .clone()
+                .filter(|l| !l.eq_ignore_ascii_case(&m.name.replace('_', " "))),
+            synonyms: m.meta().synonyms.into_iter().take(5).collect(),
             description: m.description.trim().to_owned(),
             dimensions: layer
                 .dimensions_of(m)
@@ -279,6 +289,34 @@ mod tests {
         assert!(email.masked);
         let emea = allowed_tables(&p, &grants(&p, "analyst_emea"), "customers", &[]);
         assert!(emea.iter().any(|t| t.name == "customers" && t.filtered));
+    }
+
+    #[test]
+    fn the_metric_catalogue_carries_labels_synonyms_and_dimensions_from_the_definitions() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let layer = SemanticLayer::load(&dir.join("semantic"), &policy().schema).unwrap();
+        let catalogue = metric_catalogue(&layer);
+        let text = Prompts::default()
+            .render(
+                "system",
+                serde_json::json!({"metrics": catalogue, "can_sql": false, "tables": []}),
+            )
+            .unwrap();
+        let dau = text
+            .lines()
+            .find(|l| l.starts_with("- dau"))
+            .expect("dau listed");
+        for part in [
+            "\"Daily active users\"",
+            "also: daily active users, daily actives",
+            "Distinct users",
+            "platform",
+        ] {
+            assert!(dau.contains(part), "{part}: {dau}");
+        }
+        // A label that only repeats the name is left out.
+        let signups = text.lines().find(|l| l.starts_with("- signups")).unwrap();
+        assert!(!signups.contains("(\"Signups\")"), "{signups}");
     }
 
     #[test]
