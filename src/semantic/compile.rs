@@ -403,27 +403,7 @@ impl SemanticLayer {
             let mut fine = shape.clone();
             fine.grain = Some(g);
             let inner = self.measure_sql(model, measure, &fine)?;
-            let outer_keys: Vec<String> = shape.group_by.iter().map(|d| output_name(d)).collect();
-            let mut select = Vec::new();
-            let mut group = outer_keys.clone();
-            if let Some(q) = shape.grain {
-                select.push(format!(
-                    "{} AS period",
-                    shape.dialect.truncate(q, "fine.period")
-                ));
-                group.insert(0, shape.dialect.truncate(q, "fine.period"));
-            }
-            select.extend(outer_keys.iter().map(|k| format!("fine.{k} AS {k}")));
-            select.push("AVG(fine.value) AS value".into());
-            let group_sql = if group.is_empty() {
-                String::new()
-            } else {
-                format!(" GROUP BY {}", group.join(", "))
-            };
-            let sql = format!(
-                "SELECT {} FROM ({inner}) AS fine{group_sql}",
-                select.join(", ")
-            );
+            let sql = mean_by_period(&inner, &shape);
             return Ok((sql, Some(format!("mean of {} values", grain_adjective(g)))));
         }
         Ok((self.measure_sql(model, measure, &shape)?, None))
@@ -558,9 +538,9 @@ impl SemanticLayer {
     /// A cumulative measure, after MetricFlow: the value on a day is the
     /// aggregate over the trailing `window` ending on that day, or over the
     /// days since the start of its `grain_to_date` period. A period of the
-    /// query's grain reports the value on its first or last day
-    /// (`period_agg`; periods are clipped to the range); without a grain,
-    /// the value on the range's last day.
+    /// query's grain reports the value on its first or last day, or the mean
+    /// of its daily values (`period_agg`; periods are clipped to the range);
+    /// without a grain, the value on the range's last day.
     fn cumulative_sql(
         &self,
         model: usize,
@@ -600,10 +580,18 @@ impl SemanticLayer {
                 grain_adjective(grain)
             )));
         }
+        if p.period_agg() == PeriodAgg::Average && grain > Grain::Day {
+            // The mean of the daily values within each period.
+            let mut daily = shape.clone();
+            daily.grain = Some(Grain::Day);
+            let fine = self.cumulative_sql(model, measure, metric, &daily)?;
+            return Ok(mean_by_period(&fine, shape));
+        }
         let reports: Vec<(NaiveDate, NaiveDate)> = periods(shape.range, grain)
             .into_iter()
             .map(|(start, last)| match p.period_agg() {
                 PeriodAgg::First => (start, start),
+                // By day (the only grain left for `average`), first and last agree.
                 PeriodAgg::Last | PeriodAgg::Average => (start, last),
             })
             .collect();
@@ -647,6 +635,31 @@ impl SemanticLayer {
             group.join(", ")
         ))
     }
+}
+
+/// The mean of `fine`'s values (keys: `period` at a finer grain, then the
+/// shape's dimensions) per period of the shape's grain (or over the whole
+/// range without one), with the shape's keys.
+fn mean_by_period(fine: &str, shape: &Shape) -> String {
+    let outer_keys: Vec<String> = shape.group_by.iter().map(|d| output_name(d)).collect();
+    let mut select = Vec::new();
+    let mut group = outer_keys.clone();
+    if let Some(q) = shape.grain {
+        let period = shape.dialect.truncate(q, "fine.period");
+        select.push(format!("{period} AS period"));
+        group.insert(0, period);
+    }
+    select.extend(outer_keys.iter().map(|k| format!("fine.{k} AS {k}")));
+    select.push("AVG(fine.value) AS value".into());
+    let group_sql = if group.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", group.join(", "))
+    };
+    format!(
+        "SELECT {} FROM ({fine}) AS fine{group_sql}",
+        select.join(", ")
+    )
 }
 
 /// The day `window` after `day` (calendar units), as MetricFlow's

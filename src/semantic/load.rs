@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 
 use super::model::{
     Agg, AggParams, DimensionType, Filter, MeasureDef, MetricDef, MetricType, MetricTypeParams,
-    NameRef, PeriodAgg, SavedQueryDef, SemanticModelDef,
+    NameRef, SavedQueryDef, SemanticModelDef,
 };
 use super::{Grain, SavedQuery, SemanticLayer, SemanticSource, compile};
 use crate::policy::{PolicyError, Schema, SourceFile};
@@ -896,17 +896,15 @@ fn validate_conversion(metric: &MetricDef, measures: &BTreeSet<String>) -> Resul
 fn validate_cumulative(metric: &MetricDef) -> Result<(), Invalid> {
     let whose = format!("metric {}", metric.name);
     let p = &metric.type_params;
-    if let Some(c) = &p.cumulative_type_params {
-        if c.metric.is_some() {
-            return Err(unsupported(
-                "metric:",
-                "a cumulative metric over a metric (use type_params.measure)",
-                &whose,
-            ));
-        }
-        if c.period_agg == Some(PeriodAgg::Average) {
-            return Err(unsupported("period_agg", "period_agg: average", &whose));
-        }
+    if p.cumulative_type_params
+        .as_ref()
+        .is_some_and(|c| c.metric.is_some())
+    {
+        return Err(unsupported(
+            "metric:",
+            "a cumulative metric over a metric (use type_params.measure)",
+            &whose,
+        ));
     }
     match (p.cumulative_window(), p.cumulative_grain_to_date()) {
         (Some(_), Some(_)) => Err((
@@ -1061,11 +1059,6 @@ mod tests {
                 metric("    type: simple\n    type_params:\n      metric_aggregation_params: {agg: sum, semantic_model: m}\n"),
                 "own aggregation",
                 17,
-            ),
-            (
-                metric("    type: cumulative\n    type_params:\n      measure: total\n      cumulative_type_params: {window: 7 days, period_agg: average}\n"),
-                "period_agg: average",
-                18,
             ),
             (
                 MODEL.replace("{name: ts, type: time}", "{name: ts, type: time, type_params: {time_granularity: day, validity_params: {is_start: true}}}"),
@@ -1250,7 +1243,7 @@ mod tests {
             SemanticLayer::load_from(&SemanticSource::Manifest(path.clone()), &schema()).unwrap();
         let t = s.metric("t").unwrap();
         assert_eq!(t.type_params.cumulative_window().map(|w| w.count), Some(7));
-        assert_eq!(t.type_params.period_agg(), PeriodAgg::Last);
+        assert_eq!(t.type_params.period_agg(), crate::semantic::PeriodAgg::Last);
         assert_eq!(t.filter.0.len(), 1);
         assert_eq!(t.words(), vec!["t", "t", "tee"]);
         std::fs::write(

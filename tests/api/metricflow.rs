@@ -878,13 +878,16 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         let metrics = layer.metrics().count();
         // Empty answers agree trivially; they must stay the exception.
         assert!(empty * 10 < cases.len(), "{empty} of {} queries had no rows", cases.len());
-        eprintln!(
-            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {refused} period-start comparisons without a grain refused with 400, {unchecked} that MetricFlow cannot compile, {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)",
+        let report = format!(
+            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {refused} period-start comparisons without a grain refused with 400, {unchecked} that MetricFlow cannot compile, {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)\n",
             cases.len(),
             mismatches.len(),
             compile_time.as_secs_f64() * 1e6 / cases.len() as f64,
             mf_wall.as_secs_f64() * 1e3 / cases.len() as f64,
         );
+        // Straight to stderr: libtest captures the print macros, and CI should
+        // show these counts whether the test passes or not.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
         assert!(
             mismatches.is_empty(),
             "{} of {} queries differ from MetricFlow:\n{}",

@@ -97,7 +97,8 @@ async fn sqlite_percentiles_equal_postgres() {
             }
             compared += 1;
         }
-        eprintln!("percentiles: {compared} random (data, percentile, kind, grouping) cases equal on SQLite and PostgreSQL");
+        let report = format!("percentiles: {compared} random (data, percentile, kind, grouping) cases equal on SQLite and PostgreSQL\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
     })
     .await;
 }
