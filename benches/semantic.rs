@@ -26,6 +26,7 @@ fn queries(layer: &SemanticLayer) -> Vec<MetricQuery> {
                 metric: m.name.clone(),
                 range,
                 grain,
+                custom_grain: None,
                 group_by,
                 filters: vec![],
             });

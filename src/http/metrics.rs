@@ -41,7 +41,12 @@ async fn list(
                 "type": m.kind,
                 "format": m.format(),
                 "dimensions": layer.dimensions_of(m).iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
-                "grains": layer.grains_of(m).iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+                "grains": layer
+                    .grains_of(m)
+                    .iter()
+                    .map(|g| g.as_str().to_owned())
+                    .chain(layer.custom_grain_names())
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -135,14 +140,27 @@ async fn query(
             }
         }
     };
-    let grain = match p.grain.as_deref() {
-        None | Some("") => None,
-        Some(g) => Some(Grain::parse(g).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_grain",
-                "grain must be second, minute, hour, day, week, month, quarter or year",
-            )
-        })?),
+    let layer = &o.semantic;
+    let (grain, custom_grain) = match p.grain.as_deref() {
+        None | Some("") => (None, None),
+        Some(g) => match Grain::parse(g) {
+            Some(grain) => (Some(grain), None),
+            None if layer.custom_grain(g).is_some() => (None, Some(g.to_ascii_lowercase())),
+            None => {
+                let custom = layer.custom_grain_names();
+                let extra = if custom.is_empty() {
+                    String::new()
+                } else {
+                    format!(", or the project's {}", custom.join(", "))
+                };
+                return Err(ApiError::bad_request(
+                    "invalid_grain",
+                    format!(
+                        "grain must be second, minute, hour, day, week, month, quarter or year{extra}"
+                    ),
+                ));
+            }
+        },
     };
     let group_by: Vec<String> = p
         .group_by
@@ -177,6 +195,7 @@ async fn query(
         metric: def.name.clone(),
         range,
         grain,
+        custom_grain,
         group_by,
         filters,
     };

@@ -98,6 +98,7 @@ pub(super) async fn explain(
         metric: def.name.clone(),
         range,
         grain: Some(Grain::Day),
+        custom_grain: None,
         group_by: Vec::new(),
         filters: Vec::new(),
     };

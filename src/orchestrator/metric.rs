@@ -26,6 +26,7 @@ impl Orchestrator {
             metric: metric.to_owned(),
             range,
             grain: None,
+            custom_grain: None,
             group_by: Vec::new(),
             filters: filters.to_vec(),
         };
@@ -64,6 +65,7 @@ impl Orchestrator {
                 metric: def.name.clone(),
                 range: plan.ranges[0].range,
                 grain: plan.grain,
+                custom_grain: None,
                 group_by: plan.group_by.iter().cloned().collect(),
                 filters: plan.filters.clone(),
             };

@@ -52,13 +52,15 @@ pub(super) struct Shape<'q> {
     /// A derived metric's `offset_window`: rows count at their time plus
     /// this (so a period holds the rows of one window earlier).
     pub(super) shift: Option<Window>,
+    /// A custom granularity: `(spine table, its day column, the period column)`.
+    pub(super) custom: Option<(String, String, String)>,
     pub(super) dialect: Dialect,
 }
 
 impl<'q> Shape<'q> {
     pub(super) fn keys(&self) -> Vec<String> {
         let mut k = Vec::new();
-        if self.grain.is_some() {
+        if self.grain.is_some() || self.custom.is_some() {
             k.push("period".to_owned());
         }
         k.extend(self.group_by.iter().map(|d| output_name(d)));
@@ -114,6 +116,24 @@ impl SemanticLayer {
             filters: &q.filters,
             where_templates: Vec::new(),
             shift: None,
+            custom: match &q.custom_grain {
+                None => None,
+                Some(name) => {
+                    let (spine, c) = self.custom_grain(name).ok_or_else(|| {
+                        SemanticError::Invalid(format!("there is no granularity {name:?}"))
+                    })?;
+                    if q.grain.is_some() {
+                        return Err(SemanticError::Invalid(
+                            "ask for a grain or a custom granularity, not both".into(),
+                        ));
+                    }
+                    Some((
+                        spine.table.clone(),
+                        spine.day_column.clone(),
+                        c.column.clone(),
+                    ))
+                }
+            },
             dialect,
         };
         let (inner, rollup) = self.metric_sql(metric, &shape)?;
@@ -250,6 +270,9 @@ impl SemanticLayer {
         r: &NameRef,
         shape: &Shape,
     ) -> Result<String, SemanticError> {
+        if shape.custom.is_some() {
+            return Err(custom_unsupported(&derived.name, "an offset"));
+        }
         if let Some(w) = r.offset_window {
             let mut shifted = shape.clone();
             shifted.shift = Some(w);
@@ -332,6 +355,9 @@ impl SemanticLayer {
         let (measure_ref, _) = self.measure_of(metric)?;
         let p = &metric.type_params;
         let spine = measure_ref.join_to_timespine || p.join_to_timespine == Some(true);
+        if spine && shape.custom.is_some() {
+            return Err(custom_unsupported(&metric.name, "join_to_timespine"));
+        }
         let fill = measure_ref.fill_nulls_with.or(p.fill_nulls_with);
         // As in MetricFlow, whose query filters run after the spine join, a
         // dimension filter leaves no row for periods without data.
@@ -400,6 +426,12 @@ impl SemanticLayer {
             && !measure.agg.is_additive()
             && shape.grain.is_none_or(|q| q > g)
         {
+            if shape.custom.is_some() {
+                return Err(custom_unsupported(
+                    &metric.name,
+                    "a metric reported as a mean of its daily values",
+                ));
+            }
             let mut fine = shape.clone();
             fine.grain = Some(g);
             let inner = self.measure_sql(model, measure, &fine)?;
@@ -449,6 +481,15 @@ impl SemanticLayer {
         if period && let Some(g) = shape.grain {
             select.push(format!("{} AS period", shape.dialect.truncate(g, &ts)));
         }
+        // A custom granularity: the time spine's column for the row's day.
+        let mut spine_join = String::new();
+        if period && let Some((table, day, column)) = &shape.custom {
+            select.push(format!("sp.{column} AS period"));
+            spine_join = format!(
+                " LEFT JOIN {table} AS sp ON sp.{day} = {}",
+                shape.dialect.truncate(Grain::Day, &ts)
+            );
+        }
         for d in shape.group_by {
             select.push(format!(
                 "{} AS {}",
@@ -485,6 +526,9 @@ impl SemanticLayer {
             conditions.push(format!("({})", render_template(t, &mut joins)?));
         }
         if let Some(nad) = &measure.non_additive_dimension {
+            if shape.custom.is_some() {
+                return Err(custom_unsupported(&measure.name, "a semi-additive measure"));
+            }
             let snap_col = m
                 .dimensions
                 .iter()
@@ -514,7 +558,7 @@ impl SemanticLayer {
             conditions.push(sub);
         }
         Ok(format!(
-            "SELECT {} FROM {}{} WHERE {}",
+            "SELECT {} FROM {}{}{spine_join} WHERE {}",
             select.join(", "),
             m.table(),
             joins.sql(),
@@ -548,6 +592,9 @@ impl SemanticLayer {
         metric: &MetricDef,
         shape: &Shape,
     ) -> Result<String, SemanticError> {
+        if shape.custom.is_some() {
+            return Err(custom_unsupported(&metric.name, "a cumulative metric"));
+        }
         let p = &metric.type_params;
         let window = p.cumulative_window();
         let to_date = p.cumulative_grain_to_date();
@@ -635,6 +682,13 @@ impl SemanticLayer {
             group.join(", ")
         ))
     }
+}
+
+/// The error for a custom granularity asked of something that cannot use one.
+fn custom_unsupported(name: &str, what: &str) -> SemanticError {
+    SemanticError::Invalid(format!(
+        "{name}: {what} cannot be reported by a custom granularity yet; ask by day, week, month, quarter or year"
+    ))
 }
 
 /// The mean of `fine`'s values (keys: `period` at a finer grain, then the
@@ -729,6 +783,7 @@ pub(crate) fn check_compiles(
                 metric: metric.name.clone(),
                 range,
                 grain,
+                custom_grain: None,
                 group_by: Vec::new(),
                 filters: Vec::new(),
             };

@@ -83,6 +83,7 @@ impl SemanticLayer {
             filters: &[],
             where_templates: conv_ref.filter.0.clone(),
             shift: shape.shift,
+            custom: None,
             dialect: d,
         };
         let mut conv_extra = vec![

@@ -13,7 +13,7 @@ use super::model::{
     Agg, AggParams, DimensionType, Filter, MeasureDef, MetricDef, MetricType, MetricTypeParams,
     NameRef, SavedQueryDef, SemanticModelDef,
 };
-use super::{Grain, SavedQuery, SemanticLayer, SemanticSource, compile};
+use super::{CustomGrain, Grain, SavedQuery, SemanticLayer, SemanticSource, TimeSpine, compile};
 use crate::policy::{PolicyError, Schema, SourceFile};
 
 /// One YAML document of a semantic-layer file. Other top-level keys
@@ -35,16 +35,55 @@ struct SemanticDoc {
 #[derive(Deserialize)]
 struct ModelProperties {
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     time_spine: Option<TimeSpineDef>,
+    #[serde(default, deserialize_with = "null_vec")]
+    columns: Vec<SpineColumn>,
 }
 
-/// A time spine (YAML `models[].time_spine` or the manifest's
-/// `project_configuration.time_spines[]`); steward reads whether it declares
-/// custom granularities, which it does not support.
+/// A `columns:` entry of a model; steward reads the time spine's `granularity`.
 #[derive(Deserialize)]
+struct SpineColumn {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    granularity: Option<Grain>,
+}
+
+/// `models[].time_spine` of a dbt properties file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TimeSpineDef {
+    standard_granularity_column: String,
     #[serde(default, deserialize_with = "null_vec")]
-    custom_granularities: Vec<IgnoredAny>,
+    custom_granularities: Vec<CustomGranularityDef>,
+}
+
+/// A custom granularity: a column of the time spine naming each day's period.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomGranularityDef {
+    name: String,
+    #[serde(default)]
+    column_name: Option<String>,
+}
+
+/// `project_configuration.time_spines[]` of the manifest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestTimeSpine {
+    node_relation: super::model::NodeRelation,
+    primary_column: ManifestSpineColumn,
+    #[serde(default, deserialize_with = "null_vec")]
+    custom_granularities: Vec<CustomGranularityDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestSpineColumn {
+    name: String,
+    time_granularity: Grain,
 }
 
 /// `target/semantic_manifest.json` as `dbt parse` writes it.
@@ -63,7 +102,7 @@ struct Manifest {
 #[serde(deny_unknown_fields)]
 struct ProjectConfiguration {
     #[serde(default, deserialize_with = "null_vec")]
-    time_spines: Vec<TimeSpineDef>,
+    time_spines: Vec<ManifestTimeSpine>,
     #[serde(default, rename = "time_spine_table_configurations")]
     _time_spine_table_configurations: Option<IgnoredAny>,
     #[serde(default, rename = "dsi_package_version")]
@@ -92,6 +131,7 @@ struct Collected {
     models: Vec<(SemanticModelDef, Origin)>,
     metrics: Vec<(MetricDef, Origin)>,
     saved: Vec<(SavedQueryDef, Origin)>,
+    spines: Vec<(TimeSpine, Origin)>,
 }
 
 impl Collected {
@@ -107,19 +147,47 @@ impl Collected {
                 line: e.location().map(|l| l.line()),
                 reason: yaml_reason(&e.to_string()),
             })?;
-            for m in &parsed.models {
-                if let Some(ts) = &m.time_spine
-                    && !ts.custom_granularities.is_empty()
-                {
+            for m in parsed.models {
+                let Some(ts) = m.time_spine else { continue };
+                let day = m
+                    .columns
+                    .iter()
+                    .find(|c| c.name == ts.standard_granularity_column)
+                    .and_then(|c| c.granularity)
+                    .unwrap_or(Grain::Day);
+                if day != Grain::Day {
                     return Err(error_in_section(
                         &source,
                         from_line,
                         "models:",
-                        "time_spine",
-                        Some("custom_granularities"),
-                        "custom granularities of a time spine are not supported yet".into(),
+                        &format!("name: {}", m.name),
+                        Some("granularity"),
+                        format!(
+                            "time spine {}: steward reads time spines by day; {} is by {}",
+                            m.name,
+                            ts.standard_granularity_column,
+                            day.as_str()
+                        ),
                     ));
                 }
+                self.spines.push((
+                    TimeSpine {
+                        table: m.name.to_ascii_lowercase(),
+                        day_column: ts.standard_granularity_column.to_ascii_lowercase(),
+                        custom: ts
+                            .custom_granularities
+                            .into_iter()
+                            .map(|c| CustomGrain {
+                                column: c
+                                    .column_name
+                                    .unwrap_or_else(|| c.name.clone())
+                                    .to_ascii_lowercase(),
+                                name: c.name.to_ascii_lowercase(),
+                            })
+                            .collect(),
+                    },
+                    Origin { file, from_line },
+                ));
             }
             let at = || Origin { file, from_line };
             self.models
@@ -141,19 +209,41 @@ impl Collected {
             line: Some(e.line()),
             reason: format!("not a semantic manifest: {e}"),
         })?;
-        if parsed
-            .project_configuration
-            .iter()
-            .flat_map(|p| &p.time_spines)
-            .any(|t| !t.custom_granularities.is_empty())
-        {
-            return Err(source.error_at(
-                "custom_granularities",
-                "custom granularities of a time spine are not supported yet",
-            ));
-        }
         let file = self.files.len();
         let at = || Origin { file, from_line: 0 };
+        for t in parsed
+            .project_configuration
+            .into_iter()
+            .flat_map(|p| p.time_spines)
+        {
+            if t.primary_column.time_granularity != Grain::Day {
+                return Err(source.error_at(
+                    "time_spines",
+                    format!(
+                        "time spine {}: steward reads time spines by day",
+                        t.node_relation.alias
+                    ),
+                ));
+            }
+            self.spines.push((
+                TimeSpine {
+                    table: t.node_relation.alias.to_ascii_lowercase(),
+                    day_column: t.primary_column.name.to_ascii_lowercase(),
+                    custom: t
+                        .custom_granularities
+                        .into_iter()
+                        .map(|c| CustomGrain {
+                            column: c
+                                .column_name
+                                .unwrap_or_else(|| c.name.clone())
+                                .to_ascii_lowercase(),
+                            name: c.name.to_ascii_lowercase(),
+                        })
+                        .collect(),
+                },
+                at(),
+            ));
+        }
         self.models
             .extend(parsed.semantic_models.into_iter().map(|m| (m, at())));
         self.metrics
@@ -292,6 +382,7 @@ fn build(collected: Collected, schema: &Schema) -> Result<SemanticLayer, PolicyE
         models,
         mut metrics,
         saved,
+        spines,
     } = collected;
     let at = |origin: &Origin, section: &str, anchor: &str, reason: String| {
         error_in_section(
@@ -392,10 +483,66 @@ fn build(collected: Collected, schema: &Schema) -> Result<SemanticLayer, PolicyE
             )
         })?;
     }
+    let mut custom_names = BTreeSet::new();
+    for (spine, origin) in &spines {
+        let anchor = if json(origin) {
+            spine.table.clone()
+        } else {
+            format!("name: {}", spine.table)
+        };
+        let Some((_, def)) = schema.table(&spine.table) else {
+            // A spine only MetricFlow needs (no custom granularity) may stay outside the allow-list.
+            if spine.custom.is_empty() {
+                continue;
+            }
+            return Err(at(
+                origin,
+                "models:",
+                &anchor,
+                format!(
+                    "time spine {} has custom granularities but schema.yaml does not list it: add the table and its columns to the schema allow-list",
+                    spine.table
+                ),
+            ));
+        };
+        for column in
+            std::iter::once(&spine.day_column).chain(spine.custom.iter().map(|c| &c.column))
+        {
+            if !def.columns.contains_key(column) {
+                return Err(at(
+                    origin,
+                    "models:",
+                    &anchor,
+                    format!(
+                        "time spine {}: column {column} is not in schema.yaml",
+                        spine.table
+                    ),
+                ));
+            }
+        }
+        for c in &spine.custom {
+            if Grain::parse(&c.name).is_some() || !custom_names.insert(c.name.clone()) {
+                return Err(at(
+                    origin,
+                    "models:",
+                    &c.name,
+                    format!(
+                        "custom granularity {} is a standard grain's name or defined twice",
+                        c.name
+                    ),
+                ));
+            }
+        }
+    }
     let mut layer = SemanticLayer {
         models: models.into_iter().map(|(m, _)| m).collect(),
         metrics: by_name,
         saved_queries: Vec::new(),
+        time_spines: spines
+            .into_iter()
+            .map(|(s, _)| s)
+            .filter(|s| !s.custom.is_empty())
+            .collect(),
     };
     for (metric, origin) in &metrics {
         if let Some(cycle) = layer.cycle_from(&metric.name.to_ascii_lowercase(), &mut Vec::new()) {
@@ -1085,11 +1232,6 @@ mod tests {
                 "custom granularities",
                 7,
             ),
-            (
-                format!("{MODEL}models:\n  - name: spine\n    time_spine:\n      standard_granularity_column: d\n      custom_granularities: [{{name: fiscal_year}}]\n"),
-                "custom granularities",
-                14,
-            ),
         ];
         for (text, feature, line) in cases {
             let err = load(&text).expect_err(feature);
@@ -1129,6 +1271,64 @@ mod tests {
     }
 
     #[test]
+    fn custom_granularities_come_from_an_allow_listed_time_spine() {
+        let schema: Schema = serde_yaml_ng::from_str(
+            "tables:\n  t:\n    columns:\n      id: {class: public}\n      ts: {class: public}\n      v: {class: public}\n  spine:\n    columns:\n      d: {class: public}\n      fq: {class: public}\n",
+        )
+        .unwrap();
+        let spine = |custom: &str| {
+            format!(
+                "{MODEL}{METRIC}models:\n  - name: spine\n    time_spine:\n      standard_granularity_column: d\n      custom_granularities: [{custom}]\n    columns:\n      - {{name: d, granularity: day}}\n"
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let load_with = |text: String| {
+            std::fs::write(dir.path().join("a.yml"), text).unwrap();
+            SemanticLayer::load(dir.path(), &schema)
+        };
+        let s = load_with(spine("{name: fiscal_quarter, column_name: fq}")).unwrap();
+        let (t, c) = s.custom_grain("Fiscal_Quarter").unwrap();
+        assert_eq!(
+            (t.table.as_str(), t.day_column.as_str(), c.column.as_str()),
+            ("spine", "d", "fq")
+        );
+        let mut q = super::super::MetricQuery {
+            metric: "t".into(),
+            range: super::super::TimeRange::new(
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+            )
+            .unwrap(),
+            grain: None,
+            custom_grain: Some("fiscal_quarter".into()),
+            group_by: vec![],
+            filters: vec![],
+        };
+        let sql = s.compile(&q, crate::sql::Dialect::Sqlite).unwrap().sql;
+        assert!(
+            sql.contains("sp.fq AS period")
+                && sql.contains("LEFT JOIN spine AS sp ON sp.d = date(m0.ts)"),
+            "{sql}"
+        );
+        q.grain = Some(Grain::Month);
+        assert!(
+            s.compile(&q, crate::sql::Dialect::Sqlite).is_err(),
+            "a grain and a custom granularity"
+        );
+        for (custom, why) in [
+            ("{name: fiscal_quarter, column_name: nope}", "column nope"),
+            ("{name: month, column_name: fq}", "standard grain"),
+        ] {
+            let err = load_with(spine(custom)).unwrap_err();
+            assert!(err.reason.contains(why), "{why}: {err}");
+        }
+        // Not allow-listed: an error naming schema.yaml.
+        let err = load(&spine("{name: fiscal_quarter, column_name: fq}")).unwrap_err();
+        assert!(err.reason.contains("schema.yaml does not list"), "{err}");
+        assert_eq!(err.line, Some(15), "{err}");
+    }
+
+    #[test]
     fn percentiles_need_their_parameters() {
         let bad = MODEL.replace("agg: sum", "agg: percentile");
         assert!(
@@ -1159,6 +1359,7 @@ mod tests {
             metric: "t".into(),
             range: super::super::TimeRange::new(end - chrono::Duration::days(7), end).unwrap(),
             grain: None,
+            custom_grain: None,
             group_by: vec![],
             filters: vec![],
         };

@@ -189,6 +189,10 @@ pub struct MetricQuery {
     pub range: TimeRange,
     /// `period` grain; `None` aggregates over the whole range.
     pub grain: Option<Grain>,
+    /// A custom granularity of the project's time spine instead of `grain`
+    /// (`fiscal_quarter`): `period` is the spine's column for each day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_grain: Option<String>,
     /// Dimensions to group by, in output order.
     pub group_by: Vec<String>,
     /// Dimension filters, all of which must hold.
@@ -250,12 +254,35 @@ pub struct SavedQuery {
     pub limit: Option<u64>,
 }
 
+/// A time spine with custom granularities (dbt's `time_spine:` of a model):
+/// a table with one row per day naming each day's custom periods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimeSpine {
+    /// The table (allow-listed in `schema.yaml`).
+    pub table: String,
+    /// Its day column.
+    pub day_column: String,
+    /// Custom granularities.
+    pub custom: Vec<CustomGrain>,
+}
+
+/// A custom granularity: `name` (as queries say it) and the spine column
+/// holding each day's period (its first day, or any label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomGrain {
+    /// Lower-case name (`fiscal_quarter`).
+    pub name: String,
+    /// The spine column.
+    pub column: String,
+}
+
 /// All loaded semantic models, metrics and saved queries.
 #[derive(Debug, Clone)]
 pub struct SemanticLayer {
     models: Vec<SemanticModelDef>,
     metrics: BTreeMap<String, MetricDef>,
     saved_queries: Vec<SavedQuery>,
+    time_spines: Vec<TimeSpine>,
 }
 
 /// A dimension reachable from a measure: where it lives and how to reach it.
@@ -311,6 +338,22 @@ impl SemanticLayer {
     /// One metric by name (case-insensitive).
     pub fn metric(&self, name: &str) -> Option<&MetricDef> {
         self.metrics.get(&name.to_ascii_lowercase())
+    }
+
+    /// The custom granularity `name` (case-insensitive) and its time spine.
+    pub fn custom_grain(&self, name: &str) -> Option<(&TimeSpine, &CustomGrain)> {
+        let lower = name.to_ascii_lowercase();
+        self.time_spines
+            .iter()
+            .find_map(|s| s.custom.iter().find(|c| c.name == lower).map(|c| (s, c)))
+    }
+
+    /// Every custom granularity's name.
+    pub fn custom_grain_names(&self) -> Vec<String> {
+        self.time_spines
+            .iter()
+            .flat_map(|s| s.custom.iter().map(|c| c.name.clone()))
+            .collect()
     }
 
     /// Saved queries in load order.

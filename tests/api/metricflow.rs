@@ -60,6 +60,8 @@ struct Case {
     expect: Expect,
     /// A saved query MetricFlow runs by name (`mf query --saved-query`).
     saved: Option<String>,
+    /// A custom granularity of the time spine instead of `grain`.
+    custom: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -173,6 +175,7 @@ fn cases(layer: &SemanticLayer, values: &BTreeMap<String, String>) -> Vec<Case> 
                 filter,
                 expect,
                 saved: None,
+                custom: None,
             });
         };
         add(
@@ -493,6 +496,7 @@ fn mf_request(layer: &SemanticLayer, c: &Case) -> Value {
     let mut group_by: Vec<String> = grain
         .map(|g| format!("metric_time__{}", g.as_str()))
         .into_iter()
+        .chain(c.custom.iter().map(|g| format!("metric_time__{g}")))
         .collect();
     // The period a MeanOf value averages within.
     if c.expect != Expect::Equal
@@ -644,6 +648,9 @@ fn api_path(c: &Case) -> String {
     if let Some(g) = c.grain {
         q.push(format!("grain={}", g.as_str()));
     }
+    if let Some(g) = &c.custom {
+        q.push(format!("grain={g}"));
+    }
     if !c.group_by.is_empty() {
         q.push(format!("group_by={}", c.group_by.join(",")));
     }
@@ -682,9 +689,58 @@ fn saved_cases(layer: &SemanticLayer, first_id: usize) -> Vec<Case> {
                     .map(|f| (f.dimension.clone(), f.values[0].clone())),
                 expect: Expect::Equal,
                 saved: Some(q.name.clone()),
+                custom: None,
             }
         })
         .collect()
+}
+
+/// Every metric that can be reported by the time spine's custom granularity
+/// (simple, ratio and derived metrics; steward refuses the others, checked
+/// here), over two fiscal quarters, whole and by its first dimension.
+fn custom_cases(layer: &SemanticLayer, first_id: usize) -> (Vec<Case>, usize) {
+    let range = range(
+        NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+    );
+    let mut out = Vec::new();
+    let mut refused = 0;
+    for m in layer.metrics() {
+        let first = layer.dimensions_of(m).first().map(|d| d.name.clone());
+        for group_by in [vec![], first.into_iter().collect::<Vec<_>>()] {
+            let q = MetricQuery {
+                metric: m.name.clone(),
+                range,
+                grain: None,
+                custom_grain: Some("fiscal_quarter".into()),
+                group_by: group_by.clone(),
+                filters: vec![],
+            };
+            match layer.compile(&q, Dialect::Postgres) {
+                Err(e) => {
+                    assert!(
+                        e.to_string().contains("custom granularity"),
+                        "{}: {e}",
+                        m.name
+                    );
+                    refused += 1;
+                }
+                Ok(_) if m.kind == MetricType::Conversion => {}
+                Ok(_) => out.push(Case {
+                    id: format!("q{}", first_id + out.len()),
+                    metric: m.name.clone(),
+                    grain: None,
+                    range,
+                    group_by,
+                    filter: None,
+                    expect: Expect::Equal,
+                    saved: None,
+                    custom: Some("fiscal_quarter".into()),
+                }),
+            }
+        }
+    }
+    (out, refused)
 }
 
 /// A value of each categorical dimension, read from the warehouse.
@@ -723,11 +779,32 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         let tmp = tempfile::tempdir().unwrap();
         let project = tmp.path().join("demo_project");
         write_project(&project, &pg_url);
+        // The time spine with its custom granularity, in the warehouse and
+        // in the allow-list of a copy of the demo policy.
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&pg_url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE public.metricflow_time_spine AS SELECT d::date AS date_day, \
+                 (date_trunc('quarter', d - interval '1 month') + interval '1 month')::date AS fiscal_quarter \
+                 FROM generate_series(DATE '2000-01-01', DATE '2040-12-31', interval '1 day') AS d",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        let policies = tmp.path().join("policies");
+        copy_dir(&root().join("policies"), &policies);
+        let mut schema = std::fs::read_to_string(policies.join("schema.yaml")).unwrap();
+        schema.push_str(
+            "\n  metricflow_time_spine:\n    description: One row per day, with the first day of its fiscal quarter.\n    columns:\n      date_day: {class: public, description: The day.}\n      fiscal_quarter: {class: public, description: \"First day of the fiscal quarter (February, May, August or November).\"}\n",
+        );
+        std::fs::write(policies.join("schema.yaml"), schema).unwrap();
         dbt(&venv, &project, &["run", "--quiet"]);
 
         // steward reads the project as written, and the manifest dbt wrote
         // from it, to the same metrics compiling to the same SQL.
-        let policy = Policy::load(&root().join("policies")).unwrap();
+        let policy = Policy::load(&policies).unwrap();
         let layer =
             SemanticLayer::load_from(&SemanticSource::DbtProject(project.clone()), &policy.schema)
                 .expect("the dbt project loads as written");
@@ -745,12 +822,16 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         let saved = saved_cases(&layer, cases.len());
         assert!(saved.len() >= 2, "the demo's and the oracle project's saved queries");
         cases.extend(saved);
+        let (custom, custom_refused) = custom_cases(&layer, cases.len());
+        assert!(custom.len() >= 20, "{} custom-granularity cases", custom.len());
+        cases.extend(custom);
         let mut compile_time = std::time::Duration::ZERO;
         for c in &cases {
             let q = MetricQuery {
                 metric: c.metric.clone(),
                 range: c.range,
                 grain: c.grain,
+                custom_grain: c.custom.clone(),
                 group_by: c.group_by.clone(),
                 filters: c
                     .filter
@@ -816,6 +897,7 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         let mut settings = demo_settings();
         settings.warehouse = pg_url.clone();
         settings.semantic.dbt_project = Some(project.clone());
+        settings.policies = policies.clone();
         let app = spawn(settings).await;
         let (mut equal, mut deliberate, mut empty, mut zero_counts) = (0, 0, 0, 0);
         let (mut conversions, mut refused, mut unchecked) = (0, 0, 0);
@@ -879,7 +961,7 @@ async fn the_metrics_api_equals_metricflow_on_the_demo_project() {
         // Empty answers agree trivially; they must stay the exception.
         assert!(empty * 10 < cases.len(), "{empty} of {} queries had no rows", cases.len());
         let report = format!(
-            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {refused} period-start comparisons without a grain refused with 400, {unchecked} that MetricFlow cannot compile, {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)\n",
+            "metricflow comparison: {} (metric, query) pairs over {metrics} metrics: {equal} compared row for row with MetricFlow, {conversions} conversion queries with an independent SQL oracle, {deliberate} documented differences checked, {zero_counts} counts over no rows (0 vs NULL), {refused} period-start comparisons without a grain refused with 400, {unchecked} that MetricFlow cannot compile, {custom_refused} custom-granularity queries steward refuses, {empty} empty on both sides, {} mismatches; steward compile {:.1} µs/query, MetricFlow {:.1} ms/query (wall, incl. SQL)\n",
             cases.len(),
             mismatches.len(),
             compile_time.as_secs_f64() * 1e6 / cases.len() as f64,

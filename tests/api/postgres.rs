@@ -132,6 +132,7 @@ async fn checks(ro_url: &str) {
                 metric: m.name.clone(),
                 range,
                 grain,
+                custom_grain: None,
                 group_by,
                 filters: vec![],
             };

@@ -13,6 +13,7 @@ fn q(metric: &str, grain: Option<Grain>, group_by: &[&str]) -> MetricQuery {
         metric: metric.into(),
         range: TimeRange::new(d("2026-11-09"), d("2026-11-16")).unwrap(),
         grain,
+        custom_grain: None,
         group_by: group_by.iter().map(|s| s.to_string()).collect(),
         filters: Vec::new(),
     }

@@ -301,6 +301,7 @@ fn every_demo_metric_passes_for_a_viewer_under_metric_origin() {
                 metric: m.name.clone(),
                 range: crate::semantic::TimeRange::new(d("2026-10-01"), d("2026-11-01")).unwrap(),
                 grain,
+                custom_grain: None,
                 group_by: layer
                     .dimensions_of(m)
                     .iter()

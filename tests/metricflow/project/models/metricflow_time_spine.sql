@@ -1,4 +1,5 @@
--- MetricFlow's day-grain time spine (cumulative metrics join to it).
+-- MetricFlow's day-grain time spine with a custom granularity (fiscal quarters starting in
+-- February, May, August and November). The test creates public.metricflow_time_spine, which
+-- steward reads through schema.yaml; this model is the same rows for MetricFlow.
 {{ config(materialized='table') }}
-select d::date as date_day
-from generate_series('2000-01-01'::date, '2040-12-31'::date, interval '1 day') as d
+select date_day, fiscal_quarter from public.metricflow_time_spine
