@@ -609,7 +609,8 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
 }
 
 /// The plan of a saved query whose question this is (same words, any case
-/// or punctuation), over the metric's default window.
+/// or punctuation): by its grain, over the last four whole periods (fourteen
+/// days by day); without one, over the metric's default window.
 fn saved_query_plan(question: &str, ctx: &PlanContext) -> Option<MetricPlan> {
     let words = |s: &str| -> Vec<String> {
         s.split(|c: char| !c.is_alphanumeric())
@@ -631,9 +632,26 @@ fn saved_query_plan(question: &str, ctx: &PlanContext) -> Option<MetricPlan> {
         let same = ctx.layer.qualified_dimension(m, &short) == ctx.layer.qualified_dimension(m, &d);
         if same { short } else { d }
     };
+    // By a grain: the last four whole periods (fourteen days by day).
+    let range = match p.grain.filter(|g| *g >= Grain::Day) {
+        Some(g) => {
+            let end = crate::semantic::period_start(ctx.today, g);
+            let count = if g == Grain::Day { 14 } else { 4 };
+            let start = (0..count).fold(end, |d, _| {
+                crate::semantic::period_start(d - chrono::Duration::days(1), g)
+            });
+            let range = TimeRange { start, end };
+            FoundRange {
+                range,
+                label: format!("the last {count} {}s ({range})", g.as_str()),
+                at: 0,
+            }
+        }
+        None => default_range(m, ctx.today),
+    };
     Some(MetricPlan {
         metric: m.name.clone(),
-        ranges: vec![default_range(m, ctx.today)],
+        ranges: vec![range],
         grain: p.grain,
         group_by: p.group_by.map(plain),
         filters: p

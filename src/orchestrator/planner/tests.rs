@@ -260,6 +260,15 @@ fn a_saved_query_question_runs_the_saved_query() {
     let m = metric(plan("the channel mix please", &ctx, None));
     assert_eq!(m.metric, "signups");
     assert_eq!(m.grain, Some(Grain::Month));
+    // The last four whole months before 2026-11-21.
+    assert_eq!(
+        m.ranges[0].range,
+        TimeRange::new(
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
+        )
+        .unwrap()
+    );
     // Plain names, as people read them (each names the same dimension).
     assert_eq!(m.group_by.as_deref(), Some("signup_channel"));
     assert_eq!(m.filters[0].dimension, "platform");
