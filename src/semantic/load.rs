@@ -171,21 +171,11 @@ impl Collected {
                     ));
                 }
                 self.spines.push((
-                    TimeSpine {
-                        table: m.name.to_ascii_lowercase(),
-                        day_column: ts.standard_granularity_column.to_ascii_lowercase(),
-                        custom: ts
-                            .custom_granularities
-                            .into_iter()
-                            .map(|c| CustomGrain {
-                                column: c
-                                    .column_name
-                                    .unwrap_or_else(|| c.name.clone())
-                                    .to_ascii_lowercase(),
-                                name: c.name.to_ascii_lowercase(),
-                            })
-                            .collect(),
-                    },
+                    spine(
+                        &m.name,
+                        &ts.standard_granularity_column,
+                        ts.custom_granularities,
+                    ),
                     Origin { file, from_line },
                 ));
             }
@@ -226,21 +216,11 @@ impl Collected {
                 ));
             }
             self.spines.push((
-                TimeSpine {
-                    table: t.node_relation.alias.to_ascii_lowercase(),
-                    day_column: t.primary_column.name.to_ascii_lowercase(),
-                    custom: t
-                        .custom_granularities
-                        .into_iter()
-                        .map(|c| CustomGrain {
-                            column: c
-                                .column_name
-                                .unwrap_or_else(|| c.name.clone())
-                                .to_ascii_lowercase(),
-                            name: c.name.to_ascii_lowercase(),
-                        })
-                        .collect(),
-                },
+                spine(
+                    &t.node_relation.alias,
+                    &t.primary_column.name,
+                    t.custom_granularities,
+                ),
                 at(),
             ));
         }
@@ -252,6 +232,25 @@ impl Collected {
             .extend(parsed.saved_queries.into_iter().map(|m| (m, at())));
         self.files.push(source);
         Ok(())
+    }
+}
+
+/// A time spine: its table, day column and custom granularities (a
+/// granularity's column defaults to its name), lower-cased.
+fn spine(table: &str, day: &str, custom: Vec<CustomGranularityDef>) -> TimeSpine {
+    TimeSpine {
+        table: table.to_ascii_lowercase(),
+        day_column: day.to_ascii_lowercase(),
+        custom: custom
+            .into_iter()
+            .map(|c| CustomGrain {
+                column: c
+                    .column_name
+                    .unwrap_or_else(|| c.name.clone())
+                    .to_ascii_lowercase(),
+                name: c.name.to_ascii_lowercase(),
+            })
+            .collect(),
     }
 }
 
