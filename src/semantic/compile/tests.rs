@@ -20,10 +20,10 @@ fn q(metric: &str, grain: Option<Grain>, group_by: &[&str]) -> MetricQuery {
 }
 
 #[test]
-fn every_demo_metric_compiles_for_both_dialects_with_and_without_grain() {
+fn every_demo_metric_compiles_for_every_dialect_with_and_without_grain() {
     let s = demo();
     for m in s.metrics() {
-        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Snowflake] {
             for grain in [
                 None,
                 Some(Grain::Day),
