@@ -21,6 +21,18 @@ pub fn singular(word: &str) -> String {
     }
 }
 
+/// Whether two questions are the same text, ignoring case, punctuation and
+/// spacing (how verified and saved questions are recognised as asked).
+pub fn same_question(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
 /// The lower-case singular words of a name or text: split at anything not
 /// a letter or digit (`Singer_ID` → `singer`, `id`) and at camel-case humps
 /// (`BillingAddress` → `billing`, `address`).
@@ -43,6 +55,18 @@ pub fn words(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn questions_match_ignoring_case_and_punctuation_only() {
+        assert!(same_question(
+            "How many customers are on each plan?",
+            "how many customers are on each plan"
+        ));
+        assert!(!same_question(
+            "How many customers are on each plan?",
+            "How many customers are in each region?"
+        ));
+    }
 
     #[test]
     fn plurals_and_names() {

@@ -56,8 +56,9 @@ async fn list(
         .map(|q| {
             let mut v = serde_json::json!(q);
             // Whether asking the question in the chat runs it, and if not why.
-            v["in_chat"] = serde_json::json!(q.plan().is_ok());
-            if let Err(why) = q.plan() {
+            let plan = q.plan();
+            v["in_chat"] = serde_json::json!(plan.is_ok());
+            if let Err(why) = plan {
                 v["not_in_chat_because"] = serde_json::json!(why);
             }
             v

@@ -301,7 +301,7 @@ impl Orchestrator {
         let v = self
             .verified
             .iter()
-            .find(|v| same_question(&v.question, question))?;
+            .find(|v| crate::text::same_question(&v.question, question))?;
         let (validated, result) = self.run_sql(grants, &v.sql).await.ok()?;
         tracing::info!("verified query matched");
         let mut trace = llm.map(|l| LlmUse::start(l.settings(), vec!["verified_query"]));
@@ -457,17 +457,6 @@ pub(super) fn normalized_sql(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether two questions are the same text, ignoring case, punctuation and spacing.
-fn same_question(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    norm(a) == norm(b)
-}
-
 fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
     a.llm = Some(trace);
     a
@@ -494,18 +483,6 @@ fn csv_preview(data: &DataTable, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn questions_match_ignoring_case_and_punctuation_only() {
-        assert!(same_question(
-            "How many customers are on each plan?",
-            "how many customers are on each plan"
-        ));
-        assert!(!same_question(
-            "How many customers are on each plan?",
-            "How many customers are in each region?"
-        ));
-    }
 
     #[test]
     fn the_preview_is_bounded_and_flattens_text() {

@@ -612,18 +612,11 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
 /// or punctuation): by its grain, over the last four whole periods (fourteen
 /// days by day); without one, over the metric's default window.
 fn saved_query_plan(question: &str, ctx: &PlanContext) -> Option<MetricPlan> {
-    let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let asked = words(question);
     let saved = ctx
         .layer
         .saved_queries()
         .iter()
-        .find(|s| words(&s.question) == asked)?;
+        .find(|s| crate::text::same_question(&s.question, question))?;
     let p = saved.plan().ok()?;
     let m = ctx.layer.metric(&p.metric)?;
     // `user__platform` reads as `platform` where that names the same dimension.

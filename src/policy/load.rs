@@ -94,7 +94,7 @@ fn contains_word(line: &str, word: &str) -> bool {
 }
 
 /// serde_yaml appends " at line X column Y"; we print the line ourselves.
-fn strip_location(message: &str) -> String {
+pub(crate) fn strip_location(message: &str) -> String {
     match message.find(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),

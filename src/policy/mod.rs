@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use entity::ForeignKey;
 pub(crate) use load::is_identifier;
+pub(crate) use load::strip_location;
 pub use load::{PolicyError, SourceFile};
 
 /// Who is asking: a user name and the steward roles it holds.

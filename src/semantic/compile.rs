@@ -716,38 +716,45 @@ fn mean_by_period(fine: &str, shape: &Shape) -> String {
     )
 }
 
-/// The day `window` after `day` (calendar units), as MetricFlow's
-/// `day + INTERVAL window`.
-pub(super) fn window_end(w: Window, day: NaiveDate) -> NaiveDate {
-    let months = |n: i64| {
-        day.checked_add_months(chrono::Months::new(u32::try_from(n).unwrap_or(u32::MAX)))
-            .unwrap_or(NaiveDate::MAX)
+/// `day` moved `window` forward or back, in calendar units (MetricFlow's
+/// `day ± INTERVAL window`); a window shorter than a day moves by the whole
+/// days that cover it.
+fn shift(day: NaiveDate, w: Window, forward: bool) -> NaiveDate {
+    let per_day = match w.grain {
+        Grain::Second => 86_400,
+        Grain::Minute => 1_440,
+        Grain::Hour => 24,
+        _ => 1,
     };
-    match w.grain {
-        Grain::Week => day + Duration::days(7 * w.count),
-        Grain::Month => months(w.count),
-        Grain::Quarter => months(3 * w.count),
-        Grain::Year => months(12 * w.count),
-        // A window of hours or less still ends within the next day.
-        Grain::Second | Grain::Minute | Grain::Hour => day + Duration::days(1 + w.count / 24),
-        Grain::Day => day + Duration::days(w.count),
+    let (days, months) = match w.grain {
+        Grain::Week => (7 * w.count, 0),
+        Grain::Month => (0, w.count),
+        Grain::Quarter => (0, 3 * w.count),
+        Grain::Year => (0, 12 * w.count),
+        Grain::Day => (w.count, 0),
+        Grain::Second | Grain::Minute | Grain::Hour => ((w.count + per_day - 1) / per_day, 0),
+    };
+    let months = chrono::Months::new(u32::try_from(months).unwrap_or(u32::MAX));
+    if forward {
+        (day + Duration::days(days))
+            .checked_add_months(months)
+            .unwrap_or(NaiveDate::MAX)
+    } else {
+        (day - Duration::days(days))
+            .checked_sub_months(months)
+            .unwrap_or(NaiveDate::MIN)
     }
+}
+
+/// The day `window` after `day` (`day + INTERVAL window`, whole days).
+pub(super) fn window_end(w: Window, day: NaiveDate) -> NaiveDate {
+    shift(day, w, true)
 }
 
 /// The first day of a trailing `window` ending on `day`: MetricFlow's
 /// `ts > day - INTERVAL window AND ts <= day`, in calendar units.
 fn window_start(w: Window, day: NaiveDate) -> NaiveDate {
-    let months = |n: i64| {
-        day.checked_sub_months(chrono::Months::new(u32::try_from(n).unwrap_or(u32::MAX)))
-            .unwrap_or(NaiveDate::MIN)
-    };
-    let before = match w.grain {
-        Grain::Week => day - Duration::days(7 * w.count),
-        Grain::Month => months(w.count),
-        Grain::Quarter => months(3 * w.count),
-        Grain::Year => months(12 * w.count),
-        _ => day - Duration::days(w.count),
-    };
+    let before = shift(day, w, false);
     before.succ_opt().unwrap_or(before)
 }
 

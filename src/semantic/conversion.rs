@@ -25,7 +25,7 @@ use chrono::Duration;
 use super::compile::{Extra, Shape};
 use super::expr::{aggregate, join_inputs};
 use super::model::{MeasureDef, MetricDef, NameRef};
-use super::{EntityType, SemanticError, SemanticLayer, TimeRange};
+use super::{SemanticError, SemanticLayer, TimeRange};
 
 impl SemanticLayer {
     /// SQL producing the shape's keys and `value` for a conversion metric.
@@ -70,7 +70,7 @@ impl SemanticLayer {
 
         // Conversion events: no query keys or filters; from the range's
         // start, to its end plus the window.
-        let key = self.row_key(conv_model).ok_or_else(|| {
+        let key = self.row_key(conv_model).map(str::to_owned).ok_or_else(|| {
             invalid(&format!(
                 "the conversion measure's model {} needs a primary or unique entity to tell its events apart",
                 self.models()[conv_model].name
@@ -182,16 +182,5 @@ impl SemanticLayer {
             .find_measure(r.name())
             .ok_or_else(|| invalid(format!("measure {} is not defined", r.name())))?;
         Ok((r, model, m))
-    }
-
-    /// The entity that identifies a model's rows: its primary, else unique,
-    /// entity.
-    fn row_key(&self, model: usize) -> Option<String> {
-        let m = &self.models()[model];
-        m.entities
-            .iter()
-            .find(|e| e.kind == EntityType::Primary)
-            .or_else(|| m.entities.iter().find(|e| e.kind == EntityType::Unique))
-            .map(|e| e.name.clone())
     }
 }

@@ -38,7 +38,7 @@ struct ModelProperties {
     name: String,
     #[serde(default)]
     time_spine: Option<TimeSpineDef>,
-    #[serde(default, deserialize_with = "null_vec")]
+    #[serde(default, deserialize_with = "super::model::null_default")]
     columns: Vec<SpineColumn>,
 }
 
@@ -56,7 +56,7 @@ struct SpineColumn {
 #[serde(deny_unknown_fields)]
 struct TimeSpineDef {
     standard_granularity_column: String,
-    #[serde(default, deserialize_with = "null_vec")]
+    #[serde(default, deserialize_with = "super::model::null_default")]
     custom_granularities: Vec<CustomGranularityDef>,
 }
 
@@ -75,7 +75,7 @@ struct CustomGranularityDef {
 struct ManifestTimeSpine {
     node_relation: super::model::NodeRelation,
     primary_column: ManifestSpineColumn,
-    #[serde(default, deserialize_with = "null_vec")]
+    #[serde(default, deserialize_with = "super::model::null_default")]
     custom_granularities: Vec<CustomGranularityDef>,
 }
 
@@ -101,7 +101,7 @@ struct Manifest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProjectConfiguration {
-    #[serde(default, deserialize_with = "null_vec")]
+    #[serde(default, deserialize_with = "super::model::null_default")]
     time_spines: Vec<ManifestTimeSpine>,
     #[serde(default, rename = "time_spine_table_configurations")]
     _time_spine_table_configurations: Option<IgnoredAny>,
@@ -111,13 +111,8 @@ struct ProjectConfiguration {
     _metadata: Option<IgnoredAny>,
 }
 
-fn null_vec<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
 /// Where a definition came from, so later checks can point at its line.
+#[derive(Clone, Copy)]
 struct Origin {
     file: usize,
     /// 0-based line where its YAML document starts.
@@ -145,7 +140,7 @@ impl Collected {
             let parsed = SemanticDoc::deserialize(doc).map_err(|e| PolicyError {
                 file: source.path.clone(),
                 line: e.location().map(|l| l.line()),
-                reason: yaml_reason(&e.to_string()),
+                reason: crate::policy::strip_location(&e.to_string()),
             })?;
             for m in parsed.models {
                 let Some(ts) = m.time_spine else { continue };
@@ -267,14 +262,6 @@ fn document_starts(text: &str) -> Vec<usize> {
         starts[0] = 1;
     }
     starts
-}
-
-/// serde_yaml appends " at line X column Y"; the line is printed separately.
-fn yaml_reason(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 /// The YAML files of a dbt project: every `.yml`/`.yaml` under the
@@ -455,7 +442,7 @@ fn build(collected: Collected, schema: &Schema) -> Result<SemanticLayer, PolicyE
     // `create_metric: true` defines a simple metric named after the measure.
     for (m, origin) in &models {
         for measure in m.measures.iter().filter(|x| x.create_metric) {
-            metrics.push((created_metric(measure), Origin { ..*origin }));
+            metrics.push((created_metric(measure), *origin));
         }
     }
 

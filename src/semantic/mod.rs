@@ -569,13 +569,19 @@ impl SemanticLayer {
     /// The entity a model's rows are: its primary (else unique) entity, or
     /// `primary_entity:`.
     fn primary_entity(&self, model: usize) -> Option<&str> {
+        self.row_key(model)
+            .or(self.models[model].primary_entity.as_deref())
+    }
+
+    /// The entity column that identifies a model's rows: its primary, else
+    /// unique, entity.
+    pub(super) fn row_key(&self, model: usize) -> Option<&str> {
         let m = &self.models[model];
         m.entities
             .iter()
             .find(|e| e.kind == EntityType::Primary)
             .or_else(|| m.entities.iter().find(|e| e.kind == EntityType::Unique))
             .map(|e| e.name.as_str())
-            .or(m.primary_entity.as_deref())
     }
 
     /// MetricFlow's name for a dimension of a metric: the entity path from

@@ -918,7 +918,7 @@ pub struct SavedQueryParams {
 
 /// Deserializes `null` as the type's default: `semantic_manifest.json`
 /// writes `null` for every absent field.
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(super) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
