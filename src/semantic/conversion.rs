@@ -96,7 +96,7 @@ impl SemanticLayer {
             }),
         );
         let until = match p.window {
-            Some(w) => super::compile::window_end(w, shape.range.end),
+            Some(w) => super::timeline::window_end(w, shape.range.end),
             None => chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(shape.range.end),
         };
         let conv_range = TimeRange {

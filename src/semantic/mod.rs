@@ -25,6 +25,8 @@ mod load;
 mod model;
 mod periods;
 mod saved;
+mod timeline;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
