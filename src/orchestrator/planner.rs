@@ -567,7 +567,12 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
             let inherited = previous
                 .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(&q))
                 .map(|p| p.ranges.clone());
-            let planned = metric_plan(question, &q, m, ranges, inherited, None, ctx);
+            let defaulted = ranges.is_empty() && inherited.is_none();
+            let mut planned = metric_plan(question, &q, m, ranges, inherited, None, ctx);
+            let mut unexplained = unexplained;
+            if state::apply(&mut planned, &q, m, defaulted, ctx) {
+                state::account(&mut unexplained);
+            }
             // Ranking words are accounted for only by a ranked breakdown.
             let unexplained: Vec<String> = unexplained
                 .into_iter()
@@ -901,3 +906,4 @@ mod call;
 mod tests;
 
 pub use call::metric_call;
+mod state;

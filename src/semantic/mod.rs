@@ -161,11 +161,31 @@ impl TimeRange {
     pub fn last_day(&self) -> NaiveDate {
         self.end.pred_opt().unwrap_or(self.end)
     }
+
+    /// Every day up to and including `last`: the range of a question about
+    /// the present state ("tickets still open"), which counts rows whatever
+    /// their date. Starts at [`TimeRange::EARLIEST`].
+    pub fn through(last: NaiveDate) -> TimeRange {
+        TimeRange {
+            start: TimeRange::EARLIEST,
+            end: last.succ_opt().unwrap_or(last),
+        }
+    }
+
+    /// The first day of an "all time" range (1900-01-01).
+    pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+
+    /// Whether the range starts at [`TimeRange::EARLIEST`] (all time).
+    pub fn is_all_time(&self) -> bool {
+        self.start == TimeRange::EARLIEST
+    }
 }
 
 impl fmt::Display for TimeRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.days() == 1 {
+        if self.is_all_time() {
+            write!(f, "all time through {}", self.last_day())
+        } else if self.days() == 1 {
             write!(f, "{}", self.start.format("%a %Y-%m-%d"))
         } else {
             write!(f, "{} to {}", self.start, self.last_day())
@@ -393,6 +413,17 @@ impl SemanticLayer {
             }
         }
         out
+    }
+
+    /// Whether the metric is a snapshot: every base measure is
+    /// semi-additive over time (`non_additive_dimension`, as balances and
+    /// MRR), so its value for one day is the state on that day.
+    pub fn is_snapshot(&self, metric: &MetricDef) -> bool {
+        let bases = self.base_measures(metric);
+        !bases.is_empty()
+            && bases
+                .iter()
+                .all(|(_, m)| m.non_additive_dimension.is_some())
     }
 
     /// Whether every base measure of a metric adds up over time (sums and

@@ -229,6 +229,11 @@ impl DimensionDef {
             .unwrap_or(Grain::Day)
     }
 
+    /// Whether `config.meta.state` marks the values as states (see [`Meta::state`]).
+    pub fn is_state(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| c.meta.state)
+    }
+
     /// Lower-case words that name this dimension in questions, name first.
     pub fn words(&self) -> Vec<String> {
         let mut w = vec![self.name.replace('_', " ")];
@@ -761,6 +766,11 @@ pub struct Meta {
     /// Window for questions that name no time range.
     #[serde(default)]
     pub default_window_days: Option<u32>,
+    /// On a categorical dimension: its values are states a row moves
+    /// through (a ticket `open`, then `resolved`). A question that names
+    /// one of them and no time range asks about now, over all rows.
+    #[serde(default)]
+    pub state: bool,
 }
 
 /// How a metric's values are printed.

@@ -192,3 +192,46 @@ async fn docs_questions_cite_their_sources_and_ignore_injected_instructions() {
         "{body}"
     );
 }
+
+/// State questions read as now: a state dimension's value over every row,
+/// a snapshot metric on the latest whole day. Checked against hand-written
+/// SQL, and the sentence says which reading was taken.
+#[tokio::test]
+async fn state_questions_answer_as_of_now() {
+    let app = spawn_demo().await;
+    let (status, open) = app.ask("alice", "How many tickets are still open?").await;
+    assert_eq!(status, 200, "{open}");
+    assert_eq!(open["kind"], "metric", "{open}");
+    let expected = oracle(
+        demo_db(),
+        "SELECT COUNT(*) * 1.0 FROM support_tickets WHERE resolved_at IS NULL",
+    )
+    .await[0];
+    assert!(expected > 0.0, "the demo has open tickets");
+    assert_eq!(
+        open["data"]["rows"][0][1].as_f64(),
+        Some(expected),
+        "{open}"
+    );
+    let read = open["interpretation"]["sentence"].as_str().unwrap();
+    assert!(
+        read.contains("ticket_status = open") && read.contains("all time through"),
+        "{read}"
+    );
+
+    let (_, mrr) = app.ask("alice", "What is our MRR right now?").await;
+    assert_eq!(mrr["kind"], "metric", "{mrr}");
+    let expected = oracle(
+        demo_db(),
+        "SELECT SUM(mrr_usd) * 1.0 FROM customer_mrr_daily WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM customer_mrr_daily)",
+    )
+    .await[0];
+    let got = mrr["data"]["rows"][0][1].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-6, "{got} vs {expected}: {mrr}");
+
+    // A state word on a metric that is neither is not read as "now".
+    let (_, revenue) = app
+        .ask("alice", "How much revenue do we have right now?")
+        .await;
+    assert_ne!(revenue["kind"], "metric", "{revenue}");
+}

@@ -22,6 +22,10 @@ fn plan_after(q: &str, previous: Option<&MetricPlan>) -> Plan {
     );
     values.insert("country".to_owned(), vec!["IN".to_owned(), "US".to_owned()]);
     values.insert(
+        "ticket_status".to_owned(),
+        vec!["open".to_owned(), "resolved".to_owned()],
+    );
+    values.insert(
         "region".to_owned(),
         ["APAC", "EMEA", "LATAM", "NA"].map(str::to_owned).to_vec(),
     );
@@ -174,8 +178,9 @@ fn metric_questions_plan_as_their_metric_and_near_misses_do_not() {
     for q in [
         "What's the average revenue per customer by plan?",
         "What share of revenue comes from enterprise customers?",
-        "How many tickets are still open?",
         "What is our net revenue retention?",
+        "How much revenue do we have right now?",
+        "What is the MRR by month right now?",
         "What is the average revenue per invoice?",
         "How many signups came from paid ads that converted?",
     ] {
@@ -277,4 +282,39 @@ fn a_saved_query_question_runs_the_saved_query() {
     assert!(
         !matches!(plan("the channel mix last year please", &ctx, None), Plan::Metric(ref x) if x.grain == Some(Grain::Month) && x.filters.len() == 1)
     );
+}
+
+#[test]
+fn state_questions_read_as_now() {
+    // A state dimension's value, no time phrase: every row, through today.
+    for q in [
+        "How many tickets are still open?",
+        "How many open tickets are there?",
+        "How many tickets are currently open by priority?",
+    ] {
+        let open = metric(plan_of(q));
+        assert_eq!(open.metric, "tickets_opened", "{q}");
+        assert_eq!(open.filters[0].dimension, "ticket_status", "{q}");
+        assert_eq!(open.filters[0].values, ["open"], "{q}");
+        let r = open.ranges[0].range;
+        assert!(r.is_all_time(), "{q}: {r}");
+        assert_eq!(r.last_day().to_string(), "2026-11-21", "{q}");
+    }
+    // Within a range the question names, the range stays.
+    let recent = metric(plan_of("How many tickets opened last week are still open?"));
+    assert_eq!(recent.ranges[0].range.start.to_string(), "2026-11-09");
+    assert_eq!(recent.filters[0].values, ["open"]);
+    // A snapshot metric now: the latest whole day.
+    for q in [
+        "How many customers do we currently have?",
+        "What is our MRR right now?",
+        "What's MRR in EMEA at the moment?",
+    ] {
+        let now = metric(plan_of(q));
+        assert_eq!(now.ranges.len(), 1, "{q}");
+        assert_eq!(now.ranges[0].range.to_string(), "Fri 2026-11-20", "{q}");
+    }
+    // Without a state word a snapshot keeps its default window.
+    let mrr = metric(plan_of("What is our MRR?"));
+    assert_eq!(mrr.ranges[0].range.days(), 7);
 }
