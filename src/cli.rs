@@ -160,6 +160,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SessionsAction,
     },
+    /// Verified queries: export those approved in the review queue.
+    Verified {
+        /// Verified-query action.
+        #[command(subcommand)]
+        action: VerifiedAction,
+    },
     /// Run a labelled question set and report routing and execution accuracy,
     /// refusal precision and recall, grounding violations, PII leaks, latency
     /// and tokens. Exit 0 when it ran, 2 for a bad file.
@@ -262,6 +268,23 @@ pub enum SessionsAction {
         /// Recorded with the revocation.
         #[arg(long, default_value = "revoked by an administrator")]
         reason: String,
+    },
+}
+
+/// `steward verified …`
+#[derive(Debug, Subcommand)]
+pub enum VerifiedAction {
+    /// Write the verified queries in force as `verified_queries.yaml`: the
+    /// policy directory's file, with the pairs approved in the review queue
+    /// (steward's database) added or replacing those for the same question,
+    /// each with its owner, role, version and approval time.
+    Export {
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Policy directory whose `verified_queries.yaml` is the base.
+        #[arg(long)]
+        policies: Option<std::path::PathBuf>,
     },
 }
 

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod prometheus;
 pub mod redact;
 pub mod retrieval;
+pub mod review;
 pub mod run;
 pub mod semantic;
 pub mod session;

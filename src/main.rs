@@ -77,6 +77,7 @@ async fn main() -> ExitCode {
             run::ingest(settings, opts).await
         }
         Command::Sessions { action } => run::sessions(&settings, action).await,
+        Command::Verified { action } => run::verified(&settings, action).await,
         Command::Audit { action } => run::audit(&settings, action).await,
         Command::Search {
             query,

@@ -156,6 +156,9 @@ pub struct Settings {
     /// Where the semantic layer comes from (default: `policies/semantic/`).
     #[serde(default)]
     pub semantic: SemanticSettings,
+    /// The review loop: the question sets an approval's regression run answers.
+    #[serde(default)]
+    pub review: crate::review::ReviewSettings,
 }
 
 /// `[semantic]`: read the semantic layer from a dbt project instead of the
@@ -270,6 +273,7 @@ impl Default for Settings {
             retrieval: crate::retrieval::RetrievalSettings::default(),
             sessions: crate::session::SessionSettings::default(),
             slack: crate::slack::SlackSettings::default(),
+            review: crate::review::ReviewSettings::default(),
             audit: crate::audit::AuditSettings::default(),
             cache: crate::warehouse::cache::CacheSettings::default(),
             semantic: SemanticSettings::default(),

@@ -126,10 +126,14 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
         samples: Default::default(),
         conversations,
         llm,
-        prompts,
-        verified,
+        prompts: Arc::new(prompts),
+        verified: Arc::new(verified::VerifiedSet::new(verified)),
         retry_after_secs: queue_timeout.as_secs().max(1),
     };
+    let review = crate::review::ReviewStore::new(orchestrator.audit.database().clone());
+    crate::review::refresh(&orchestrator, &review)
+        .await
+        .context("reading approved verified queries")?;
     let saved = settings.index_dir.join("dimension_values.json");
     orchestrator
         .load_dimension_values(settings.index_dir.is_dir().then_some(saved.as_path()))
@@ -254,6 +258,7 @@ impl Application {
             questions: Arc::new(crate::http::rate::QuestionLimiter::new(&settings.limits)),
             admission: Arc::new(crate::http::rate::Admission::new(&settings.limits)),
             draining: Arc::default(),
+            review: Arc::new((settings.review.clone(), settings.auth.dev_users.clone())),
             sessions,
             oidc: settings
                 .auth

@@ -24,13 +24,18 @@ pub fn singular(word: &str) -> String {
 /// Whether two questions are the same text, ignoring case, punctuation and
 /// spacing (how verified and saved questions are recognised as asked).
 pub fn same_question(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    norm(a) == norm(b)
+    question_key(a) == question_key(b)
+}
+
+/// A question's words, lower case, joined by single spaces: equal for two
+/// questions exactly when [`same_question`] holds (the stored lookup key of
+/// approved verified queries).
+pub fn question_key(q: &str) -> String {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The lower-case singular words of a name or text: split at anything not

@@ -44,6 +44,9 @@ pub enum EventKind {
     Rerun,
     /// A retention purge.
     Purge,
+    /// A data steward's decision on a proposed verified query (approved,
+    /// rejected, or blocked by the regression run).
+    Review,
 }
 
 impl EventKind {
@@ -54,6 +57,7 @@ impl EventKind {
             EventKind::Statement => "statement",
             EventKind::Rerun => "rerun",
             EventKind::Purge => "purge",
+            EventKind::Review => "review",
         }
     }
 }

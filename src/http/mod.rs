@@ -11,6 +11,7 @@ mod error;
 mod health;
 mod metrics;
 pub mod rate;
+mod review;
 mod sessions;
 mod slack;
 pub mod web;
@@ -62,6 +63,12 @@ pub struct AppState {
     /// Set once shutdown began: `/readyz` fails so load balancers stop
     /// sending new work while in-flight answers finish.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The review loop's settings, and the dev users (name → roles) whose
+    /// labelled questions its regression run asks.
+    pub review: Arc<(
+        crate::review::ReviewSettings,
+        std::collections::BTreeMap<String, Vec<String>>,
+    )>,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).
@@ -295,6 +302,7 @@ pub fn router(state: AppState) -> Router {
         .merge(docs::router())
         .merge(sessions::router())
         .merge(slack::router())
+        .merge(review::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -364,11 +372,14 @@ async fn me(
     CurrentPrincipal(principal): CurrentPrincipal,
 ) -> Json<serde_json::Value> {
     let admin = require_admin(&state, &principal).is_ok();
+    let grants = state.orchestrator.policy.grants(&principal);
     Json(serde_json::json!({
         "user": principal.user,
         "roles": principal.roles,
         "groups": principal.groups,
         "admin": admin,
+        "sql": grants.can(crate::policy::Capability::Sql),
+        "steward": grants.can(crate::policy::Capability::Steward),
     }))
 }
 

@@ -7,8 +7,11 @@
 //! - `POST /slack/commands` (slash command such as `/ask`, form-encoded):
 //!   acknowledged at once with an ephemeral "looking into it", answered
 //!   through the command's `response_url`.
+//! - `POST /slack/interactions` (interactivity, `payload=` JSON): the
+//!   feedback buttons under an answer, recorded as the presser's feedback
+//!   (only on their own answers) and confirmed through `response_url`.
 //!
-//! Both verify Slack's signature on the raw body first (401 when missing,
+//! All verify Slack's signature on the raw body first (401 when missing,
 //! forged, older than five minutes, or replayed); bodies over 64 KiB are 413;
 //! 404 while `slack.enabled` is off.
 
@@ -37,6 +40,69 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/slack/events", post(events))
         .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+}
+
+/// Slack's interactivity request (`payload=` JSON, form-encoded): the
+/// feedback buttons under an answer. Acknowledged at once; the feedback is
+/// recorded in a task and its outcome posted to the `response_url`, seen
+/// by the presser only. Other interactions are acknowledged and ignored.
+async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let slack = verified(&state, &headers, &body).await?;
+        let payload: Value = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "payload")
+            .and_then(|(_, v)| serde_json::from_str(&v).ok())
+            .ok_or_else(|| ApiError::bad_request("invalid_request", "expected payload=JSON"))?;
+        if str_of(&payload, "type") != "block_actions" {
+            return Ok(StatusCode::OK.into_response());
+        }
+        if !team_allowed(slack, str_of(&payload["team"], "id")) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "unknown workspace",
+            ));
+        }
+        let action = &payload["actions"][0];
+        let rating = match str_of(action, "action_id") {
+            crate::slack::blocks::FEEDBACK_UP => crate::review::Rating::Up,
+            crate::slack::blocks::FEEDBACK_DOWN => crate::review::Rating::Down,
+            _ => return Ok(StatusCode::OK.into_response()),
+        };
+        let (user, event, response_url) = (
+            str_of(&payload["user"], "id"),
+            str_of(action, "value"),
+            str_of(&payload, "response_url"),
+        );
+        if user.is_empty() || event.is_empty() || event.len() > 64 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "expected a button press with a user and a value",
+            ));
+        }
+        if !response_url.starts_with(&slack.settings.response_url_prefix) {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "response_url is not a Slack URL",
+            ));
+        }
+        tokio::spawn(reply::feedback(
+            Arc::clone(slack),
+            state.sessions.clone(),
+            Arc::clone(&state.orchestrator),
+            user.to_owned(),
+            event.to_owned(),
+            rating,
+            Destination::ResponseUrl {
+                url: response_url.to_owned(),
+                public: false,
+            },
+        ));
+        Ok(StatusCode::OK.into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 fn unauthorized(why: &str) -> ApiError {

@@ -106,8 +106,9 @@ impl Orchestrator {
         // never sent again, whatever the model proposes.
         let mut refused: Vec<String> = Vec::new();
         let dialect = self.warehouse.dialect();
+        let verified = self.verified.all();
         let examples = if can_sql {
-            prompt::pick_examples(&self.verified, question, |sql| {
+            prompt::pick_examples(&verified, question, |sql| {
                 validate(sql, dialect, &self.policy, grants, Origin::AdHoc).is_ok()
             })
         } else {
@@ -298,10 +299,7 @@ impl Orchestrator {
         if !grants.can(Capability::Sql) {
             return None;
         }
-        let v = self
-            .verified
-            .iter()
-            .find(|v| crate::text::same_question(&v.question, question))?;
+        let v = self.verified.find(question)?;
         let (validated, result) = self.run_sql(grants, &v.sql).await.ok()?;
         tracing::info!("verified query matched");
         let mut trace = llm.map(|l| LlmUse::start(l.settings(), vec!["verified_query"]));

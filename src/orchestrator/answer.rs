@@ -115,6 +115,10 @@ pub struct Answer {
     /// Whether any of those rows came from the result cache.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// The id of the question's audit event (32 hex digits), which feedback
+    /// on this answer names (`POST /api/feedback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 impl Answer {
@@ -136,6 +140,7 @@ impl Answer {
             llm: None,
             as_of: None,
             cached: false,
+            event_id: None,
         }
     }
 

@@ -108,6 +108,10 @@ pub enum AskError {
     },
 }
 
+/// How often an instance asks steward's database for verified queries
+/// approved elsewhere (one `MAX(version)` query).
+const VERIFIED_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Everything needed to answer questions.
 pub struct Orchestrator {
     /// The access policy.
@@ -128,9 +132,11 @@ pub struct Orchestrator {
     /// The language model, if configured.
     pub llm: Option<Arc<LlmClient>>,
     /// Prompt templates.
-    pub prompts: prompt::Prompts,
-    /// Verified question → SQL pairs (few-shot examples).
-    pub verified: Vec<verified::VerifiedQuery>,
+    pub prompts: Arc<prompt::Prompts>,
+    /// Verified question → SQL pairs: the file's and those approved in the
+    /// review queue (answers to questions asked as written, and few-shot
+    /// examples).
+    pub verified: Arc<verified::VerifiedSet>,
     /// The audit trail every statement and question is written to first.
     pub audit: AuditLog,
     /// Sampled public values and column kinds for text-to-SQL prompts,
@@ -162,6 +168,27 @@ static BREAKDOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|
 });
 
 impl Orchestrator {
+    /// A copy that answers with `verified` in force and no language model
+    /// (the review loop's regression run, [`crate::review::regression`]);
+    /// it shares the warehouse, audit trail and everything else.
+    pub fn variant(&self, verified: verified::VerifiedSet) -> Orchestrator {
+        Orchestrator {
+            policy: self.policy.clone(),
+            semantic: self.semantic.clone(),
+            warehouse: self.warehouse.clone(),
+            docs: self.docs.clone(),
+            as_of: self.as_of,
+            dimension_values: self.dimension_values.clone(),
+            conversations: self.conversations.clone(),
+            llm: None,
+            prompts: self.prompts.clone(),
+            verified: Arc::new(verified),
+            audit: self.audit.clone(),
+            samples: self.samples.clone(),
+            retry_after_secs: self.retry_after_secs,
+        }
+    }
+
     /// Answers a one-off question for a principal asking through `channel`.
     /// Problems become refusals or plain error sentences in the answer.
     ///
@@ -221,6 +248,12 @@ impl Orchestrator {
         conversation: Option<&str>,
     ) -> Answer {
         let grants = self.policy.grants(principal);
+        if self.verified.due(VERIFIED_REFRESH) {
+            let store = crate::review::ReviewStore::new(self.audit.database().clone());
+            if let Err(e) = crate::review::refresh(self, &store).await {
+                tracing::warn!(error = %e, "approved verified queries not refreshed");
+            }
+        }
         if let Some(a) = self
             .verified_answer(self.llm.as_deref(), &grants, question)
             .await

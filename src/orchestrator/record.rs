@@ -28,6 +28,7 @@ impl Orchestrator {
             let collected = handle.collected();
             answer.as_of = collected.as_of;
             answer.cached = collected.cached;
+            answer.event_id = Some(handle.id.clone());
             let mut event = AuditEvent::new(
                 EventKind::Question,
                 &principal.user,

@@ -310,7 +310,8 @@ impl Orchestrator {
         };
         let linked = link::link(&linking_text, &tables, &keys, sample);
         let schema = link::create_tables(&linked, &tables, &keys, sample, SCHEMA_BUDGET);
-        let mut examples = prompt::pick_examples(&self.verified, question, |sql| {
+        let verified = self.verified.all();
+        let mut examples = prompt::pick_examples(&verified, question, |sql| {
             validate(sql, dialect, &self.policy, grants, Origin::AdHoc).is_ok()
         });
         examples.truncate(EXAMPLES);

@@ -104,6 +104,9 @@ pub enum Capability {
     Sql,
     /// Use admin endpoints.
     Admin,
+    /// Review proposed verified queries (the data steward's queue): edit,
+    /// approve or reject them.
+    Steward,
 }
 
 /// One allow-listed column.

@@ -3,6 +3,7 @@
 mod audit;
 mod retrieval;
 mod sessions;
+mod verified;
 
 pub use audit::audit;
 
@@ -14,6 +15,7 @@ fn utc_ms(ms: i64) -> String {
 }
 pub use retrieval::{IngestOptions, eval_retrieval, ingest, search};
 pub use sessions::sessions;
+pub use verified::verified;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

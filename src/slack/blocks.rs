@@ -184,10 +184,29 @@ pub fn render(answer: &Answer) -> Value {
     if !answer.notes.is_empty() {
         blocks.push(context(&escape(&answer.notes.join(" "))));
     }
-    blocks.truncate(50);
+    blocks.truncate(49);
+    // Feedback buttons, answered at `/slack/interactions`; their value is the
+    // question's audit event id.
+    if let Some(event) = &answer.event_id {
+        let button = |id: &str, text: &str| {
+            json!({"type": "button", "action_id": id, "value": event,
+                   "text": {"type": "plain_text", "text": text, "emoji": true}})
+        };
+        blocks.push(
+            json!({"type": "actions", "block_id": "feedback", "elements": [
+                button(FEEDBACK_UP, "👍 Right"),
+                button(FEEDBACK_DOWN, "👎 Wrong"),
+            ]}),
+        );
+    }
     // The fallback text is mrkdwn too (notifications, old clients): escaped as well.
     json!({"text": clip(&escape(&answer.answer), SECTION_MAX), "blocks": blocks})
 }
+
+/// The `action_id` of the thumbs-up button under an answer.
+pub const FEEDBACK_UP: &str = "feedback_up";
+/// The `action_id` of the thumbs-down button under an answer.
+pub const FEEDBACK_DOWN: &str = "feedback_down";
 
 /// A plain message (acknowledgements, refusals before any answer).
 pub fn notice(text: &str) -> Value {

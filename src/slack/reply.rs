@@ -181,6 +181,50 @@ pub async fn deliver(slack: &Slack, to: &Destination, message: Value) {
     }
 }
 
+/// Records a feedback button press: `rating` on the answer whose audit
+/// event is `event_id`, by Slack user `user`, who must map to the principal
+/// that asked (else nothing is stored). The outcome goes to `to`, seen by
+/// the presser only.
+pub async fn feedback(
+    slack: Arc<Slack>,
+    store: SessionStore,
+    orchestrator: Arc<Orchestrator>,
+    user: String,
+    event_id: String,
+    rating: crate::review::Rating,
+    to: Destination,
+) {
+    let now = chrono::Utc::now().timestamp();
+    let text = match resolve(&slack, &store, &user, now).await {
+        Ok(Some(principal)) => {
+            let req = crate::review::FeedbackRequest {
+                event_id,
+                rating,
+                comment: None,
+                corrected_sql: None,
+            };
+            let review = crate::review::ReviewStore::new(store.clone());
+            match crate::review::submit_feedback(&orchestrator, &review, &principal, req).await {
+                Ok(out) if out.candidate_id.is_some() => {
+                    "Thanks. Your feedback was sent to the data stewards for review.".to_owned()
+                }
+                Ok(_) => "Thanks for the feedback.".to_owned(),
+                Err(e @ crate::review::ReviewError::NotFound(_)) => format!("Not recorded: {e}."),
+                Err(e) => {
+                    tracing::warn!(error = %e, "slack: feedback not recorded");
+                    "Sorry, I couldn't record that just now.".to_owned()
+                }
+            }
+        }
+        Ok(None) => unrecognised(&slack.settings),
+        Err(e) => {
+            tracing::warn!(error = %e, "slack: could not identify the presser");
+            "Sorry, I couldn't check who you are just now. Please try again in a minute.".to_owned()
+        }
+    };
+    deliver(&slack, &to, blocks::notice(&text)).await;
+}
+
 /// Answers `q` and delivers the answer (or the reason there is none).
 pub async fn answer(
     slack: Arc<Slack>,

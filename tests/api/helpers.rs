@@ -217,6 +217,17 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs a JSON body as `user` (none: unauthenticated); returns (status, body).
+    pub async fn post(&self, user: Option<&str>, path: &str, body: &Value) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(u) = user {
+            req = req.header("X-Steward-Dev-User", u);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, Value) {
         let mut req = self.client.get(format!("{}{path}", self.base));
         if let Some(u) = user {

@@ -28,6 +28,7 @@ mod percentiles;
 mod policy_rules;
 mod postgres;
 mod retrieval;
+mod review;
 mod scripted_llm;
 mod sessions;
 mod six_questions;

@@ -578,3 +578,123 @@ async fn other_workspaces_are_refused_when_teams_are_listed() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// A button press as Slack sends it: form-encoded `payload=` JSON.
+fn press(user: &str, action: &str, value: &str, response_url: &str) -> String {
+    let payload = json!({
+        "type": "block_actions", "team": {"id": "T1"}, "user": {"id": user},
+        "response_url": response_url,
+        "actions": [{"action_id": action, "value": value, "type": "button"}],
+    });
+    format!("payload={}", urlencode(&payload.to_string()))
+}
+
+#[tokio::test]
+async fn feedback_buttons_record_the_askers_feedback_only() {
+    let s = setup(|_| {}).await;
+    let base = &s.app.base;
+    let dm = mention(
+        "Ev-fb",
+        "UALICE",
+        "How many customers are on each plan?",
+        "im",
+    );
+    post_signed(base, "/slack/events", &dm, false).await;
+    let answer = s.capture.delivered(|c| c.path == "chat.postMessage").await;
+    let actions = answer.body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("feedback buttons under the answer")
+        .clone();
+    let up = &actions["elements"][0];
+    assert_eq!(up["action_id"], "feedback_up");
+    let event = up["value"].as_str().unwrap().to_owned();
+    assert_eq!(event.len(), 32);
+
+    // alice's thumbs up on her own answer: stored, and a candidate proposed.
+    let hook = format!("{}/hooks/actions/T1/1/a", s.capture.base);
+    let r = post_signed(
+        base,
+        "/slack/interactions",
+        &press("UALICE", "feedback_up", &event, &hook),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let thanks = s
+        .capture
+        .delivered(|c| c.path == "hooks/actions/T1/1/a")
+        .await;
+    assert!(
+        texts(&thanks).contains("sent to the data stewards"),
+        "{}",
+        thanks.body
+    );
+    assert_eq!(thanks.body["response_type"], "ephemeral");
+    let (_, queue) = s.app.get(Some("bob"), "/api/review/candidates").await;
+    assert!(
+        queue["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["event_id"] == event.as_str() && c["proposed_by"] == "alice"),
+        "{queue}"
+    );
+
+    // carol pressing a button under alice's answer records nothing.
+    let other = format!("{}/hooks/actions/T1/1/b", s.capture.base);
+    post_signed(
+        base,
+        "/slack/interactions",
+        &press("UCAROL", "feedback_down", &event, &other),
+        true,
+    )
+    .await;
+    let refused = s
+        .capture
+        .delivered(|c| c.path == "hooks/actions/T1/1/b")
+        .await;
+    assert!(texts(&refused).contains("Not recorded"), "{}", refused.body);
+    let (_, fb) = s.app.get(Some("bob"), "/api/review/feedback").await;
+    assert!(
+        fb["feedback"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["user"] == "alice"),
+        "{fb}"
+    );
+
+    // Hostile presses: unsigned, a foreign response_url, junk payloads.
+    let unsigned = reqwest::Client::new()
+        .post(format!("{base}/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(press("UALICE", "feedback_up", &event, &hook))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let r = post_signed(
+        base,
+        "/slack/interactions",
+        &press("UALICE", "feedback_up", &event, "https://evil.example/x"),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    for junk in ["payload=%7Bnot+json", "nothing=here", ""] {
+        let r = post_signed(base, "/slack/interactions", junk, true).await;
+        assert_eq!(r.status(), 400, "{junk}");
+    }
+    let long = "e".repeat(65);
+    let r = post_signed(
+        base,
+        "/slack/interactions",
+        &press("UALICE", "feedback_up", &long, &hook),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+}

@@ -226,6 +226,57 @@ test('admins see the audit trail and re-run a statement with a reason', async ()
   await p.context().close();
 });
 
+// Helper: leave feedback under a turn's answer.
+async function giveFeedback(turn, { rating, comment, sql }) {
+  await turn.getByText('Give feedback').click();
+  await turn.getByLabel(rating === 'up' ? '👍 Right' : '👎 Wrong').check();
+  if (comment) await turn.getByLabel('Comment (optional)').fill(comment);
+  if (sql) await turn.getByLabel('Corrected SQL (optional)').fill(sql);
+  await turn.getByRole('button', { name: 'Send feedback' }).click();
+  await turn.locator('.feedback [role="status"]').filter({ hasText: 'Thanks' }).waitFor();
+  return turn.locator('.feedback [role="status"]').textContent();
+}
+
+test('feedback becomes a verified query only after a steward approves it and the regression run passes', async () => {
+  const alice = await page();
+  await devSignIn(alice, 'alice');
+  assert.equal(await alice.getByRole('link', { name: 'Review' }).count(), 0, 'analysts have no review queue');
+  const turn = await ask(alice, 'How many customers are on each plan?');
+  const sent = await giveFeedback(turn, {
+    rating: 'down',
+    comment: 'should count only customers who have not churned',
+    sql: 'SELECT plan, COUNT(*) AS active_customers FROM customers WHERE churned_at IS NULL GROUP BY plan',
+  });
+  assert.match(sent, /sent to the data stewards/);
+  await shot(alice, '12-feedback');
+
+  const bob = await page();
+  await devSignIn(bob, 'bob');
+  await bob.getByRole('link', { name: 'Review' }).click();
+  const card = bob.locator('.review').filter({ has: bob.getByRole('heading', { name: 'How many customers are on each plan?' }) }).last();
+  await card.waitFor();
+  assert.match(await card.locator('.hint').first().textContent(), /Proposed by alice/);
+  // As proposed it changes the answer to a labelled question: blocked, with the diff.
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await card.locator('.diff li').first().waitFor({ timeout: 180_000 });
+  assert.match(await card.locator('.diff').textContent(), /How many customers are on each plan\?.*right \(sql\) before, wrong \(sql\) after/);
+  await shot(bob, '13-review-blocked');
+  // Fixed: it answers a different question. Approved.
+  await card.getByLabel('Question', { exact: true }).fill('How many active customers are on each plan?');
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await card.locator('[role="status"] p').filter({ hasText: /^Approved as version \d+/ }).waitFor({ timeout: 180_000 });
+  await shot(bob, '14-review-approved');
+
+  // The new verified query answers the question.
+  const answered = await ask(alice, 'How many active customers are on each plan?');
+  await answered.locator('details.sql summary').click();
+  assert.match(await answered.locator('details.sql code').textContent(), /churned_at IS NULL/);
+  assert.deepEqual(alice.errors, []);
+  assert.deepEqual(bob.errors, []);
+  await alice.context().close();
+  await bob.context().close();
+});
+
 test('usable on a phone-width screen', async () => {
   const p = await page({ width: 390, height: 844 });
   await devSignIn(p, 'alice');
@@ -259,7 +310,10 @@ test('passes an automated accessibility audit on every view', async () => {
   await ask(p, 'How many signups last week by platform?');
   await ask(p, 'Show me the email addresses of customers who churned last month.');
   await audit(p, 'chat with a chart, a table and a refusal');
-  for (const view of ['Metrics', 'History', 'Admin']) {
+  const turn = await ask(p, 'How many support tickets are there per priority?');
+  await giveFeedback(turn, { rating: 'up', comment: 'right' });
+  await audit(p, 'chat with the feedback form open');
+  for (const view of ['Metrics', 'History', 'Review', 'Admin']) {
     await p.getByRole('link', { name: view }).click();
     await p.waitForTimeout(300);
     await audit(p, view);

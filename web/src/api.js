@@ -7,10 +7,11 @@ function cookie(name) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.body = body;
   }
 }
 
@@ -23,7 +24,7 @@ async function failure(res) {
   }
   const code = body?.error?.code ?? 'http_error';
   const message = body?.error?.message ?? `The server answered ${res.status}.`;
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, body);
 }
 
 export async function api(path, { method = 'GET', body, accept = 'application/json' } = {}) {

@@ -1,10 +1,12 @@
 // steward's web chat: sign-in (company SSO or the loopback dev picker), chat
 // with streamed answers, the metric browser, history and the admin audit view.
-// Views are chosen by the URL hash (#/chat, #/metrics, #/history, #/admin).
+// Views are chosen by the URL hash (#/chat, #/metrics, #/history, #/review,
+// #/admin); feedback and the review queue live in review.js.
 
 import './style.css';
 import { ApiError, api, askStream, json } from './api.js';
 import { dataTable, el, renderAnswer } from './render.js';
+import { feedbackForm, renderReview } from './review.js';
 
 const $ = (id) => document.getElementById(id);
 const PROGRESS = {
@@ -102,6 +104,7 @@ async function ask(question) {
         const body = JSON.parse(data);
         state.conversation = body.conversation_id;
         renderAnswer(answerBox, body, question, ask);
+        if (body.event_id) answerBox.append(feedbackForm(body.event_id, state.me?.sql));
       } else if (name === 'error') {
         const body = JSON.parse(data);
         answerBox.replaceChildren(el('p', { class: 'error', role: 'alert', text: body.error?.message ?? 'Something went wrong.' }));
@@ -261,7 +264,10 @@ $('audit-filter').addEventListener('submit', (ev) => {
 async function route() {
   if (!state.me) return;
   let view = (location.hash.replace(/^#\//, '') || 'chat').split('?')[0];
-  if (!['chat', 'metrics', 'history', 'admin'].includes(view) || (view === 'admin' && !state.me.admin)) view = 'chat';
+  const allowed = ['chat', 'metrics', 'history'];
+  if (state.me.admin) allowed.push('admin');
+  if (state.me.steward) allowed.push('review');
+  if (!allowed.includes(view)) view = 'chat';
   document.querySelectorAll('.view').forEach((v) => (v.hidden = v.id !== `view-${view}`));
   document.querySelectorAll('#nav a').forEach((a) => {
     if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
@@ -271,6 +277,7 @@ async function route() {
     if (view === 'metrics') renderMetrics();
     if (view === 'history') await renderHistory();
     if (view === 'admin') await renderAudit();
+    if (view === 'review') await renderReview($('review-list'), $('review-status'));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) await showSignIn('Your session has ended; sign in again.');
   }
@@ -286,6 +293,7 @@ async function start() {
   show('nav', true);
   show('who', true);
   show('nav-admin', me.admin);
+  show('nav-review', me.steward);
   $('who-name').textContent = me.user;
   $('who-roles').textContent = me.roles.join(', ');
   const { metrics, saved_queries: saved = [] } = await json('/api/metrics');
