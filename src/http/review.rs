@@ -63,11 +63,11 @@ fn error(e: ReviewError) -> Response {
 }
 
 /// A candidate id: 32 hex digits.
-fn check_id(id: &str) -> Result<(), Response> {
+fn check_id(id: &str) -> Result<(), ReviewError> {
     if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such candidate").into_response())
+        Err(ReviewError::NotFound("no such candidate".into()))
     }
 }
 
@@ -132,7 +132,7 @@ async fn approve(
     body: Result<Json<ApproveRequest>, JsonRejection>,
 ) -> Result<Response, Response> {
     review::require_steward(&state.orchestrator, &principal).map_err(error)?;
-    check_id(&id)?;
+    check_id(&id).map_err(error)?;
     let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
     let (settings, users) = state.review.as_ref();
     let done = review::approve(
@@ -162,7 +162,7 @@ async fn reject(
     body: Result<Json<RejectRequest>, JsonRejection>,
 ) -> Result<Response, Response> {
     review::require_steward(&state.orchestrator, &principal).map_err(error)?;
-    check_id(&id)?;
+    check_id(&id).map_err(error)?;
     let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
     let c = review::reject(
         &state.orchestrator,

@@ -342,18 +342,12 @@ mod tests {
     #[test]
     fn examples_are_ranked_by_shared_words_and_filtered_by_the_guard() {
         let v = vec![
-            VerifiedQuery {
-                question: "How many customers are on each plan?".into(),
-                sql: "SELECT plan, COUNT(*) FROM customers GROUP BY plan".into(),
-            },
-            VerifiedQuery {
-                question: "Emails of customers".into(),
-                sql: "SELECT contact_email FROM customers".into(),
-            },
-            VerifiedQuery {
-                question: "Tickets by priority".into(),
-                sql: "SELECT priority FROM tickets".into(),
-            },
+            VerifiedQuery::new(
+                "How many customers are on each plan?",
+                "SELECT plan, COUNT(*) FROM customers GROUP BY plan",
+            ),
+            VerifiedQuery::new("Emails of customers", "SELECT contact_email FROM customers"),
+            VerifiedQuery::new("Tickets by priority", "SELECT priority FROM tickets"),
         ];
         let picked = pick_examples(&v, "customers per plan", |_| true);
         assert_eq!(picked[0].question, v[0].question);

@@ -356,3 +356,130 @@ async fn feedback_and_review_refuse_hostile_and_malformed_requests() {
     let (_, verified) = app.get(Some("bob"), "/api/review/verified").await;
     assert_eq!(verified["version"], 0);
 }
+
+/// `steward verified export`: the file's pairs, plus approved ones (which
+/// replace a file pair for the same question), in a file `serve` loads.
+#[tokio::test]
+async fn verified_export_writes_the_pairs_in_force() {
+    use steward::orchestrator::verified::{self, VerifiedQuery};
+    use steward::review::{Candidate, ReviewStore};
+
+    let dir = fresh_index_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("steward.db").display());
+    let export = |out: Option<&std::path::Path>| {
+        let mut cmd = crate::helpers::steward_command();
+        cmd.env("STEWARD_SESSIONS__DATABASE", &db)
+            .args(["verified", "export"]);
+        if let Some(o) = out {
+            cmd.arg("--out").arg(o);
+        }
+        cmd.output().unwrap()
+    };
+    let policies = crate::helpers::root().join("policies");
+    let policy = steward::policy::Policy::load(&policies).unwrap();
+    let file = verified::load(&policies, &policy, steward::sql::Dialect::Sqlite).unwrap();
+
+    let out = export(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("- question:").count(), file.len(), "{text}");
+
+    // Approve a pair for a question the file has, and one it has not.
+    let store = ReviewStore::new(
+        steward::session::SessionStore::connect(&steward::session::SessionSettings {
+            database: db.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
+    );
+    for (i, question) in [file[0].question.as_str(), "How many plans are there?"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("{i:032x}");
+        store
+            .add_candidate(&Candidate {
+                id: id.clone(),
+                question: (*question).to_owned(),
+                sql: "SELECT COUNT(DISTINCT plan) AS plans FROM customers".into(),
+                proposed_by: "alice".into(),
+                feedback_id: "f".into(),
+                event_id: "e".into(),
+                seen: json!({}),
+                status: "pending".into(),
+                reviewed_by: None,
+                reviewed_at: None,
+                review_note: None,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let mut pair = VerifiedQuery::new(
+            *question,
+            "SELECT COUNT(DISTINCT plan) AS plans FROM customers",
+        );
+        pair.role = Some("analyst".into());
+        store
+            .approve(&id, &pair, "bob", None, 1_700_000_000)
+            .await
+            .unwrap();
+    }
+    let target = dir.join("out").join("verified_queries.yaml");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let out = export(Some(&target));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It loads as a policy directory's file, and the guard accepts every pair.
+    let written = verified::load(
+        target.parent().unwrap(),
+        &policy,
+        steward::sql::Dialect::Sqlite,
+    )
+    .unwrap();
+    assert_eq!(written.len(), file.len() + 1, "one replaced, one added");
+    let approved: Vec<&VerifiedQuery> = written.iter().filter(|p| p.owner.is_some()).collect();
+    assert_eq!(approved.len(), 2);
+    assert!(
+        approved
+            .iter()
+            .all(|p| p.owner.as_deref() == Some("bob") && p.role.as_deref() == Some("analyst"))
+    );
+    assert_eq!(
+        approved
+            .iter()
+            .map(|p| p.version.unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert!(
+        approved[0]
+            .approved_at
+            .as_deref()
+            .unwrap()
+            .starts_with("2023-11-14")
+    );
+    assert!(!dir.join("out").join("verified_queries.yaml.tmp").exists());
+
+    // A policy directory that is not there: a clear error, nothing written.
+    let mut cmd = crate::helpers::steward_command();
+    let out = cmd
+        .env("STEWARD_SESSIONS__DATABASE", &db)
+        .args(["verified", "export", "--policies", "/nonexistent/policies"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nonexistent"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
