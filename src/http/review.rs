@@ -15,7 +15,7 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -128,6 +128,7 @@ async fn feedback_list(
 async fn approve(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<ApproveRequest>, JsonRejection>,
 ) -> Result<Response, Response> {
@@ -141,6 +142,7 @@ async fn approve(
         settings,
         users,
         &principal,
+        super::channel_of(&headers),
         &id,
         req,
     )
@@ -158,6 +160,7 @@ struct RejectRequest {
 async fn reject(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<RejectRequest>, JsonRejection>,
 ) -> Result<Response, Response> {
@@ -168,6 +171,7 @@ async fn reject(
         &state.orchestrator,
         &store(&state),
         &principal,
+        super::channel_of(&headers),
         &id,
         req.note.as_deref(),
     )

@@ -81,12 +81,7 @@ async fn interactions(State(state): State<AppState>, headers: HeaderMap, body: B
                 "expected a button press with a user and a value",
             ));
         }
-        if !response_url.starts_with(&slack.settings.response_url_prefix) {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "response_url is not a Slack URL",
-            ));
-        }
+        check_response_url(slack, response_url)?;
         tokio::spawn(reply::feedback(
             Arc::clone(slack),
             state.sessions.clone(),
@@ -161,6 +156,19 @@ async fn verified<'a>(
         return Err(unauthorized("replayed request"));
     }
     Ok(slack)
+}
+
+/// 400 unless `url` is under `slack.response_url_prefix` (steward posts
+/// only to Slack's hooks, never to a URL a request names).
+fn check_response_url(slack: &Slack, url: &str) -> Result<(), ApiError> {
+    if url.starts_with(&slack.settings.response_url_prefix) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_request",
+            "response_url is not a Slack URL",
+        ))
+    }
 }
 
 /// A conversation id per Slack thread and user (ids allow only `[A-Za-z0-9_-]`).
@@ -288,12 +296,7 @@ async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes
                 "expected a slash command with user_id, channel_id and response_url",
             ));
         }
-        if !response_url.starts_with(&slack.settings.response_url_prefix) {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "response_url is not a Slack URL",
-            ));
-        }
+        check_response_url(slack, response_url)?;
         if !team_allowed(slack, team) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "unknown workspace"));
         }

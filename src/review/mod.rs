@@ -295,9 +295,15 @@ pub async fn submit_feedback(
         created_at: now_secs(),
     };
     // A thumbs up on an answer that ran exactly one ad-hoc statement
-    // proposes that statement.
+    // proposes that statement, unless the asker's row filters or masks are
+    // written into it (the recorded SQL is the guard's rewrite): a verified
+    // query must not carry one principal's view of the data.
+    let rewritten = !event.decisions.row_filters.is_empty() || !event.decisions.masked.is_empty();
     let proposed = corrected.or_else(|| {
-        (req.rating == Rating::Up && event.plan.as_deref() == Some("sql") && statements.len() == 1)
+        (req.rating == Rating::Up
+            && event.plan.as_deref() == Some("sql")
+            && statements.len() == 1
+            && !rewritten)
             .then(|| statements[0].clone())
     });
     store.add_feedback(&feedback).await?;
@@ -389,8 +395,8 @@ fn check_note(note: Option<&str>) -> Result<Option<String>, ReviewError> {
 /// `settings.eval_sets` and every approved pair, as `users` (dev user →
 /// roles) ask them. Stores the pair as the next version, supersedes an
 /// earlier pair for the same question, refreshes `o`'s verified set, and
-/// writes an audit event of kind `review` (outcome `approved`, or
-/// `blocked` when the regression run stops it).
+/// writes an audit event of kind `review` through `channel` (outcome
+/// `approved`, or `blocked` when the regression run stops it).
 ///
 /// # Errors
 /// [`ReviewError::Forbidden`] without `steward`; [`ReviewError::NotFound`];
@@ -404,6 +410,7 @@ pub async fn approve(
     settings: &ReviewSettings,
     users: &BTreeMap<String, Vec<String>>,
     principal: &Principal,
+    channel: Channel,
     id: &str,
     req: ApproveRequest,
 ) -> Result<Approved, ReviewError> {
@@ -454,7 +461,7 @@ pub async fn approve(
         EventKind::Review,
         &principal.user,
         &principal.roles,
-        Channel::Api,
+        channel,
     );
     event.question = Some(crate::redact::redact(&pair.question).into_owned());
     event.sql = Some(pair.sql.clone());
@@ -491,6 +498,7 @@ pub async fn reject(
     o: &Orchestrator,
     store: &ReviewStore,
     principal: &Principal,
+    channel: Channel,
     id: &str,
     note: Option<&str>,
 ) -> Result<Candidate, ReviewError> {
@@ -519,7 +527,7 @@ pub async fn reject(
         EventKind::Review,
         &principal.user,
         &principal.roles,
-        Channel::Api,
+        channel,
     );
     event.question = Some(candidate.question.clone());
     event.purpose = Some(format!("candidate {}", candidate.id));

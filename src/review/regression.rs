@@ -60,6 +60,8 @@ pub struct RegressionReport {
     pub turned_wrong: Vec<Change>,
     /// Wrong before, right after.
     pub turned_right: Vec<Change>,
+    /// Wall time of both runs, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// The synthetic user a role's regression cases run as.
@@ -123,6 +125,7 @@ pub async fn run(
         }
     }
     cases.push(case("candidate".into(), candidate));
+    let started = std::time::Instant::now();
     let mut users = users.clone();
     for role in o.policy.roles.keys() {
         users.insert(role_user(role), vec![role.clone()]);
@@ -141,6 +144,7 @@ pub async fn run(
         right_after: 0,
         turned_wrong: Vec::new(),
         turned_right: Vec::new(),
+        duration_ms: started.elapsed().as_millis() as u64,
     };
     for (b, a) in before.iter().zip(&after) {
         let (ob, oa) = (outcome(b), outcome(a));

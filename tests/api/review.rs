@@ -250,6 +250,13 @@ async fn feedback_and_review_refuse_hostile_and_malformed_requests() {
             "{body} → {status} {out}"
         );
     }
+    let (status, _) = feedback(
+        &app,
+        "alice",
+        json!({"event_id": event, "rating": "up", "comment": "x".repeat(100_000)}),
+    )
+    .await;
+    assert_eq!(status, 413, "the body limit applies first");
     // Someone else's answer, or an event that is not a question: 404.
     let (status, _) = feedback(&app, "carol", json!({"event_id": event, "rating": "down"})).await;
     assert_eq!(status, 404);
@@ -283,6 +290,24 @@ async fn feedback_and_review_refuse_hostile_and_malformed_requests() {
         assert_eq!(status, 422, "{sql}: {out}");
         assert_eq!(out["error"]["code"], "sql_rejected");
     }
+    // A thumbs up from erin proposes nothing: the SQL that ran for her
+    // carries her row filter.
+    let (_, erin) = app
+        .ask("erin", "How many customers are on each plan?")
+        .await;
+    assert_eq!(erin["kind"], "sql", "{erin}");
+    let (status, out) = feedback(
+        &app,
+        "erin",
+        json!({"event_id": erin["event_id"], "rating": "up"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{out}");
+    assert!(out["candidate_id"].is_null(), "{out}");
+    // alice's thumbs up on the same question proposes the statement that ran.
+    let (status, out) = feedback(&app, "alice", json!({"event_id": event, "rating": "up"})).await;
+    assert_eq!(status, 201, "{out}");
+    assert!(out["candidate_id"].is_string(), "{out}");
     // A thumbs down without SQL is stored, with no candidate.
     let (status, out) = feedback(&app, "alice", json!({"event_id": event, "rating": "down"})).await;
     assert_eq!(status, 201);
