@@ -258,7 +258,10 @@ impl Application {
             questions: Arc::new(crate::http::rate::QuestionLimiter::new(&settings.limits)),
             admission: Arc::new(crate::http::rate::Admission::new(&settings.limits)),
             draining: Arc::default(),
-            review: Arc::new((settings.review.clone(), settings.auth.dev_users.clone())),
+            review: Arc::new(crate::review::RegressionSets {
+                sets: settings.review.eval_sets.clone(),
+                users: settings.auth.dev_users.clone(),
+            }),
             sessions,
             oidc: settings
                 .auth

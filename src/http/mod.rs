@@ -63,12 +63,8 @@ pub struct AppState {
     /// Set once shutdown began: `/readyz` fails so load balancers stop
     /// sending new work while in-flight answers finish.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
-    /// The review loop's settings, and the dev users (name → roles) whose
-    /// labelled questions its regression run asks.
-    pub review: Arc<(
-        crate::review::ReviewSettings,
-        std::collections::BTreeMap<String, Vec<String>>,
-    )>,
+    /// What the review loop's regression run answers.
+    pub review: Arc<crate::review::RegressionSets>,
 }
 
 /// The session cookie's name (HttpOnly; the token is never readable by scripts).

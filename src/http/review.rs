@@ -135,12 +135,10 @@ async fn approve(
     review::require_steward(&state.orchestrator, &principal).map_err(error)?;
     check_id(&id).map_err(error)?;
     let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
-    let (settings, users) = state.review.as_ref();
     let done = review::approve(
         &state.orchestrator,
         &store(&state),
-        settings,
-        users,
+        &state.review,
         &principal,
         super::channel_of(&headers),
         &id,

@@ -65,6 +65,16 @@ impl Default for ReviewSettings {
     }
 }
 
+/// What an approval's regression run answers: the labelled question sets
+/// and the dev users (name → roles) their cases name.
+#[derive(Debug, Clone, Default)]
+pub struct RegressionSets {
+    /// `steward eval` files ([`ReviewSettings::eval_sets`]).
+    pub sets: Vec<PathBuf>,
+    /// Users the cases ask as.
+    pub users: BTreeMap<String, Vec<String>>,
+}
+
 /// A thumbs up or down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -392,8 +402,7 @@ fn check_note(note: Option<&str>) -> Result<Option<String>, ReviewError> {
 
 /// Approves candidate `id` as a verified query, after the guard check
 /// under `req.role` and a regression run ([`regression::run`]) over
-/// `settings.eval_sets` and every approved pair, as `users` (dev user →
-/// roles) ask them. Stores the pair as the next version, supersedes an
+/// `sets` and every approved pair. Stores the pair as the next version, supersedes an
 /// earlier pair for the same question, refreshes `o`'s verified set, and
 /// writes an audit event of kind `review` through `channel` (outcome
 /// `approved`, or `blocked` when the regression run stops it).
@@ -407,8 +416,7 @@ fn check_note(note: Option<&str>) -> Result<Option<String>, ReviewError> {
 pub async fn approve(
     o: &Orchestrator,
     store: &ReviewStore,
-    settings: &ReviewSettings,
-    users: &BTreeMap<String, Vec<String>>,
+    sets: &RegressionSets,
     principal: &Principal,
     channel: Channel,
     id: &str,
@@ -454,7 +462,7 @@ pub async fn approve(
     let mut pair = VerifiedQuery::new(question, sql);
     pair.role = Some(req.role.clone());
     pair.owner = Some(principal.user.clone());
-    let report = Box::pin(regression::run(o, &settings.eval_sets, users, &pair))
+    let report = Box::pin(regression::run(o, sets, &pair))
         .await
         .map_err(ReviewError::RegressionFailed)?;
     let mut event = AuditEvent::new(

@@ -13,7 +13,6 @@
 //! `cli` channel, as `steward eval` is.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -97,13 +96,12 @@ fn outcome(r: &CaseResult) -> Outcome {
 /// cannot answer (an unknown user, a failing audit trail).
 pub async fn run(
     o: &Orchestrator,
-    sets: &[PathBuf],
-    users: &BTreeMap<String, Vec<String>>,
+    sets: &super::RegressionSets,
     candidate: &VerifiedQuery,
 ) -> Result<RegressionReport, String> {
     let mut cases = Vec::new();
     let mut counts = Vec::new();
-    for path in sets {
+    for path in &sets.sets {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let set = eval::parse_cases(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = path.file_name().map_or_else(
@@ -126,7 +124,7 @@ pub async fn run(
     }
     cases.push(case("candidate".into(), candidate));
     let started = std::time::Instant::now();
-    let mut users = users.clone();
+    let mut users = sets.users.clone();
     for role in o.policy.roles.keys() {
         users.insert(role_user(role), vec![role.clone()]);
     }
