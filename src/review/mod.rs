@@ -462,6 +462,10 @@ pub async fn approve(
     let mut pair = VerifiedQuery::new(question, sql);
     pair.role = Some(req.role.clone());
     pair.owner = Some(principal.user.clone());
+    // The regression compares against the pairs in force now; the store
+    // refuses the approval if another landed meanwhile (any instance).
+    refresh(o, store).await?;
+    let baseline = o.verified.approved().0;
     let report = Box::pin(regression::run(o, sets, &pair))
         .await
         .map_err(ReviewError::RegressionFailed)?;
@@ -484,7 +488,14 @@ pub async fn approve(
     }
     let now = now_secs();
     let version = store
-        .approve(&candidate.id, &pair, &principal.user, note.as_deref(), now)
+        .approve(
+            &candidate.id,
+            &pair,
+            &principal.user,
+            note.as_deref(),
+            now,
+            baseline,
+        )
         .await?;
     pair.version = Some(version);
     pair.approved_at = chrono::DateTime::from_timestamp(now, 0).map(|t| t.to_rfc3339());

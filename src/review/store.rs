@@ -186,12 +186,14 @@ impl ReviewStore {
     /// In one transaction: marks the pending candidate approved, stores
     /// `pair` as the next version (checked under `pair.role`), and marks
     /// earlier versions for the same question superseded. Returns the
-    /// version. Two instances approving at once: the version's primary key
-    /// lets one win; the other gets an error.
+    /// version. `baseline` is the latest version the regression run
+    /// compared against: if another approval landed since, on any instance,
+    /// nothing is stored (its run did not see this one, nor this run that).
     ///
     /// # Errors
     /// [`super::ReviewError::Conflict`] when the candidate is no longer
-    /// pending or the version was taken; `Store` for database failures.
+    /// pending, another approval landed after `baseline`, or the version was
+    /// taken; `Store` for database failures.
     pub async fn approve(
         &self,
         candidate: &str,
@@ -199,6 +201,7 @@ impl ReviewStore {
         owner: &str,
         note: Option<&str>,
         now: i64,
+        baseline: i64,
     ) -> Result<i64, super::ReviewError> {
         let conflict = |what: &str| super::ReviewError::Conflict(what.to_owned());
         let mut tx = self.db.pool().begin().await?;
@@ -222,6 +225,11 @@ impl ReviewStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("v")?;
+        if latest != baseline {
+            return Err(conflict(
+                "another verified query was approved meanwhile; approve again to re-run the regression with it",
+            ));
+        }
         let version = latest + 1;
         let key = crate::text::question_key(&pair.question);
         sqlx::query(self.db.sql(

@@ -451,10 +451,46 @@ async fn verified_export_writes_the_pairs_in_force() {
         );
         pair.role = Some("analyst".into());
         store
-            .approve(&id, &pair, "bob", None, 1_700_000_000)
+            .approve(&id, &pair, "bob", None, 1_700_000_000, i as i64)
             .await
             .unwrap();
     }
+    // An approval whose regression run saw an older version is refused.
+    let mut stale = VerifiedQuery::new("Stale?", "SELECT 1 AS one FROM customers");
+    stale.role = Some("analyst".into());
+    store
+        .add_candidate(&Candidate {
+            id: format!("{:032x}", 9),
+            question: "Stale?".into(),
+            sql: stale.sql.clone(),
+            proposed_by: "alice".into(),
+            feedback_id: "f".into(),
+            event_id: "e".into(),
+            seen: json!({}),
+            status: "pending".into(),
+            reviewed_by: None,
+            reviewed_at: None,
+            review_note: None,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let err = store
+        .approve(
+            &format!("{:032x}", 9),
+            &stale,
+            "bob",
+            None,
+            1_700_000_000,
+            1,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, steward::review::ReviewError::Conflict(_)),
+        "{err}"
+    );
+    assert_eq!(store.max_version().await.unwrap(), 2);
     let target = dir.join("out").join("verified_queries.yaml");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     let out = export(Some(&target));
