@@ -26,6 +26,7 @@ pub mod settings;
 pub mod slack;
 pub mod sql;
 pub mod startup;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod text;
 pub mod warehouse;

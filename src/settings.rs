@@ -159,6 +159,31 @@ pub struct Settings {
     /// The review loop: the question sets an approval's regression run answers.
     #[serde(default)]
     pub review: crate::review::ReviewSettings,
+    /// Subscriptions: how often the scheduler looks for due runs.
+    #[serde(default)]
+    pub subscriptions: SubscriptionSettings,
+}
+
+/// `[subscriptions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Seconds between looks for due runs (default 30; 0 turns this
+    /// instance's scheduler off, e.g. for an instance that only serves).
+    #[serde(default = "default_tick_secs")]
+    pub tick_secs: u64,
+}
+
+fn default_tick_secs() -> u64 {
+    30
+}
+
+impl Default for SubscriptionSettings {
+    fn default() -> Self {
+        SubscriptionSettings {
+            tick_secs: default_tick_secs(),
+        }
+    }
 }
 
 /// `[semantic]`: read the semantic layer from a dbt project instead of the
@@ -274,6 +299,7 @@ impl Default for Settings {
             sessions: crate::session::SessionSettings::default(),
             slack: crate::slack::SlackSettings::default(),
             review: crate::review::ReviewSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
             audit: crate::audit::AuditSettings::default(),
             cache: crate::warehouse::cache::CacheSettings::default(),
             semantic: SemanticSettings::default(),

@@ -184,6 +184,7 @@ pub async fn open_docs(settings: &Settings) -> anyhow::Result<Retriever> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    subscription_tick_secs: u64,
 }
 
 impl Application {
@@ -269,12 +270,33 @@ impl Application {
                 .clone()
                 .map(|o| Arc::new(crate::auth::oidc::Provider::new(o))),
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            subscription_tick_secs: settings.subscriptions.tick_secs,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// What runs this instance's subscription deliveries (the scheduler
+    /// `run_until_stopped` starts calls it every
+    /// `subscriptions.tick_secs`); tests call its `tick` directly.
+    pub fn deliverer(&self) -> crate::subscriptions::Deliverer {
+        crate::subscriptions::Deliverer {
+            orchestrator: Arc::clone(&self.state.orchestrator),
+            sessions: self.state.sessions.clone(),
+            store: crate::subscriptions::SubscriptionStore::new(self.state.sessions.clone()),
+            dev_users: self
+                .state
+                .dev_mode
+                .then(|| Arc::clone(&self.state.identities)),
+            slack: self.state.slack.clone(),
+            instance: crate::audit::new_id(),
+        }
     }
 
     /// The as-of date answers use.
@@ -310,6 +332,19 @@ impl Application {
                 tokio::time::sleep(every).await;
             }
         });
+        if self.subscription_tick_secs > 0 {
+            let deliverer = self.deliverer();
+            let every = std::time::Duration::from_secs(self.subscription_tick_secs);
+            tokio::spawn(async move {
+                loop {
+                    let n = deliverer.tick(chrono::Utc::now().timestamp()).await;
+                    if n > 0 {
+                        tracing::info!(delivered = n, "subscription runs delivered");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+        }
         let limits = Arc::clone(&self.state.limits);
         let draining = Arc::clone(&self.state.draining);
         let grace_secs = limits.shutdown_grace_secs;

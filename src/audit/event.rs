@@ -16,6 +16,8 @@ pub enum Channel {
     Cli,
     /// steward itself (start-up catalogue queries, retention purges).
     Internal,
+    /// A subscription's scheduled run, answered for its recipient.
+    Subscription,
 }
 
 impl Channel {
@@ -27,6 +29,7 @@ impl Channel {
             Channel::Api => "api",
             Channel::Cli => "cli",
             Channel::Internal => "internal",
+            Channel::Subscription => "subscription",
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiError, AppState, CurrentPrincipal};
 use crate::audit::Channel;
-use crate::orchestrator::{Answer, progress};
+use crate::orchestrator::{Answer, AnswerKind, progress};
 use crate::policy::Principal;
 
 /// Request body.
@@ -37,6 +37,10 @@ pub struct ChatRequest {
     /// the cache (admins only; others get 403).
     #[serde(default)]
     pub fresh: bool,
+    /// The asker's IANA time zone, for a subscription the question asks
+    /// for ("send me … every Monday at 9:00"); default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// Response body: the answer plus the conversation id.
@@ -243,6 +247,51 @@ fn stream_answer(
         .into_response()
 }
 
+/// Creates the subscription a chat message asks for, and says so (or why
+/// not, as a refusal). The schedule's runs are answered later, each under
+/// the asker's grants of that moment.
+async fn subscribe(
+    state: &AppState,
+    principal: &Principal,
+    cron: String,
+    question: String,
+    timezone: Option<String>,
+) -> Answer {
+    let store = crate::subscriptions::SubscriptionStore::new(state.sessions.clone());
+    let req = crate::subscriptions::NewSubscription {
+        question: question.clone(),
+        cron,
+        timezone,
+        target: None,
+        slack_user: None,
+    };
+    let now = chrono::Utc::now().timestamp();
+    match crate::subscriptions::create(
+        &store,
+        principal,
+        req,
+        state.limits.max_question_chars,
+        state.slack.is_some(),
+        now,
+    )
+    .await
+    {
+        Ok(s) => {
+            let next = chrono::DateTime::from_timestamp(s.next_run_at, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            Answer::new(
+                AnswerKind::Subscription,
+                format!(
+                    "Subscribed: I'll answer \"{question}\" on the schedule `{}` ({}), first on {next}, with what you may see at that moment, in your inbox. Pause or delete it under Subscriptions.",
+                    s.cron, s.timezone
+                ),
+            )
+        }
+        Err(reason) => Answer::refusal(format!("I couldn't subscribe you: {reason}."), reason),
+    }
+}
+
 async fn chat(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
@@ -256,6 +305,23 @@ async fn chat(
         super::require_admin(&state, &principal)?;
     }
     state.questions.check(&principal.user)?;
+    if let Some((cron, asked)) = crate::subscriptions::schedule::from_phrase(question) {
+        let answer = subscribe(&state, &principal, cron, asked, req.timezone).await;
+        let conversation_id = format!("{:032x}", rand::rng().random::<u128>());
+        let body = ChatResponse {
+            conversation_id,
+            answer,
+        };
+        if wants_stream(&headers) {
+            let event = Event::default()
+                .event("answer")
+                .json_data(&body)
+                .map_err(|e| ApiError::internal("stream", e))?;
+            let events = futures_util::stream::iter([Ok::<_, Infallible>(event)]);
+            return Ok(Sse::new(events).into_response());
+        }
+        return Ok(Json(body).into_response());
+    }
     let turn = state.admission.admit().await?;
     let conversation_id = match req.conversation_id {
         Some(id)

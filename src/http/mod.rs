@@ -14,6 +14,7 @@ pub mod rate;
 mod review;
 mod sessions;
 mod slack;
+mod subscriptions;
 pub mod web;
 
 use std::sync::Arc;
@@ -299,6 +300,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(slack::router())
         .merge(review::router())
+        .merge(subscriptions::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

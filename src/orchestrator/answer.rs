@@ -20,6 +20,8 @@ pub enum AnswerKind {
     Overview,
     /// Refused; see `reason`.
     Refusal,
+    /// A subscription was created ("send me … every Monday at 9:00"); no data.
+    Subscription,
 }
 
 /// A result table: column names and rows of JSON scalars.

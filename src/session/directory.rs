@@ -81,6 +81,35 @@ impl SessionStore {
         Ok((entry.updated_at >= not_before).then_some(entry))
     }
 
+    /// The most recent entry for steward user `user`, whatever its age.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn identity_by_user(
+        &self,
+        user: &str,
+    ) -> Result<Option<DirectoryEntry>, SessionError> {
+        let row = sqlx::query(self.sql(
+            "SELECT sub, email, user_id, roles, groups, updated_at FROM idp_users WHERE user_id = $1 \
+             ORDER BY updated_at DESC LIMIT 1",
+        ))
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let list = |col: &str| names_of(&row, col);
+        Ok(Some(DirectoryEntry {
+            sub: row.try_get("sub")?,
+            email: row.try_get("email")?,
+            user: row.try_get("user_id")?,
+            roles: list("roles")?,
+            groups: list("groups")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
     /// Removes the directory entries of a user or subject. Returns how many.
     ///
     /// # Errors

@@ -42,6 +42,12 @@ pub enum Destination {
         /// The thread's parent `ts`.
         thread_ts: String,
     },
+    /// `chat.postMessage` to a user id: the direct message with the bot
+    /// (subscriptions).
+    Direct {
+        /// The Slack user id.
+        user: String,
+    },
     /// A slash command's `response_url`.
     ResponseUrl {
         /// The URL (checked against `slack.response_url_prefix`).
@@ -152,6 +158,9 @@ fn body_for(to: &Destination, mut message: Value) -> (Option<&'static str>, Valu
             user,
             thread_ts,
         } => json!({"channel": channel, "user": user, "thread_ts": thread_ts}),
+        Destination::Direct { user } => {
+            json!({"channel": user, "unfurl_links": false, "unfurl_media": false})
+        }
         Destination::ResponseUrl { public, .. } => json!({
             "response_type": if *public { "in_channel" } else { "ephemeral" },
             "replace_original": false,
@@ -161,7 +170,7 @@ fn body_for(to: &Destination, mut message: Value) -> (Option<&'static str>, Valu
         m.extend(e.clone());
     }
     let method = match to {
-        Destination::Thread { .. } => Some("chat.postMessage"),
+        Destination::Thread { .. } | Destination::Direct { .. } => Some("chat.postMessage"),
         Destination::Ephemeral { .. } => Some("chat.postEphemeral"),
         Destination::ResponseUrl { .. } => None,
     };

@@ -35,6 +35,7 @@ mod six_questions;
 mod slack;
 mod sso;
 mod streaming;
+mod subscriptions;
 mod vector_store;
 mod web_api;
 mod web_e2e;

@@ -277,6 +277,28 @@ test('feedback becomes a verified query only after a steward approves it and the
   await bob.context().close();
 });
 
+test('a chat message subscribes; the subscription can be paused, resumed and deleted', async () => {
+  const p = await page();
+  await devSignIn(p, 'carol');
+  const turn = await ask(p, 'Send me weekly active users every Monday at 9:00');
+  assert.match(await turn.locator('.prose').textContent(), /^Subscribed: I'll answer "weekly active users"/);
+  assert.equal(await turn.locator('.feedback-box').count(), 0, 'no feedback on a subscription notice');
+  await p.getByRole('link', { name: 'Subscriptions' }).click();
+  const item = p.locator('#subscription-list li').filter({ hasText: 'weekly active users' });
+  await item.waitFor();
+  assert.match(await item.textContent(), /0 9 \* \* 1/);
+  await item.getByRole('button', { name: 'Pause' }).click();
+  await item.getByRole('button', { name: 'Resume' }).waitFor();
+  assert.match(await item.textContent(), /paused/);
+  await item.getByRole('button', { name: 'Resume' }).click();
+  await item.getByRole('button', { name: 'Pause' }).waitFor();
+  await shot(p, '15-subscriptions');
+  await item.getByRole('button', { name: 'Delete' }).click();
+  await p.locator('#subscriptions-status').filter({ hasText: 'No subscriptions yet.' }).waitFor();
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('usable on a phone-width screen', async () => {
   const p = await page({ width: 390, height: 844 });
   await devSignIn(p, 'alice');
@@ -313,7 +335,8 @@ test('passes an automated accessibility audit on every view', async () => {
   const turn = await ask(p, 'How many support tickets are there per priority?');
   await giveFeedback(turn, { rating: 'up', comment: 'right' });
   await audit(p, 'chat with the feedback form open');
-  for (const view of ['Metrics', 'History', 'Review', 'Admin']) {
+  await ask(p, 'Send me signups every day at 8am');
+  for (const view of ['Metrics', 'History', 'Subscriptions', 'Review', 'Admin']) {
     await p.getByRole('link', { name: view }).click();
     await p.waitForTimeout(300);
     await audit(p, view);

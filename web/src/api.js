@@ -48,7 +48,8 @@ export async function json(path, options) {
 // POST /api/chat as server-sent events: calls onEvent(name, data) for
 // `progress`, `delta`, `answer` and `error` events as they arrive.
 export async function askStream(question, conversationId, onEvent) {
-  const body = conversationId ? { question, conversation_id: conversationId } : { question };
+  const body = { question, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone };
+  if (conversationId) body.conversation_id = conversationId;
   const res = await api('/api/chat', { method: 'POST', body, accept: 'text/event-stream' });
   const reader = res.body.getReader();
   const decoder = new TextDecoder();

@@ -6,7 +6,7 @@
 import './style.css';
 import { ApiError, api, askStream, json } from './api.js';
 import { dataTable, el, renderAnswer } from './render.js';
-import { feedbackForm, renderReview } from './review.js';
+import { feedbackForm, renderReview, renderSubscriptions } from './review.js';
 
 const $ = (id) => document.getElementById(id);
 const PROGRESS = {
@@ -264,7 +264,7 @@ $('audit-filter').addEventListener('submit', (ev) => {
 async function route() {
   if (!state.me) return;
   let view = (location.hash.replace(/^#\//, '') || 'chat').split('?')[0];
-  const allowed = ['chat', 'metrics', 'history'];
+  const allowed = ['chat', 'metrics', 'history', 'subscriptions'];
   if (state.me.admin) allowed.push('admin');
   if (state.me.steward) allowed.push('review');
   if (!allowed.includes(view)) view = 'chat';
@@ -278,6 +278,7 @@ async function route() {
     if (view === 'history') await renderHistory();
     if (view === 'admin') await renderAudit();
     if (view === 'review') await renderReview($('review-list'), $('review-status'));
+    if (view === 'subscriptions') await renderSubscriptions($('subscription-list'), $('inbox-list'), $('subscriptions-status'), ask, renderAnswer);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) await showSignIn('Your session has ended; sign in again.');
   }

@@ -1,9 +1,10 @@
-// The review loop in the web chat: feedback under each answer (a thumbs up or
-// down, a comment, and corrected SQL for roles with `sql`), and the data
-// steward's review queue (#/review): edit, approve under a role, or reject.
+// The trust loop in the web chat: feedback under each answer (a thumbs up or
+// down, a comment, and corrected SQL for roles with `sql`), the data
+// steward's review queue (#/review: edit, approve under a role, or reject),
+// and subscriptions with their inbox (#/subscriptions).
 // Server text is inserted as text, never as HTML.
 
-import { ApiError, json } from './api.js';
+import { ApiError, api, json } from './api.js';
 import { el } from './render.js';
 
 function errorText(e) {
@@ -121,4 +122,57 @@ export async function renderReview(list, status) {
   const refresh = () => renderReview(list, status).catch((e) => (status.textContent = errorText(e)));
   status.textContent = candidates.length ? `${candidates.length} proposed verified ${candidates.length === 1 ? 'query' : 'queries'} to review.` : 'Nothing to review.';
   list.replaceChildren(...candidates.map((c) => reviewCard(c, roles, refresh)));
+}
+
+// ---- subscriptions and the inbox (#/subscriptions) ---------------------------
+
+function when(unix) {
+  return new Date(unix * 1000).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}
+
+// Fills the subscription list and the inbox; `onAsk` asks a question in the chat.
+export async function renderSubscriptions(list, inbox, status, onAsk, renderAnswer) {
+  const refresh = () => renderSubscriptions(list, inbox, status, onAsk, renderAnswer).catch((e) => (status.textContent = errorText(e)));
+  const [{ subscriptions }, { deliveries }] = await Promise.all([json('/api/subscriptions'), json('/api/inbox')]);
+  status.textContent = subscriptions.length ? '' : 'No subscriptions yet.';
+  list.replaceChildren(
+    ...subscriptions.map((s) => {
+      const act = async (path, method = 'POST') => {
+        try {
+          await api(path, { method });
+          refresh();
+        } catch (e) {
+          status.textContent = errorText(e);
+        }
+      };
+      const toggle = s.paused
+        ? el('button', { type: 'button', class: 'secondary', text: 'Resume', onclick: () => act(`/api/subscriptions/${s.id}/resume`) })
+        : el('button', { type: 'button', class: 'secondary', text: 'Pause', onclick: () => act(`/api/subscriptions/${s.id}/pause`) });
+      const remove = el('button', { type: 'button', class: 'secondary', text: 'Delete', onclick: () => act(`/api/subscriptions/${s.id}`, 'DELETE') });
+      return el(
+        'li',
+        { class: 'subscription' },
+        el('strong', { text: s.question }),
+        el('span', { class: 'hint', text: ` · ${s.cron} (${s.timezone}) · ${s.paused ? 'paused' : `next ${when(s.next_run_at)}`} · ${s.target} ` }),
+        toggle,
+        ' ',
+        remove,
+      );
+    }),
+  );
+  if (!deliveries.length) {
+    inbox.replaceChildren(el('li', { class: 'hint', text: 'Nothing delivered yet.' }));
+    return;
+  }
+  inbox.replaceChildren(
+    ...deliveries.map((d) => {
+      const box = el('div', { class: 'answer' });
+      if (d.body?.kind) renderAnswer(box, d.body, d.question, onAsk);
+      else if (d.body?.notice) box.append(el('p', { class: 'prose', text: d.body.notice }));
+      else if (d.outcome === 'refused') box.append(el('p', { class: 'prose', text: 'Not sent: the Slack user named is not you.' }));
+      else box.append(el('p', { class: 'prose', text: 'This answer read personal data, which is not kept; ask again to see it.' }));
+      const label = `${when(d.scheduled_for)}${d.late ? ' (late: sent after downtime)' : ''}`;
+      return el('li', { class: 'turn' }, el('p', { class: 'question', text: d.question }), el('p', { class: 'hint', text: label }), box);
+    }),
+  );
 }

@@ -1,0 +1,400 @@
+//! Subscriptions: the API, and runs delivered under the recipient's grants
+//! of the moment (the identity directory changed between runs, as
+//! re-validation with the provider changes it), exactly once with two
+//! instances on one database, late after downtime, and to Slack only for
+//! the recipient's own Slack user.
+
+use serde_json::{Value, json};
+use steward::session::{DirectoryEntry, SessionStore};
+use steward::settings::Settings;
+use steward::startup::Application;
+use steward::subscriptions::{Deliverer, SubscriptionStore};
+
+use crate::helpers::{TestApp, capture_logs, demo_settings};
+
+/// An app whose scheduler is off (the test runs ticks itself), and its deliverer.
+async fn app(settings: &Settings) -> (TestApp, Deliverer) {
+    capture_logs();
+    let mut s = settings.clone();
+    s.subscriptions.tick_secs = 0;
+    let app = Application::build(&s).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let deliverer = app.deliverer();
+    tokio::spawn(app.run_until_stopped());
+    (
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+        },
+        deliverer,
+    )
+}
+
+async fn subscribe(app: &TestApp, user: &str, body: Value) -> (u16, Value) {
+    app.post(Some(user), "/api/subscriptions", &body).await
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Makes subscription `id` due `ago` seconds in the past.
+async fn make_due(store: &SubscriptionStore, id: &str, ago: i64) {
+    store.set_paused(id, false, now() - ago).await.unwrap();
+}
+
+async fn record(db: &SessionStore, user: &str, roles: &[&str]) {
+    db.record_identity(&DirectoryEntry {
+        sub: format!("sub-{user}"),
+        email: format!("{user}@example.com"),
+        user: user.into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        groups: Vec::new(),
+        updated_at: now(),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn runs_are_answered_under_the_recipients_grants_at_send_time() {
+    let settings = demo_settings();
+    let (app, deliverer) = app(&settings).await;
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    let store = SubscriptionStore::new(db.clone());
+    // The provider says alice is an analyst.
+    record(&db, "alice", &["analyst"]).await;
+    let (status, s) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "How many customers are on each plan?", "cron": "0 9 * * 1", "timezone": "Europe/Berlin"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().unwrap().to_owned();
+    assert!(s["next_run_at"].as_i64().unwrap() > now());
+
+    make_due(&store, &id, 30).await;
+    assert_eq!(deliverer.tick(now()).await, 1);
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    let first = &inbox["deliveries"][0];
+    assert_eq!(first["outcome"], "sent", "{inbox}");
+    assert_eq!(first["late"], false);
+    assert_eq!(first["body"]["kind"], "sql", "{inbox}");
+    assert!(first["body"]["data"]["rows"].as_array().unwrap().len() >= 3);
+    // Audited like a question, through the subscription channel.
+    let event = first["event_id"].as_str().unwrap();
+    let (_, audited) = app
+        .get(Some("bob"), &format!("/api/admin/audit/{event}"))
+        .await;
+    assert_eq!(audited["event"]["channel"], "subscription", "{audited}");
+    assert_eq!(audited["event"]["principal"], "alice");
+    // The next run is the next Monday, not again now.
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    assert!(list["subscriptions"][0]["next_run_at"].as_i64().unwrap() > now());
+
+    // The provider now says viewer: no ad-hoc SQL, so no customer table.
+    record(&db, "alice", &["viewer"]).await;
+    make_due(&store, &id, 20).await;
+    deliverer.tick(now()).await;
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    let second = &inbox["deliveries"][0];
+    assert_eq!(second["outcome"], "sent");
+    assert_ne!(
+        second["body"]["kind"], "sql",
+        "a viewer gets no ad-hoc SQL: {inbox}"
+    );
+
+    // No role left: a notice, no data, and the subscription pauses.
+    record(&db, "alice", &[]).await;
+    make_due(&store, &id, 10).await;
+    deliverer.tick(now()).await;
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    let third = &inbox["deliveries"][0];
+    assert_eq!(third["outcome"], "notice", "{inbox}");
+    assert!(third["body"].get("data").is_none(), "{inbox}");
+    assert!(third["event_id"].is_null());
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    assert_eq!(list["subscriptions"][0]["paused"], true);
+}
+
+#[tokio::test]
+async fn each_run_is_delivered_once_by_one_of_two_instances_and_late_after_downtime() {
+    let settings = demo_settings();
+    let (app, one) = app(&settings).await;
+    // A second instance: its own index, the same database and audit key.
+    let mut other = settings.clone();
+    other.index_dir = crate::helpers::fresh_index_dir();
+    let (_, two) = self::app(&other).await;
+    let store = SubscriptionStore::new(SessionStore::connect(&settings.sessions).await.unwrap());
+    let (_, s) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "What was DAU last week?", "cron": "*/5 * * * *"}),
+    )
+    .await;
+    let id = s["id"].as_str().unwrap().to_owned();
+    // Due an hour ago: both instances look at once.
+    make_due(&store, &id, 3600).await;
+    let t = now();
+    let (a, b) = tokio::join!(one.tick(t), two.tick(t));
+    assert_eq!(a + b, 1, "exactly one instance delivered");
+    assert_eq!(store.delivery_count(&id).await.unwrap(), 1);
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    assert_eq!(inbox["deliveries"][0]["late"], true, "{inbox}");
+    assert_eq!(inbox["deliveries"][0]["body"]["metric"], "dau");
+    // The missed runs in between are not sent: the next run is in the future.
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    assert!(list["subscriptions"][0]["next_run_at"].as_i64().unwrap() > t);
+    assert_eq!(one.tick(now()).await + two.tick(now()).await, 0);
+    assert_eq!(store.delivery_count(&id).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn the_api_refuses_bad_schedules_and_other_peoples_subscriptions() {
+    let settings = demo_settings();
+    let (app, _) = app(&settings).await;
+    for (body, says) in [
+        (
+            json!({"question": "DAU", "cron": "* * *"}),
+            "five cron fields",
+        ),
+        (
+            json!({"question": "DAU", "cron": "99 * * * *"}),
+            "invalid cron",
+        ),
+        (
+            json!({"question": "DAU", "cron": "0 9 * * 1", "timezone": "Nowhere/Here"}),
+            "unknown time zone",
+        ),
+        (
+            json!({"question": "", "cron": "0 9 * * 1"}),
+            "ask a question",
+        ),
+        (
+            json!({"question": "x".repeat(3000), "cron": "0 9 * * 1"}),
+            "limited to",
+        ),
+        (
+            json!({"question": "DAU", "cron": "0 9 * * 1", "target": "slack", "slack_user": "U1"}),
+            "Slack is not enabled",
+        ),
+        (
+            json!({"question": "DAU", "cron": "0 0 30 2 *"}),
+            "never runs",
+        ),
+    ] {
+        let (status, out) = subscribe(&app, "alice", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {out}");
+        assert!(
+            out["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(&says.to_lowercase()),
+            "{body}: {out}"
+        );
+    }
+    for body in [
+        json!({"question": "DAU"}),
+        json!({"question": "DAU", "cron": "0 9 * * 1", "to": "x"}),
+    ] {
+        let (status, _) = subscribe(&app, "alice", body.clone()).await;
+        assert!(status == 400 || status == 422, "{body}");
+    }
+    assert_eq!(
+        app.post(
+            None,
+            "/api/subscriptions",
+            &json!({"question": "DAU", "cron": "0 9 * * 1"})
+        )
+        .await
+        .0,
+        401
+    );
+    let (_, s) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "DAU last week", "cron": "0 9 * * 1"}),
+    )
+    .await;
+    let id = s["id"].as_str().unwrap();
+    // carol may not see, pause or delete alice's; an admin may.
+    let (_, carol) = app.get(Some("carol"), "/api/subscriptions").await;
+    assert!(carol["subscriptions"].as_array().unwrap().is_empty());
+    assert_eq!(
+        app.get(Some("carol"), "/api/subscriptions?all=true")
+            .await
+            .0,
+        403
+    );
+    let pause = format!("/api/subscriptions/{id}/pause");
+    assert_eq!(app.post(Some("carol"), &pause, &json!({})).await.0, 404);
+    let del = app
+        .client
+        .delete(format!("{}/api/subscriptions/{id}", app.base))
+        .header("X-Steward-Dev-User", "carol")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 404);
+    let (_, all) = app.get(Some("bob"), "/api/subscriptions?all=true").await;
+    assert!(
+        all["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id)
+    );
+    // The owner pauses, resumes and deletes.
+    let (status, paused) = app.post(Some("alice"), &pause, &json!({})).await;
+    assert_eq!((status, &paused["paused"]), (200, &json!(true)));
+    let (_, resumed) = app
+        .post(
+            Some("alice"),
+            &format!("/api/subscriptions/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resumed["paused"], false);
+    assert!(resumed["next_run_at"].as_i64().unwrap() > now());
+    let del = app
+        .client
+        .delete(format!("{}/api/subscriptions/{id}", app.base))
+        .header("X-Steward-Dev-User", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let (_, mine) = app.get(Some("alice"), "/api/subscriptions").await;
+    assert!(mine["subscriptions"].as_array().unwrap().is_empty());
+    for bad in ["../x", "0123456789abcdef0123456789abcdef"] {
+        assert_eq!(
+            app.post(
+                Some("alice"),
+                &format!("/api/subscriptions/{bad}/pause"),
+                &json!({})
+            )
+            .await
+            .0,
+            404,
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slack_deliveries_go_only_to_the_recipients_own_slack_user() {
+    let capture = crate::slack::Capture::start().await;
+    let mut settings = demo_settings();
+    crate::slack::with_slack(&mut settings, &capture);
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    record(&db, "alice", &["analyst"]).await;
+    record(&db, "carol", &["compliance"]).await;
+    capture.user("UALICE", "alice@example.com", true);
+    capture.user("UCAROL", "carol@example.com", true);
+    let (app, deliverer) = app(&settings).await;
+    let store = SubscriptionStore::new(db.clone());
+
+    let (status, own) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "What was DAU last week?", "cron": "0 9 * * 1", "target": "slack", "slack_user": "UALICE"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{own}");
+    make_due(&store, own["id"].as_str().unwrap(), 30).await;
+    assert_eq!(deliverer.tick(now()).await, 1);
+    let dm = capture
+        .delivered(|c| c.path == "chat.postMessage" && c.body["channel"] == "UALICE")
+        .await;
+    assert!(
+        dm.body.to_string().contains("daily active users"),
+        "{}",
+        dm.body
+    );
+
+    // alice naming carol's Slack user: nothing is posted there.
+    let (_, other) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "What was DAU last week?", "cron": "0 9 * * 1", "target": "slack", "slack_user": "UCAROL"}),
+    )
+    .await;
+    make_due(&store, other["id"].as_str().unwrap(), 20).await;
+    assert_eq!(deliverer.tick(now()).await, 0);
+    assert!(
+        !capture
+            .calls()
+            .iter()
+            .any(|c| c.path == "chat.postMessage" && c.body["channel"] == "UCAROL"),
+        "nothing for carol"
+    );
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    let refused = inbox["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscription_id"] == other["id"])
+        .expect("the run is recorded");
+    assert_eq!(refused["outcome"], "refused");
+    assert!(refused["body"].is_null());
+}
+
+#[tokio::test]
+async fn a_chat_message_asking_for_a_schedule_subscribes() {
+    let settings = demo_settings();
+    let (app, _) = app(&settings).await;
+    let (status, body) = app
+        .post(
+            Some("alice"),
+            "/api/chat",
+            &json!({"question": "Send me weekly active users every Monday at 9:00", "timezone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "subscription", "{body}");
+    assert!(
+        body["data"]["rows"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    let s = &list["subscriptions"][0];
+    assert_eq!(
+        (&s["question"], &s["cron"], &s["timezone"], &s["target"]),
+        (
+            &json!("weekly active users"),
+            &json!("0 9 * * 1"),
+            &json!("Europe/Berlin"),
+            &json!("inbox")
+        )
+    );
+    // A bad zone: a refusal saying why, and nothing stored.
+    let (_, bad) = app
+        .post(
+            Some("dave"),
+            "/api/chat",
+            &json!({"question": "send me DAU every day at 8am", "timezone": "Atlantis/Nowhere"}),
+        )
+        .await;
+    assert_eq!(bad["kind"], "refusal", "{bad}");
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown time zone")
+    );
+    let (_, none) = app.get(Some("dave"), "/api/subscriptions").await;
+    assert!(none["subscriptions"].as_array().unwrap().is_empty());
+    // A question that only mentions "every day" is answered, not subscribed.
+    let (_, q) = app
+        .post(
+            Some("dave"),
+            "/api/chat",
+            &json!({"question": "How many signups every day last week?"}),
+        )
+        .await;
+    assert_ne!(q["kind"], "subscription", "{q}");
+}
