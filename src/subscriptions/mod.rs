@@ -192,6 +192,19 @@ pub fn next_run(s: &Subscription, now: i64) -> i64 {
         .map_or(i64::MAX / 2, |t| t.timestamp())
 }
 
+/// How a claimed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Delivered: the answer, or a notice that nothing may be sent.
+    Delivered,
+    /// Not sent, for good (a Slack user who is not the recipient).
+    Refused,
+    /// No answer now (audit trail down, steward busy): the claim stays
+    /// open, the schedule does not advance, and a tick after the lease
+    /// tries again.
+    Retry,
+}
+
 /// What a scheduler needs to run deliveries.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -257,8 +270,10 @@ impl Deliverer {
                 }
             }
             // Box: an answer's future is large; keep it off the tick's stack.
-            if Box::pin(self.deliver(&s, scheduled, late, now)).await {
-                delivered += 1;
+            match Box::pin(self.deliver(&s, scheduled, late, now)).await {
+                Run::Delivered => delivered += 1,
+                Run::Refused => {}
+                Run::Retry => continue,
             }
             if let Err(e) = self
                 .store
@@ -272,7 +287,7 @@ impl Deliverer {
     }
 
     /// Answers one run under the recipient's current grants and delivers it.
-    async fn deliver(&self, s: &Subscription, scheduled: i64, late: bool, now: i64) -> bool {
+    async fn deliver(&self, s: &Subscription, scheduled: i64, late: bool, now: i64) -> Run {
         let finish =
             |outcome: &'static str, event: Option<String>, body: Option<serde_json::Value>| {
                 let store = self.store.clone();
@@ -300,20 +315,26 @@ impl Deliverer {
             }
             self.send_notice(s, text).await;
             finish("notice", None, Some(serde_json::json!({"notice": text}))).await;
-            return true;
+            return Run::Delivered;
         };
         // Slack: only to a Slack user who is the recipient right now.
         if s.target == Target::Slack {
             let slack_user = s.slack_user.clone().unwrap_or_default();
             let Some(slack) = self.slack.as_ref() else {
                 finish("refused", None, None).await;
-                return false;
+                return Run::Refused;
             };
-            let who = crate::slack::reply::resolve(slack, &self.sessions, &slack_user, now).await;
-            if !matches!(&who, Ok(Some(p)) if p.user == s.user) {
-                tracing::warn!("subscription: the Slack user is not the recipient; not sent");
-                finish("refused", None, None).await;
-                return false;
+            match crate::slack::reply::resolve(slack, &self.sessions, &slack_user, now).await {
+                Ok(Some(p)) if p.user == s.user => {}
+                Ok(_) => {
+                    tracing::warn!("subscription: the Slack user is not the recipient; not sent");
+                    finish("refused", None, None).await;
+                    return Run::Refused;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "subscription: Slack unreachable; will retry after the lease");
+                    return Run::Retry;
+                }
             }
         }
         let answer = match self
@@ -324,7 +345,7 @@ impl Deliverer {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "subscription: no answer; will retry after the lease");
-                return false;
+                return Run::Retry;
             }
         };
         let event = answer.event_id.clone();
@@ -357,7 +378,7 @@ impl Deliverer {
                 finish("sent", event, body).await;
             }
         }
-        true
+        Run::Delivered
     }
 
     /// Tells the recipient a run sent no data (Slack only; the inbox keeps

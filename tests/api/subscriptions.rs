@@ -354,12 +354,7 @@ async fn a_chat_message_asking_for_a_schedule_subscribes() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["kind"], "subscription", "{body}");
-    assert!(
-        body["data"]["rows"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(body["data"]["rows"].as_array().unwrap().is_empty());
     let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
     let s = &list["subscriptions"][0];
     assert_eq!(
@@ -397,4 +392,57 @@ async fn a_chat_message_asking_for_a_schedule_subscribes() {
         )
         .await;
     assert_ne!(q["kind"], "subscription", "{q}");
+}
+
+/// Slack unreachable at send time: the run is neither lost nor refused; the
+/// schedule does not advance, and after the lease another tick claims it again.
+#[tokio::test]
+async fn a_run_that_cannot_be_sent_now_is_retried_after_the_lease() {
+    let capture = crate::slack::Capture::start().await;
+    let mut settings = demo_settings();
+    crate::slack::with_slack(&mut settings, &capture);
+    // Nothing listens here: every Slack call fails.
+    settings.slack.api_base_url =
+        format!("http://127.0.0.1:{}/api", crate::oidc_provider::free_port());
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    record(&db, "alice", &["analyst"]).await;
+    let (app, deliverer) = app(&settings).await;
+    let store = SubscriptionStore::new(db);
+    let (_, s) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "What was DAU last week?", "cron": "0 9 * * 1", "target": "slack", "slack_user": "UALICE"}),
+    )
+    .await;
+    let id = s["id"].as_str().unwrap();
+    make_due(&store, id, 30).await;
+    let t = now();
+    assert_eq!(deliverer.tick(t).await, 0);
+    let due_at = store.get(id).await.unwrap().unwrap().next_run_at;
+    assert!(due_at <= t, "the schedule did not advance");
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    assert!(
+        inbox["deliveries"].as_array().unwrap().is_empty(),
+        "{inbox}"
+    );
+    // Within the lease nobody takes it; after it, a tick claims it again.
+    assert!(
+        !store
+            .claim(id, due_at, "other", t + 1, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim(
+                id,
+                due_at,
+                "other",
+                t + steward::subscriptions::LEASE_SECS + 1,
+                false
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delivery_count(id).await.unwrap(), 1);
 }
