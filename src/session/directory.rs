@@ -27,6 +27,19 @@ pub struct DirectoryEntry {
     pub updated_at: i64,
 }
 
+/// A row of `idp_users` (all its columns selected).
+fn entry_of(row: &sqlx::any::AnyRow) -> Result<DirectoryEntry, sqlx::Error> {
+    let list = |col: &str| names_of(row, col);
+    Ok(DirectoryEntry {
+        sub: row.try_get("sub")?,
+        email: row.try_get("email")?,
+        user: row.try_get("user_id")?,
+        roles: list("roles")?,
+        groups: list("groups")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
 impl SessionStore {
     /// Records (or replaces) what the provider said about `entry.sub`.
     ///
@@ -69,15 +82,7 @@ impl SessionStore {
         let [row] = rows.as_slice() else {
             return Ok(None);
         };
-        let list = |col: &str| names_of(row, col);
-        let entry = DirectoryEntry {
-            sub: row.try_get("sub")?,
-            email: row.try_get("email")?,
-            user: row.try_get("user_id")?,
-            roles: list("roles")?,
-            groups: list("groups")?,
-            updated_at: row.try_get("updated_at")?,
-        };
+        let entry = entry_of(row)?;
         Ok((entry.updated_at >= not_before).then_some(entry))
     }
 
@@ -96,18 +101,7 @@ impl SessionStore {
         .bind(user)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let list = |col: &str| names_of(&row, col);
-        Ok(Some(DirectoryEntry {
-            sub: row.try_get("sub")?,
-            email: row.try_get("email")?,
-            user: row.try_get("user_id")?,
-            roles: list("roles")?,
-            groups: list("groups")?,
-            updated_at: row.try_get("updated_at")?,
-        }))
+        Ok(row.as_ref().map(entry_of).transpose()?)
     }
 
     /// Removes the directory entries of a user or subject. Returns how many.

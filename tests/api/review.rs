@@ -387,7 +387,7 @@ async fn feedback_and_review_refuse_hostile_and_malformed_requests() {
 #[tokio::test]
 async fn verified_export_writes_the_pairs_in_force() {
     use steward::orchestrator::verified::{self, VerifiedQuery};
-    use steward::review::{Candidate, ReviewStore};
+    use steward::review::ReviewStore;
 
     let dir = fresh_index_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -429,20 +429,11 @@ async fn verified_export_writes_the_pairs_in_force() {
     {
         let id = format!("{i:032x}");
         store
-            .add_candidate(&Candidate {
-                id: id.clone(),
-                question: (*question).to_owned(),
-                sql: "SELECT COUNT(DISTINCT plan) AS plans FROM customers".into(),
-                proposed_by: "alice".into(),
-                feedback_id: "f".into(),
-                event_id: "e".into(),
-                seen: json!({}),
-                status: "pending".into(),
-                reviewed_by: None,
-                reviewed_at: None,
-                review_note: None,
-                created_at: 0,
-            })
+            .add_candidate(&pending(
+                &id,
+                question,
+                "SELECT COUNT(DISTINCT plan) AS plans FROM customers",
+            ))
             .await
             .unwrap();
         let mut pair = VerifiedQuery::new(
@@ -459,20 +450,7 @@ async fn verified_export_writes_the_pairs_in_force() {
     let mut stale = VerifiedQuery::new("Stale?", "SELECT 1 AS one FROM customers");
     stale.role = Some("analyst".into());
     store
-        .add_candidate(&Candidate {
-            id: format!("{:032x}", 9),
-            question: "Stale?".into(),
-            sql: stale.sql.clone(),
-            proposed_by: "alice".into(),
-            feedback_id: "f".into(),
-            event_id: "e".into(),
-            seen: json!({}),
-            status: "pending".into(),
-            reviewed_by: None,
-            reviewed_at: None,
-            review_note: None,
-            created_at: 0,
-        })
+        .add_candidate(&pending(&format!("{:032x}", 9), "Stale?", &stale.sql))
         .await
         .unwrap();
     let err = store
@@ -543,4 +521,22 @@ async fn verified_export_writes_the_pairs_in_force() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A pending candidate as the review queue stores it.
+fn pending(id: &str, question: &str, sql: &str) -> steward::review::Candidate {
+    steward::review::Candidate {
+        id: id.to_owned(),
+        question: question.to_owned(),
+        sql: sql.to_owned(),
+        proposed_by: "alice".into(),
+        feedback_id: "f".into(),
+        event_id: "e".into(),
+        seen: json!({}),
+        status: "pending".into(),
+        reviewed_by: None,
+        reviewed_at: None,
+        review_note: None,
+        created_at: 0,
+    }
 }
