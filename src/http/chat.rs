@@ -247,46 +247,100 @@ fn stream_answer(
         .into_response()
 }
 
-/// Creates the subscription a chat message asks for, and says so (or why
-/// not, as a refusal). The schedule's runs are answered later, each under
-/// the asker's grants of that moment.
-async fn subscribe(
+/// The subscription or threshold alert a chat message asks for, if any:
+/// "send me … every Monday at 9:00", or "tell me when checkout conversion
+/// falls below 30%" (checked every day at 9:00). An alert naming no metric
+/// is an error sentence.
+fn subscription_request(
     state: &AppState,
-    principal: &Principal,
-    cron: String,
-    question: String,
+    message: &str,
     timezone: Option<String>,
-) -> Answer {
-    let store = crate::subscriptions::SubscriptionStore::new(state.sessions.clone());
-    let req = crate::subscriptions::NewSubscription {
-        question: question.clone(),
+) -> Option<Result<crate::subscriptions::NewSubscription, String>> {
+    use crate::orchestrator::planner;
+    use crate::subscriptions::{Alert, NewSubscription, schedule};
+    if let Some(a) = schedule::alert_request(message) {
+        let layer = &state.orchestrator.semantic;
+        let Some(metric) = planner::find_metric(&planner::normalize(&a.what), layer) else {
+            return Some(Err(format!(
+                "I know no metric called \"{}\"; alerts watch a named metric",
+                a.what
+            )));
+        };
+        let percent = metric.meta().format == Some(crate::semantic::ValueFormat::Percent);
+        let threshold = if a.percent && percent {
+            a.number / 100.0
+        } else {
+            a.number
+        };
+        return Some(Ok(NewSubscription {
+            question: String::new(),
+            cron: "0 9 * * *".into(),
+            timezone,
+            target: None,
+            slack_user: None,
+            alert: Some(Alert {
+                metric: metric.name.clone(),
+                above: a.above,
+                threshold,
+            }),
+        }));
+    }
+    let (cron, question) = schedule::from_phrase(message)?;
+    Some(Ok(NewSubscription {
+        question,
         cron,
         timezone,
         target: None,
         slack_user: None,
-    };
+        alert: None,
+    }))
+}
+
+/// Creates the subscription a chat message asked for, and says so (or why
+/// not, as a refusal). Its runs are answered later, each under the asker's
+/// grants of that moment.
+async fn subscribe(
+    state: &AppState,
+    principal: &Principal,
+    request: Result<crate::subscriptions::NewSubscription, String>,
+) -> Answer {
+    let store = crate::subscriptions::SubscriptionStore::new(state.sessions.clone());
     let now = chrono::Utc::now().timestamp();
-    match crate::subscriptions::create(
-        &store,
-        principal,
-        req,
-        state.limits.max_question_chars,
-        state.slack.is_some(),
-        now,
-    )
-    .await
-    {
+    let created = match request {
+        Ok(req) => {
+            crate::subscriptions::create(
+                &store,
+                &state.orchestrator.semantic,
+                principal,
+                req,
+                state.limits.max_question_chars,
+                state.slack.is_some(),
+                now,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(s) => {
             let next = chrono::DateTime::from_timestamp(s.next_run_at, 0)
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default();
-            Answer::new(
-                AnswerKind::Subscription,
-                format!(
-                    "Subscribed: I'll answer \"{question}\" on the schedule `{}` ({}), first on {next}, with what you may see at that moment, in your inbox. Pause or delete it under Subscriptions.",
-                    s.cron, s.timezone
+            let text = match &s.alert {
+                Some(a) => format!(
+                    "Alert set: I'll check \"{}\" on the schedule `{}` ({}), first on {next}, and tell you in your inbox when it is {} {}, with what you may see at that moment. Pause or delete it under Subscriptions.",
+                    s.question,
+                    s.cron,
+                    s.timezone,
+                    if a.above { "above" } else { "below" },
+                    a.threshold
                 ),
-            )
+                None => format!(
+                    "Subscribed: I'll answer \"{}\" on the schedule `{}` ({}), first on {next}, with what you may see at that moment, in your inbox. Pause or delete it under Subscriptions.",
+                    s.question, s.cron, s.timezone
+                ),
+            };
+            Answer::new(AnswerKind::Subscription, text)
         }
         Err(reason) => Answer::refusal(format!("I couldn't subscribe you: {reason}."), reason),
     }
@@ -305,8 +359,8 @@ async fn chat(
         super::require_admin(&state, &principal)?;
     }
     state.questions.check(&principal.user)?;
-    if let Some((cron, asked)) = crate::subscriptions::schedule::from_phrase(question) {
-        let answer = subscribe(&state, &principal, cron, asked, req.timezone).await;
+    if let Some(request) = subscription_request(&state, question, req.timezone.clone()) {
+        let answer = subscribe(&state, &principal, request).await;
         let conversation_id = format!("{:032x}", rand::rng().random::<u128>());
         let body = ChatResponse {
             conversation_id,

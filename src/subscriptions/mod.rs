@@ -56,6 +56,31 @@ impl Target {
     }
 }
 
+/// A threshold alert: the run delivers only when the metric's value for
+/// the day before the run is above (or below) the threshold; otherwise the
+/// run is recorded as `quiet` and nothing is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// The metric's name in the semantic layer.
+    pub metric: String,
+    /// Alert above the threshold (else below).
+    pub above: bool,
+    /// In the metric's own units (0.3 for 30% of a ratio).
+    pub threshold: f64,
+}
+
+impl Alert {
+    /// Whether `value` crosses the threshold.
+    pub fn fires(&self, value: f64) -> bool {
+        if self.above {
+            value > self.threshold
+        } else {
+            value < self.threshold
+        }
+    }
+}
+
 /// A stored subscription.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Subscription {
@@ -79,6 +104,8 @@ pub struct Subscription {
     pub next_run_at: i64,
     /// Unix seconds.
     pub created_at: i64,
+    /// A threshold alert, if this is one.
+    pub alert: Option<Alert>,
 }
 
 /// A delivered run, as the inbox lists it.
@@ -122,21 +149,37 @@ pub struct NewSubscription {
     /// The Slack user id for `slack`.
     #[serde(default)]
     pub slack_user: Option<String>,
+    /// Make it a threshold alert on this metric; `question` is then
+    /// replaced by "<metric label> yesterday".
+    #[serde(default)]
+    pub alert: Option<Alert>,
 }
 
-/// Checks and stores a subscription for `principal` at `now`.
+/// Checks and stores a subscription for `principal` at `now`; an alert's
+/// metric must be in `layer`.
 ///
 /// # Errors
 /// A sentence for the client: a bad question, schedule, zone or Slack id,
-/// Slack when it is off, too many subscriptions, or the database.
+/// an unknown alert metric or a threshold that is not a number, Slack when
+/// it is off, too many subscriptions, or the database.
 pub async fn create(
     store: &SubscriptionStore,
+    layer: &crate::semantic::SemanticLayer,
     principal: &Principal,
-    req: NewSubscription,
+    mut req: NewSubscription,
     max_question_chars: usize,
     slack_enabled: bool,
     now: i64,
 ) -> Result<Subscription, String> {
+    if let Some(alert) = &req.alert {
+        let metric = layer
+            .metric(&alert.metric)
+            .ok_or_else(|| format!("no metric named {:?}", alert.metric))?;
+        if !alert.threshold.is_finite() {
+            return Err("the threshold must be a number".into());
+        }
+        req.question = format!("{} yesterday", metric.label());
+    }
     let question = crate::http::check_question(&req.question, max_question_chars)
         .map_err(|e| e.message)?
         .to_owned();
@@ -175,6 +218,7 @@ pub async fn create(
         paused: false,
         next_run_at: first.timestamp(),
         created_at: now,
+        alert: req.alert,
     };
     store
         .add(&s)
@@ -197,6 +241,8 @@ pub fn next_run(s: &Subscription, now: i64) -> i64 {
 enum Run {
     /// Delivered: the answer, or a notice that nothing may be sent.
     Delivered,
+    /// An alert whose threshold was not crossed: nothing sent.
+    Quiet,
     /// Not sent, for good (a Slack user who is not the recipient).
     Refused,
     /// No answer now (audit trail down, steward busy): the claim stays
@@ -272,7 +318,7 @@ impl Deliverer {
             // Box: an answer's future is large; keep it off the tick's stack.
             match Box::pin(self.deliver(&s, scheduled, late, now)).await {
                 Run::Delivered => delivered += 1,
-                Run::Refused => {}
+                Run::Refused | Run::Quiet => {}
                 Run::Retry => continue,
             }
             if let Err(e) = self
@@ -349,6 +395,17 @@ impl Deliverer {
             }
         };
         let event = answer.event_id.clone();
+        // An alert sends only when its metric, as the recipient may see it,
+        // crossed the threshold.
+        if let Some(alert) = &s.alert {
+            let value = (answer.metric.as_deref() == Some(alert.metric.as_str()))
+                .then(|| answer.key_numbers.first().map(|k| k.value))
+                .flatten();
+            if !value.is_some_and(|v| alert.fires(v)) {
+                finish("quiet", event, None).await;
+                return Run::Quiet;
+            }
+        }
         let mut message = crate::slack::blocks::render(&answer);
         if late {
             message["text"] = serde_json::json!(format!(

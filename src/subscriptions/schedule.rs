@@ -123,6 +123,38 @@ pub fn from_phrase(message: &str) -> Option<(String, String)> {
     (!question.is_empty()).then_some((cron, question))
 }
 
+/// A threshold alert asked for in chat: "tell me when checkout conversion
+/// falls below 30%".
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRequest {
+    /// The words naming the metric ("checkout conversion").
+    pub what: String,
+    /// Alert when the value is above the threshold (else below).
+    pub above: bool,
+    /// The number as written (30 for "30%").
+    pub number: f64,
+    /// Written as a percentage.
+    pub percent: bool,
+}
+
+static ALERT: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\s*(?:please\s+)?(?:tell|notify|alert|ping|warn|let)\s+(?:me|us)(?:\s+know)?\s+(?:when|if)\s+(?P<what>.+?)\s+(?:falls?|drops?|goes|rises?|is|gets|climbs?)\s+(?P<cmp>below|under|above|over)\s+(?P<n>\d+(?:\.\d+)?)\s*(?P<pct>%|percent)?\s*[.!?]?\s*$",
+    )
+    .expect("alert phrase compiles")
+});
+
+/// The threshold alert a chat message asks for, if it is one.
+pub fn alert_request(message: &str) -> Option<AlertRequest> {
+    let caps = ALERT.captures(message)?;
+    Some(AlertRequest {
+        what: caps["what"].trim().to_owned(),
+        above: matches!(caps["cmp"].to_ascii_lowercase().as_str(), "above" | "over"),
+        number: caps["n"].parse().ok()?,
+        percent: caps.name("pct").is_some(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +195,27 @@ mod tests {
         ] {
             let e = Schedule::new(expr, tz).unwrap_err();
             assert!(e.contains(says), "{expr} {tz}: {e}");
+        }
+    }
+
+    #[test]
+    fn alert_phrases_name_a_direction_and_a_threshold() {
+        let a = alert_request("Tell me when checkout conversion falls below 30%").unwrap();
+        assert_eq!(
+            (a.what.as_str(), a.above, a.number, a.percent),
+            ("checkout conversion", false, 30.0, true)
+        );
+        let b = alert_request("let me know if MRR goes over 2500000.").unwrap();
+        assert_eq!(
+            (b.what.as_str(), b.above, b.number, b.percent),
+            ("MRR", true, 2_500_000.0, false)
+        );
+        for message in [
+            "What was checkout conversion last week?",
+            "tell me when checkout conversion falls",
+            "tell me checkout conversion below 30%",
+        ] {
+            assert_eq!(alert_request(message), None, "{message}");
         }
     }
 

@@ -19,8 +19,7 @@ pub struct SubscriptionStore {
     db: SessionStore,
 }
 
-const COLUMNS: &str =
-    "id, user_id, question, cron, timezone, target, slack_user, paused, next_run_at, created_at";
+const COLUMNS: &str = "id, user_id, question, cron, timezone, target, slack_user, paused, next_run_at, created_at, alert";
 
 fn subscription_of(row: &AnyRow) -> Result<Subscription, sqlx::Error> {
     let target: String = row.try_get("target")?;
@@ -39,6 +38,9 @@ fn subscription_of(row: &AnyRow) -> Result<Subscription, sqlx::Error> {
         paused: row.try_get::<i64, _>("paused")? != 0,
         next_run_at: row.try_get("next_run_at")?,
         created_at: row.try_get("created_at")?,
+        alert: row
+            .try_get::<Option<String>, _>("alert")?
+            .and_then(|a| serde_json::from_str(&a).ok()),
     })
 }
 
@@ -54,7 +56,7 @@ impl SubscriptionStore {
     /// Database failures.
     pub async fn add(&self, s: &Subscription) -> Result<(), sqlx::Error> {
         sqlx::query(self.db.sql(&format!(
-            "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )))
         .bind(&s.id)
         .bind(&s.user)
@@ -66,6 +68,7 @@ impl SubscriptionStore {
         .bind(i64::from(s.paused))
         .bind(s.next_run_at)
         .bind(s.created_at)
+        .bind(s.alert.as_ref().and_then(|a| serde_json::to_string(a).ok()))
         .execute(self.db.pool())
         .await
         .map(drop)
@@ -252,7 +255,7 @@ impl SubscriptionStore {
         let rows = sqlx::query(self.db.sql(
             "SELECT d.subscription_id, d.scheduled_for, d.delivered_at, d.outcome, d.late, d.event_id, d.body, s.question, s.target \
              FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id \
-             WHERE s.user_id = $1 AND d.outcome IS NOT NULL ORDER BY d.scheduled_for DESC LIMIT $2",
+             WHERE s.user_id = $1 AND d.outcome IS NOT NULL AND d.outcome <> 'quiet' ORDER BY d.scheduled_for DESC LIMIT $2",
         ))
         .bind(user)
         .bind(limit)

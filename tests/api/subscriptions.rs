@@ -446,3 +446,75 @@ async fn a_run_that_cannot_be_sent_now_is_retried_after_the_lease() {
     );
     assert_eq!(store.delivery_count(id).await.unwrap(), 1);
 }
+
+/// Threshold alerts: set in chat or by API on a named metric; a run sends
+/// only when the value (under the recipient's grants) crosses the threshold.
+#[tokio::test]
+async fn threshold_alerts_send_only_when_the_metric_crosses() {
+    let settings = demo_settings();
+    let (app, deliverer) = app(&settings).await;
+    let store = SubscriptionStore::new(SessionStore::connect(&settings.sessions).await.unwrap());
+    let (_, body) = app
+        .post(
+            Some("alice"),
+            "/api/chat",
+            &json!({"question": "Tell me when checkout conversion falls below 30%"}),
+        )
+        .await;
+    assert_eq!(body["kind"], "subscription", "{body}");
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    let alert = &list["subscriptions"][0]["alert"];
+    assert_eq!(
+        (&alert["metric"], &alert["above"], &alert["threshold"]),
+        (
+            &json!("checkout_conversion_rate"),
+            &json!(false),
+            &json!(0.3)
+        ),
+        "{list}"
+    );
+    // A rate is always below 2 and never above it.
+    let mut ids = Vec::new();
+    for above in [false, true] {
+        let (status, s) = subscribe(
+            &app,
+            "alice",
+            json!({"question": "ignored", "cron": "0 9 * * *", "alert": {"metric": "checkout_conversion_rate", "above": above, "threshold": 2.0}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+        make_due(&store, s["id"].as_str().unwrap(), 30).await;
+        ids.push(s["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        deliverer.tick(now()).await,
+        1,
+        "only the alert that fires sends"
+    );
+    let (_, inbox) = app.get(Some("alice"), "/api/inbox").await;
+    let sent = inbox["deliveries"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{inbox}");
+    assert_eq!(sent[0]["subscription_id"], ids[0].as_str());
+    assert_eq!(sent[0]["body"]["metric"], "checkout_conversion_rate");
+    assert_eq!(
+        store.delivery_count(&ids[1]).await.unwrap(),
+        1,
+        "the quiet run is recorded"
+    );
+    // Unknown metrics: 400 by API, a refusal in chat.
+    let (status, _) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "x", "cron": "0 9 * * *", "alert": {"metric": "nope", "above": true, "threshold": 1.0}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (_, refused) = app
+        .post(
+            Some("alice"),
+            "/api/chat",
+            &json!({"question": "tell me when the moon phase rises above 3"}),
+        )
+        .await;
+    assert_eq!(refused["kind"], "refusal", "{refused}");
+}
