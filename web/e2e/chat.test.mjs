@@ -214,8 +214,11 @@ test('admins see the audit trail and re-run a statement with a reason', async ()
   await filters.getByLabel('Kind').selectOption('statement');
   await filters.getByLabel('User').fill('bob');
   await p.getByRole('button', { name: 'Search' }).click();
-  await p.locator('#audit-events tbody tr').first().waitFor();
-  await p.locator('#audit-events tbody tr').first().getByRole('button', { name: 'Details' }).click();
+  // The table the search replaces may still be showing: pick a statement
+  // row by its kind cell, whichever table it is in.
+  const statement = p.locator('#audit-events tbody tr').filter({ has: p.locator('td', { hasText: /^statement$/ }) }).first();
+  await statement.waitFor();
+  await statement.getByRole('button', { name: 'Details' }).click();
   const reason = p.getByLabel(/Reason for re-running/);
   await reason.fill('checking the weekly signup figure');
   await p.getByRole('button', { name: 'Re-run' }).click();
