@@ -20,6 +20,7 @@
 //! passed the regression run; nothing here trains or changes anything on
 //! feedback alone.
 
+mod feedback;
 pub mod regression;
 mod store;
 
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use feedback::{Feedback, FeedbackOutcome, FeedbackRequest, Rating, submit_feedback};
 pub use store::ReviewStore;
 
 use crate::audit::{AuditEvent, Channel, EventKind};
@@ -75,64 +77,6 @@ pub struct RegressionSets {
     pub users: BTreeMap<String, Vec<String>>,
 }
 
-/// A thumbs up or down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Rating {
-    /// The answer was right.
-    Up,
-    /// The answer was wrong or unhelpful.
-    Down,
-}
-
-impl Rating {
-    fn as_str(self) -> &'static str {
-        match self {
-            Rating::Up => "up",
-            Rating::Down => "down",
-        }
-    }
-
-    fn parse(s: &str) -> Rating {
-        if s == "up" { Rating::Up } else { Rating::Down }
-    }
-}
-
-/// Feedback as submitted.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackRequest {
-    /// The audit event id of the answered question (`event_id` in the answer).
-    pub event_id: String,
-    /// Up or down.
-    pub rating: Rating,
-    /// Free text, at most [`MAX_COMMENT_CHARS`]; stored redacted.
-    #[serde(default)]
-    pub comment: Option<String>,
-    /// A statement that answers the question better (needs `sql`).
-    #[serde(default)]
-    pub corrected_sql: Option<String>,
-}
-
-/// One stored piece of feedback.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Feedback {
-    /// Random id (32 hex digits).
-    pub id: String,
-    /// The question's audit event.
-    pub event_id: String,
-    /// Who gave it.
-    pub user: String,
-    /// Up or down.
-    pub rating: Rating,
-    /// The comment, redacted.
-    pub comment: Option<String>,
-    /// The corrected statement, if any.
-    pub corrected_sql: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
 /// A proposed verified query awaiting (or past) review.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
@@ -160,15 +104,6 @@ pub struct Candidate {
     pub review_note: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
-}
-
-/// What feedback led to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FeedbackOutcome {
-    /// The stored feedback's id.
-    pub feedback_id: String,
-    /// The candidate it proposed, if it carried SQL.
-    pub candidate_id: Option<String>,
 }
 
 /// Why a review request failed.
@@ -237,118 +172,6 @@ fn check_sql(
     Ok(sql.to_owned())
 }
 
-/// Stores feedback on one of `principal`'s answers and, when it carries
-/// SQL, a candidate. The event must be a question `principal` asked;
-/// anything else is [`ReviewError::NotFound`], so no one learns of others'
-/// questions.
-///
-/// # Errors
-/// [`ReviewError::Invalid`] for a malformed id or an oversized comment or
-/// statement; [`ReviewError::Forbidden`] for corrected SQL without `sql`;
-/// [`ReviewError::Rejected`] when the guard refuses it; [`ReviewError::Store`].
-pub async fn submit_feedback(
-    o: &Orchestrator,
-    store: &ReviewStore,
-    principal: &Principal,
-    req: FeedbackRequest,
-) -> Result<FeedbackOutcome, ReviewError> {
-    if req.event_id.len() != 32 || !req.event_id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ReviewError::Invalid(
-            "invalid_event_id",
-            "event_id must be the 32 hex digits of an answer's event_id".into(),
-        ));
-    }
-    let comment = req
-        .comment
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS) {
-        return Err(ReviewError::Invalid(
-            "comment_too_long",
-            format!("a comment may hold at most {MAX_COMMENT_CHARS} characters"),
-        ));
-    }
-    let grants = o.policy.grants(principal);
-    let corrected = match req.corrected_sql.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => {
-            if !grants.can(Capability::Sql) {
-                return Err(ReviewError::Forbidden(
-                    "only roles with sql may propose corrected SQL".into(),
-                ));
-            }
-            Some(check_sql(o, s, &grants)?)
-        }
-        _ => None,
-    };
-    let event = o
-        .audit
-        .get(&req.event_id)
-        .await?
-        .filter(|e| e.kind == EventKind::Question && e.principal == principal.user)
-        .ok_or_else(|| ReviewError::NotFound("no answer of yours has that event_id".into()))?;
-    let statements: Vec<String> = o
-        .audit
-        .children(&event.id)
-        .await?
-        .into_iter()
-        .filter(|c| c.kind == EventKind::Statement)
-        .filter_map(|c| c.sql)
-        .collect();
-    let feedback = Feedback {
-        id: crate::audit::new_id(),
-        event_id: event.id.clone(),
-        user: principal.user.clone(),
-        rating: req.rating,
-        comment: comment.map(|c| crate::redact::redact(c).into_owned()),
-        corrected_sql: corrected.clone(),
-        created_at: now_secs(),
-    };
-    // A thumbs up on an answer that ran exactly one ad-hoc statement
-    // proposes that statement, unless the asker's row filters or masks are
-    // written into it (the recorded SQL is the guard's rewrite): a verified
-    // query must not carry one principal's view of the data.
-    let rewritten = !event.decisions.row_filters.is_empty() || !event.decisions.masked.is_empty();
-    let proposed = corrected.or_else(|| {
-        (req.rating == Rating::Up
-            && event.plan.as_deref() == Some("sql")
-            && statements.len() == 1
-            && !rewritten)
-            .then(|| statements[0].clone())
-    });
-    store.add_feedback(&feedback).await?;
-    let candidate_id = match (proposed, &event.question) {
-        (Some(sql), Some(question)) => {
-            let c = Candidate {
-                id: crate::audit::new_id(),
-                question: question.clone(),
-                sql,
-                proposed_by: principal.user.clone(),
-                feedback_id: feedback.id.clone(),
-                event_id: event.id.clone(),
-                seen: serde_json::json!({
-                    "kind": event.plan,
-                    "statements": statements,
-                    "rows": event.rows,
-                    "reason": event.detail.as_ref().and_then(|d| d.get("reason")).cloned(),
-                }),
-                status: "pending".into(),
-                reviewed_by: None,
-                reviewed_at: None,
-                review_note: None,
-                created_at: feedback.created_at,
-            };
-            store.add_candidate(&c).await?;
-            Some(c.id)
-        }
-        _ => None,
-    };
-    Ok(FeedbackOutcome {
-        feedback_id: feedback.id,
-        candidate_id,
-    })
-}
-
 /// A steward's approval: optionally edited question and SQL, and the role
 /// the SQL is checked under.
 #[derive(Debug, Clone, Deserialize)]
@@ -390,13 +213,20 @@ pub fn require_steward(o: &Orchestrator, principal: &Principal) -> Result<(), Re
     }
 }
 
-fn check_note(note: Option<&str>) -> Result<Option<String>, ReviewError> {
-    match note.map(str::trim).filter(|n| !n.is_empty()) {
-        Some(n) if n.chars().count() > MAX_COMMENT_CHARS => Err(ReviewError::Invalid(
-            "note_too_long",
-            format!("a note may hold at most {MAX_COMMENT_CHARS} characters"),
+/// Optional free text (a comment, a steward's note): trimmed, empty as
+/// none, at most [`MAX_COMMENT_CHARS`], stored redacted like questions.
+/// `code` and `noun` name it in the error.
+fn free_text(
+    text: Option<&str>,
+    code: &'static str,
+    noun: &str,
+) -> Result<Option<String>, ReviewError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > MAX_COMMENT_CHARS => Err(ReviewError::Invalid(
+            code,
+            format!("{noun} may hold at most {MAX_COMMENT_CHARS} characters"),
         )),
-        n => Ok(n.map(|n| crate::redact::redact(n).into_owned())),
+        t => Ok(t.map(|t| crate::redact::redact(t).into_owned())),
     }
 }
 
@@ -423,7 +253,7 @@ pub async fn approve(
     req: ApproveRequest,
 ) -> Result<Approved, ReviewError> {
     require_steward(o, principal)?;
-    let note = check_note(req.note.as_deref())?;
+    let note = free_text(req.note.as_deref(), "note_too_long", "a note")?;
     let candidate = store
         .candidate(id)
         .await?
@@ -522,7 +352,7 @@ pub async fn reject(
     note: Option<&str>,
 ) -> Result<Candidate, ReviewError> {
     require_steward(o, principal)?;
-    let note = check_note(note)?;
+    let note = free_text(note, "note_too_long", "a note")?;
     let candidate = store
         .candidate(id)
         .await?
