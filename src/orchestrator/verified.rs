@@ -129,9 +129,13 @@ impl VerifiedSet {
 
     /// The pair for a question asked as written, if any.
     pub fn find(&self, question: &str) -> Option<VerifiedQuery> {
-        self.all()
-            .into_iter()
+        // Approved pairs first: one for the same question as a file pair wins.
+        let approved = self.approved().1;
+        approved
+            .iter()
+            .chain(&self.file)
             .find(|v| crate::text::same_question(&v.question, question))
+            .cloned()
     }
 
     /// The database version of the approved pairs held, and the pairs.
