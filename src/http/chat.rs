@@ -247,55 +247,6 @@ fn stream_answer(
         .into_response()
 }
 
-/// The subscription or threshold alert a chat message asks for, if any:
-/// "send me … every Monday at 9:00", or "tell me when checkout conversion
-/// falls below 30%" (checked every day at 9:00). An alert naming no metric
-/// is an error sentence.
-fn subscription_request(
-    state: &AppState,
-    message: &str,
-    timezone: Option<String>,
-) -> Option<Result<crate::subscriptions::NewSubscription, String>> {
-    use crate::orchestrator::planner;
-    use crate::subscriptions::{Alert, NewSubscription, schedule};
-    if let Some(a) = schedule::alert_request(message) {
-        let layer = &state.orchestrator.semantic;
-        let Some(metric) = planner::find_metric(&planner::normalize(&a.what), layer) else {
-            return Some(Err(format!(
-                "I know no metric called \"{}\"; alerts watch a named metric",
-                a.what
-            )));
-        };
-        let percent = metric.meta().format == Some(crate::semantic::ValueFormat::Percent);
-        let threshold = if a.percent && percent {
-            a.number / 100.0
-        } else {
-            a.number
-        };
-        return Some(Ok(NewSubscription {
-            question: String::new(),
-            cron: "0 9 * * *".into(),
-            timezone,
-            target: None,
-            slack_user: None,
-            alert: Some(Alert {
-                metric: metric.name.clone(),
-                above: a.above,
-                threshold,
-            }),
-        }));
-    }
-    let (cron, question) = schedule::from_phrase(message)?;
-    Some(Ok(NewSubscription {
-        question,
-        cron,
-        timezone,
-        target: None,
-        slack_user: None,
-        alert: None,
-    }))
-}
-
 /// Creates the subscription a chat message asked for, and says so (or why
 /// not, as a refusal). Its runs are answered later, each under the asker's
 /// grants of that moment.
@@ -359,7 +310,11 @@ async fn chat(
         super::require_admin(&state, &principal)?;
     }
     state.questions.check(&principal.user)?;
-    if let Some(request) = subscription_request(&state, question, req.timezone.clone()) {
+    if let Some(request) = crate::subscriptions::from_chat(
+        &state.orchestrator.semantic,
+        question,
+        req.timezone.clone(),
+    ) {
         let answer = subscribe(&state, &principal, request).await;
         let conversation_id = format!("{:032x}", rand::rng().random::<u128>());
         let body = ChatResponse {

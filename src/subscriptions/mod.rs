@@ -227,6 +227,53 @@ pub async fn create(
     Ok(s)
 }
 
+/// The subscription or threshold alert a chat message asks for, if any:
+/// "send me … every Monday at 9:00", or "tell me when checkout conversion
+/// falls below 30%" (checked every day at 9:00). An alert naming no metric
+/// is an error sentence.
+pub fn from_chat(
+    layer: &crate::semantic::SemanticLayer,
+    message: &str,
+    timezone: Option<String>,
+) -> Option<Result<NewSubscription, String>> {
+    use crate::orchestrator::planner;
+    if let Some(a) = schedule::alert_request(message) {
+        let Some(metric) = planner::find_metric(&planner::normalize(&a.what), layer) else {
+            return Some(Err(format!(
+                "I know no metric called \"{}\"; alerts watch a named metric",
+                a.what
+            )));
+        };
+        let percent = metric.meta().format == Some(crate::semantic::ValueFormat::Percent);
+        let threshold = if a.percent && percent {
+            a.number / 100.0
+        } else {
+            a.number
+        };
+        return Some(Ok(NewSubscription {
+            question: String::new(),
+            cron: "0 9 * * *".into(),
+            timezone,
+            target: None,
+            slack_user: None,
+            alert: Some(Alert {
+                metric: metric.name.clone(),
+                above: a.above,
+                threshold,
+            }),
+        }));
+    }
+    let (cron, question) = schedule::from_phrase(message)?;
+    Some(Ok(NewSubscription {
+        question,
+        cron,
+        timezone,
+        target: None,
+        slack_user: None,
+        alert: None,
+    }))
+}
+
 /// The next run of `s` after `now` (Unix seconds); far in the future when
 /// the schedule no longer parses or never runs again.
 pub fn next_run(s: &Subscription, now: i64) -> i64 {
@@ -406,15 +453,15 @@ impl Deliverer {
                 return Run::Quiet;
             }
         }
-        let mut message = crate::slack::blocks::render(&answer);
-        if late {
-            message["text"] = serde_json::json!(format!(
-                "(late) {}",
-                message["text"].as_str().unwrap_or_default()
-            ));
-        }
         match s.target {
             Target::Slack => {
+                let mut message = crate::slack::blocks::render(&answer);
+                if late {
+                    message["text"] = serde_json::json!(format!(
+                        "(late) {}",
+                        message["text"].as_str().unwrap_or_default()
+                    ));
+                }
                 let to = crate::slack::reply::Destination::Direct {
                     user: s.slack_user.clone().unwrap_or_default(),
                 };
