@@ -19,6 +19,9 @@ pub struct ApiError {
     /// Seconds the client should wait before retrying (`Retry-After`,
     /// RFC 9110 §10.2.3), for 429 and 503 answers to load.
     pub retry_after: Option<u64>,
+    /// A field sent beside `error` (name, value): what a client needs to act
+    /// on the error, such as a blocked approval's regression report.
+    pub detail: Option<Box<(&'static str, serde_json::Value)>>,
 }
 
 impl ApiError {
@@ -29,7 +32,14 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            detail: None,
         }
+    }
+
+    /// The error with `value` sent beside it as `name`.
+    pub fn with_detail(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.detail = Some(Box::new((name, value)));
+        self
     }
 
     /// 503 `busy`: no capacity freed up in time; retry after `secs`.
@@ -95,7 +105,11 @@ impl IntoResponse for ApiError {
                 "request rejected"
             );
         }
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(detail) = self.detail {
+            let (name, value) = *detail;
+            body[name] = value;
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response

@@ -38,28 +38,26 @@ fn store(state: &AppState) -> ReviewStore {
     ReviewStore::new(state.sessions.clone())
 }
 
-/// A review error as an HTTP response; a blocked approval carries the
-/// regression report beside the error.
-fn error(e: ReviewError) -> Response {
-    let (status, code) = match &e {
-        ReviewError::Invalid(code, _) => (StatusCode::BAD_REQUEST, *code),
-        ReviewError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-        ReviewError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        ReviewError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "sql_rejected"),
-        ReviewError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-        ReviewError::Regression(report) => {
-            let body = serde_json::json!({
-                "error": {"code": "regression", "message": e.to_string()},
-                "regression": report,
-            });
-            return (StatusCode::CONFLICT, Json(body)).into_response();
-        }
-        ReviewError::RegressionFailed(_) => {
-            return ApiError::internal("regression_failed", &e).into_response();
-        }
-        ReviewError::Store(_) => return ApiError::internal("review_store", &e).into_response(),
-    };
-    ApiError::new(status, code, e.to_string()).into_response()
+impl From<ReviewError> for ApiError {
+    /// Statuses by kind; a blocked approval carries its regression report
+    /// beside the error as `regression`.
+    fn from(e: ReviewError) -> Self {
+        let (status, code) = match &e {
+            ReviewError::Invalid(code, _) => (StatusCode::BAD_REQUEST, *code),
+            ReviewError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ReviewError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ReviewError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "sql_rejected"),
+            ReviewError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ReviewError::Regression(report) => {
+                let report = serde_json::to_value(report).unwrap_or_default();
+                return ApiError::new(StatusCode::CONFLICT, "regression", e.to_string())
+                    .with_detail("regression", report);
+            }
+            ReviewError::RegressionFailed(_) => return ApiError::internal("regression_failed", &e),
+            ReviewError::Store(_) => return ApiError::internal("review_store", &e),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
 }
 
 /// A candidate id: 32 hex digits.
@@ -75,11 +73,10 @@ async fn feedback(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
     body: Result<Json<FeedbackRequest>, JsonRejection>,
-) -> Result<Response, Response> {
-    let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
-    let outcome = review::submit_feedback(&state.orchestrator, &store(&state), &principal, req)
-        .await
-        .map_err(error)?;
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let outcome =
+        review::submit_feedback(&state.orchestrator, &store(&state), &principal, req).await?;
     Ok((StatusCode::CREATED, Json(outcome)).into_response())
 }
 
@@ -93,22 +90,20 @@ async fn candidates(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<Response, Response> {
-    review::require_steward(&state.orchestrator, &principal).map_err(error)?;
-    let Query(p) = params
-        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()).into_response())?;
+) -> Result<Response, ApiError> {
+    review::require_steward(&state.orchestrator, &principal)?;
+    let Query(p) = params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let status = p.status.as_deref();
     if status.is_some_and(|s| !matches!(s, "pending" | "approved" | "rejected")) {
         return Err(ApiError::bad_request(
             "invalid_status",
             "status is pending, approved or rejected",
-        )
-        .into_response());
+        ));
     }
     let list = store(&state)
         .candidates(status)
         .await
-        .map_err(|e| error(e.into()))?;
+        .map_err(ReviewError::from)?;
     let roles: Vec<&String> = state.orchestrator.policy.roles.keys().collect();
     Ok(Json(serde_json::json!({ "candidates": list, "roles": roles })).into_response())
 }
@@ -116,12 +111,12 @@ async fn candidates(
 async fn feedback_list(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
-) -> Result<Response, Response> {
-    review::require_steward(&state.orchestrator, &principal).map_err(error)?;
+) -> Result<Response, ApiError> {
+    review::require_steward(&state.orchestrator, &principal)?;
     let list = store(&state)
         .feedback(None, 200)
         .await
-        .map_err(|e| error(e.into()))?;
+        .map_err(ReviewError::from)?;
     Ok(Json(serde_json::json!({ "feedback": list })).into_response())
 }
 
@@ -131,10 +126,10 @@ async fn approve(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<ApproveRequest>, JsonRejection>,
-) -> Result<Response, Response> {
-    review::require_steward(&state.orchestrator, &principal).map_err(error)?;
-    check_id(&id).map_err(error)?;
-    let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
+) -> Result<Response, ApiError> {
+    review::require_steward(&state.orchestrator, &principal)?;
+    check_id(&id)?;
+    let Json(req) = body?;
     let done = review::approve(
         &state.orchestrator,
         &store(&state),
@@ -144,8 +139,7 @@ async fn approve(
         &id,
         req,
     )
-    .await
-    .map_err(error)?;
+    .await?;
     Ok(Json(done).into_response())
 }
 
@@ -161,10 +155,10 @@ async fn reject(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<RejectRequest>, JsonRejection>,
-) -> Result<Response, Response> {
-    review::require_steward(&state.orchestrator, &principal).map_err(error)?;
-    check_id(&id).map_err(error)?;
-    let Json(req) = body.map_err(|e| ApiError::from(e).into_response())?;
+) -> Result<Response, ApiError> {
+    review::require_steward(&state.orchestrator, &principal)?;
+    check_id(&id)?;
+    let Json(req) = body?;
     let c = review::reject(
         &state.orchestrator,
         &store(&state),
@@ -173,18 +167,17 @@ async fn reject(
         &id,
         req.note.as_deref(),
     )
-    .await
-    .map_err(error)?;
+    .await?;
     Ok(Json(c).into_response())
 }
 
 async fn verified(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
-) -> Result<Response, Response> {
-    review::require_steward(&state.orchestrator, &principal).map_err(error)?;
+) -> Result<Response, ApiError> {
+    review::require_steward(&state.orchestrator, &principal)?;
     let o = &state.orchestrator;
-    review::refresh(o, &store(&state)).await.map_err(error)?;
+    review::refresh(o, &store(&state)).await?;
     let (version, pairs) = o.verified.approved();
     Ok(Json(serde_json::json!({ "version": version, "verified_queries": *pairs })).into_response())
 }
