@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod boards;
 pub mod cli;
 pub mod dedupe;
 pub mod demo;

@@ -172,16 +172,43 @@ pub struct SubscriptionSettings {
     /// instance's scheduler off, e.g. for an instance that only serves).
     #[serde(default = "default_tick_secs")]
     pub tick_secs: u64,
+    /// A recipient's roles are the identity provider's last word only while
+    /// it is younger than this (seconds, default 7 days, as for Slack):
+    /// older, the run sends a notice asking them to sign in, not data.
+    #[serde(default = "default_identity_max_age_secs")]
+    pub identity_max_age_secs: i64,
+    /// Delivered runs are kept this many days, then purged (default 90).
+    #[serde(default = "default_inbox_keep_days")]
+    pub inbox_keep_days: i64,
+    /// A Slack channel with more members than this is not posted to
+    /// (default 50): each member's grants are checked at every run.
+    #[serde(default = "default_max_channel_members")]
+    pub max_channel_members: usize,
 }
 
 fn default_tick_secs() -> u64 {
     30
 }
 
+fn default_identity_max_age_secs() -> i64 {
+    7 * 24 * 3600
+}
+
+fn default_inbox_keep_days() -> i64 {
+    90
+}
+
+fn default_max_channel_members() -> usize {
+    50
+}
+
 impl Default for SubscriptionSettings {
     fn default() -> Self {
         SubscriptionSettings {
             tick_secs: default_tick_secs(),
+            identity_max_age_secs: default_identity_max_age_secs(),
+            inbox_keep_days: default_inbox_keep_days(),
+            max_channel_members: default_max_channel_members(),
         }
     }
 }

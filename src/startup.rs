@@ -184,7 +184,7 @@ pub async fn open_docs(settings: &Settings) -> anyhow::Result<Retriever> {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    subscription_tick_secs: u64,
+    subscriptions: crate::settings::SubscriptionSettings,
 }
 
 impl Application {
@@ -273,7 +273,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
-            subscription_tick_secs: settings.subscriptions.tick_secs,
+            subscriptions: settings.subscriptions.clone(),
         })
     }
 
@@ -296,6 +296,8 @@ impl Application {
                 .then(|| Arc::clone(&self.state.identities)),
             slack: self.state.slack.clone(),
             instance: crate::audit::new_id(),
+            settings: self.subscriptions.clone(),
+            last_purge: Arc::default(),
         }
     }
 
@@ -332,9 +334,9 @@ impl Application {
                 tokio::time::sleep(every).await;
             }
         });
-        if self.subscription_tick_secs > 0 {
+        if self.subscriptions.tick_secs > 0 {
             let deliverer = self.deliverer();
-            let every = std::time::Duration::from_secs(self.subscription_tick_secs);
+            let every = std::time::Duration::from_secs(self.subscriptions.tick_secs);
             tokio::spawn(async move {
                 loop {
                     let n = deliverer.tick(chrono::Utc::now().timestamp()).await;

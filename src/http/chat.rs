@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{ApiError, AppState, CurrentPrincipal};
 use crate::audit::Channel;
-use crate::orchestrator::{Answer, AnswerKind, progress};
+use crate::orchestrator::{Answer, progress};
 use crate::policy::Principal;
 
 /// Request body.
@@ -247,56 +247,6 @@ fn stream_answer(
         .into_response()
 }
 
-/// Creates the subscription a chat message asked for, and says so (or why
-/// not, as a refusal). Its runs are answered later, each under the asker's
-/// grants of that moment.
-async fn subscribe(
-    state: &AppState,
-    principal: &Principal,
-    request: Result<crate::subscriptions::NewSubscription, String>,
-) -> Answer {
-    let store = crate::subscriptions::SubscriptionStore::new(state.sessions.clone());
-    let now = chrono::Utc::now().timestamp();
-    let created = match request {
-        Ok(req) => {
-            crate::subscriptions::create(
-                &store,
-                &state.orchestrator.semantic,
-                principal,
-                req,
-                state.limits.max_question_chars,
-                state.slack.is_some(),
-                now,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match created {
-        Ok(s) => {
-            let next = chrono::DateTime::from_timestamp(s.next_run_at, 0)
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default();
-            let text = match &s.alert {
-                Some(a) => format!(
-                    "Alert set: I'll check \"{}\" on the schedule `{}` ({}), first on {next}, and tell you in your inbox when it is {} {}, with what you may see at that moment. Pause or delete it under Subscriptions.",
-                    s.question,
-                    s.cron,
-                    s.timezone,
-                    if a.above { "above" } else { "below" },
-                    a.threshold
-                ),
-                None => format!(
-                    "Subscribed: I'll answer \"{}\" on the schedule `{}` ({}), first on {next}, with what you may see at that moment, in your inbox. Pause or delete it under Subscriptions.",
-                    s.question, s.cron, s.timezone
-                ),
-            };
-            Answer::new(AnswerKind::Subscription, text)
-        }
-        Err(reason) => Answer::refusal(format!("I couldn't subscribe you: {reason}."), reason),
-    }
-}
-
 async fn chat(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
@@ -315,7 +265,16 @@ async fn chat(
         question,
         req.timezone.clone(),
     ) {
-        let answer = subscribe(&state, &principal, request).await;
+        let answer = crate::subscriptions::answer_request(
+            &crate::subscriptions::SubscriptionStore::new(state.sessions.clone()),
+            &state.orchestrator.semantic,
+            &principal,
+            request,
+            state.limits.max_question_chars,
+            state.slack.is_some(),
+            chrono::Utc::now().timestamp(),
+        )
+        .await;
         let conversation_id = format!("{:032x}", rand::rng().random::<u128>());
         let body = ChatResponse {
             conversation_id,

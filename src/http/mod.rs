@@ -7,6 +7,7 @@ mod chat;
 mod docs;
 pub use audit::parse_time;
 pub use chat::check_question;
+mod boards;
 mod error;
 mod health;
 mod metrics;
@@ -301,6 +302,7 @@ pub fn router(state: AppState) -> Router {
         .merge(slack::router())
         .merge(review::router())
         .merge(subscriptions::router())
+        .merge(boards::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

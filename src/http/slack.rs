@@ -278,6 +278,7 @@ fn question_of(slack: &Slack, payload: &Value) -> Option<SlackQuestion> {
         user: user.to_owned(),
         text: reply::plain_text(str_of(event, "text")),
         conversation: conversation_id(&[team, channel, &thread_ts, user]),
+        channel: (!direct).then(|| channel.to_owned()),
         destination,
     })
 }
@@ -316,6 +317,7 @@ async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes
                 user: user.to_owned(),
                 text,
                 conversation: conversation_id(&[team, channel, user, "command"]),
+                channel: Some(channel.to_owned()),
                 destination: Destination::ResponseUrl {
                     url: response_url.to_owned(),
                     public: slack.settings.public_answers,

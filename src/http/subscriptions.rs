@@ -1,5 +1,5 @@
 //! Subscriptions over HTTP (see [`crate::subscriptions`]):
-//! - `POST /api/subscriptions` `{"question", "cron", "timezone"?, "target"?: "inbox"|"slack", "slack_user"?, "alert"?: {"metric", "above", "threshold"}}`
+//! - `POST /api/subscriptions` `{"question", "cron", "timezone"?, "target"?: "inbox"|"slack"|"channel", "slack_user"?, "slack_channel"?, "alert"?: {"metric", "above", "threshold"}}`
 //!   → 201 the subscription; 400 `invalid_subscription` with the reason.
 //! - `GET /api/subscriptions[?all=true]` → `{"subscriptions": […]}`: the
 //!   caller's, or everyone's for an admin (`all=true` is 403 otherwise).

@@ -1,6 +1,8 @@
 //! The few Slack Web API methods steward calls (<https://api.slack.com/methods>):
-//! `users.info` (to learn a user's verified email), `chat.postMessage`,
-//! `chat.postEphemeral`, and posting to a slash command's `response_url`.
+//! `users.info` (to learn a user's verified email), `conversations.members`
+//! and `auth.test` (who reads a channel, and which member is steward's own
+//! bot), `chat.postMessage`, `chat.postEphemeral`, and posting to a slash
+//! command's `response_url`.
 //! Requests carry the bot token as `Authorization: Bearer`; redirects are not
 //! followed; responses over 1 MB are refused. Errors name the method and
 //! Slack's error code, never the token.
@@ -110,20 +112,7 @@ impl SlackApi {
     /// # Errors
     /// [`SlackApiError`] when Slack fails or refuses.
     pub async fn user(&self, user: &str) -> Result<SlackUser, SlackApiError> {
-        let mut url = url::Url::parse(&format!("{}/users.info", self.base)).map_err(|e| {
-            SlackApiError::Http {
-                method: "users.info",
-                reason: e.to_string(),
-            }
-        })?;
-        url.query_pairs_mut().append_pair("user", user);
-        let resp = self
-            .http
-            .get(url)
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await;
-        let v = Self::check("users.info", Self::read("users.info", resp).await?)?;
+        let v = self.get("users.info", &[("user", user)]).await?;
         let u = &v["user"];
         let active_human = u["deleted"].as_bool() != Some(true)
             && u["is_bot"].as_bool() != Some(true)
@@ -137,6 +126,78 @@ impl SlackApi {
             verified_email,
             active_human,
         })
+    }
+
+    /// GETs `method` with `query`; the checked JSON reply.
+    async fn get(
+        &self,
+        method: &'static str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, SlackApiError> {
+        let mut url = url::Url::parse(&format!("{}/{method}", self.base)).map_err(|e| {
+            SlackApiError::Http {
+                method,
+                reason: e.to_string(),
+            }
+        })?;
+        url.query_pairs_mut().extend_pairs(query);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await;
+        Self::check(method, Self::read(method, resp).await?)
+    }
+
+    /// `conversations.members`: the user ids in `channel`, following
+    /// `response_metadata.next_cursor`, but never more than `max + 1` ids
+    /// (enough to tell the channel is too large).
+    ///
+    /// # Errors
+    /// [`SlackApiError`] when Slack fails or refuses (`channel_not_found`,
+    /// `not_in_channel` when the bot was not added).
+    pub async fn members(&self, channel: &str, max: usize) -> Result<Vec<String>, SlackApiError> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        let limit = (max + 1).clamp(1, 1000).to_string();
+        loop {
+            let v = self
+                .get(
+                    "conversations.members",
+                    &[("channel", channel), ("limit", &limit), ("cursor", &cursor)],
+                )
+                .await?;
+            out.extend(
+                v["members"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str().map(str::to_owned)),
+            );
+            cursor = v["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() || out.len() > max {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `auth.test`: the user id of steward's own bot.
+    ///
+    /// # Errors
+    /// [`SlackApiError`] when Slack fails or refuses.
+    pub async fn bot_user(&self) -> Result<String, SlackApiError> {
+        let v = self.get("auth.test", &[]).await?;
+        v["user_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(SlackApiError::Refused {
+                method: "auth.test",
+                code: "no_user_id".into(),
+            })
     }
 
     /// Calls a JSON-bodied Web API method (`chat.postMessage`, `chat.postEphemeral`).

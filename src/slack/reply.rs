@@ -21,6 +21,7 @@ use crate::audit::Channel;
 use crate::orchestrator::Orchestrator;
 use crate::policy::Principal;
 use crate::session::SessionStore;
+use crate::subscriptions::{self, Target};
 
 /// Where an answer goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +43,11 @@ pub enum Destination {
         /// The thread's parent `ts`.
         thread_ts: String,
     },
-    /// `chat.postMessage` to a user id: the direct message with the bot
-    /// (subscriptions).
-    Direct {
-        /// The Slack user id.
-        user: String,
+    /// `chat.postMessage` outside any thread (subscriptions): to a user id
+    /// (the direct message with the bot) or a channel id.
+    Post {
+        /// The Slack user or channel id.
+        channel: String,
     },
     /// A slash command's `response_url`.
     ResponseUrl {
@@ -66,6 +67,8 @@ pub struct SlackQuestion {
     pub text: String,
     /// steward conversation id (one per Slack thread and user).
     pub conversation: String,
+    /// The channel asked in (`None` for a direct message with the bot).
+    pub channel: Option<String>,
     /// Where the answer goes.
     pub destination: Destination,
 }
@@ -158,8 +161,8 @@ fn body_for(to: &Destination, mut message: Value) -> (Option<&'static str>, Valu
             user,
             thread_ts,
         } => json!({"channel": channel, "user": user, "thread_ts": thread_ts}),
-        Destination::Direct { user } => {
-            json!({"channel": user, "unfurl_links": false, "unfurl_media": false})
+        Destination::Post { channel } => {
+            json!({"channel": channel, "unfurl_links": false, "unfurl_media": false})
         }
         Destination::ResponseUrl { public, .. } => json!({
             "response_type": if *public { "in_channel" } else { "ephemeral" },
@@ -170,7 +173,7 @@ fn body_for(to: &Destination, mut message: Value) -> (Option<&'static str>, Valu
         m.extend(e.clone());
     }
     let method = match to {
-        Destination::Thread { .. } | Destination::Direct { .. } => Some("chat.postMessage"),
+        Destination::Thread { .. } | Destination::Post { .. } => Some("chat.postMessage"),
         Destination::Ephemeral { .. } => Some("chat.postEphemeral"),
         Destination::ResponseUrl { .. } => None,
     };
@@ -261,6 +264,30 @@ pub async fn answer(
         Ok(question) => question,
         Err(e) => return deliver(&slack, &q.destination, blocks::notice(&e.message)).await,
     };
+    if let Some(request) = subscriptions::from_chat(&orchestrator.semantic, question, None) {
+        let request = request.and_then(|mut req| {
+            if req.target == Some(Target::Channel) {
+                req.slack_channel = Some(q.channel.clone().ok_or(
+                    "ask for a channel subscription in the channel it should be posted to",
+                )?);
+            } else {
+                req.target = Some(Target::Slack);
+                req.slack_user = Some(q.user.clone());
+            }
+            Ok(req)
+        });
+        let answer = subscriptions::answer_request(
+            &subscriptions::SubscriptionStore::new(store.clone()),
+            &orchestrator.semantic,
+            &principal,
+            request,
+            max_question_chars,
+            true,
+            now,
+        )
+        .await;
+        return deliver(&slack, &q.destination, blocks::render(&answer)).await;
+    }
     let answer = match orchestrator
         .ask_in(&principal, Channel::Slack, &q.conversation, question)
         .await

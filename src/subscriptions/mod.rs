@@ -1,15 +1,28 @@
 //! Subscriptions: "send me weekly active users every Monday at 9:00". A
 //! question is answered again on a schedule (`schedule.rs`: cron in a time
-//! zone) and delivered to the recipient's web inbox or as a Slack direct
-//! message.
+//! zone) and delivered to the recipient's web inbox, as a Slack direct
+//! message, or to a Slack channel.
 //!
 //! Invariant: **a delivery is computed under the recipient's grants at send
 //! time**, never the creator's or those of the moment it was created. The
 //! recipient is the user who created it; at each run their principal is
 //! resolved again (the identity provider's last word in the identity
-//! directory, else a configured dev user). A recipient with no role left
-//! gets a notice, never data, and the subscription pauses. A Slack direct
+//! directory, no older than `subscriptions.identity_max_age_secs`, else a
+//! configured dev user). A recipient with no role left gets a notice, never
+//! data, and the subscription pauses; one whose roles the provider has not
+//! confirmed recently gets a notice asking them to sign in. A Slack direct
 //! message goes only to a Slack user who maps to the recipient at send time.
+//!
+//! A Slack channel's recipients are **all its members**: at each run every
+//! member (steward's own bot aside) must map to a principal, the creator
+//! must be one of them, and the question is answered under each member's
+//! grants. Only when every member gets the same answer is it posted;
+//! otherwise the run is refused and the creator told why. So a channel sees
+//! only what each of its members could ask for themselves.
+//!
+//! A threshold alert fires once per crossing: it delivers when its metric
+//! crosses the threshold and stays quiet until the value has been back on
+//! the other side.
 //!
 //! Every run is a question with its own audit event (channel
 //! `subscription`). Runs are exactly-once across instances: the delivery
@@ -18,19 +31,17 @@
 //! instance was up is sent once when one is, marked late; the runs in
 //! between are not sent.
 
+mod deliver;
 pub mod schedule;
 mod store;
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
+pub use deliver::Deliverer;
 pub use store::{LEASE_SECS, SubscriptionStore};
 
-use crate::audit::Channel;
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::Answer;
 use crate::policy::Principal;
-use crate::session::SessionStore;
 
 /// Most subscriptions one user may hold.
 pub const MAX_PER_USER: usize = 50;
@@ -45,6 +56,8 @@ pub enum Target {
     Inbox,
     /// A Slack direct message to `slack_user`.
     Slack,
+    /// A post in the Slack channel `slack_channel`.
+    Channel,
 }
 
 impl Target {
@@ -52,6 +65,7 @@ impl Target {
         match self {
             Target::Inbox => "inbox",
             Target::Slack => "slack",
+            Target::Channel => "channel",
         }
     }
 }
@@ -79,6 +93,15 @@ impl Alert {
             value < self.threshold
         }
     }
+
+    /// One run of the alert: given the metric's `value` (`None` when the
+    /// recipient got none) and whether it was `firing` after the last run,
+    /// `(send, firing now)`. It sends once per crossing: when the threshold
+    /// is crossed and was not at the last run.
+    pub fn step(&self, value: Option<f64>, firing: bool) -> (bool, bool) {
+        let crossed = value.is_some_and(|v| self.fires(v));
+        (crossed && !firing, crossed)
+    }
 }
 
 /// A stored subscription.
@@ -94,10 +117,12 @@ pub struct Subscription {
     pub cron: String,
     /// IANA time zone the expression is read in.
     pub timezone: String,
-    /// Inbox or Slack.
+    /// Inbox, Slack direct message or Slack channel.
     pub target: Target,
     /// The Slack user id, for Slack.
     pub slack_user: Option<String>,
+    /// The Slack channel id, for a channel.
+    pub slack_channel: Option<String>,
     /// Paused subscriptions do not run.
     pub paused: bool,
     /// The next run (Unix seconds).
@@ -106,6 +131,8 @@ pub struct Subscription {
     pub created_at: i64,
     /// A threshold alert, if this is one.
     pub alert: Option<Alert>,
+    /// An alert that fired and has not cleared since.
+    pub alert_firing: bool,
 }
 
 /// A delivered run, as the inbox lists it.
@@ -115,13 +142,14 @@ pub struct Delivery {
     pub subscription_id: String,
     /// Its question.
     pub question: String,
-    /// `inbox` or `slack`.
+    /// `inbox`, `slack` or `channel`.
     pub target: String,
     /// The run's scheduled time (Unix seconds).
     pub scheduled_for: i64,
     /// When it was delivered.
     pub delivered_at: Option<i64>,
-    /// `sent`, `notice` (no access: no data) or `refused` (Slack user not the recipient).
+    /// `sent`, `notice` (no access: no data) or `refused` (a Slack user
+    /// not the recipient, or a channel whose members may not all see it).
     pub outcome: String,
     /// Run after downtime.
     pub late: bool,
@@ -143,12 +171,15 @@ pub struct NewSubscription {
     /// IANA time zone (default UTC).
     #[serde(default)]
     pub timezone: Option<String>,
-    /// `inbox` (default) or `slack`.
+    /// `inbox` (default), `slack` or `channel`.
     #[serde(default)]
     pub target: Option<Target>,
     /// The Slack user id for `slack`.
     #[serde(default)]
     pub slack_user: Option<String>,
+    /// The Slack channel id for `channel`.
+    #[serde(default)]
+    pub slack_channel: Option<String>,
     /// Make it a threshold alert on this metric; `question` is then
     /// replaced by "<metric label> yesterday".
     #[serde(default)]
@@ -189,16 +220,34 @@ pub async fn create(
         .and_then(|t| schedule.next_after(t))
         .ok_or("that schedule never runs")?;
     let target = req.target.unwrap_or(Target::Inbox);
-    let slack_user = match target {
-        Target::Inbox => None,
-        Target::Slack if !slack_enabled => return Err("Slack is not enabled here".into()),
-        Target::Slack => {
-            let id = req.slack_user.unwrap_or_default();
-            if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err("slack_user must be a Slack user id such as U012AB3CD".into());
-            }
-            Some(id)
-        }
+    let slack_id = |id: Option<String>, first: &[char], what: &str| {
+        let id = id.unwrap_or_default();
+        let ok = id.len() <= 32
+            && id.starts_with(first)
+            && id.chars().all(|c| c.is_ascii_alphanumeric());
+        ok.then_some(id).ok_or_else(|| what.to_owned())
+    };
+    if target != Target::Inbox && !slack_enabled {
+        return Err("Slack is not enabled here".into());
+    }
+    let (slack_user, slack_channel) = match target {
+        Target::Inbox => (None, None),
+        Target::Slack => (
+            Some(slack_id(
+                req.slack_user,
+                &['U', 'W'],
+                "slack_user must be a Slack user id such as U012AB3CD",
+            )?),
+            None,
+        ),
+        Target::Channel => (
+            None,
+            Some(slack_id(
+                req.slack_channel,
+                &['C', 'G'],
+                "slack_channel must be a Slack channel id such as C012AB3CD (ask in the channel itself from Slack)",
+            )?),
+        ),
     };
     let existing = store
         .list(Some(&principal.user))
@@ -215,10 +264,12 @@ pub async fn create(
         timezone,
         target,
         slack_user,
+        slack_channel,
         paused: false,
         next_run_at: first.timestamp(),
         created_at: now,
         alert: req.alert,
+        alert_firing: false,
     };
     store
         .add(&s)
@@ -256,6 +307,7 @@ pub fn from_chat(
             timezone,
             target: None,
             slack_user: None,
+            slack_channel: None,
             alert: Some(Alert {
                 metric: metric.name.clone(),
                 above: a.above,
@@ -268,10 +320,77 @@ pub fn from_chat(
         question,
         cron,
         timezone,
-        target: None,
+        target: schedule::for_channel(message).then_some(Target::Channel),
         slack_user: None,
+        slack_channel: None,
         alert: None,
     }))
+}
+
+/// Creates the subscription a chat message asked for (see [`from_chat`])
+/// and says so, or why not as a refusal. Its runs are answered later, each
+/// under the recipients' grants of that moment.
+pub async fn answer_request(
+    store: &SubscriptionStore,
+    layer: &crate::semantic::SemanticLayer,
+    principal: &Principal,
+    request: Result<NewSubscription, String>,
+    max_question_chars: usize,
+    slack_enabled: bool,
+    now: i64,
+) -> Answer {
+    use crate::orchestrator::AnswerKind;
+    let created = match request {
+        Ok(req) => {
+            create(
+                store,
+                layer,
+                principal,
+                req,
+                max_question_chars,
+                slack_enabled,
+                now,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let s = match created {
+        Ok(s) => s,
+        Err(reason) => {
+            return Answer::refusal(format!("I couldn't subscribe you: {reason}."), reason);
+        }
+    };
+    let next = chrono::DateTime::from_timestamp(s.next_run_at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let place = match s.target {
+        Target::Inbox => "in your inbox",
+        Target::Slack => "by Slack direct message",
+        Target::Channel => {
+            "in this channel, only while every member of the channel may see the same answer"
+        }
+    };
+    let whose = if s.target == Target::Channel {
+        "the members"
+    } else {
+        "you"
+    };
+    let text = match &s.alert {
+        Some(a) => format!(
+            "Alert set: I'll check \"{}\" on the schedule `{}` ({}), first on {next}, and tell you {place} when it goes {} {}, once per crossing, with what {whose} may see at that moment. Pause or delete it under Subscriptions.",
+            s.question,
+            s.cron,
+            s.timezone,
+            if a.above { "above" } else { "below" },
+            a.threshold
+        ),
+        None => format!(
+            "Subscribed: I'll answer \"{}\" on the schedule `{}` ({}), first on {next}, with what {whose} may see at that moment, {place}. Pause or delete it under Subscriptions.",
+            s.question, s.cron, s.timezone
+        ),
+    };
+    Answer::new(AnswerKind::Subscription, text)
 }
 
 /// The next run of `s` after `now` (Unix seconds); far in the future when
@@ -283,214 +402,39 @@ pub fn next_run(s: &Subscription, now: i64) -> i64 {
         .map_or(i64::MAX / 2, |t| t.timestamp())
 }
 
-/// How a claimed run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Run {
-    /// Delivered: the answer, or a notice that nothing may be sent.
-    Delivered,
-    /// An alert whose threshold was not crossed: nothing sent.
-    Quiet,
-    /// Not sent, for good (a Slack user who is not the recipient).
-    Refused,
-    /// No answer now (audit trail down, steward busy): the claim stays
-    /// open, the schedule does not advance, and a tick after the lease
-    /// tries again.
-    Retry,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What a scheduler needs to run deliveries.
-#[derive(Clone)]
-pub struct Deliverer {
-    /// Answers the questions.
-    pub orchestrator: Arc<Orchestrator>,
-    /// steward's database (the identity directory).
-    pub sessions: SessionStore,
-    /// Subscriptions and deliveries.
-    pub store: SubscriptionStore,
-    /// Dev users (dev identity mode only).
-    pub dev_users: Option<Arc<crate::auth::DevIdentities>>,
-    /// Slack, when enabled.
-    pub slack: Option<Arc<crate::slack::Slack>>,
-    /// This instance's name in claims.
-    pub instance: String,
-}
-
-impl Deliverer {
-    /// The recipient's principal now: the identity provider's last word
-    /// (identity directory), else a dev user in dev identity mode; `None`
-    /// when there is none or it holds no role.
-    async fn recipient(&self, user: &str) -> Option<Principal> {
-        let from_directory = match self.sessions.identity_by_user(user).await {
-            Ok(entry) => entry.map(|e| Principal {
-                user: e.user,
-                roles: e.roles,
-                groups: e.groups,
-            }),
-            Err(e) => {
-                tracing::warn!(error = %e, "subscription: identity directory unavailable");
-                return None;
-            }
+    #[test]
+    fn an_alert_sends_once_per_crossing() {
+        let below = Alert {
+            metric: "m".into(),
+            above: false,
+            threshold: 0.3,
         };
-        from_directory
-            .or_else(|| self.dev_users.as_ref()?.principal(user))
-            .filter(|p| !p.roles.is_empty())
-    }
-
-    /// Runs every due subscription once; returns how many runs this
-    /// instance delivered. Errors are logged per run.
-    pub async fn tick(&self, now: i64) -> usize {
-        let due = match self.store.due(now).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "subscriptions: could not read due runs");
-                return 0;
-            }
+        // Values over successive runs, and what each run does.
+        let runs = [
+            (Some(0.4), false),
+            (Some(0.2), true),
+            (Some(0.1), false),
+            (None, false),
+            (Some(0.25), true),
+            (Some(0.3), false),
+            (Some(0.29), true),
+        ];
+        let mut firing = false;
+        for (i, (value, sends)) in runs.into_iter().enumerate() {
+            let (send, now) = below.step(value, firing);
+            assert_eq!(send, sends, "run {i}: {value:?}");
+            firing = now;
+        }
+        let above = Alert {
+            above: true,
+            ..below
         };
-        let mut delivered = 0;
-        for s in due {
-            let scheduled = s.next_run_at;
-            let late = now - scheduled > LATE_AFTER_SECS;
-            match self
-                .store
-                .claim(&s.id, scheduled, &self.instance, now, late)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "subscriptions: claim failed");
-                    continue;
-                }
-            }
-            // Box: an answer's future is large; keep it off the tick's stack.
-            match Box::pin(self.deliver(&s, scheduled, late, now)).await {
-                Run::Delivered => delivered += 1,
-                Run::Refused | Run::Quiet => {}
-                Run::Retry => continue,
-            }
-            if let Err(e) = self
-                .store
-                .advance(&s.id, scheduled, next_run(&s, now.max(scheduled)))
-                .await
-            {
-                tracing::warn!(error = %e, "subscriptions: could not schedule the next run");
-            }
-        }
-        delivered
-    }
-
-    /// Answers one run under the recipient's current grants and delivers it.
-    async fn deliver(&self, s: &Subscription, scheduled: i64, late: bool, now: i64) -> Run {
-        let finish =
-            |outcome: &'static str, event: Option<String>, body: Option<serde_json::Value>| {
-                let store = self.store.clone();
-                let id = s.id.clone();
-                async move {
-                    if let Err(e) = store
-                        .finish(
-                            &id,
-                            scheduled,
-                            outcome,
-                            event.as_deref(),
-                            body.as_ref(),
-                            now,
-                        )
-                        .await
-                    {
-                        tracing::warn!(error = %e, "subscriptions: could not record a delivery");
-                    }
-                }
-            };
-        let Some(principal) = self.recipient(&s.user).await else {
-            let text = "You no longer have access to steward, so this subscription was paused and nothing was sent.";
-            if let Err(e) = self.store.set_paused(&s.id, true, s.next_run_at).await {
-                tracing::warn!(error = %e, "subscriptions: could not pause");
-            }
-            self.send_notice(s, text).await;
-            finish("notice", None, Some(serde_json::json!({"notice": text}))).await;
-            return Run::Delivered;
-        };
-        // Slack: only to a Slack user who is the recipient right now.
-        if s.target == Target::Slack {
-            let slack_user = s.slack_user.clone().unwrap_or_default();
-            let Some(slack) = self.slack.as_ref() else {
-                finish("refused", None, None).await;
-                return Run::Refused;
-            };
-            match crate::slack::reply::resolve(slack, &self.sessions, &slack_user, now).await {
-                Ok(Some(p)) if p.user == s.user => {}
-                Ok(_) => {
-                    tracing::warn!("subscription: the Slack user is not the recipient; not sent");
-                    finish("refused", None, None).await;
-                    return Run::Refused;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "subscription: Slack unreachable; will retry after the lease");
-                    return Run::Retry;
-                }
-            }
-        }
-        let answer = match self
-            .orchestrator
-            .ask(&principal, Channel::Subscription, &s.question)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "subscription: no answer; will retry after the lease");
-                return Run::Retry;
-            }
-        };
-        let event = answer.event_id.clone();
-        // An alert sends only when its metric, as the recipient may see it,
-        // crossed the threshold.
-        if let Some(alert) = &s.alert {
-            let value = (answer.metric.as_deref() == Some(alert.metric.as_str()))
-                .then(|| answer.key_numbers.first().map(|k| k.value))
-                .flatten();
-            if !value.is_some_and(|v| alert.fires(v)) {
-                finish("quiet", event, None).await;
-                return Run::Quiet;
-            }
-        }
-        match s.target {
-            Target::Slack => {
-                let mut message = crate::slack::blocks::render(&answer);
-                if late {
-                    message["text"] = serde_json::json!(format!(
-                        "(late) {}",
-                        message["text"].as_str().unwrap_or_default()
-                    ));
-                }
-                let to = crate::slack::reply::Destination::Direct {
-                    user: s.slack_user.clone().unwrap_or_default(),
-                };
-                if let Some(slack) = &self.slack {
-                    crate::slack::reply::deliver(slack, &to, message).await;
-                }
-                finish("sent", event, None).await;
-            }
-            Target::Inbox => {
-                // Personal data is never kept at rest in the inbox.
-                let reads_pii = answer
-                    .queries
-                    .iter()
-                    .any(|q| q.classes.contains(&crate::policy::ColumnClass::Pii));
-                let body = (!reads_pii)
-                    .then(|| serde_json::to_value(&answer).ok())
-                    .flatten();
-                finish("sent", event, body).await;
-            }
-        }
-        Run::Delivered
-    }
-
-    /// Tells the recipient a run sent no data (Slack only; the inbox keeps
-    /// the notice as the delivery).
-    async fn send_notice(&self, s: &Subscription, text: &str) {
-        if let (Target::Slack, Some(slack), Some(user)) = (s.target, &self.slack, &s.slack_user) {
-            let to = crate::slack::reply::Destination::Direct { user: user.clone() };
-            crate::slack::reply::deliver(slack, &to, crate::slack::blocks::notice(text)).await;
-        }
+        assert_eq!(above.step(Some(0.31), false), (true, true));
+        assert_eq!(above.step(Some(0.3), true), (false, false));
+        assert_eq!(above.step(Some(f64::NAN), false), (false, false));
     }
 }

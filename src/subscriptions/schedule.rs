@@ -68,9 +68,19 @@ static PHRASE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
 });
 
 static LEAD_IN: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(please\s+)?(send|tell|give|email|post|remind)\s+(me|us)\s+(about\s+)?")
-        .expect("lead-in compiles")
+    Regex::new(
+        r"(?i)^\s*(please\s+)?(send|tell|give|email|post|remind)\s+(?:(me|us)|(?P<channel>(?:to\s+|in\s+)?this\s+channel))\s+(about\s+)?",
+    )
+    .expect("lead-in compiles")
 });
+
+/// Whether a subscription request's lead-in names the channel it was asked
+/// in ("post this channel …", "send to this channel …") rather than the asker.
+pub fn for_channel(message: &str) -> bool {
+    LEAD_IN
+        .captures(message)
+        .is_some_and(|c| c.name("channel").is_some())
+}
 
 /// A subscription request in a chat message: a lead-in ("send me", "tell
 /// me", "remind me"), a question and a schedule phrase, as a cron
@@ -240,10 +250,21 @@ mod tests {
             ("remind me about signups every hour", "0 * * * *", "signups"),
             ("Please email me MRR every month", "0 9 1 * *", "MRR"),
             ("send us churn every friday at 12am", "0 0 * * 5", "churn"),
+            (
+                "post to this channel weekly active users every Monday at 9:00",
+                "0 9 * * 1",
+                "weekly active users",
+            ),
+            ("send this channel DAU every day", "0 9 * * *", "DAU"),
         ] {
             assert_eq!(
                 from_phrase(message),
                 Some((cron.to_owned(), question.to_owned())),
+                "{message}"
+            );
+            assert_eq!(
+                for_channel(message),
+                message.contains("channel"),
                 "{message}"
             );
         }
@@ -254,6 +275,7 @@ mod tests {
             "send me DAU every Monday at 25:00",
             "send me every Monday at 9",
             "send me DAU every Monday at 13pm",
+            "send channel DAU every day",
         ] {
             assert_eq!(from_phrase(message), None, "{message}");
         }

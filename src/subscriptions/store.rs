@@ -19,7 +19,7 @@ pub struct SubscriptionStore {
     db: SessionStore,
 }
 
-const COLUMNS: &str = "id, user_id, question, cron, timezone, target, slack_user, paused, next_run_at, created_at, alert";
+const COLUMNS: &str = "id, user_id, question, cron, timezone, target, slack_user, paused, next_run_at, created_at, alert, slack_channel, alert_firing";
 
 fn subscription_of(row: &AnyRow) -> Result<Subscription, sqlx::Error> {
     let target: String = row.try_get("target")?;
@@ -29,10 +29,10 @@ fn subscription_of(row: &AnyRow) -> Result<Subscription, sqlx::Error> {
         question: row.try_get("question")?,
         cron: row.try_get("cron")?,
         timezone: row.try_get("timezone")?,
-        target: if target == "slack" {
-            Target::Slack
-        } else {
-            Target::Inbox
+        target: match target.as_str() {
+            "slack" => Target::Slack,
+            "channel" => Target::Channel,
+            _ => Target::Inbox,
         },
         slack_user: row.try_get("slack_user")?,
         paused: row.try_get::<i64, _>("paused")? != 0,
@@ -41,6 +41,8 @@ fn subscription_of(row: &AnyRow) -> Result<Subscription, sqlx::Error> {
         alert: row
             .try_get::<Option<String>, _>("alert")?
             .and_then(|a| serde_json::from_str(&a).ok()),
+        slack_channel: row.try_get("slack_channel")?,
+        alert_firing: row.try_get::<i64, _>("alert_firing")? != 0,
     })
 }
 
@@ -56,7 +58,7 @@ impl SubscriptionStore {
     /// Database failures.
     pub async fn add(&self, s: &Subscription) -> Result<(), sqlx::Error> {
         sqlx::query(self.db.sql(&format!(
-            "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         )))
         .bind(&s.id)
         .bind(&s.user)
@@ -69,6 +71,8 @@ impl SubscriptionStore {
         .bind(s.next_run_at)
         .bind(s.created_at)
         .bind(s.alert.as_ref().and_then(|a| serde_json::to_string(a).ok()))
+        .bind(s.slack_channel.clone())
+        .bind(i64::from(s.alert_firing))
         .execute(self.db.pool())
         .await
         .map(drop)
@@ -122,6 +126,39 @@ impl SubscriptionStore {
         .execute(self.db.pool())
         .await
         .map(drop)
+    }
+
+    /// Records whether an alert's threshold is crossed now, so it fires
+    /// once per crossing.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn set_alert_firing(&self, id: &str, firing: bool) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            self.db
+                .sql("UPDATE subscriptions SET alert_firing = $1 WHERE id = $2"),
+        )
+        .bind(i64::from(firing))
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .map(drop)
+    }
+
+    /// Deletes finished deliveries scheduled before `before` (Unix seconds);
+    /// returns how many. Claims still open are kept.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn purge(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            self.db
+                .sql("DELETE FROM deliveries WHERE scheduled_for < $1 AND outcome IS NOT NULL"),
+        )
+        .bind(before)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes a subscription and its deliveries.
@@ -199,7 +236,7 @@ impl SubscriptionStore {
         Ok(taken.rows_affected() == 1)
     }
 
-    /// Records a claimed run's outcome (`sent`, `notice` or `refused`), the
+    /// Records a claimed run's outcome (`sent`, `notice`, `refused` or `quiet`), the
     /// question's audit event, and for the inbox the answer as JSON.
     ///
     /// # Errors

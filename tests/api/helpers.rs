@@ -228,6 +228,15 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// DELETEs `path` as `user`; returns the status.
+    pub async fn delete(&self, user: Option<&str>, path: &str) -> u16 {
+        let mut req = self.client.delete(format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.header("X-Steward-Dev-User", u);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
     pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, Value) {
         let mut req = self.client.get(format!("{}{path}", self.base));
         if let Some(u) = user {

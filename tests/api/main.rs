@@ -6,6 +6,7 @@ mod audit_store;
 mod backchannel;
 mod bad_input;
 mod bearer;
+mod boards;
 mod chinook;
 mod cli;
 mod cli_retrieval;

@@ -38,7 +38,12 @@ struct CaptureState {
     users: Arc<Mutex<HashMap<String, Value>>>,
     /// Held `users.info` calls wait for this.
     gate: Arc<tokio::sync::Semaphore>,
+    /// Channel id → member ids (`conversations.members`).
+    channels: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
+
+/// steward's own bot user, as `auth.test` reports it.
+pub const BOT_USER: &str = "UBOTSTEWARD";
 
 /// The stand-in for Slack.
 pub struct Capture {
@@ -72,6 +77,37 @@ async fn users_info(
         Some(u) => json!({"ok": true, "user": u}),
         None => json!({"ok": false, "error": "user_not_found"}),
     })
+}
+
+/// `conversations.members`, two members per page so the cursor is followed.
+async fn members(
+    State(s): State<CaptureState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::Json<Value> {
+    let id = q.get("channel").cloned().unwrap_or_default();
+    record(
+        &s,
+        "conversations.members".into(),
+        &headers,
+        json!({ "channel": id }),
+    );
+    let Some(all) = s.channels.lock().unwrap().get(&id).cloned() else {
+        return axum::Json(json!({"ok": false, "error": "channel_not_found"}));
+    };
+    let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let page: Vec<&String> = all.iter().skip(from).take(2).collect();
+    let next = if from + 2 < all.len() {
+        (from + 2).to_string()
+    } else {
+        String::new()
+    };
+    axum::Json(json!({"ok": true, "members": page, "response_metadata": {"next_cursor": next}}))
+}
+
+async fn auth_test(State(s): State<CaptureState>, headers: HeaderMap) -> axum::Json<Value> {
+    record(&s, "auth.test".into(), &headers, Value::Null);
+    axum::Json(json!({"ok": true, "user_id": BOT_USER}))
 }
 
 async fn api_method(
@@ -110,9 +146,12 @@ impl Capture {
             calls: Arc::default(),
             users: Arc::default(),
             gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            channels: Arc::default(),
         };
         let app = Router::new()
             .route("/api/users.info", get(users_info))
+            .route("/api/conversations.members", get(members))
+            .route("/api/auth.test", get(auth_test))
             .route("/api/{method}", post(api_method))
             .route("/hooks/{*rest}", post(hook))
             .with_state(state.clone());
@@ -131,6 +170,15 @@ impl Capture {
         );
     }
 
+    /// A channel and its members.
+    pub fn channel(&self, id: &str, members: &[&str]) {
+        self.state
+            .channels
+            .lock()
+            .unwrap()
+            .insert(id.into(), members.iter().map(|m| (*m).to_owned()).collect());
+    }
+
     pub fn set_user(&self, id: &str, user: Value) {
         self.state.users.lock().unwrap().insert(id.into(), user);
     }
@@ -141,13 +189,18 @@ impl Capture {
 
     /// Waits (up to 60 s) for the `n`th (from 0) call to `path`.
     pub async fn nth(&self, path: &str, n: usize) -> Call {
+        self.nth_matching(n, |c| c.path == path).await
+    }
+
+    /// Waits (up to 60 s) for the `n`th (from 0) call for which `pick` holds.
+    pub async fn nth_matching(&self, n: usize, pick: impl Fn(&Call) -> bool) -> Call {
         for _ in 0..600 {
-            if let Some(c) = self.calls().into_iter().filter(|c| c.path == path).nth(n) {
+            if let Some(c) = self.calls().into_iter().filter(|c| pick(c)).nth(n) {
                 return c;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no call {n} to {path}; calls: {:?}", self.calls());
+        panic!("no matching call {n}; calls: {:?}", self.calls());
     }
 
     /// Lets held `users.info` calls (users `UHOLD…`) return.
@@ -155,13 +208,13 @@ impl Capture {
         self.state.gate.add_permits(100);
     }
 
-    /// Waits (up to 60 s) for a delivered message (not `users.info`) for which `pick` holds.
+    /// Waits (up to 60 s) for a delivered message (`chat.*` or a hook) for which `pick` holds.
     pub async fn delivered(&self, pick: impl Fn(&Call) -> bool) -> Call {
         for _ in 0..600 {
             if let Some(c) = self
                 .calls()
                 .into_iter()
-                .find(|c| c.path != "users.info" && pick(c))
+                .find(|c| (c.path.starts_with("chat.") || c.path.starts_with("hooks/")) && pick(c))
             {
                 return c;
             }

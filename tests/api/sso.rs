@@ -10,6 +10,7 @@ struct Setup {
     app: TestApp,
     idp: OidcProvider,
     base: String,
+    sessions: steward::session::SessionSettings,
 }
 
 async fn setup(test: &str) -> Option<Setup> {
@@ -34,8 +35,14 @@ async fn setup_with(
         ..OidcSettings::new(issuer, "steward").with_web_sign_in(&base)
     });
     tweak(&mut s);
+    let sessions = s.sessions.clone();
     let app = spawn(s).await;
-    Some(Setup { app, idp, base })
+    Some(Setup {
+        app,
+        idp,
+        base,
+        sessions,
+    })
 }
 
 /// Follows a sign-in from steward's `/auth/login` through the provider back
@@ -282,8 +289,7 @@ async fn a_sign_in_finishes_only_in_the_browser_that_started_it() {
 }
 
 async fn me(http: &reqwest::Client, s: &Setup) -> (u16, serde_json::Value) {
-    let r = http.get(format!("{}/api/me", s.base)).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or_default())
+    me_get(http, s, "/api/me").await
 }
 
 async fn set_groups(s: &Setup, user: &str, groups: &[&str]) {
@@ -477,4 +483,143 @@ async fn step_up_sign_in_asks_for_credentials_again_and_enables_reruns() {
         .await
         .unwrap();
     assert_eq!(rerun.status(), 200);
+}
+
+/// A subscription made from Slack is delivered, by the scheduler, under the
+/// roles the identity provider gives its recipient at send time: analyst,
+/// then (after a group change at the provider, seen at re-validation) EMEA
+/// analyst with the row filter applied, then no access at all — a notice,
+/// no data, and the subscription paused.
+#[tokio::test]
+async fn subscription_deliveries_follow_a_role_change_at_the_provider() {
+    use crate::slack::{Capture, mention, post_signed, with_slack};
+    use steward::subscriptions::SubscriptionStore;
+    let capture = Capture::start().await;
+    let Some(s) = setup_with("subscription_roles", 1, |st| {
+        with_slack(st, &capture);
+        st.subscriptions.tick_secs = 1;
+        // alice exists only at the provider (no dev user to fall back on).
+        st.auth.dev_users.remove("alice");
+    })
+    .await
+    else {
+        return;
+    };
+    let db = steward::session::SessionStore::connect(&s.sessions)
+        .await
+        .unwrap();
+    let store = SubscriptionStore::new(db);
+    capture.user("UALICE", "alice@example.com", true);
+    let http = browserless();
+    let (_, done) = sign_in(&http, &s, "alice", "alice-pw", "/").await;
+    assert_eq!(done.status(), 303);
+    let ask = mention(
+        "Ev-r1",
+        "UALICE",
+        "send me how many customers are on each plan every Monday at 9:00",
+        "im",
+    );
+    assert_eq!(
+        post_signed(&s.base, "/slack/events", &ask, false)
+            .await
+            .status(),
+        200
+    );
+    capture
+        .delivered(|c| c.body.to_string().contains("Subscribed"))
+        .await;
+    let (_, list) = me_get(&http, &s, "/api/subscriptions").await;
+    let id = list["subscriptions"][0]["id"].as_str().unwrap().to_owned();
+
+    // Makes the subscription due; the scheduler (every second) sends run
+    // `n` (from 0) as a direct message; returns its inbox record.
+    let run_now = |n: usize| {
+        let (store, id, http, s, capture) = (&store, &id, &http, &s, &capture);
+        async move {
+            store
+                .set_paused(id, false, chrono::Utc::now().timestamp() - 30)
+                .await
+                .unwrap();
+            capture
+                .nth_matching(n, |c| {
+                    c.path == "chat.postMessage" && c.body["channel"] == "UALICE"
+                })
+                .await;
+            for _ in 0..100 {
+                let (_, inbox) = me_get(http, s, "/api/inbox").await;
+                if inbox["deliveries"].as_array().is_some_and(|d| d.len() > n) {
+                    return inbox["deliveries"][0].clone();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("run {n} not recorded");
+        }
+    };
+    let first = run_now(0).await;
+    assert_eq!(first["outcome"], "sent", "{first}");
+    let audit = |event: &str| {
+        let url = format!("{}/api/admin/audit/{event}", s.base);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("x-steward-dev-user", "bob")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let before = audit(first["event_id"].as_str().unwrap()).await;
+    assert!(before.contains("\"principal\":\"alice\""), "{before}");
+    assert!(
+        !before.contains("EMEA"),
+        "no row filter for an analyst: {before}"
+    );
+
+    // The provider moves alice to the EMEA analysts; her next web request
+    // re-validates and records it.
+    set_groups(&s, "alice", &["emea-analysts"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, who) = me(&http, &s).await;
+    assert_eq!(
+        (status, &who["roles"]),
+        (200, &serde_json::json!(["analyst_emea"]))
+    );
+    let second = run_now(1).await;
+    assert_eq!(second["outcome"], "sent", "{second}");
+    let after = audit(second["event_id"].as_str().unwrap()).await;
+    assert!(
+        after.contains("EMEA"),
+        "the EMEA row filter applied: {after}"
+    );
+
+    // No steward group left at the provider: the session ends, and the next
+    // run sends a notice, no data, and pauses.
+    set_groups(&s, "alice", &["contractors"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(me(&http, &s).await.0, 401);
+    store
+        .set_paused(&id, false, chrono::Utc::now().timestamp() - 30)
+        .await
+        .unwrap();
+    let notice = capture
+        .delivered(|c| c.body.to_string().contains("no longer have access"))
+        .await;
+    assert_eq!(notice.body["channel"], "UALICE");
+    for _ in 0..100 {
+        if store.get(&id).await.unwrap().unwrap().paused {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(store.get(&id).await.unwrap().unwrap().paused);
+    set_groups(&s, "alice", &["data-analysts"]).await;
+}
+
+/// GET `path` with the browser's session.
+async fn me_get(http: &reqwest::Client, s: &Setup, path: &str) -> (u16, serde_json::Value) {
+    let r = http.get(format!("{}{path}", s.base)).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
 }

@@ -448,7 +448,8 @@ async fn a_run_that_cannot_be_sent_now_is_retried_after_the_lease() {
 }
 
 /// Threshold alerts: set in chat or by API on a named metric; a run sends
-/// only when the value (under the recipient's grants) crosses the threshold.
+/// only when the value (under the recipient's grants) crosses the
+/// threshold, once per crossing.
 #[tokio::test]
 async fn threshold_alerts_send_only_when_the_metric_crosses() {
     let settings = demo_settings();
@@ -501,6 +502,15 @@ async fn threshold_alerts_send_only_when_the_metric_crosses() {
         1,
         "the quiet run is recorded"
     );
+    // Still below the next day: once per crossing, so quiet this time.
+    make_due(&store, &ids[0], 10).await;
+    assert_eq!(
+        deliverer.tick(now()).await,
+        0,
+        "no second alert for one crossing"
+    );
+    assert_eq!(store.delivery_count(&ids[0]).await.unwrap(), 2);
+    assert!(store.get(&ids[0]).await.unwrap().unwrap().alert_firing);
     // Unknown metrics: 400 by API, a refusal in chat.
     let (status, _) = subscribe(
         &app,
@@ -517,4 +527,319 @@ async fn threshold_alerts_send_only_when_the_metric_crosses() {
         )
         .await;
     assert_eq!(refused["kind"], "refusal", "{refused}");
+}
+
+/// The inbox copy of subscription `id`'s newest run.
+async fn last_run(app: &TestApp, user: &str, id: &str) -> Value {
+    let (_, inbox) = app.get(Some(user), "/api/inbox").await;
+    inbox["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["subscription_id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no run of {id}: {inbox}"))
+}
+
+/// A Slack channel gets a run only when every member (steward's own bot
+/// aside) is known to steward, the creator is among them, and each member's
+/// own grants give the same answer; otherwise nothing is posted and the
+/// creator is told why.
+#[tokio::test]
+async fn a_channel_gets_only_what_every_member_may_see() {
+    use crate::slack::BOT_USER;
+    let capture = crate::slack::Capture::start().await;
+    let mut settings = demo_settings();
+    crate::slack::with_slack(&mut settings, &capture);
+    settings.subscriptions.max_channel_members = 3;
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    for (user, role, slack) in [
+        ("alice", "analyst", "UALICE"),
+        ("bob", "admin", "UBOB"),
+        ("erin", "analyst_emea", "UERIN"),
+    ] {
+        record(&db, user, &[role]).await;
+        capture.user(slack, &format!("{user}@example.com"), true);
+    }
+    capture.user("UFRANK", "frank@example.com", true);
+    let (app, deliverer) = app(&settings).await;
+    let store = SubscriptionStore::new(db);
+    let posts_to = |channel: &'static str| {
+        move |c: &crate::slack::Call| c.path == "chat.postMessage" && c.body["channel"] == channel
+    };
+    let posted = |channel: &str| {
+        capture
+            .calls()
+            .iter()
+            .filter(|c| c.path == "chat.postMessage" && c.body["channel"] == channel)
+            .count()
+    };
+    let channel_run = |channel: &str, question: &str| json!({"question": question, "cron": "0 9 * * 1", "target": "channel", "slack_channel": channel});
+
+    // alice and bob see the same DAU: posted, without feedback buttons.
+    capture.channel("CSAME", &["UALICE", BOT_USER, "UBOB"]);
+    let (status, same) = subscribe(
+        &app,
+        "alice",
+        channel_run("CSAME", "What was DAU last week?"),
+    )
+    .await;
+    assert_eq!(status, 201, "{same}");
+    let same_id = same["id"].as_str().unwrap();
+    make_due(&store, same_id, 30).await;
+    assert_eq!(deliverer.tick(now()).await, 1);
+    let post = capture.delivered(posts_to("CSAME")).await;
+    let text = post.body.to_string();
+    assert!(text.contains("daily active users"), "{text}");
+    assert!(
+        !text.contains("feedback"),
+        "no feedback buttons in a channel: {text}"
+    );
+    assert_eq!(last_run(&app, "alice", same_id).await["outcome"], "sent");
+    // Each member's answer is audited under that member.
+    let (_, audit) = app
+        .get(Some("bob"), "/api/admin/audit?kind=question&limit=20")
+        .await;
+    let askers: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["channel"] == "subscription")
+        .filter_map(|e| e["principal"].as_str())
+        .collect();
+    assert!(
+        askers.contains(&"alice") && askers.contains(&"bob"),
+        "{askers:?}"
+    );
+
+    // erin sees EMEA customers only: customers per plan differ, so nothing
+    // is posted and alice hears why, by direct message.
+    capture.channel("CMIXED", &["UALICE", "UERIN"]);
+    let (_, mixed) = subscribe(
+        &app,
+        "alice",
+        channel_run("CMIXED", "How many customers are on each plan?"),
+    )
+    .await;
+    let mixed_id = mixed["id"].as_str().unwrap();
+    make_due(&store, mixed_id, 30).await;
+    assert_eq!(deliverer.tick(now()).await, 0);
+    assert_eq!(posted("CMIXED"), 0, "nothing in the channel");
+    let told = capture.delivered(posts_to("UALICE")).await;
+    assert!(
+        told.body.to_string().contains("different data"),
+        "{}",
+        told.body
+    );
+    let run = last_run(&app, "alice", mixed_id).await;
+    assert_eq!(run["outcome"], "refused", "{run}");
+    assert!(
+        run["body"]["notice"]
+            .as_str()
+            .unwrap()
+            .contains("different data")
+    );
+
+    // A member steward cannot vouch for; a channel alice left; one too large;
+    // one Slack will not list: refused each time, nothing posted.
+    for (channel, members, why) in [
+        (
+            "CSTRANGER",
+            &["UALICE", "UFRANK"][..],
+            "not known to steward",
+        ),
+        ("CLEFT", &["UBOB"][..], "not a member"),
+        (
+            "CBIG",
+            &["UALICE", "UBOB", "UERIN", "UFRANK"][..],
+            "more than 3 members",
+        ),
+        ("CMISSING", &[][..], "would not list"),
+    ] {
+        if channel != "CMISSING" {
+            capture.channel(channel, members);
+        }
+        let (status, s) = subscribe(
+            &app,
+            "alice",
+            channel_run(channel, "What was DAU last week?"),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+        let id = s["id"].as_str().unwrap();
+        make_due(&store, id, 30).await;
+        assert_eq!(deliverer.tick(now()).await, 0, "{channel}");
+        assert_eq!(posted(channel), 0, "{channel}");
+        let run = last_run(&app, "alice", id).await;
+        assert_eq!(run["outcome"], "refused", "{channel}: {run}");
+        assert!(
+            run["body"]["notice"].as_str().unwrap().contains(why),
+            "{channel}: {run}"
+        );
+    }
+
+    // Bad channel ids, and channel targets without Slack, are refused up front.
+    for bad in ["", "UALICE", "C1;DROP", &"C".repeat(40)] {
+        let (status, body) =
+            subscribe(&app, "alice", channel_run(bad, "What was DAU last week?")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let plain = demo_settings();
+    let (no_slack, _) = self::app(&plain).await;
+    let (status, body) = subscribe(&no_slack, "alice", channel_run("C1", "DAU")).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (400, Some("Slack is not enabled here"))
+    );
+}
+
+/// Subscribing from Slack: a direct message subscribes the asker to
+/// direct messages; "post to this channel" in a channel subscribes the
+/// channel. Each is confirmed where it was asked.
+#[tokio::test]
+async fn slack_messages_subscribe_the_asker_or_the_channel() {
+    use crate::slack::{mention, post_signed};
+    let capture = crate::slack::Capture::start().await;
+    let mut settings = demo_settings();
+    crate::slack::with_slack(&mut settings, &capture);
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    record(&db, "alice", &["analyst"]).await;
+    capture.user("UALICE", "alice@example.com", true);
+    let (app, _) = app(&settings).await;
+
+    let dm = mention(
+        "Ev-s1",
+        "UALICE",
+        "send me weekly active users every Monday at 9:00",
+        "im",
+    );
+    assert_eq!(
+        post_signed(&app.base, "/slack/events", &dm, false)
+            .await
+            .status(),
+        200
+    );
+    let confirmed = capture
+        .delivered(|c| c.path == "chat.postMessage" && c.body["channel"] == "D1")
+        .await;
+    assert!(
+        confirmed.body.to_string().contains("Subscribed"),
+        "{}",
+        confirmed.body
+    );
+    let in_channel = mention(
+        "Ev-s2",
+        "UALICE",
+        "<@UBOT> post to this channel DAU every weekday at 8:30",
+        "channel",
+    );
+    assert_eq!(
+        post_signed(&app.base, "/slack/events", &in_channel, false)
+            .await
+            .status(),
+        200
+    );
+    capture
+        .delivered(|c| {
+            c.path == "chat.postEphemeral" && c.body.to_string().contains("every member")
+        })
+        .await;
+    // A channel subscription asked for in a direct message has no channel.
+    let wrong = mention(
+        "Ev-s3",
+        "UALICE",
+        "post to this channel DAU every day",
+        "im",
+    );
+    assert_eq!(
+        post_signed(&app.base, "/slack/events", &wrong, false)
+            .await
+            .status(),
+        200
+    );
+    capture
+        .delivered(|c| {
+            c.body
+                .to_string()
+                .contains("in the channel it should be posted to")
+        })
+        .await;
+
+    let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
+    let mut list = list["subscriptions"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    list.sort_by_key(|s| s["target"] != "slack");
+    assert_eq!(
+        (&list[0]["target"], &list[0]["slack_user"], &list[0]["cron"]),
+        (&json!("slack"), &json!("UALICE"), &json!("0 9 * * 1"))
+    );
+    assert_eq!(
+        (
+            &list[1]["target"],
+            &list[1]["slack_channel"],
+            &list[1]["cron"]
+        ),
+        (&json!("channel"), &json!("C1"), &json!("30 8 * * 1-5"))
+    );
+}
+
+/// A recipient the identity provider has not vouched for within
+/// `subscriptions.identity_max_age_secs` gets a notice asking them to sign
+/// in, not data; the subscription stays on and delivers again once the
+/// provider has confirmed them. Old deliveries are purged.
+#[tokio::test]
+async fn stale_identities_get_a_notice_and_old_deliveries_are_purged() {
+    let mut settings = demo_settings();
+    settings.subscriptions.identity_max_age_secs = 3600;
+    settings.subscriptions.inbox_keep_days = 1;
+    let db = SessionStore::connect(&settings.sessions).await.unwrap();
+    let (app, deliverer) = app(&settings).await;
+    let store = SubscriptionStore::new(db.clone());
+    let mut old = DirectoryEntry {
+        sub: "sub-alice".into(),
+        email: "alice@example.com".into(),
+        user: "alice".into(),
+        roles: vec!["analyst".into()],
+        groups: Vec::new(),
+        updated_at: now() - 7200,
+    };
+    db.record_identity(&old).await.unwrap();
+    let (_, s) = subscribe(
+        &app,
+        "alice",
+        json!({"question": "What was DAU last week?", "cron": "0 9 * * *"}),
+    )
+    .await;
+    let id = s["id"].as_str().unwrap();
+    make_due(&store, id, 30).await;
+    assert_eq!(deliverer.tick(now()).await, 1);
+    let run = last_run(&app, "alice", id).await;
+    assert_eq!(run["outcome"], "notice", "{run}");
+    assert!(
+        run["body"]["notice"].as_str().unwrap().contains("Sign in"),
+        "{run}"
+    );
+    assert!(run["body"].get("data").is_none());
+    assert!(!store.get(id).await.unwrap().unwrap().paused);
+
+    old.updated_at = now();
+    db.record_identity(&old).await.unwrap();
+    make_due(&store, id, 20).await;
+    assert_eq!(deliverer.tick(now()).await, 1);
+    assert_eq!(last_run(&app, "alice", id).await["body"]["kind"], "metric");
+    assert_eq!(store.delivery_count(id).await.unwrap(), 2);
+
+    // Two days on, a fresh deliverer (its first tick purges) drops both runs.
+    store.set_paused(id, true, now()).await.unwrap();
+    let later = app_deliverer_clone(&deliverer);
+    later.tick(now() + 2 * 86_400).await;
+    assert_eq!(store.delivery_count(id).await.unwrap(), 0);
+}
+
+/// A deliverer like `d` that has not purged yet.
+fn app_deliverer_clone(d: &Deliverer) -> Deliverer {
+    Deliverer {
+        last_purge: Default::default(),
+        ..d.clone()
+    }
 }

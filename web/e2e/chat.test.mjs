@@ -302,6 +302,55 @@ test('a chat message subscribes; the subscription can be paused, resumed and del
   await p.context().close();
 });
 
+// The sum of a rendered answer's numeric cells.
+async function tableTotal(answer) {
+  const cells = await answer.locator('td.num').allTextContents();
+  return cells.reduce((sum, c) => sum + Number(c.replace(/,/g, '')), 0);
+}
+
+test('a pinned answer on a shared board is asked again under each viewer\'s grants', async () => {
+  const alice = await page();
+  await devSignIn(alice, 'alice');
+  await alice.getByRole('link', { name: 'Boards' }).click();
+  await alice.getByLabel('New board').fill('Plan mix');
+  await alice.getByLabel('Shared with everyone').check();
+  await alice.getByRole('button', { name: 'Create board' }).click();
+  await alice.locator('#board-list li').filter({ hasText: 'Plan mix' }).waitFor();
+  await alice.getByRole('link', { name: 'Chat' }).click();
+  const turn = await ask(alice, 'How many customers are on each plan?');
+  const own = await tableTotal(turn.locator('.answer'));
+  assert.ok(own > 0, 'alice sees customers');
+  await turn.getByText('Pin to a board').click();
+  await turn.getByLabel('Board').selectOption({ label: 'Plan mix (shared)' });
+  await turn.getByRole('button', { name: 'Pin', exact: true }).click();
+  await turn.getByText('Pinned.').waitFor();
+  assert.deepEqual(alice.errors, []);
+
+  // erin, an EMEA analyst, opens alice's board: the same question, her rows.
+  const erin = await page();
+  await devSignIn(erin, 'erin');
+  await erin.getByRole('link', { name: 'Boards' }).click();
+  await erin.getByRole('button', { name: 'Plan mix' }).click();
+  const pinned = erin.locator('#board-detail .turn').filter({ hasText: 'How many customers are on each plan?' });
+  await pinned.locator('.answer[aria-busy="false"]').waitFor({ timeout: 60_000 });
+  await pinned.locator('.as-of').waitFor();
+  const hers = await tableTotal(pinned.locator('.answer'));
+  assert.ok(hers > 0 && hers < own, `erin sees fewer customers (${hers} < ${own})`);
+  assert.equal(await erin.getByRole('button', { name: 'Remove from board' }).count(), 0, 'only the owner edits');
+  await shot(erin, '16-board');
+  assert.deepEqual(erin.errors, []);
+
+  // alice removes the pin, then the board.
+  await alice.getByRole('link', { name: 'Boards' }).click();
+  await alice.getByRole('button', { name: 'Plan mix' }).click();
+  await alice.getByRole('button', { name: 'Remove from board' }).click();
+  await alice.locator('#board-detail .turn').waitFor({ state: 'detached' });
+  await alice.getByRole('button', { name: 'Delete board' }).click();
+  await alice.locator('#board-list li').filter({ hasText: 'Plan mix' }).waitFor({ state: 'detached' });
+  await alice.context().close();
+  await erin.context().close();
+});
+
 test('usable on a phone-width screen', async () => {
   const p = await page({ width: 390, height: 844 });
   await devSignIn(p, 'alice');
@@ -339,11 +388,17 @@ test('passes an automated accessibility audit on every view', async () => {
   await giveFeedback(turn, { rating: 'up', comment: 'right' });
   await audit(p, 'chat with the feedback form open');
   await ask(p, 'Send me signups every day at 8am');
-  for (const view of ['Metrics', 'History', 'Subscriptions', 'Review', 'Admin']) {
+  for (const view of ['Metrics', 'History', 'Subscriptions', 'Boards', 'Review', 'Admin']) {
     await p.getByRole('link', { name: view }).click();
     await p.waitForTimeout(300);
     await audit(p, view);
   }
+  await p.getByRole('link', { name: 'Boards' }).click();
+  await p.getByLabel('New board').fill('Audit board');
+  await p.getByRole('button', { name: 'Create board' }).click();
+  await p.getByRole('button', { name: 'Audit board' }).click();
+  await p.locator('#board-title').waitFor();
+  await audit(p, 'an open board');
   await p.context().close();
 });
 

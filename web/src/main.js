@@ -1,11 +1,13 @@
 // steward's web chat: sign-in (company SSO or the loopback dev picker), chat
 // with streamed answers, the metric browser, history and the admin audit view.
-// Views are chosen by the URL hash (#/chat, #/metrics, #/history, #/review,
-// #/admin); feedback and the review queue live in review.js.
+// Views are chosen by the URL hash (#/chat, #/metrics, #/history,
+// #/subscriptions, #/boards, #/review, #/admin); feedback and the review
+// queue live in review.js, boards in boards.js.
 
 import './style.css';
 import { ApiError, api, askStream, json } from './api.js';
 import { dataTable, el, renderAnswer } from './render.js';
+import { boardForm, pinControl, renderBoards } from './boards.js';
 import { feedbackForm, renderReview, renderSubscriptions } from './review.js';
 
 const $ = (id) => document.getElementById(id);
@@ -105,6 +107,7 @@ async function ask(question) {
         state.conversation = body.conversation_id;
         renderAnswer(answerBox, body, question, ask);
         if (body.event_id) answerBox.append(feedbackForm(body.event_id, state.me?.sql));
+        if (body.kind !== 'subscription') answerBox.append(pinControl(question, state.me?.user));
       } else if (name === 'error') {
         const body = JSON.parse(data);
         answerBox.replaceChildren(el('p', { class: 'error', role: 'alert', text: body.error?.message ?? 'Something went wrong.' }));
@@ -264,7 +267,7 @@ $('audit-filter').addEventListener('submit', (ev) => {
 async function route() {
   if (!state.me) return;
   let view = (location.hash.replace(/^#\//, '') || 'chat').split('?')[0];
-  const allowed = ['chat', 'metrics', 'history', 'subscriptions'];
+  const allowed = ['chat', 'metrics', 'history', 'subscriptions', 'boards'];
   if (state.me.admin) allowed.push('admin');
   if (state.me.steward) allowed.push('review');
   if (!allowed.includes(view)) view = 'chat';
@@ -278,6 +281,7 @@ async function route() {
     if (view === 'history') await renderHistory();
     if (view === 'admin') await renderAudit();
     if (view === 'review') await renderReview($('review-list'), $('review-status'));
+    if (view === 'boards') await renderBoards(state.me, $('board-list'), $('board-detail'), $('boards-status'), renderAnswer, ask);
     if (view === 'subscriptions') await renderSubscriptions($('subscription-list'), $('inbox-list'), $('subscriptions-status'), ask, renderAnswer);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) await showSignIn('Your session has ended; sign in again.');
@@ -285,6 +289,10 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+
+boardForm($('board-form'), $('board-name'), $('board-shared'), $('boards-status'), () =>
+  renderBoards(state.me, $('board-list'), $('board-detail'), $('boards-status'), renderAnswer, ask),
+);
 
 async function start() {
   const me = await whoAmI();

@@ -1,0 +1,238 @@
+//! Boards of saved answers: pins re-run under each viewer's grants (checked
+//! against hand-written SQL on the demo warehouse), served from the result
+//! cache on a second open with their as-of time; personal boards hidden
+//! from everyone else; hostile and malformed requests refused.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, demo_db, oracle, spawn_demo};
+
+const QUESTION: &str = "How many customers are on each plan?";
+
+/// The sum of the numeric cells of an answer's table.
+fn total(answer: &Value) -> f64 {
+    answer["data"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().filter_map(Value::as_f64))
+        .sum()
+}
+
+async fn board(app: &TestApp, user: &str, name: &str, shared: bool) -> String {
+    let (status, b) = app
+        .post(
+            Some(user),
+            "/api/boards",
+            &json!({"name": name, "shared": shared}),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    b["id"].as_str().unwrap().to_owned()
+}
+
+async fn run(app: &TestApp, user: &str, board: &str, pin: &str) -> (u16, Value) {
+    app.post(
+        Some(user),
+        &format!("/api/boards/{board}/pins/{pin}/run"),
+        &json!({}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_shared_board_shows_each_viewer_what_they_may_see() {
+    let app = spawn_demo().await;
+    let shared = board(&app, "alice", "  Customer   health ", true).await;
+    let (status, pin) = app
+        .post(
+            Some("alice"),
+            &format!("/api/boards/{shared}/pins"),
+            &json!({"question": QUESTION}),
+        )
+        .await;
+    assert_eq!(status, 201, "{pin}");
+    let pin = pin["id"].as_str().unwrap().to_owned();
+
+    // Everyone sees the shared board; its name was tidied.
+    let (_, list) = app.get(Some("erin"), "/api/boards").await;
+    let listed = &list["boards"][0];
+    assert_eq!(
+        (&listed["name"], &listed["owner"], &listed["pins"]),
+        (&json!("Customer health"), &json!("alice"), &json!(1)),
+        "{list}"
+    );
+
+    // alice (analyst) sees every customer; erin (EMEA analyst) only EMEA ones.
+    let all = oracle(demo_db(), "SELECT CAST(COUNT(*) AS REAL) FROM customers").await[0];
+    let emea = oracle(
+        demo_db(),
+        "SELECT CAST(COUNT(*) AS REAL) FROM customers WHERE region = 'EMEA'",
+    )
+    .await[0];
+    assert!(emea > 0.0 && emea < all);
+    let (status, a) = run(&app, "alice", &shared, &pin).await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(total(&a["answer"]), all, "{a}");
+    assert!(a["answer"]["as_of"].is_string(), "{a}");
+    let (_, e) = run(&app, "erin", &shared, &pin).await;
+    assert_eq!(total(&e["answer"]), emea, "{e}");
+    // dave (viewer) may not run ad-hoc SQL: no customer table for him.
+    let (_, d) = run(&app, "dave", &shared, &pin).await;
+    assert!(
+        d["answer"]["data"]["rows"].as_array().unwrap().is_empty(),
+        "{d}"
+    );
+
+    // Opened again a while later: from the cache, with the first read's
+    // as-of time (to within the few milliseconds between the run's start
+    // and the cache's record), not the time of this open.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, again) = run(&app, "alice", &shared, &pin).await;
+    assert_eq!(again["answer"]["cached"], true, "{again}");
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["answer"]["as_of"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!((at(&again) - at(&a)).abs() < 1000, "{again}");
+    assert_eq!(total(&again["answer"]), all);
+
+    // Each run is audited under the viewer.
+    let event = e["answer"]["event_id"].as_str().unwrap();
+    let (_, audited) = app
+        .get(Some("bob"), &format!("/api/admin/audit/{event}"))
+        .await;
+    assert_eq!(audited["event"]["principal"], "erin", "{audited}");
+
+    // Only the owner changes it; an admin may delete it.
+    let (status, _) = app
+        .post(
+            Some("erin"),
+            &format!("/api/boards/{shared}/pins"),
+            &json!({"question": "What was DAU last week?"}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.delete(Some("erin"), &format!("/api/boards/{shared}/pins/{pin}"))
+            .await,
+        403
+    );
+    assert_eq!(
+        app.delete(Some("erin"), &format!("/api/boards/{shared}"))
+            .await,
+        403
+    );
+    assert_eq!(
+        app.delete(Some("bob"), &format!("/api/boards/{shared}"))
+            .await,
+        204
+    );
+    assert_eq!(
+        app.get(Some("alice"), &format!("/api/boards/{shared}"))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn personal_boards_are_hidden_and_bad_requests_refused() {
+    let app = spawn_demo().await;
+    let mine = board(&app, "alice", "Mine", false).await;
+    let (_, pin) = app
+        .post(
+            Some("alice"),
+            &format!("/api/boards/{mine}/pins"),
+            &json!({"question": "What was DAU last week?"}),
+        )
+        .await;
+    let pin = pin["id"].as_str().unwrap().to_owned();
+    let (status, opened) = app.get(Some("alice"), &format!("/api/boards/{mine}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(opened["pins"][0]["question"], "What was DAU last week?");
+
+    // Someone else's personal board does not exist for anyone else, admins included.
+    for user in ["erin", "bob"] {
+        assert_eq!(
+            app.get(Some(user), &format!("/api/boards/{mine}")).await.0,
+            404
+        );
+        assert_eq!(run(&app, user, &mine, &pin).await.0, 404, "{user}");
+        let (_, list) = app.get(Some(user), "/api/boards").await;
+        assert!(list["boards"].as_array().unwrap().is_empty(), "{list}");
+    }
+    // Unauthenticated.
+    assert_eq!(app.get(None, "/api/boards").await.0, 401);
+    assert_eq!(
+        app.post(None, "/api/boards", &json!({"name": "x"})).await.0,
+        401
+    );
+
+    // Malformed and hostile input.
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "   "}),
+        json!({"name": "x".repeat(81)}),
+        json!({"name": "a\u{0007}b"}),
+        json!({"name": "ok", "owner": "bob"}),
+        json!({"name": 3}),
+    ] {
+        let (status, b) = app.post(Some("alice"), "/api/boards", &body).await;
+        assert_eq!(status, 400, "{body}: {b}");
+    }
+    for id in ["nope", "../../etc/passwd", &"f".repeat(32), "' OR 1=1 --"] {
+        let path = format!("/api/boards/{}", urlencoding(id));
+        assert_eq!(app.get(Some("alice"), &path).await.0, 404, "{id}");
+    }
+    assert_eq!(run(&app, "alice", &mine, &"0".repeat(32)).await.0, 404);
+    let pins = format!("/api/boards/{mine}/pins");
+    for (body, want) in [
+        (json!({"question": ""}), 400),
+        (json!({"question": "x".repeat(5000)}), 413),
+        (json!({"question": "What was DAU last week?"}), 400),
+        (json!({"q": "DAU"}), 400),
+    ] {
+        let (status, b) = app.post(Some("alice"), &pins, &body).await;
+        assert_eq!(status, want, "{b}");
+    }
+    // A full board takes no more.
+    for i in 1..steward::boards::MAX_PINS_PER_BOARD {
+        let (status, b) = app
+            .post(
+                Some("alice"),
+                &pins,
+                &json!({"question": format!("DAU on day {i}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{b}");
+    }
+    let (status, b) = app
+        .post(Some("alice"), &pins, &json!({"question": "one more"}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("at most"),
+        "{b}"
+    );
+
+    // The owner removes a pin, then the board.
+    assert_eq!(
+        app.delete(Some("alice"), &format!("{pins}/{pin}")).await,
+        204
+    );
+    assert_eq!(
+        app.delete(Some("alice"), &format!("{pins}/{pin}")).await,
+        404
+    );
+    assert_eq!(
+        app.delete(Some("alice"), &format!("/api/boards/{mine}"))
+            .await,
+        204
+    );
+}
+
+fn urlencoding(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
