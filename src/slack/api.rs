@@ -43,6 +43,8 @@ pub struct SlackUser {
     pub verified_email: Option<String>,
     /// Deleted (deactivated) users and bots are never principals.
     pub active_human: bool,
+    /// The user's IANA time zone (`tz`), when Slack gives one.
+    pub tz: Option<String>,
 }
 
 /// A Web API client with the bot token.
@@ -125,6 +127,7 @@ impl SlackApi {
         Ok(SlackUser {
             verified_email,
             active_human,
+            tz: u["tz"].as_str().map(str::to_owned),
         })
     }
 

@@ -265,7 +265,10 @@ pub async fn answer(
         Err(e) => return deliver(&slack, &q.destination, blocks::notice(&e.message)).await,
     };
     if let Some(request) = subscriptions::from_chat(&orchestrator.semantic, question, None) {
+        // The schedule is read in the asker's Slack time zone (UTC when Slack gives none).
+        let tz = slack.api.user(&q.user).await.ok().and_then(|u| u.tz);
         let request = request.and_then(|mut req| {
+            req.timezone = tz;
             if req.target == Some(Target::Channel) {
                 req.slack_channel = Some(q.channel.clone().ok_or(
                     "ask for a channel subscription in the channel it should be posted to",

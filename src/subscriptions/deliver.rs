@@ -37,8 +37,10 @@ enum Recipient {
     Unconfirmed,
 }
 
-/// What a run's answer is compared on across a channel's members: all it
-/// shows, nothing about how or when it was computed.
+/// What a run's answer is compared on across a channel's members: all a
+/// post shows (the statement and its reading included, so one member's row
+/// filter or mask is never shown to the others), but not when it was
+/// computed or whether from the cache.
 fn content(a: &Answer) -> serde_json::Value {
     serde_json::json!([
         a.kind,
@@ -47,7 +49,10 @@ fn content(a: &Answer) -> serde_json::Value {
         a.key_numbers,
         a.citations,
         a.notes,
-        a.reason
+        a.reason,
+        a.sql,
+        a.interpretation,
+        a.suggestions
     ])
 }
 

@@ -694,8 +694,8 @@ async fn a_channel_gets_only_what_every_member_may_see() {
 }
 
 /// Subscribing from Slack: a direct message subscribes the asker to
-/// direct messages; "post to this channel" in a channel subscribes the
-/// channel. Each is confirmed where it was asked.
+/// direct messages, in their Slack time zone; "post to this channel" in a
+/// channel subscribes the channel. Each is confirmed where it was asked.
 #[tokio::test]
 async fn slack_messages_subscribe_the_asker_or_the_channel() {
     use crate::slack::{mention, post_signed};
@@ -704,66 +704,55 @@ async fn slack_messages_subscribe_the_asker_or_the_channel() {
     crate::slack::with_slack(&mut settings, &capture);
     let db = SessionStore::connect(&settings.sessions).await.unwrap();
     record(&db, "alice", &["analyst"]).await;
-    capture.user("UALICE", "alice@example.com", true);
+    capture.set_user(
+        "UALICE",
+        json!({"id": "UALICE", "deleted": false, "is_bot": false, "is_email_confirmed": true,
+               "tz": "America/New_York", "profile": {"email": "alice@example.com"}}),
+    );
     let (app, _) = app(&settings).await;
 
-    let dm = mention(
+    // Sends a Slack message event and waits for the reply for which `pick` holds.
+    let say = |id: &'static str,
+               text: &'static str,
+               where_: &'static str,
+               pick: fn(&crate::slack::Call) -> bool| {
+        let (base, capture) = (&app.base, &capture);
+        async move {
+            let event = mention(id, "UALICE", text, where_);
+            assert_eq!(
+                post_signed(base, "/slack/events", &event, false)
+                    .await
+                    .status(),
+                200
+            );
+            capture.delivered(pick).await
+        }
+    };
+    say(
         "Ev-s1",
-        "UALICE",
         "send me weekly active users every Monday at 9:00",
         "im",
-    );
-    assert_eq!(
-        post_signed(&app.base, "/slack/events", &dm, false)
-            .await
-            .status(),
-        200
-    );
-    let confirmed = capture
-        .delivered(|c| c.path == "chat.postMessage" && c.body["channel"] == "D1")
-        .await;
-    assert!(
-        confirmed.body.to_string().contains("Subscribed"),
-        "{}",
-        confirmed.body
-    );
-    let in_channel = mention(
+        |c| {
+            c.path == "chat.postMessage"
+                && c.body["channel"] == "D1"
+                && c.body.to_string().contains("Subscribed")
+        },
+    )
+    .await;
+    say(
         "Ev-s2",
-        "UALICE",
         "<@UBOT> post to this channel DAU every weekday at 8:30",
         "channel",
-    );
-    assert_eq!(
-        post_signed(&app.base, "/slack/events", &in_channel, false)
-            .await
-            .status(),
-        200
-    );
-    capture
-        .delivered(|c| {
-            c.path == "chat.postEphemeral" && c.body.to_string().contains("every member")
-        })
-        .await;
+        |c| c.path == "chat.postEphemeral" && c.body.to_string().contains("every member"),
+    )
+    .await;
     // A channel subscription asked for in a direct message has no channel.
-    let wrong = mention(
-        "Ev-s3",
-        "UALICE",
-        "post to this channel DAU every day",
-        "im",
-    );
-    assert_eq!(
-        post_signed(&app.base, "/slack/events", &wrong, false)
-            .await
-            .status(),
-        200
-    );
-    capture
-        .delivered(|c| {
-            c.body
-                .to_string()
-                .contains("in the channel it should be posted to")
-        })
-        .await;
+    say("Ev-s3", "post to this channel DAU every day", "im", |c| {
+        c.body
+            .to_string()
+            .contains("in the channel it should be posted to")
+    })
+    .await;
 
     let (_, list) = app.get(Some("alice"), "/api/subscriptions").await;
     let mut list = list["subscriptions"].as_array().unwrap().clone();
@@ -773,6 +762,8 @@ async fn slack_messages_subscribe_the_asker_or_the_channel() {
         (&list[0]["target"], &list[0]["slack_user"], &list[0]["cron"]),
         (&json!("slack"), &json!("UALICE"), &json!("0 9 * * 1"))
     );
+    // Read in the asker's Slack time zone.
+    assert_eq!(list[0]["timezone"], "America/New_York");
     assert_eq!(
         (
             &list[1]["target"],

@@ -57,6 +57,23 @@ export function pinControl(question, me) {
   return box;
 }
 
+// A button that DELETEs `path`, then calls `after`; errors go to `status`.
+function deleteButton(text, path, status, after) {
+  return el('button', {
+    type: 'button',
+    class: 'secondary',
+    text,
+    onclick: async () => {
+      try {
+        await api(path, { method: 'DELETE' });
+        after();
+      } catch (e) {
+        status.textContent = errorText(e);
+      }
+    },
+  });
+}
+
 async function openBoard(board, me, detail, status, renderAnswer, onAsk, refresh) {
   const { pins } = await json(`/api/boards/${board.id}`);
   const mine = board.owner === me.user;
@@ -64,19 +81,9 @@ async function openBoard(board, me, detail, status, renderAnswer, onAsk, refresh
   const parts = [heading, el('p', { class: 'hint', text: `${board.shared ? 'Shared' : 'Personal'} board of ${board.owner}. Each answer is asked again now, with what you may see.` })];
   if (mine || me.admin) {
     parts.push(
-      el('button', {
-        type: 'button',
-        class: 'secondary',
-        text: 'Delete board',
-        onclick: async () => {
-          try {
-            await api(`/api/boards/${board.id}`, { method: 'DELETE' });
-            detail.replaceChildren();
-            refresh();
-          } catch (e) {
-            status.textContent = errorText(e);
-          }
-        },
+      deleteButton('Delete board', `/api/boards/${board.id}`, status, () => {
+        detail.replaceChildren();
+        refresh();
       }),
     );
   }
@@ -89,21 +96,7 @@ async function openBoard(board, me, detail, status, renderAnswer, onAsk, refresh
     const box = el('div', { class: 'answer', 'aria-busy': 'true' }, el('p', { class: 'progress', role: 'status', text: 'Asking again…' }));
     const item = el('li', { class: 'turn pinned' }, el('p', { class: 'question', text: p.question }), box);
     if (mine) {
-      item.append(
-        el('button', {
-          type: 'button',
-          class: 'secondary',
-          text: 'Remove from board',
-          onclick: async () => {
-            try {
-              await api(`/api/boards/${board.id}/pins/${p.id}`, { method: 'DELETE' });
-              item.remove();
-            } catch (e) {
-              status.textContent = errorText(e);
-            }
-          },
-        }),
-      );
+      item.append(deleteButton('Remove from board', `/api/boards/${board.id}/pins/${p.id}`, status, () => item.remove()));
     }
     list.append(item);
   }

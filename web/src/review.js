@@ -153,7 +153,7 @@ export async function renderSubscriptions(list, inbox, status, onAsk, renderAnsw
         'li',
         { class: 'subscription' },
         el('strong', { text: s.question }),
-        el('span', { class: 'hint', text: ` · ${s.cron} (${s.timezone}) · ${s.paused ? 'paused' : `next ${when(s.next_run_at)}`} · ${s.target} ` }),
+        el('span', { class: 'hint', text: ` · ${s.cron} (${s.timezone}) · ${s.paused ? 'paused' : `next ${when(s.next_run_at)}`} · ${s.target === 'channel' ? `Slack channel ${s.slack_channel}` : s.target}${s.alert ? ' · alert' : ''} ` }),
         toggle,
         ' ',
         remove,
