@@ -18,6 +18,7 @@ CREATE TABLE pins (
     board_id    TEXT NOT NULL,
     question    TEXT NOT NULL,         -- re-asked on open under the viewer's grants
     pinned_by   TEXT NOT NULL,
-    created_at  BIGINT NOT NULL
+    created_at  BIGINT NOT NULL,
+    position    BIGINT NOT NULL        -- order on the board: 1 + the highest before it
 );
-CREATE INDEX pins_board ON pins (board_id, created_at);
+CREATE INDEX pins_board ON pins (board_id, position);

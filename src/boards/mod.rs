@@ -253,7 +253,7 @@ impl BoardStore {
         Ok(())
     }
 
-    /// The pins of a board `viewer` may open, oldest first.
+    /// The pins of a board `viewer` may open, in the order they were pinned.
     ///
     /// # Errors
     /// [`BoardError::NotFound`]; database failures.
@@ -265,7 +265,7 @@ impl BoardStore {
         let b = self.open(viewer, id).await?;
         let rows = sqlx::query(self.db.sql(
             "SELECT id, board_id, question, pinned_by, created_at FROM pins WHERE board_id = $1 \
-             ORDER BY created_at, id",
+             ORDER BY position, created_at, id",
         ))
         .bind(&b.id)
         .fetch_all(self.db.pool())
@@ -319,7 +319,8 @@ impl BoardStore {
             created_at: now,
         };
         sqlx::query(self.db.sql(
-            "INSERT INTO pins (id, board_id, question, pinned_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO pins (id, board_id, question, pinned_by, created_at, position) \
+             VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(position), 0) + 1 FROM pins WHERE board_id = $2))",
         ))
         .bind(&pin.id)
         .bind(&pin.board_id)

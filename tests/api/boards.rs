@@ -208,6 +208,18 @@ async fn personal_boards_are_hidden_and_bad_requests_refused() {
             .await;
         assert_eq!(status, 201, "{b}");
     }
+    // Shown in the order pinned, although pinned within the same second.
+    let (_, opened) = app.get(Some("alice"), &format!("/api/boards/{mine}")).await;
+    let order: Vec<&str> = opened["pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["question"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = std::iter::once("What was DAU last week?".to_owned())
+        .chain((1..steward::boards::MAX_PINS_PER_BOARD).map(|i| format!("DAU on day {i}")))
+        .collect();
+    assert_eq!(order, expected);
     let (status, b) = app
         .post(Some("alice"), &pins, &json!({"question": "one more"}))
         .await;

@@ -143,6 +143,86 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
             assert_eq!(on_b["cached"], true, "{on_b}");
             assert_eq!(on_b["data"], on_a["data"]);
 
+            // Boards live in the shared database: made on A, pinned on B,
+            // opened on C under the viewer's own grants, in the order pinned.
+            let post = |base: String, user: &'static str, path: String, body: Value| {
+                let client = client.clone();
+                async move {
+                    let r = client
+                        .post(format!("{base}{path}"))
+                        .header("X-Steward-Dev-User", user)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+                }
+            };
+            let (status, board) = post(
+                a.base.clone(),
+                "alice",
+                "/api/boards".into(),
+                json!({"name": "Shared", "shared": true}),
+            )
+            .await;
+            assert_eq!(status, 201, "{board}");
+            let board = board["id"].as_str().unwrap().to_owned();
+            for q in [tickets, "How many customers are on each plan?"] {
+                let (status, pin) = post(
+                    b.base.clone(),
+                    "alice",
+                    format!("/api/boards/{board}/pins"),
+                    json!({ "question": q }),
+                )
+                .await;
+                assert_eq!(status, 201, "{pin}");
+            }
+            let opened: Value = client
+                .get(format!("{}/api/boards/{board}", c.base))
+                .header("X-Steward-Dev-User", "erin")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(opened["board"]["pins"], 2, "{opened}");
+            assert_eq!(opened["pins"][0]["question"], tickets, "{opened}");
+            let pin = opened["pins"][1]["id"].as_str().unwrap();
+            let (status, run) = post(
+                c.base.clone(),
+                "erin",
+                format!("/api/boards/{board}/pins/{pin}/run"),
+                json!({}),
+            )
+            .await;
+            assert_eq!(status, 200, "{run}");
+            assert!(
+                run["answer"]["sql"].as_str().unwrap().contains("EMEA"),
+                "erin's row filter: {run}"
+            );
+
+            // Subscriptions too: made on A, listed on B.
+            let (status, sub) = post(
+                a.base.clone(),
+                "alice",
+                "/api/subscriptions".into(),
+                json!({"question": "x", "cron": "0 9 * * *", "alert": {"metric": "signups", "above": true, "threshold": 1.0}}),
+            )
+            .await;
+            assert_eq!(status, 201, "{sub}");
+            let listed: Value = client
+                .get(format!("{}/api/subscriptions", b.base))
+                .header("X-Steward-Dev-User", "alice")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(listed["subscriptions"][0]["id"], sub["id"], "{listed}");
+            assert_eq!(listed["subscriptions"][0]["alert_firing"], false);
+
             // A conversation started on one instance continues on another.
             let conversation = "shared-conversation-1";
             let follow = |base: String, question: &'static str| {
@@ -189,7 +269,8 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
                     .unwrap()
                 }
             };
-            assert_eq!(count("AND outcome = 'answered'").await, 45 + 4);
+            // The 45, plus two tickets questions, two follow-ups and erin's board run.
+            assert_eq!(count("AND outcome = 'answered'").await, 45 + 5);
 
             // Kill one instance in the middle of answering.
             let b_base = b.base.clone();
