@@ -182,6 +182,7 @@ fn spawn_answer(state: &AppState, slack: &Arc<Slack>, q: SlackQuestion) {
         Arc::clone(slack),
         state.sessions.clone(),
         Arc::clone(&state.orchestrator),
+        Arc::clone(&state.questions),
         state.limits.max_question_chars,
         q,
     ));

@@ -237,11 +237,14 @@ pub async fn feedback(
     deliver(&slack, &to, blocks::notice(&text)).await;
 }
 
-/// Answers `q` and delivers the answer (or the reason there is none).
+/// Answers `q` and delivers the answer (or the reason there is none). The
+/// asker's questions count against the same per-user rate as the web chat's
+/// and the Metrics API's (`questions`).
 pub async fn answer(
     slack: Arc<Slack>,
     store: SessionStore,
     orchestrator: Arc<Orchestrator>,
+    questions: Arc<crate::http::rate::QuestionLimiter>,
     max_question_chars: usize,
     q: SlackQuestion,
 ) {
@@ -264,6 +267,13 @@ pub async fn answer(
         Ok(question) => question,
         Err(e) => return deliver(&slack, &q.destination, blocks::notice(&e.message)).await,
     };
+    if let Err(e) = questions.check(&principal.user) {
+        let text = format!(
+            "Sorry, you are asking faster than this deployment allows. Please ask again in about {} seconds.",
+            e.retry_after.unwrap_or(1)
+        );
+        return deliver(&slack, &q.destination, blocks::notice(&text)).await;
+    }
     if let Some(request) = subscriptions::from_chat(&orchestrator.semantic, question, None) {
         // The schedule is read in the asker's Slack time zone (UTC when Slack gives none).
         let tz = slack.api.user(&q.user).await.ok().and_then(|u| u.tz);

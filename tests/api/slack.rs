@@ -751,3 +751,42 @@ async fn feedback_buttons_record_the_askers_feedback_only() {
     .await;
     assert_eq!(r.status(), 400);
 }
+
+/// Slack questions count against the asker's per-user question rate, as web
+/// chat and Metrics API questions do: past the burst, a polite notice with
+/// the wait instead of an answer.
+#[tokio::test]
+async fn slack_questions_count_against_the_askers_question_rate() {
+    let s = setup(|st| {
+        st.limits.questions_per_minute = 1;
+        st.limits.question_burst = 2;
+    })
+    .await;
+    for (n, id) in ["Ev-rate-1", "Ev-rate-2", "Ev-rate-3"]
+        .into_iter()
+        .enumerate()
+    {
+        let body = mention(id, "UALICE", "What was DAU last week?", "im");
+        assert_eq!(
+            post_signed(&s.app.base, "/slack/events", &body, false)
+                .await
+                .status(),
+            200
+        );
+        // One at a time, so the order of the replies is the order asked.
+        s.capture.nth("chat.postMessage", n).await;
+    }
+    let replies: Vec<String> = s
+        .capture
+        .calls()
+        .iter()
+        .filter(|c| c.path == "chat.postMessage")
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(replies[0].contains("daily active users"), "{replies:?}");
+    assert!(replies[1].contains("daily active users"), "{replies:?}");
+    assert!(
+        replies[2].starts_with("Sorry, you are asking faster") && replies[2].contains("seconds"),
+        "{replies:?}"
+    );
+}
