@@ -27,6 +27,17 @@ pub struct DirectoryEntry {
     pub updated_at: i64,
 }
 
+impl DirectoryEntry {
+    /// The principal the provider's last word makes of this user.
+    pub fn into_principal(self) -> crate::policy::Principal {
+        crate::policy::Principal {
+            user: self.user,
+            roles: self.roles,
+            groups: self.groups,
+        }
+    }
+}
+
 /// A row of `idp_users` (all its columns selected).
 fn entry_of(row: &sqlx::any::AnyRow) -> Result<DirectoryEntry, sqlx::Error> {
     let list = |col: &str| names_of(row, col);

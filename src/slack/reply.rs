@@ -20,7 +20,7 @@ use super::blocks;
 use crate::audit::Channel;
 use crate::orchestrator::Orchestrator;
 use crate::policy::Principal;
-use crate::session::SessionStore;
+use crate::session::{DirectoryEntry, SessionStore};
 use crate::subscriptions::{self, Target};
 
 /// Where an answer goes.
@@ -100,11 +100,7 @@ pub async fn resolve(
         .identity_by_email(&email, now - slack.settings.identity_max_age_secs)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(entry.map(|e| Principal {
-        user: e.user,
-        roles: e.roles,
-        groups: e.groups,
-    }))
+    Ok(entry.map(DirectoryEntry::into_principal))
 }
 
 /// The refusal for a Slack user steward cannot map to a principal.

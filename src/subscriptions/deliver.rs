@@ -93,11 +93,7 @@ impl Deliverer {
             Some(e) if e.updated_at < now - self.settings.identity_max_age_secs => {
                 return Ok(Recipient::Unconfirmed);
             }
-            Some(e) => Some(Principal {
-                user: e.user,
-                roles: e.roles,
-                groups: e.groups,
-            }),
+            Some(e) => Some(e.into_principal()),
             None => self.dev_users.as_ref().and_then(|d| d.principal(user)),
         };
         Ok(match principal.filter(|p| !p.roles.is_empty()) {

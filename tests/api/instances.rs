@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use steward::session::{SessionSettings, SessionStore};
 
 use crate::helpers::{
-    as_of, demo_db, fresh_index_dir, session, steward_command, with_postgres_database,
+    TestApp, as_of, demo_db, fresh_index_dir, session, steward_command, with_postgres_database,
 };
 use crate::oidc_provider::free_port;
 
@@ -145,57 +145,42 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
 
             // Boards live in the shared database: made on A, pinned on B,
             // opened on C under the viewer's own grants, in the order pinned.
-            let post = |base: String, user: &'static str, path: String, body: Value| {
-                let client = client.clone();
-                async move {
-                    let r = client
-                        .post(format!("{base}{path}"))
-                        .header("X-Steward-Dev-User", user)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap();
-                    (r.status().as_u16(), r.json::<Value>().await.unwrap())
-                }
+            let on = |i: &Instance| TestApp {
+                base: i.base.clone(),
+                client: client.clone(),
             };
-            let (status, board) = post(
-                a.base.clone(),
-                "alice",
-                "/api/boards".into(),
-                json!({"name": "Shared", "shared": true}),
-            )
-            .await;
+            let (status, board) = on(&a)
+                .post(
+                    Some("alice"),
+                    "/api/boards",
+                    &json!({"name": "Shared", "shared": true}),
+                )
+                .await;
             assert_eq!(status, 201, "{board}");
             let board = board["id"].as_str().unwrap().to_owned();
             for q in [tickets, "How many customers are on each plan?"] {
-                let (status, pin) = post(
-                    b.base.clone(),
-                    "alice",
-                    format!("/api/boards/{board}/pins"),
-                    json!({ "question": q }),
-                )
-                .await;
+                let (status, pin) = on(&b)
+                    .post(
+                        Some("alice"),
+                        &format!("/api/boards/{board}/pins"),
+                        &json!({ "question": q }),
+                    )
+                    .await;
                 assert_eq!(status, 201, "{pin}");
             }
-            let opened: Value = client
-                .get(format!("{}/api/boards/{board}", c.base))
-                .header("X-Steward-Dev-User", "erin")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (_, opened) = on(&c)
+                .get(Some("erin"), &format!("/api/boards/{board}"))
+                .await;
             assert_eq!(opened["board"]["pins"], 2, "{opened}");
             assert_eq!(opened["pins"][0]["question"], tickets, "{opened}");
             let pin = opened["pins"][1]["id"].as_str().unwrap();
-            let (status, run) = post(
-                c.base.clone(),
-                "erin",
-                format!("/api/boards/{board}/pins/{pin}/run"),
-                json!({}),
-            )
-            .await;
+            let (status, run) = on(&c)
+                .post(
+                    Some("erin"),
+                    &format!("/api/boards/{board}/pins/{pin}/run"),
+                    &json!({}),
+                )
+                .await;
             assert_eq!(status, 200, "{run}");
             assert!(
                 run["answer"]["sql"].as_str().unwrap().contains("EMEA"),
@@ -203,23 +188,15 @@ async fn instances_sharing_postgres_agree_on_revocations_and_one_audit_chain() {
             );
 
             // Subscriptions too: made on A, listed on B.
-            let (status, sub) = post(
-                a.base.clone(),
-                "alice",
-                "/api/subscriptions".into(),
-                json!({"question": "x", "cron": "0 9 * * *", "alert": {"metric": "signups", "above": true, "threshold": 1.0}}),
-            )
-            .await;
+            let (status, sub) = on(&a)
+                .post(
+                    Some("alice"),
+                    "/api/subscriptions",
+                    &json!({"question": "x", "cron": "0 9 * * *", "alert": {"metric": "signups", "above": true, "threshold": 1.0}}),
+                )
+                .await;
             assert_eq!(status, 201, "{sub}");
-            let listed: Value = client
-                .get(format!("{}/api/subscriptions", b.base))
-                .header("X-Steward-Dev-User", "alice")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (_, listed) = on(&b).get(Some("alice"), "/api/subscriptions").await;
             assert_eq!(listed["subscriptions"][0]["id"], sub["id"], "{listed}");
             assert_eq!(listed["subscriptions"][0]["alert_firing"], false);
 

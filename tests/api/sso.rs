@@ -558,18 +558,9 @@ async fn subscription_deliveries_follow_a_role_change_at_the_provider() {
     let first = run_now(0).await;
     assert_eq!(first["outcome"], "sent", "{first}");
     let audit = |event: &str| {
-        let url = format!("{}/api/admin/audit/{event}", s.base);
-        async move {
-            reqwest::Client::new()
-                .get(url)
-                .header("x-steward-dev-user", "bob")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        let path = format!("/api/admin/audit/{event}");
+        let app = &s.app;
+        async move { app.get(Some("bob"), &path).await.1.to_string() }
     };
     let before = audit(first["event_id"].as_str().unwrap()).await;
     assert!(before.contains("\"principal\":\"alice\""), "{before}");
