@@ -148,6 +148,13 @@ pub struct CaseResult {
     /// The answer is a refusal because the statements written for it failed
     /// (guard or warehouse), not a decision to refuse.
     pub failed_to_run: bool,
+    /// Schema linking, for a case whose gold SQL ran: whether the
+    /// text-to-SQL prompt for the question would show every table the gold
+    /// statement reads (the guard's bound tables). Measured whether or not
+    /// the answer used that path.
+    pub linked: Option<bool>,
+    /// Tables that prompt would show.
+    pub prompt_tables: Vec<String>,
 }
 
 /// Aggregate scores.
@@ -197,6 +204,13 @@ pub struct Report {
     /// Near-miss cases answered with a metric (a different measure than
     /// asked; must be 0).
     pub near_miss_answered_as_metric: usize,
+    /// Cases whose gold SQL ran, so schema linking could be scored.
+    pub linking_cases: usize,
+    /// Of those, the share whose text-to-SQL prompt would show every table
+    /// the gold statement reads (schema-linking recall).
+    pub linking_recall: f64,
+    /// Tables per text-to-SQL prompt, mean over those cases.
+    pub prompt_tables_per_question: f64,
 }
 
 /// Runs every case; `progress` is called after each. With `baseline`,
@@ -266,15 +280,18 @@ async fn score(
                 .is_none_or(|m| answer.metric.as_ref() == Some(m))
     };
     let (mut executed, mut gold_error, mut gold_rejected) = (None, None, false);
+    let (mut linked, mut prompt_tables) = (None, Vec::new());
     // Only an answer with a result can match: a refusal or a documentation
     // quote is wrong however empty the gold result is.
     let has_result = matches!(answer.kind, AnswerKind::Sql | AnswerKind::Metric);
     if let Some(gold) = &case.gold_sql {
         match gold_rows(o, grants, gold).await {
-            Ok(rows) => {
+            Ok((tables, rows)) => {
                 let ordered = gold.to_ascii_uppercase().contains("ORDER BY");
                 executed =
                     Some(has_result && compare::results_match(&rows, &answer.data.rows, ordered));
+                prompt_tables = o.prompt_tables(grants, &case.question).await;
+                linked = Some(tables.iter().all(|t| prompt_tables.contains(t)));
             }
             Err(GoldError::Rejected) => {
                 gold_rejected = true;
@@ -320,6 +337,8 @@ async fn score(
         agreement: answer.llm.as_ref().and_then(|l| l.agreement),
         failed_to_run: answer.kind == AnswerKind::Refusal
             && answer.llm.as_ref().is_some_and(|l| l.failed > 0),
+        linked,
+        prompt_tables,
     }
 }
 
@@ -331,14 +350,15 @@ enum GoldError {
     Failed(String),
 }
 
-/// Runs gold SQL through the guard as the same user.
+/// Runs gold SQL through the guard as the same user: the tables it reads
+/// and its rows.
 async fn gold_rows(
     o: &Orchestrator,
     grants: &Grants,
     sql: &str,
-) -> Result<Vec<Vec<Value>>, GoldError> {
+) -> Result<(Vec<String>, Vec<Vec<Value>>), GoldError> {
     match o.run_sql(grants, sql).await {
-        Ok((_, result)) => Ok(result.rows),
+        Ok((validated, result)) => Ok((validated.tables().iter().cloned().collect(), result.rows)),
         Err(StepError::Guard(_)) => Err(GoldError::Rejected),
         Err(StepError::Warehouse(e)) => {
             Err(GoldError::Failed(format!("gold SQL failed: {}", e.kind())))
@@ -409,7 +429,17 @@ fn summarize(results: &[CaseResult]) -> Report {
         .count();
     let mut ms: Vec<u64> = results.iter().map(|r| r.ms).collect();
     ms.sort_unstable();
+    let linking: Vec<&CaseResult> = results.iter().filter(|r| r.linked.is_some()).collect();
     Report {
+        linking_cases: linking.len(),
+        linking_recall: share(
+            linking.iter().filter(|r| r.linked == Some(true)).count(),
+            linking.len(),
+        ),
+        prompt_tables_per_question: share(
+            linking.iter().map(|r| r.prompt_tables.len()).sum(),
+            linking.len(),
+        ),
         questions: n,
         routing_accuracy: share(results.iter().filter(|r| r.routed).count(), n),
         execution_cases: exec.len(),
@@ -548,6 +578,8 @@ mod tests {
             candidates: 0,
             agreement: None,
             failed_to_run: false,
+            linked: None,
+            prompt_tables: Vec::new(),
         };
         use AnswerKind::{Refusal, Sql};
         let report = summarize(&[

@@ -77,6 +77,11 @@ pub enum Route {
     Always,
 }
 
+/// Where [`LlmClient::samples`] stops decoding: a code fence alone on its
+/// line. An opening fence names its language (```` ```sql ````) or starts
+/// the reply, so only a closing one matches.
+pub const SQL_STOP: &str = "\n```\n";
+
 /// LLM settings (the `[llm]` table of `steward.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +106,16 @@ pub struct LlmSettings {
     pub min_agreement: f64,
     /// What to do with a low-confidence answer.
     pub low_agreement: LowAgreement,
+    /// Statement timeout for a candidate, in milliseconds (the policy's
+    /// `statement_timeout_ms` when lower): a candidate that would run long
+    /// is dropped rather than holding up the answer.
+    #[serde(default = "default_candidate_timeout_ms")]
+    pub candidate_timeout_ms: u64,
+    /// Rows a candidate's result is read to for comparing (the policy's
+    /// `max_rows` when lower); the chosen statement is run again in full
+    /// when its candidate result was cut short.
+    #[serde(default = "default_candidate_max_rows")]
+    pub candidate_max_rows: u64,
     /// Which questions go to the model.
     pub route: Route,
     /// Per-request timeout, in seconds (a stream may not stall longer).
@@ -140,6 +155,8 @@ impl Default for LlmSettings {
             sample_temperature: 0.7,
             min_agreement: 0.5,
             low_agreement: LowAgreement::Label,
+            candidate_timeout_ms: default_candidate_timeout_ms(),
+            candidate_max_rows: default_candidate_max_rows(),
             route: Route::Fallback,
             timeout_secs: 120,
             max_retries: 2,
@@ -153,6 +170,14 @@ impl Default for LlmSettings {
             completion_usd_per_mtok: 0.0,
         }
     }
+}
+
+fn default_candidate_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_candidate_max_rows() -> u64 {
+    1_000
 }
 
 fn default_max_concurrent() -> usize {
@@ -372,6 +397,10 @@ impl LlmClient {
     /// request (the API's `n`; llama.cpp evaluates the prompt once and
     /// decodes the sequences in parallel slots). A server that ignores `n`
     /// returns fewer texts; the caller works with what comes back.
+    /// Decoding stops at the line after a closing code fence
+    /// ([`SQL_STOP`]): the statement is in the fence, and the request lasts
+    /// as long as its longest sequence, so one that goes on to explain
+    /// itself would hold up every candidate.
     ///
     /// # Errors
     /// As [`LlmClient::complete`].
@@ -383,6 +412,9 @@ impl LlmClient {
     ) -> Result<Samples, LlmError> {
         let mut request = self.request(messages, &Format::Text, false);
         request.temperature = Some(temperature);
+        request.stop = Some(async_openai::types::chat::StopConfiguration::String(
+            SQL_STOP.to_owned(),
+        ));
         if n > 1 {
             request.n = Some(n);
         }

@@ -71,6 +71,53 @@ pub struct ColumnValues {
 pub struct SchemaSample {
     /// `table → column → values`.
     pub tables: BTreeMap<String, BTreeMap<String, ColumnValues>>,
+    /// Embedding vectors of each table's and column's text ([`table_text`],
+    /// [`column_text`]), by table; empty without an embedding model.
+    pub vectors: BTreeMap<String, TableVectors>,
+}
+
+/// Unit embedding vectors of one table's text and of its columns' texts.
+#[derive(Debug, Clone, Default)]
+pub struct TableVectors {
+    /// The table's text.
+    pub table: Vec<f32>,
+    /// Each column's text, by lower-case column name.
+    pub columns: BTreeMap<String, Vec<f32>>,
+}
+
+/// How a table reads for the embedding model: its name as words, its
+/// description and synonyms, and its column names as words.
+pub fn table_text(name: &str, about: &str, columns: &[&str]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| spaced(c)).collect();
+    format!("{}: {about}. Columns: {}", spaced(name), cols.join(", "))
+}
+
+/// How a column reads for the embedding model: table and column names as
+/// words, then its description and synonyms.
+pub fn column_text(table: &str, column: &str, about: &str) -> String {
+    format!("{} {}: {about}", spaced(table), spaced(column))
+}
+
+/// `singer_in_concert` → `singer in concert`, `IndepYear` → `indep year`.
+fn spaced(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        out.push(if c.is_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            ' '
+        });
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl SchemaSample {
@@ -311,8 +358,14 @@ pub fn stems(text: &str) -> Vec<String> {
 }
 
 /// Join keys between the tables: the declared ones when there are any,
-/// else keys inferred from names (see the module docs).
-pub fn join_keys(tables: &[TableInfo], declared: &[ForeignKey]) -> Vec<ForeignKey> {
+/// else keys inferred from names (see the module docs). A key named after
+/// a table (`maker` → `car_makers`, `country` → `countries`) must hold
+/// values of the same kind as that table's key in `sample`.
+pub fn join_keys(
+    tables: &[TableInfo],
+    declared: &[ForeignKey],
+    sample: &SchemaSample,
+) -> Vec<ForeignKey> {
     let names: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     let declared: Vec<ForeignKey> = declared
         .iter()
@@ -352,10 +405,43 @@ pub fn join_keys(tables: &[TableInfo], declared: &[ForeignKey]) -> Vec<ForeignKe
                         keys.push(key(&from.name, &fk, &to.name, "id"));
                     }
                 }
+                if let Some(k) = named_after(from, to, sample)
+                    && !keys
+                        .iter()
+                        .any(|x| x.table == k.table && x.column == k.column)
+                {
+                    keys.push(k);
+                }
             }
         }
     }
     keys
+}
+
+/// A column of `from` named after `to` (the singular of the last word of
+/// its name, `maker` for `car_makers`), as a key
+/// to `to`'s key column: `id`, `<stem>id`/`<stem>_id`, else a first column
+/// ending in `id`. Both columns must have been sampled with the same kind,
+/// so a text `name` never joins an integer key.
+fn named_after(from: &TableInfo, to: &TableInfo, sample: &SchemaSample) -> Option<ForeignKey> {
+    let last = to.name.rsplit('_').next().unwrap_or(&to.name);
+    let stem = crate::text::singular(last);
+    let full = crate::text::singular(&to.name);
+    let target = ["id".to_owned(), format!("{full}id"), format!("{full}_id")]
+        .into_iter()
+        .find(|c| to.columns.iter().any(|x| &x.name == c))
+        .or_else(|| {
+            to.columns
+                .first()
+                .filter(|c| c.name.ends_with("id"))
+                .map(|c| c.name.clone())
+        })?;
+    let column = from.columns.iter().find(|c| c.name == stem)?;
+    let kind = |t: &TableInfo, c: &str| sample.column(&t.name, c).map(|v| v.kind);
+    let same = kind(from, &column.name)
+        .zip(kind(to, &target))
+        .is_some_and(|(a, b)| a == b && a != ValueKind::Unknown);
+    same.then(|| key(&from.name, &column.name, &to.name, &target))
 }
 
 fn key(table: &str, column: &str, ref_table: &str, ref_column: &str) -> ForeignKey {
@@ -411,6 +497,7 @@ fn named_values<'a>(question: &str, lower: &str, values: &'a [String]) -> Vec<&'
 /// nothing links.
 pub fn link(
     question: &str,
+    meaning: Option<&[f32]>,
     tables: &[TableInfo],
     keys: &[ForeignKey],
     sample: &SchemaSample,
@@ -462,6 +549,7 @@ pub fn link(
                     }
                 }
             }
+            score += meaning_score(meaning, t, sample);
             LinkedTable {
                 name: t.name.clone(),
                 score,
@@ -486,6 +574,28 @@ pub fn link(
         .filter(|t| t.score > 0.0 && t.score >= best / 5.0)
         .cloned()
         .collect();
+    // A question word that names a column or table only outside the chosen
+    // tables ("names" of poker players, held by `people`) brings in the
+    // best-scoring table that has it.
+    let named: BTreeMap<&str, BTreeSet<String>> = tables
+        .iter()
+        .map(|t| {
+            let words = std::iter::once(t.name.as_str())
+                .chain(t.columns.iter().map(|c| c.name.as_str()))
+                .flat_map(stems)
+                .collect();
+            (t.name.as_str(), words)
+        })
+        .collect();
+    for w in &q {
+        let has = |t: &LinkedTable| named.get(t.name.as_str()).is_some_and(|n| n.contains(w));
+        if chosen.iter().any(has) {
+            continue;
+        }
+        if let Some(t) = linked.iter().find(|t| has(t)) {
+            chosen.push(t.clone());
+        }
+    }
     let rest: Vec<LinkedTable> = linked
         .into_iter()
         .filter(|t| !chosen.iter().any(|c| c.name == t.name))
@@ -499,6 +609,29 @@ pub fn link(
         }
     }
     chosen
+}
+
+/// Similarity below which meaning adds nothing to a table's link score.
+const MEANING_FLOOR: f32 = 0.3;
+/// Link score per unit of similarity above [`MEANING_FLOOR`].
+const MEANING_WEIGHT: f64 = 10.0;
+
+/// The part of a table's link score that comes from meaning: how far the
+/// question's embedding is from the table's text or its nearest readable
+/// column's (cosine of unit vectors), past [`MEANING_FLOOR`]. Catches
+/// questions that name a table or column in other words ("employees" for
+/// `staff`, "independent" for `IndepYear`). 0 without vectors.
+fn meaning_score(question: Option<&[f32]>, t: &TableInfo, sample: &SchemaSample) -> f64 {
+    let (Some(q), Some(v)) = (question, sample.vectors.get(&t.name)) else {
+        return 0.0;
+    };
+    let best = t
+        .columns
+        .iter()
+        .filter_map(|c| v.columns.get(&c.name))
+        .map(|c| dot(q, c))
+        .fold(dot(q, &v.table), f32::max);
+    MEANING_WEIGHT * f64::from((best - MEANING_FLOOR).max(0.0))
 }
 
 /// Tables outside `chosen` on the shortest key paths joining the first
@@ -552,8 +685,8 @@ pub fn create_tables(
     keys: &[ForeignKey],
     sample: &SchemaSample,
     budget: usize,
-) -> String {
-    let mut out = String::new();
+) -> PromptSchema {
+    let mut out = PromptSchema::default();
     let included: BTreeSet<&str> = linked.iter().map(|t| t.name.as_str()).collect();
     for l in linked {
         let Some(t) = tables.iter().find(|t| t.name == l.name) else {
@@ -629,12 +762,22 @@ pub fn create_tables(
             }
         }
         text.push_str(");\n");
-        if !out.is_empty() && out.len() + text.len() > budget {
+        if !out.text.is_empty() && out.text.len() + text.len() > budget {
             break;
         }
-        out.push_str(&text);
+        out.text.push_str(&text);
+        out.tables.push(t.name.clone());
     }
     out
+}
+
+/// The schema part of a text-to-SQL prompt.
+#[derive(Debug, Clone, Default)]
+pub struct PromptSchema {
+    /// `CREATE TABLE` text.
+    pub text: String,
+    /// The tables it shows, in order.
+    pub tables: Vec<String>,
 }
 
 fn short(text: &str, max: usize) -> String {
@@ -691,7 +834,7 @@ mod tests {
 
     #[test]
     fn keys_are_inferred_from_names_when_none_are_declared() {
-        let keys = join_keys(&concerts(), &[]);
+        let keys = join_keys(&concerts(), &[], &SchemaSample::default());
         let has = |t: &str, c: &str, r: &str| {
             keys.iter()
                 .any(|k| k.table == t && k.column == c && k.ref_table == r)
@@ -706,7 +849,7 @@ mod tests {
             table("customers", &["id", "name"]),
             table("orders", &["id", "customer_id", "total"]),
         ];
-        let keys = join_keys(&orders, &[]);
+        let keys = join_keys(&orders, &[], &SchemaSample::default());
         assert_eq!(keys.len(), 1, "{keys:?}");
         assert_eq!(
             (
@@ -717,13 +860,16 @@ mod tests {
             ("orders", "customer_id", "id")
         );
         let declared = [key("orders", "customer_id", "customers", "id")];
-        assert_eq!(join_keys(&orders, &declared).len(), 1);
+        assert_eq!(
+            join_keys(&orders, &declared, &SchemaSample::default()).len(),
+            1
+        );
     }
 
     #[test]
     fn a_question_links_its_tables_and_the_join_path_between_them() {
         let tables = concerts();
-        let keys = join_keys(&tables, &[]);
+        let keys = join_keys(&tables, &[], &SchemaSample::default());
         let mut sample = SchemaSample::default();
         sample.add_rows(
             "singer",
@@ -735,7 +881,7 @@ mod tests {
             ],
         );
         let names = |q: &str| {
-            let mut n: Vec<String> = link(q, &tables, &keys, &sample)
+            let mut n: Vec<String> = link(q, None, &tables, &keys, &sample)
                 .into_iter()
                 .map(|t| t.name)
                 .collect();
@@ -756,7 +902,7 @@ mod tests {
         assert!(!capacity.contains(&"singer".to_owned()), "{capacity:?}");
         // Nothing links: every table, so the model still sees the schema.
         assert_eq!(names("zzz").len(), 4);
-        let linked = link("singers from france", &tables, &keys, &sample);
+        let linked = link("singers from france", None, &tables, &keys, &sample);
         assert_eq!(
             linked[0].values,
             [("country".to_owned(), "France".to_owned())]
@@ -766,7 +912,7 @@ mod tests {
     #[test]
     fn the_prompt_schema_shows_kinds_keys_values_and_only_readable_columns() {
         let tables = concerts();
-        let keys = join_keys(&tables, &[]);
+        let keys = join_keys(&tables, &[], &SchemaSample::default());
         let mut sample = SchemaSample::default();
         sample.add_rows(
             "singer",
@@ -778,8 +924,16 @@ mod tests {
                 vec![4.into(), "France".into(), 52.into()],
             ],
         );
-        let linked = link("singers in a concert from france", &tables, &keys, &sample);
-        let text = create_tables(&linked, &tables, &keys, &sample, 10_000);
+        let linked = link(
+            "singers in a concert from france",
+            None,
+            &tables,
+            &keys,
+            &sample,
+        );
+        let schema = create_tables(&linked, &tables, &keys, &sample, 10_000);
+        assert_eq!(schema.tables, ["singer_in_concert", "singer", "concert"]);
+        let text = schema.text;
         assert!(
             text.contains("CREATE TABLE singer (\n  singer_id INTEGER,\n  name,\n"),
             "{text}"
@@ -794,7 +948,150 @@ mod tests {
         );
         assert!(!text.contains("CREATE TABLE stadium"), "{text}");
         let tight = create_tables(&linked, &tables, &keys, &sample, 10);
-        assert_eq!(tight.matches("CREATE TABLE").count(), 1, "{tight}");
+        assert_eq!(tight.tables.len(), 1, "{tight:?}");
+        assert_eq!(tight.text.matches("CREATE TABLE").count(), 1, "{tight:?}");
+    }
+
+    #[test]
+    fn meaning_links_a_table_named_in_other_words_but_only_past_the_floor() {
+        let tables = vec![
+            table("staff", &["staff_id", "full_name"]),
+            table("stadium", &["stadium_id", "capacity"]),
+        ];
+        let keys = join_keys(&tables, &[], &SchemaSample::default());
+        let unit = |x: f32, y: f32| {
+            let n = (x * x + y * y).sqrt();
+            vec![x / n, y / n]
+        };
+        let mut sample = SchemaSample::default();
+        for (name, v) in [("staff", unit(1.0, 0.0)), ("stadium", unit(0.0, 1.0))] {
+            sample.vectors.insert(
+                name.into(),
+                TableVectors {
+                    table: v.clone(),
+                    columns: BTreeMap::new(),
+                },
+            );
+        }
+        // "employees" shares no word with either table; its embedding is near `staff`.
+        let q = unit(0.9, 0.1);
+        let linked = link("How many employees?", Some(&q), &tables, &keys, &sample);
+        assert_eq!(linked[0].name, "staff", "{linked:?}");
+        assert!(linked.iter().all(|t| t.name != "stadium"), "{linked:?}");
+        // Without vectors nothing links, so every table is shown.
+        assert_eq!(
+            link("How many employees?", None, &tables, &keys, &sample).len(),
+            2
+        );
+        // A column's text counts too, for a readable column only.
+        sample.vectors.get_mut("stadium").unwrap().table = unit(1.0, -1.0);
+        sample
+            .vectors
+            .get_mut("stadium")
+            .unwrap()
+            .columns
+            .insert("capacity".into(), unit(0.0, 1.0));
+        let seats = unit(0.1, 0.9);
+        let linked = link("How many seats?", Some(&seats), &tables, &keys, &sample);
+        assert_eq!(linked[0].name, "stadium", "{linked:?}");
+        let hidden = vec![
+            table("staff", &["staff_id"]),
+            table("stadium", &["stadium_id"]),
+        ];
+        let linked = link("How many seats?", Some(&seats), &hidden, &keys, &sample);
+        assert_eq!(
+            linked.len(),
+            2,
+            "nothing links on a column the asker cannot read"
+        );
+    }
+
+    #[test]
+    fn a_column_named_after_a_table_joins_its_key_when_the_kinds_agree() {
+        let tables = vec![
+            table("car_makers", &["id", "maker", "country"]),
+            table("model_list", &["modelid", "maker", "model"]),
+            table("countries", &["countryid", "countryname"]),
+            table("car_names", &["makeid", "model", "make"]),
+        ];
+        let mut sample = SchemaSample::default();
+        let ints = |n: i64| {
+            (1..=n)
+                .map(|i| vec![i.into(), i.into()])
+                .collect::<Vec<_>>()
+        };
+        sample.add_rows("car_makers", &["id".into(), "country".into()], &ints(5));
+        sample.add_rows("model_list", &["modelid".into(), "maker".into()], &ints(5));
+        sample.add_rows("countries", &["countryid".into()], &ints(5));
+        sample.add_rows(
+            "car_makers",
+            &["maker".into()],
+            &[vec!["amc".into()], vec!["bmw".into()]],
+        );
+        sample.add_rows("car_names", &["makeid".into()], &ints(5));
+        let keys = join_keys(&tables, &[], &sample);
+        let has = |t: &str, c: &str, r: &str, rc: &str| {
+            keys.iter().any(|k| {
+                (
+                    k.table.as_str(),
+                    k.column.as_str(),
+                    k.ref_table.as_str(),
+                    k.ref_column.as_str(),
+                ) == (t, c, r, rc)
+            })
+        };
+        assert!(has("model_list", "maker", "car_makers", "id"), "{keys:?}");
+        assert!(
+            has("car_makers", "country", "countries", "countryid"),
+            "{keys:?}"
+        );
+        // A name alone does not make a key: `car_makers.maker` is text and
+        // the keys it is named after are integers.
+        assert!(!keys.iter().any(|k| k.ref_table == "car_names"), "{keys:?}");
+        assert!(
+            !has("car_makers", "maker", "model_list", "modelid"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn a_word_only_another_table_names_brings_that_table_in() {
+        let tables = vec![
+            table(
+                "poker_player",
+                &[
+                    "poker_player_id",
+                    "people_id",
+                    "earnings",
+                    "final_table_made",
+                ],
+            ),
+            table("people", &["people_id", "name", "height"]),
+            table("stadium", &["stadium_id", "capacity"]),
+        ];
+        let keys = join_keys(&tables, &[], &SchemaSample::default());
+        let linked = link(
+            "What are the names of poker players with earnings above 300000 and final tables made?",
+            None,
+            &tables,
+            &keys,
+            &SchemaSample::default(),
+        );
+        let names: Vec<&str> = linked.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["poker_player", "people"]);
+    }
+
+    #[test]
+    fn names_read_as_words_for_the_embedding_model() {
+        assert_eq!(
+            table_text(
+                "singer_in_concert",
+                "who sang where",
+                &["IndepYear", "Singer_ID"]
+            ),
+            "singer in concert: who sang where. Columns: indep year, singer id"
+        );
+        assert_eq!(column_text("cars_data", "MPG", ""), "cars data mpg: ");
     }
 
     #[test]

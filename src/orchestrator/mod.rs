@@ -512,6 +512,20 @@ impl Orchestrator {
         grants: &Grants,
         sql: &str,
     ) -> Result<(ValidatedSql, ResultSet), StepError> {
+        self.run_sql_within(grants, sql, None).await
+    }
+
+    /// [`Orchestrator::run_sql`] with the statement's timeout and row cap
+    /// lowered to `limits` (milliseconds, rows) when given.
+    ///
+    /// # Errors
+    /// As [`Orchestrator::run_sql`].
+    pub(crate) async fn run_sql_within(
+        &self,
+        grants: &Grants,
+        sql: &str,
+        limits: Option<(u64, u64)>,
+    ) -> Result<(ValidatedSql, ResultSet), StepError> {
         progress::report(progress::Progress::RunningSql {
             what: "listing".into(),
         });
@@ -527,6 +541,10 @@ impl Orchestrator {
             crate::prometheus::guard_decision(false);
             crate::audit::scope::note_denied(&r.to_string());
         })?;
+        let validated = match limits {
+            Some((ms, rows)) => validated.tightened(ms, rows),
+            None => validated,
+        };
         let result = run_statement(&self.audit, &*self.warehouse, &validated, "ad-hoc SQL").await?;
         tracing::info!(rows = result.rows.len(), "sql query done");
         Ok((validated, result))

@@ -170,10 +170,90 @@ impl Orchestrator {
                         }
                     }
                 }
-                tracing::info!(tables = sample.tables.len(), "schema sample loaded");
+                sample.vectors = self.schema_vectors().await;
+                tracing::info!(
+                    tables = sample.tables.len(),
+                    vectors = sample.vectors.len(),
+                    "schema sample loaded"
+                );
                 sample
             })
             .await
+    }
+
+    /// Embedding vectors of every allow-listed table and column (names,
+    /// descriptions, synonyms: no values), when the documentation search
+    /// has an embedding model; empty otherwise, or when it fails (linking
+    /// then goes by words alone).
+    async fn schema_vectors(&self) -> BTreeMap<String, link::TableVectors> {
+        let mut texts = Vec::new();
+        let mut slots = Vec::new();
+        for (table, def) in &self.policy.schema.tables {
+            let about = |d: &str, s: &[String]| format!("{d} {}", s.join(" ")).trim().to_owned();
+            let names: Vec<&str> = def.columns.keys().map(String::as_str).collect();
+            texts.push(link::table_text(
+                table,
+                &about(&def.description, &def.synonyms),
+                &names,
+            ));
+            slots.push((table.clone(), None));
+            for (c, d) in &def.columns {
+                texts.push(link::column_text(
+                    table,
+                    c,
+                    &about(&d.description, &d.synonyms),
+                ));
+                slots.push((table.clone(), Some(c.clone())));
+            }
+        }
+        let vectors = match self.docs.embed(texts).await {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "schema embedding failed; linking by words only");
+                return BTreeMap::new();
+            }
+            None => return BTreeMap::new(),
+        };
+        let mut out: BTreeMap<String, link::TableVectors> = BTreeMap::new();
+        for ((table, column), v) in slots.into_iter().zip(vectors) {
+            let entry = out.entry(table).or_default();
+            match column {
+                Some(c) => {
+                    entry.columns.insert(c, v);
+                }
+                None => entry.table = v,
+            }
+        }
+        out
+    }
+
+    /// The schema the text-to-SQL prompt for `linking_text` shows an asker
+    /// with `grants` (see [`link::link`] and [`link::create_tables`]).
+    pub(super) async fn prompt_schema(
+        &self,
+        grants: &Grants,
+        linking_text: &str,
+    ) -> link::PromptSchema {
+        let sample = self.schema_sample().await;
+        let tables = self.link_tables(grants);
+        let keys = link::join_keys(&tables, self.policy.foreign_keys(), sample);
+        let meaning = if sample.vectors.is_empty() {
+            None
+        } else {
+            match self.docs.embed(vec![linking_text.to_owned()]).await {
+                Some(Ok(mut v)) => v.pop(),
+                _ => None,
+            }
+        };
+        let linked = link::link(linking_text, meaning.as_deref(), &tables, &keys, sample);
+        link::create_tables(&linked, &tables, &keys, sample, SCHEMA_BUDGET)
+    }
+
+    /// The tables a text-to-SQL prompt for `question` would show an asker
+    /// with `grants`, best-linked first (for scoring schema linking in
+    /// `steward eval`).
+    pub async fn prompt_tables(&self, grants: &Grants, question: &str) -> Vec<String> {
+        self.prompt_schema(grants, question).await.tables
     }
 
     async fn catalog_read(&self, grants: &Grants, sql: &str) -> Option<ResultSet> {
@@ -246,7 +326,8 @@ impl Orchestrator {
                 .unwrap_or_else(|| "the tables you can read do not hold that".to_owned());
             return Ok(self.cannot_answer(&why, trace));
         }
-        if let Err(a) = self.run_tried(grants, &mut tried, &mut trace).await {
+        let limits = (settings.candidate_timeout_ms, settings.candidate_max_rows);
+        if let Err(a) = self.run_tried(grants, &mut tried, limits, &mut trace).await {
             return Ok(with_trace(a, trace));
         }
         let (chosen, votes) = match largest_group(&tried) {
@@ -278,6 +359,20 @@ impl Orchestrator {
         let Ok((validated, result)) = chosen.outcome else {
             unreachable!("the chosen candidate ran");
         };
+        // Candidates were read only to the candidate row cap; the answer is
+        // read in full.
+        let (validated, result) = if result.truncated && validated.max_rows() < self.policy.max_rows
+        {
+            match self.run_sql(grants, &chosen.sql).await {
+                Ok(full) => full,
+                Err(e) => {
+                    let a = self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e);
+                    return Ok(with_trace(a, trace));
+                }
+            }
+        } else {
+            (validated, result)
+        };
         // No prose from a small model: the table, the interpretation and a
         // plain sentence say what ran, and nothing can be misstated.
         let mut a = self
@@ -300,16 +395,12 @@ impl Orchestrator {
         history: &[Turn],
     ) -> Result<Vec<ChatCompletionRequestMessage>, LlmError> {
         let dialect = self.warehouse.dialect();
-        let sample = self.schema_sample().await;
-        let tables = self.link_tables(grants);
-        let keys = link::join_keys(&tables, self.policy.foreign_keys());
         let previous = history.last();
         let linking_text = match previous {
             Some(p) => format!("{} {question}", p.question),
             None => question.to_owned(),
         };
-        let linked = link::link(&linking_text, &tables, &keys, sample);
-        let schema = link::create_tables(&linked, &tables, &keys, sample, SCHEMA_BUDGET);
+        let schema = self.prompt_schema(grants, &linking_text).await.text;
         let verified = self.verified.all();
         let mut examples = prompt::pick_examples(&verified, question, |sql| {
             validate(sql, dialect, &self.policy, grants, Origin::AdHoc).is_ok()
@@ -387,19 +478,21 @@ impl Orchestrator {
     }
 
     /// Runs each distinct statement through the guard and the warehouse
-    /// under the audit trail. `Err` with the answer when the audit trail
-    /// fails (nothing more may run).
+    /// under the audit trail, within the candidate `limits` (milliseconds,
+    /// rows). `Err` with the answer when the audit trail fails (nothing
+    /// more may run).
     async fn run_tried(
         &self,
         grants: &Grants,
         tried: &mut [Tried],
+        limits: (u64, u64),
         trace: &mut LlmUse,
     ) -> Result<(), Answer> {
         for t in tried.iter_mut() {
             progress::report(Progress::RunningSql {
                 what: "candidate".into(),
             });
-            t.outcome = match self.run_sql(grants, &t.sql).await {
+            t.outcome = match self.run_sql_within(grants, &t.sql, Some(limits)).await {
                 Ok(ok) => Ok(ok),
                 Err(StepError::Audit(a)) => {
                     return Err(self.step_failed(
@@ -512,7 +605,7 @@ impl Orchestrator {
                 values: Vec::new(),
             })
             .collect();
-        let schema = link::create_tables(&all, &plain, &[], sample, usize::MAX);
+        let schema = link::create_tables(&all, &plain, &[], sample, usize::MAX).text;
         let dialect = self.warehouse.dialect();
         let messages = [
             msg::system(format!(

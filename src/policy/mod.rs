@@ -13,6 +13,7 @@ pub mod propose;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 pub use entity::ForeignKey;
@@ -141,8 +142,10 @@ pub struct TableDef {
     /// Columns shown when rows are listed without naming columns.
     #[serde(default)]
     pub display: Vec<String>,
-    /// Allow-listed columns by name (lower case).
-    pub columns: BTreeMap<String, ColumnDef>,
+    /// Allow-listed columns by name (lower case), in the order the policy
+    /// lists them (`policy init` writes the database's own column order),
+    /// which is the order `SELECT *` expands to and prompts show.
+    pub columns: IndexMap<String, ColumnDef>,
 }
 
 /// The schema allow-list: the only tables and columns steward may touch.

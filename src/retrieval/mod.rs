@@ -350,14 +350,22 @@ impl Retriever {
             return Ok(Vec::new());
         }
         let text: String = query.chars().take(2000).collect();
-        let embedder = Arc::clone(&dense.embedder);
-        let vector = tokio::task::spawn_blocking(move || embedder.embed(&[text]))
-            .await
-            .map_err(|e| RetrievalError::Embedding(e.to_string()))?
-            .map_err(RetrievalError::Embedding)?
+        let vector = embed_on(&dense.embedder, vec![text])
+            .await?
             .pop()
             .ok_or_else(|| RetrievalError::Embedding("no vector".into()))?;
         Ok(dense.store().search(&vector, groups, k).await?)
+    }
+
+    /// Unit vectors ([`DIM`] floats) of `texts`, in order, from the loaded
+    /// embedding model, whatever the index holds; `None` without a model.
+    /// Used beyond documents, e.g. to link a question to tables.
+    ///
+    /// # Errors
+    /// [`RetrievalError::Embedding`] when the model fails.
+    pub async fn embed(&self, texts: Vec<String>) -> Option<Result<Vec<Vec<f32>>, RetrievalError>> {
+        let dense = self.dense.as_ref()?;
+        Some(embed_on(&dense.embedder, texts).await)
     }
 
     /// Picks up an index that another process (`steward ingest`) rewrote.
@@ -422,6 +430,18 @@ impl Dense {
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Embeds `texts` on a blocking thread (ONNX Runtime is synchronous).
+async fn embed_on(
+    embedder: &Arc<Embedder>,
+    texts: Vec<String>,
+) -> Result<Vec<Vec<f32>>, RetrievalError> {
+    let embedder = Arc::clone(embedder);
+    tokio::task::spawn_blocking(move || embedder.embed(&texts))
+        .await
+        .map_err(|e| RetrievalError::Embedding(e.to_string()))?
+        .map_err(RetrievalError::Embedding)
 }
 
 /// Loads the embedding model and opens the vector store, or says why not.

@@ -564,6 +564,14 @@ pub async fn eval(
                 report.near_miss_answered_as_metric, report.near_miss_cases
             );
         }
+        if report.linking_cases > 0 {
+            println!(
+                "schema linking       {} of {} gold statements' tables in the prompt ({:.1} tables per prompt)",
+                pct(report.linking_recall),
+                report.linking_cases,
+                report.prompt_tables_per_question
+            );
+        }
         println!("failed to run        {}", pct(report.failed_to_run));
         println!("refused              {}", pct(report.refused));
         println!("refusal precision    {}", pct(report.refusal_precision));

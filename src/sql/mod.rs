@@ -82,4 +82,14 @@ impl ValidatedSql {
     pub fn timeout_ms(&self) -> u64 {
         self.timeout_ms
     }
+
+    /// The same statement with a timeout and row cap no higher than these
+    /// (limits only ever tighten; the text is unchanged, so the warehouse
+    /// stops reading at the lower cap and marks the result truncated).
+    #[must_use]
+    pub fn tightened(mut self, timeout_ms: u64, max_rows: u64) -> ValidatedSql {
+        self.timeout_ms = self.timeout_ms.min(timeout_ms.max(1));
+        self.max_rows = self.max_rows.min(max_rows.max(1));
+        self
+    }
 }

@@ -177,7 +177,7 @@ fn only_allow_listed_columns_bind_whatever_their_alias() {
         .get_mut("customers")
         .unwrap()
         .columns
-        .remove("contact_phone");
+        .shift_remove("contact_phone");
     for sql in [
         "SELECT contact_phone AS contact_phone FROM customers",
         "SELECT c.contact_phone AS contact_phone FROM customers c",

@@ -264,6 +264,30 @@ fn limit_is_clamped_to_the_policy_maximum() {
         "{}",
         v.sql()
     );
+    // Tightening only lowers the limits, and leaves the text alone.
+    let text = v.sql().to_owned();
+    let (ms, rows) = (v.timeout_ms(), v.max_rows());
+    let low = v.clone().tightened(100, 10);
+    assert_eq!(
+        (low.timeout_ms(), low.max_rows(), low.sql()),
+        (100, 10, &*text)
+    );
+    let high = v.tightened(ms * 10, rows * 10);
+    assert_eq!((high.timeout_ms(), high.max_rows()), (ms, rows));
+}
+
+#[test]
+fn wildcards_expand_in_the_policy_column_order() {
+    let p = policy();
+    let v = validated("analyst", "SELECT * FROM customers", Dialect::Sqlite);
+    let at = |c: &str| v.sql().find(&format!("\"{c}\""));
+    let readable: Vec<usize> = p.schema.tables["customers"]
+        .columns
+        .keys()
+        .filter_map(|c| at(c))
+        .collect();
+    assert!(readable.len() >= 3, "{}", v.sql());
+    assert!(readable.is_sorted(), "{}", v.sql());
 }
 
 #[test]
