@@ -476,9 +476,12 @@ fn mentions(haystack: &str, phrase: &str) -> bool {
     false
 }
 
-/// Values of `column` the question names: longer values case-insensitively
-/// as whole words, values of one or two characters exactly as stored.
-fn named_values<'a>(question: &str, lower: &str, values: &'a [String]) -> Vec<&'a String> {
+/// Values of `column` the question names: longer values case- and
+/// punctuation-insensitively as whole words (`The Rise of the Blue
+/// Beetle!` for "the rise of the blue beetle"; `words` is the question
+/// through [`plain_words`]), values of one or two characters exactly as
+/// stored.
+fn named_values<'a>(question: &str, words: &str, values: &'a [String]) -> Vec<&'a String> {
     values
         .iter()
         .filter(|v| {
@@ -486,10 +489,19 @@ fn named_values<'a>(question: &str, lower: &str, values: &'a [String]) -> Vec<&'
             if v.chars().count() <= 2 {
                 !v.is_empty() && v.chars().any(char::is_alphabetic) && mentions(question, v)
             } else {
-                v.chars().any(char::is_alphabetic) && mentions(lower, &v.to_lowercase())
+                v.chars().any(char::is_alphabetic) && mentions(words, &plain_words(v))
             }
         })
         .collect()
+}
+
+/// Lower-case alphanumeric runs joined by single spaces.
+fn plain_words(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Ranks the tables for `question` and returns those linked to it, plus the
@@ -503,7 +515,7 @@ pub fn link(
     sample: &SchemaSample,
 ) -> Vec<LinkedTable> {
     let q: BTreeSet<String> = stems(question).into_iter().collect();
-    let lower = question.to_lowercase();
+    let plain = plain_words(question);
     // How many tables use each column word, for inverse weighting.
     let mut df: BTreeMap<String, usize> = BTreeMap::new();
     for t in tables {
@@ -540,7 +552,7 @@ pub fn link(
                     continue;
                 }
                 if let Some(cv) = sample.column(&t.name, &c.name) {
-                    for v in named_values(question, &lower, &cv.values)
+                    for v in named_values(question, &plain, &cv.values)
                         .into_iter()
                         .take(2)
                     {
@@ -1098,9 +1110,17 @@ mod tests {
     fn short_values_must_match_exactly_and_long_ones_as_whole_words() {
         let values = vec!["US".to_owned(), "Franc".to_owned(), "France".to_owned()];
         let q = "Revenue in the US from France";
-        let got = named_values(q, &q.to_lowercase(), &values);
+        let got = named_values(q, &plain_words(q), &values);
         assert_eq!(got, [&values[0], &values[2]]);
         let q = "us and friends";
         assert!(named_values(q, q, &values).is_empty());
+        let titles = vec![
+            "The Rise of the Blue Beetle!".to_owned(),
+            "Beetle".to_owned(),
+        ];
+        let q = "Which channel shows \"The Rise of the Blue Beetle\"?";
+        assert_eq!(named_values(q, &plain_words(q), &titles).len(), 2);
+        let q = "Which channel shows the rise of the blue beetles?";
+        assert!(named_values(q, &plain_words(q), &titles).is_empty());
     }
 }

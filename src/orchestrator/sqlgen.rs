@@ -330,13 +330,13 @@ impl Orchestrator {
         if let Err(a) = self.run_tried(grants, &mut tried, limits, &mut trace).await {
             return Ok(with_trace(a, trace));
         }
-        let (chosen, votes) = match largest_group(&tried) {
-            Some((pick, votes)) => (tried.swap_remove(pick), votes),
+        let (chosen, votes, total) = match largest_group(&tried) {
+            Some((pick, votes)) => (tried.swap_remove(pick), votes, total),
             None => match self
-                .repair(llm, grants, &messages, &tried, &mut trace)
+                .repair(llm, grants, &messages, &tried, limits, &mut trace)
                 .await?
             {
-                Ok(t) => (t, 1),
+                Ok(chosen) => chosen,
                 Err(a) => return Ok(with_trace(a, trace)),
             },
         };
@@ -488,6 +488,7 @@ impl Orchestrator {
         limits: (u64, u64),
         trace: &mut LlmUse,
     ) -> Result<(), Answer> {
+        let readable = self.link_tables(grants);
         for t in tried.iter_mut() {
             progress::report(Progress::RunningSql {
                 what: "candidate".into(),
@@ -502,7 +503,7 @@ impl Orchestrator {
                 }
                 Err(e) => {
                     trace.failed += 1;
-                    Err(super::agent::repair_hint(&e))
+                    Err(candidate_hint(&readable, &e))
                 }
             };
         }
@@ -510,17 +511,20 @@ impl Orchestrator {
     }
 
     /// The one repair round when every candidate failed: the model sees
-    /// the greedy (else first) statement and its error. A repair repeating
-    /// any statement already refused is not run. `Ok(Err(answer))` ends the
-    /// question with that answer.
+    /// the greedy (else first) statement and its error, and answers with a
+    /// new set of candidates (greedy and sampled, as in the first round).
+    /// Statements already refused are not run again; the rest run and are
+    /// grouped as before. `Ok(Ok((chosen, votes, candidates)))`, or
+    /// `Ok(Err(answer))` ending the question with that answer.
     async fn repair(
         &self,
         llm: &LlmClient,
         grants: &Grants,
         messages: &[ChatCompletionRequestMessage],
         tried: &[Tried],
+        limits: (u64, u64),
         trace: &mut LlmUse,
-    ) -> Result<Result<Tried, Answer>, LlmError> {
+    ) -> Result<Result<(Tried, u32, u32), Answer>, LlmError> {
         let Some(failed) = tried.iter().find(|t| t.greedy).or(tried.first()) else {
             return Ok(Err(self.cannot_answer_text("the model wrote no statement")));
         };
@@ -535,33 +539,43 @@ impl Orchestrator {
         )));
         trace.repairs += 1;
         progress::report(Progress::Thinking { step: 2 });
-        let fixed = llm.samples(&repair, 1, 0.0).await?;
-        trace.calls += 1;
-        trace.usage.add(&fixed.usage);
-        let sql = match fixed.texts.first().map(|t| read_proposal(t)) {
-            Some(Proposal::Sql(s)) => s,
-            Some(Proposal::CannotAnswer(why)) => return Ok(Err(self.cannot_answer_text(&why))),
-            _ => return Ok(Err(self.cannot_answer_text("the model wrote no statement"))),
-        };
-        if tried.iter().any(|t| normalized(&t.sql) == normalized(&sql)) {
-            tracing::info!("repair repeated a refused statement; not run");
-            return Ok(Err(Answer::refusal(
-                "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
-                "every candidate statement failed and the repair repeated one",
-            )));
+        let before = trace.candidates;
+        let texts = self.sql_candidates(llm, &repair, trace).await?;
+        let total = texts.len().max(1) as u32;
+        trace.candidates += before;
+        let (mut fresh, cannot) = distinct_proposals(&texts);
+        let refused = fresh.len();
+        fresh.retain(|f| {
+            !tried
+                .iter()
+                .any(|t| normalized(&t.sql) == normalized(&f.sql))
+        });
+        if fresh.is_empty() {
+            if refused > 0 {
+                tracing::info!("the repair repeated refused statements; not run");
+                return Ok(Err(Answer::refusal(
+                    "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
+                    "every candidate statement failed and the repair repeated them",
+                )));
+            }
+            let why = cannot
+                .into_iter()
+                .find(|w| !w.is_empty())
+                .unwrap_or_else(|| "the model wrote no statement".to_owned());
+            return Ok(Err(self.cannot_answer_text(&why)));
         }
-        match self.run_sql(grants, &sql).await {
-            Ok(ok) => Ok(Ok(Tried {
-                sql,
-                votes: 1,
-                greedy: true,
-                outcome: Ok(ok),
-            })),
-            Err(e) => {
-                trace.failed += u32::from(!matches!(e, StepError::Audit(_)));
-                Ok(Err(
-                    self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e)
-                ))
+        if let Err(a) = self.run_tried(grants, &mut fresh, limits, trace).await {
+            return Ok(Err(a));
+        }
+        match largest_group(&fresh) {
+            Some((pick, votes)) => Ok(Ok((fresh.swap_remove(pick), votes, total))),
+            None => {
+                let first = fresh.swap_remove(0);
+                let why = first.outcome.err().unwrap_or_default();
+                Ok(Err(Answer::refusal(
+                    "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",
+                    format!("every candidate statement failed, after one repair round: {why}"),
+                )))
             }
         }
     }
@@ -661,6 +675,35 @@ impl Orchestrator {
     }
 }
 
+/// What the repair round tells the model about a failed candidate: the
+/// reason, and for a column the statement's tables lack, which readable
+/// tables do have it (small models put a column on the wrong alias).
+/// `readable` holds only columns the asker may read, so nothing else is
+/// named.
+fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
+    let mut hint = super::agent::repair_hint(e);
+    if let StepError::Guard(crate::sql::Rejection::UnknownColumn(shown)) = e {
+        let name = shown.split(" (").next().unwrap_or(shown);
+        let column = name
+            .rsplit('.')
+            .next()
+            .unwrap_or(name)
+            .trim_matches(['"', '`', '[', ']'])
+            .to_ascii_lowercase();
+        let owners: Vec<&str> = readable
+            .iter()
+            .filter(|t| t.columns.iter().any(|c| c.name == column))
+            .map(|t| t.name.as_str())
+            .collect();
+        if owners.is_empty() {
+            hint.push_str(&format!("; no table has a column named {column}"));
+        } else {
+            hint.push_str(&format!("; {column} is a column of {}", owners.join(", ")));
+        }
+    }
+    hint
+}
+
 /// The distinct statements proposed (votes counted, the greedy one marked)
 /// and the reasons of replies saying the tables cannot answer.
 fn distinct_proposals(texts: &[(String, bool)]) -> (Vec<Tried>, Vec<String>) {
@@ -748,6 +791,46 @@ mod tests {
         );
         assert_eq!(read_proposal("I am not sure."), Proposal::Nothing);
         assert_eq!(read_proposal("```sql\n```"), Proposal::Nothing);
+    }
+
+    #[test]
+    fn a_column_on_the_wrong_table_is_pointed_to_its_readable_tables() {
+        let t = |name: &str, cols: &[&str]| TableInfo {
+            name: name.into(),
+            about: String::new(),
+            columns: cols
+                .iter()
+                .map(|c| ColumnInfo {
+                    name: (*c).into(),
+                    about: String::new(),
+                    masked: false,
+                    show_values: true,
+                })
+                .collect(),
+        };
+        let readable = [
+            t("course", &["course_id", "course"]),
+            t("course_arrange", &["course_id", "teacher_id"]),
+        ];
+        let unknown = |s: &str| StepError::Guard(crate::sql::Rejection::UnknownColumn(s.into()));
+        let hint = candidate_hint(&readable, &unknown("T2.course"));
+        assert!(
+            hint.ends_with(
+                "column T2.course is not in the allow-list; course is a column of course"
+            ),
+            "{hint}"
+        );
+        // A column no readable table has (denied, or made up) is named as missing.
+        let hint = candidate_hint(&readable, &unknown("T1.salary"));
+        assert!(
+            hint.ends_with("; no table has a column named salary"),
+            "{hint}"
+        );
+        let other = StepError::Guard(crate::sql::Rejection::Function("load_extension".into()));
+        assert_eq!(
+            candidate_hint(&readable, &other),
+            super::super::agent::repair_hint(&other)
+        );
     }
 
     #[test]

@@ -111,10 +111,15 @@ async fn low_agreement_is_labelled_or_refused_as_configured() {
 async fn a_repair_never_resends_a_refused_statement_and_pii_never_runs() {
     let pii = "SELECT contact_email FROM customers";
     let fenced_pii = fenced(pii);
+    let spaced = fenced("SELECT  contact_email\nFROM customers");
     let llm = scripted_llm::start_with_samples(
-        // The greedy candidate, then the repair: the same statement again.
+        // The greedy candidate, then the repair's: the same statement again.
         vec![text(pii), text("SELECT  contact_email\nFROM customers")],
-        vec![vec![&fenced_pii, &fenced_pii, &fenced_pii]],
+        // The sampled candidates, then the repair's: the same, respaced.
+        vec![
+            vec![&fenced_pii, &fenced_pii, &fenced_pii],
+            vec![&spaced, &fenced_pii, &spaced],
+        ],
     )
     .await;
     let app = app(&llm, |_| {}).await;
@@ -125,12 +130,18 @@ async fn a_repair_never_resends_a_refused_statement_and_pii_never_runs() {
     assert!(!body.to_string().contains(".example"), "{body}");
     assert_eq!(body["llm"]["repairs"], 1, "{body}");
     let requests = llm.requests();
-    assert_eq!(requests.len(), 3, "greedy, sampled, one repair");
-    let repair = requests[2]["messages"].to_string();
-    assert!(
-        repair.contains("failed"),
-        "the repair shows the error: {repair}"
+    assert_eq!(
+        requests.len(),
+        4,
+        "greedy and sampled, then both again for the one repair round"
     );
+    for repair in &requests[2..] {
+        let repair = repair["messages"].to_string();
+        assert!(
+            repair.contains("failed"),
+            "the repair shows the error: {repair}"
+        );
+    }
     // The guard saw the statement once (one denial in the question's
     // audit event), not again for the repair.
     let (_, audit) = app
@@ -141,6 +152,47 @@ async fn a_repair_never_resends_a_refused_statement_and_pii_never_runs() {
         event["decisions"]["denied"].as_array().map(Vec::len),
         Some(1),
         "{event}"
+    );
+}
+
+#[tokio::test]
+async fn a_repair_round_with_fresh_candidates_recovers_and_names_the_columns_table() {
+    // Every first-round candidate puts `plan` on the wrong table.
+    let wrong = "SELECT COUNT(*) AS n FROM sessions s WHERE s.plan = 'growth'";
+    let fixed = "SELECT COUNT(*) AS n FROM customers WHERE plan = 'growth'";
+    let (f_wrong, f_fixed) = (fenced(wrong), fenced(fixed));
+    let llm = scripted_llm::start_with_samples(
+        vec![text(wrong), text(wrong)],
+        vec![
+            vec![&f_wrong, &f_wrong, &f_wrong],
+            // The repair round: the greedy reply repeats the refused
+            // statement (not run again); two sampled replies agree on a fix.
+            vec![&f_fixed, &f_fixed, &f_wrong],
+        ],
+    )
+    .await;
+    let app = app(&llm, |_| {}).await;
+    let (status, body) = app
+        .ask("alice", "How many customers are on the growth plan?")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    let want = oracle(
+        demo_db(),
+        "SELECT CAST(COUNT(*) AS REAL) FROM customers WHERE plan = 'growth'",
+    )
+    .await[0];
+    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    assert_eq!(body["llm"]["repairs"], 1, "{body}");
+    assert_eq!(body["llm"]["calls"], 4, "{body}");
+    // Two of the repair round's four replies agree on the answer.
+    assert_eq!(body["llm"]["agreement"].as_f64(), Some(0.5), "{body}");
+    let requests = llm.requests();
+    let repair = requests[2]["messages"].to_string();
+    let hint = repair.split("plan is a column of ").nth(1).unwrap_or("");
+    assert!(
+        hint.starts_with("customer_contracts, customer_mrr_daily, customers."),
+        "the repair names the tables that have the column: {repair}"
     );
 }
 
