@@ -42,6 +42,12 @@ pub fn question_key(q: &str) -> String {
 /// a letter or digit (`Singer_ID` → `singer`, `id`) and at camel-case humps
 /// (`BillingAddress` → `billing`, `address`).
 pub fn words(text: &str) -> Vec<String> {
+    name_words(text).iter().map(|w| singular(w)).collect()
+}
+
+/// The lower-case words of a name or text as written, split as in
+/// [`words`] but not singularised (`IndepYear` → `indep`, `year`).
+pub fn name_words(text: &str) -> Vec<String> {
     let mut spaced = String::with_capacity(text.len() + 8);
     let mut prev_lower = false;
     for c in text.chars() {
@@ -51,10 +57,7 @@ pub fn words(text: &str) -> Vec<String> {
         prev_lower = c.is_lowercase() || c.is_ascii_digit();
         spaced.push(if c.is_alphanumeric() { c } else { ' ' });
     }
-    spaced
-        .split_whitespace()
-        .map(|w| singular(&w.to_lowercase()))
-        .collect()
+    spaced.split_whitespace().map(str::to_lowercase).collect()
 }
 
 #[cfg(test)]

@@ -100,20 +100,7 @@ pub fn column_text(table: &str, column: &str, about: &str) -> String {
 
 /// `singer_in_concert` → `singer in concert`, `IndepYear` → `indep year`.
 fn spaced(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_uppercase() && prev_lower {
-            out.push(' ');
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        out.push(if c.is_alphanumeric() {
-            c.to_ascii_lowercase()
-        } else {
-            ' '
-        });
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::text::name_words(name).join(" ")
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -479,7 +466,7 @@ fn mentions(haystack: &str, phrase: &str) -> bool {
 /// Values of `column` the question names: longer values case- and
 /// punctuation-insensitively as whole words (`The Rise of the Blue
 /// Beetle!` for "the rise of the blue beetle"; `words` is the question
-/// through [`plain_words`]), values of one or two characters exactly as
+/// through [`crate::text::question_key`]), values of one or two characters exactly as
 /// stored.
 fn named_values<'a>(question: &str, words: &str, values: &'a [String]) -> Vec<&'a String> {
     values
@@ -489,19 +476,10 @@ fn named_values<'a>(question: &str, words: &str, values: &'a [String]) -> Vec<&'
             if v.chars().count() <= 2 {
                 !v.is_empty() && v.chars().any(char::is_alphabetic) && mentions(question, v)
             } else {
-                v.chars().any(char::is_alphabetic) && mentions(words, &plain_words(v))
+                v.chars().any(char::is_alphabetic) && mentions(words, &crate::text::question_key(v))
             }
         })
         .collect()
-}
-
-/// Lower-case alphanumeric runs joined by single spaces.
-fn plain_words(text: &str) -> String {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Ranks the tables for `question` and returns those linked to it, plus the
@@ -515,7 +493,7 @@ pub fn link(
     sample: &SchemaSample,
 ) -> Vec<LinkedTable> {
     let q: BTreeSet<String> = stems(question).into_iter().collect();
-    let plain = plain_words(question);
+    let plain = crate::text::question_key(question);
     // How many tables use each column word, for inverse weighting.
     let mut df: BTreeMap<String, usize> = BTreeMap::new();
     for t in tables {
@@ -1110,7 +1088,7 @@ mod tests {
     fn short_values_must_match_exactly_and_long_ones_as_whole_words() {
         let values = vec!["US".to_owned(), "Franc".to_owned(), "France".to_owned()];
         let q = "Revenue in the US from France";
-        let got = named_values(q, &plain_words(q), &values);
+        let got = named_values(q, &crate::text::question_key(q), &values);
         assert_eq!(got, [&values[0], &values[2]]);
         let q = "us and friends";
         assert!(named_values(q, q, &values).is_empty());
@@ -1119,8 +1097,11 @@ mod tests {
             "Beetle".to_owned(),
         ];
         let q = "Which channel shows \"The Rise of the Blue Beetle\"?";
-        assert_eq!(named_values(q, &plain_words(q), &titles).len(), 2);
+        assert_eq!(
+            named_values(q, &crate::text::question_key(q), &titles).len(),
+            2
+        );
         let q = "Which channel shows the rise of the blue beetles?";
-        assert!(named_values(q, &plain_words(q), &titles).is_empty());
+        assert!(named_values(q, &crate::text::question_key(q), &titles).is_empty());
     }
 }

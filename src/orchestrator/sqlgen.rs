@@ -544,14 +544,14 @@ impl Orchestrator {
         let total = texts.len().max(1) as u32;
         trace.candidates += before;
         let (mut fresh, cannot) = distinct_proposals(&texts);
-        let refused = fresh.len();
+        let proposed = fresh.len();
         fresh.retain(|f| {
             !tried
                 .iter()
                 .any(|t| normalized(&t.sql) == normalized(&f.sql))
         });
         if fresh.is_empty() {
-            if refused > 0 {
+            if proposed > 0 {
                 tracing::info!("the repair repeated refused statements; not run");
                 return Ok(Err(Answer::refusal(
                     "I could not write a query for that which runs on the data you can read. Try naming the table or columns you mean.",

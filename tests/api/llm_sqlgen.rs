@@ -66,6 +66,11 @@ async fn the_largest_group_of_equal_results_answers() {
         .find(|r| r["n"] == 4)
         .expect("a request for four samples");
     assert!(sampled["temperature"].as_f64().unwrap() > 0.0);
+    // Every request stops decoding at the closing fence, so no candidate
+    // holds the others up by explaining itself.
+    for r in &requests {
+        assert_eq!(r["stop"], "\n```\n", "{r}");
+    }
     assert!(
         body["interpretation"]["sentence"]
             .as_str()
