@@ -184,6 +184,27 @@ pub struct TableInfo {
     pub columns: Vec<ColumnInfo>,
 }
 
+#[cfg(test)]
+impl TableInfo {
+    /// A table of readable, unmasked columns with values shown and no
+    /// descriptions (for tests).
+    pub(crate) fn plain(name: &str, cols: &[&str]) -> TableInfo {
+        TableInfo {
+            name: name.into(),
+            about: String::new(),
+            columns: cols
+                .iter()
+                .map(|c| ColumnInfo {
+                    name: (*c).into(),
+                    about: String::new(),
+                    masked: false,
+                    show_values: true,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A readable column as the linker sees it.
 #[derive(Debug, Clone)]
 pub struct ColumnInfo {
@@ -784,19 +805,7 @@ mod tests {
     use super::*;
 
     fn table(name: &str, cols: &[&str]) -> TableInfo {
-        TableInfo {
-            name: name.into(),
-            about: String::new(),
-            columns: cols
-                .iter()
-                .map(|c| ColumnInfo {
-                    name: (*c).into(),
-                    about: String::new(),
-                    masked: false,
-                    show_values: true,
-                })
-                .collect(),
-        }
+        TableInfo::plain(name, cols)
     }
 
     fn concerts() -> Vec<TableInfo> {

@@ -795,19 +795,7 @@ mod tests {
 
     #[test]
     fn a_column_on_the_wrong_table_is_pointed_to_its_readable_tables() {
-        let t = |name: &str, cols: &[&str]| TableInfo {
-            name: name.into(),
-            about: String::new(),
-            columns: cols
-                .iter()
-                .map(|c| ColumnInfo {
-                    name: (*c).into(),
-                    about: String::new(),
-                    masked: false,
-                    show_values: true,
-                })
-                .collect(),
-        };
+        let t = TableInfo::plain;
         let readable = [
             t("course", &["course_id", "course"]),
             t("course_arrange", &["course_id", "teacher_id"]),
