@@ -685,6 +685,94 @@ fn join_path_tables(chosen: &[LinkedTable], keys: &[ForeignKey]) -> Vec<String> 
     extra
 }
 
+/// Collects `alias → (the alias as written, table)` (and the same for
+/// unaliased tables, by their name) over every `FROM` of a statement, by
+/// lower-case name; a name bound to two different tables maps to `None`.
+#[derive(Default)]
+struct Aliases(BTreeMap<String, (sqlparser::ast::Ident, Option<String>)>);
+
+impl sqlparser::ast::Visitor for Aliases {
+    type Break = ();
+
+    fn pre_visit_table_factor(
+        &mut self,
+        factor: &sqlparser::ast::TableFactor,
+    ) -> std::ops::ControlFlow<()> {
+        if let sqlparser::ast::TableFactor::Table { name, alias, .. } = factor
+            && let Some(table) = name.0.last().and_then(|p| p.as_ident())
+        {
+            let written = alias.as_ref().map_or(table, |a| &a.name).clone();
+            let table = table.value.to_lowercase();
+            let entry = self
+                .0
+                .entry(written.value.to_lowercase())
+                .or_insert((written, Some(table.clone())));
+            if entry.1.as_deref() != Some(table.as_str()) {
+                entry.1 = None;
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+/// `sql` with every `alias.column` whose table has no such readable column
+/// moved to the one other table of the statement that has it: small models
+/// put a column on the wrong alias (`T2.course` where `T2` is
+/// `course_arrange` and `T3` is `course`). `None` when nothing moved, when
+/// the statement does not parse as one statement, or when the column's
+/// home is ambiguous. Only names change; the result is a candidate like
+/// any other and goes through the guard.
+pub fn requalify(
+    sql: &str,
+    dialect: &dyn sqlparser::dialect::Dialect,
+    tables: &[TableInfo],
+) -> Option<String> {
+    use sqlparser::ast::{Expr, Visit, visit_expressions_mut};
+    let mut statements = sqlparser::parser::Parser::parse_sql(dialect, sql).ok()?;
+    let [statement] = statements.as_mut_slice() else {
+        return None;
+    };
+    let mut aliases = Aliases::default();
+    let _ = statement.visit(&mut aliases);
+    let has = |table: &str, column: &str| {
+        tables
+            .iter()
+            .find(|t| t.name == table)
+            .is_some_and(|t| t.columns.iter().any(|c| c.name == column))
+    };
+    let mut moved = false;
+    let _ = visit_expressions_mut(statement, |e| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && let [qualifier, column] = parts.as_mut_slice()
+            && let Some((_, Some(table))) = aliases.0.get(&qualifier.value.to_lowercase())
+        {
+            let col = column.value.to_lowercase();
+            if !has(table, &col) {
+                // (bound name, as written, table) of the statement's tables with the column.
+                let homes: Vec<(&String, &sqlparser::ast::Ident, &String)> = aliases
+                    .0
+                    .iter()
+                    .filter_map(|(bound, (written, t))| Some((bound, written, t.as_ref()?)))
+                    .filter(|(_, _, t)| has(t, &col))
+                    .collect();
+                let tables: BTreeSet<&String> = homes.iter().map(|h| h.2).collect();
+                // One table has it; prefer its alias over its bare name.
+                if tables.len() == 1
+                    && let Some(home) = homes
+                        .iter()
+                        .find(|(bound, _, t)| bound != t)
+                        .or(homes.first())
+                {
+                    *qualifier = home.1.clone();
+                    moved = true;
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    moved.then(|| statement.to_string())
+}
+
 /// The linked tables as `CREATE TABLE` text: readable columns only, with
 /// kinds where sampled, masked columns marked, join keys as `REFERENCES`,
 /// a few values of categorical columns (question matches first) and
@@ -1078,6 +1166,48 @@ mod tests {
         );
         let names: Vec<&str> = linked.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["poker_player", "people"]);
+    }
+
+    #[test]
+    fn a_column_on_the_wrong_alias_moves_to_the_one_table_that_has_it() {
+        let tables = vec![
+            table("teacher", &["teacher_id", "name"]),
+            table("course_arrange", &["course_id", "teacher_id"]),
+            table("course", &["course_id", "course"]),
+        ];
+        let d = sqlparser::dialect::SQLiteDialect {};
+        let fixed = requalify(
+            "SELECT T1.name, T2.course FROM teacher AS T1 JOIN course_arrange AS T2 ON T1.teacher_id = T2.teacher_id JOIN course AS T3 ON T2.course_id = T3.course_id",
+            &d,
+            &tables,
+        );
+        assert_eq!(
+            fixed.as_deref(),
+            Some(
+                "SELECT T1.name, T3.course FROM teacher AS T1 JOIN course_arrange AS T2 ON T1.teacher_id = T2.teacher_id JOIN course AS T3 ON T2.course_id = T3.course_id"
+            )
+        );
+        // Nothing to move, a column two tables have, a column no table in
+        // the statement has, and text that is not one statement: unchanged.
+        for sql in [
+            "SELECT T1.name FROM teacher AS T1",
+            "SELECT T1.course_id FROM teacher AS T1 JOIN course_arrange AS T2 ON 1 = 1 JOIN course AS T3 ON 1 = 1",
+            "SELECT T1.course FROM teacher AS T1",
+            "SELECT 1; SELECT 2",
+            "not sql",
+        ] {
+            assert_eq!(requalify(sql, &d, &tables), None, "{sql}");
+        }
+        // An alias bound to two tables in different scopes is left alone.
+        let two = "SELECT T1.course FROM teacher AS T1 WHERE EXISTS (SELECT 1 FROM course AS T1)";
+        assert_eq!(requalify(two, &d, &tables), None);
+        // A column the asker may not read is no home for it.
+        let hidden = vec![
+            table("teacher", &["teacher_id", "name"]),
+            table("course", &["course_id"]),
+        ];
+        let sql = "SELECT t.course FROM teacher t JOIN course c ON 1 = 1";
+        assert_eq!(requalify(sql, &d, &hidden), None);
     }
 
     #[test]

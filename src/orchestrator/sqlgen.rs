@@ -493,7 +493,29 @@ impl Orchestrator {
             progress::report(Progress::RunningSql {
                 what: "candidate".into(),
             });
-            t.outcome = match self.run_sql_within(grants, &t.sql, Some(limits)).await {
+            let mut outcome = self.run_sql_within(grants, &t.sql, Some(limits)).await;
+            // A column on the wrong alias is moved to the one table that
+            // has it, and the moved statement goes through the guard again.
+            let moved = match &outcome {
+                Err(StepError::Guard(crate::sql::Rejection::UnknownColumn(_))) => {
+                    let parser = self.warehouse.dialect().parser();
+                    link::requalify(&t.sql, &*parser, &readable)
+                }
+                _ => None,
+            };
+            if let Some(moved) = moved {
+                match self.run_sql_within(grants, &moved, Some(limits)).await {
+                    Ok(ok) => {
+                        tracing::info!("a candidate's column was moved to the table that has it");
+                        t.sql = moved;
+                        outcome = Ok(ok);
+                    }
+                    Err(e @ StepError::Audit(_)) => outcome = Err(e),
+                    // The first reason stays the one the repair sees.
+                    Err(_) => {}
+                }
+            }
+            t.outcome = match outcome {
                 Ok(ok) => Ok(ok),
                 Err(StepError::Audit(a)) => {
                     return Err(self.step_failed(

@@ -202,6 +202,32 @@ async fn a_repair_round_with_fresh_candidates_recovers_and_names_the_columns_tab
 }
 
 #[tokio::test]
+async fn a_column_on_the_wrong_alias_is_moved_without_a_repair() {
+    let wrong = "SELECT COUNT(*) AS n FROM support_tickets AS t JOIN customers AS c ON t.customer_id = c.customer_id WHERE t.region = 'EMEA'";
+    let f = fenced(wrong);
+    let llm = scripted_llm::start_with_samples(vec![text(wrong)], vec![vec![&f, &f, &f]]).await;
+    let app = app(&llm, |_| {}).await;
+    let (status, body) = app
+        .ask(
+            "alice",
+            "How many support tickets came from EMEA customers?",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    let want = oracle(
+        demo_db(),
+        "SELECT CAST(COUNT(*) AS REAL) FROM support_tickets t JOIN customers c ON t.customer_id = c.customer_id WHERE c.region = 'EMEA'",
+    )
+    .await[0];
+    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    let sql = body["queries"][0]["sql"].as_str().unwrap_or_default();
+    assert!(sql.contains("c.region = 'EMEA'"), "{sql}");
+    assert_eq!(body["llm"]["repairs"], 0, "{body}");
+    assert_eq!(llm.requests().len(), 2, "no repair request");
+}
+
+#[tokio::test]
 async fn a_cannot_answer_majority_is_a_refusal_without_numbers() {
     let no = "-- cannot answer: no table holds app store ratings";
     let llm =
