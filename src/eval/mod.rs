@@ -591,5 +591,20 @@ mod tests {
         assert!((report.refusal_precision - 0.5).abs() < 1e-9);
         assert!((report.refusal_recall - 0.5).abs() < 1e-9);
         assert!((report.routing_accuracy - 0.5).abs() < 1e-9);
+        assert_eq!(report.linking_cases, 0);
+        // Schema linking counts only cases whose gold SQL ran.
+        let linked = |ok: bool, tables: &[&str]| CaseResult {
+            linked: Some(ok),
+            prompt_tables: tables.iter().map(|t| (*t).to_owned()).collect(),
+            ..r(Sql, Sql)
+        };
+        let report = summarize(&[
+            linked(true, &["a", "b"]),
+            linked(false, &["a"]),
+            r(Sql, Sql),
+        ]);
+        assert_eq!(report.linking_cases, 2);
+        assert!((report.linking_recall - 0.5).abs() < 1e-9);
+        assert!((report.prompt_tables_per_question - 1.5).abs() < 1e-9);
     }
 }

@@ -718,7 +718,9 @@ fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
             .map(|t| t.name.as_str())
             .collect();
         if owners.is_empty() {
-            hint.push_str(&format!("; no table has a column named {column}"));
+            hint.push_str(&format!(
+                "; no table you can read has a column named {column}"
+            ));
         } else {
             hint.push_str(&format!("; {column} is a column of {}", owners.join(", ")));
         }
@@ -833,7 +835,7 @@ mod tests {
         // A column no readable table has (denied, or made up) is named as missing.
         let hint = candidate_hint(&readable, &unknown("T1.salary"));
         assert!(
-            hint.ends_with("; no table has a column named salary"),
+            hint.ends_with("; no table you can read has a column named salary"),
             "{hint}"
         );
         let other = StepError::Guard(crate::sql::Rejection::Function("load_extension".into()));
