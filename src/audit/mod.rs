@@ -91,6 +91,12 @@ pub fn new_id() -> String {
     hex::encode(rand::rng().random::<[u8; 16]>())
 }
 
+/// Whether `id` has the shape of a [`new_id`]: 32 hex digits (checked
+/// before an id from a request reaches a query).
+pub fn is_id(id: &str) -> bool {
+    id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// The audit trail.
 #[derive(Clone)]
 pub struct AuditLog {

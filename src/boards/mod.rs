@@ -114,8 +114,13 @@ fn pin_of(row: &AnyRow) -> Result<Pin, sqlx::Error> {
 const BOARD_COLUMNS: &str = "b.id, b.owner, b.name, b.shared, b.created_at, \
      (SELECT COUNT(*) FROM pins p WHERE p.board_id = b.id) AS pins";
 
-fn is_id(id: &str) -> bool {
-    id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit())
+/// Only a board's owner changes it.
+fn owner_only(b: &Board, viewer: &Principal) -> Result<(), BoardError> {
+    if b.owner == viewer.user {
+        Ok(())
+    } else {
+        Err(BoardError::Forbidden)
+    }
 }
 
 impl BoardStore {
@@ -200,7 +205,7 @@ impl BoardStore {
     /// [`BoardError::NotFound`] when there is none or it is someone else's
     /// personal board; database failures.
     pub async fn open(&self, viewer: &Principal, id: &str) -> Result<Board, BoardError> {
-        if !is_id(id) {
+        if !crate::audit::is_id(id) {
             return Err(BoardError::NotFound);
         }
         let row = sqlx::query(self.db.sql(&format!(
@@ -218,11 +223,8 @@ impl BoardStore {
     /// Board `id` if `viewer` may change it (its owner).
     async fn owned(&self, viewer: &Principal, id: &str) -> Result<Board, BoardError> {
         let b = self.open(viewer, id).await?;
-        if b.owner == viewer.user {
-            Ok(b)
-        } else {
-            Err(BoardError::Forbidden)
-        }
+        owner_only(&b, viewer)?;
+        Ok(b)
     }
 
     /// Deletes board `id` and its pins: its owner, or an admin
@@ -299,13 +301,13 @@ impl BoardStore {
         question: &str,
         now: i64,
     ) -> Result<Pin, BoardError> {
-        let b = self.owned(viewer, id).await?;
+        let (b, pins) = self.pins(viewer, id).await?;
+        owner_only(&b, viewer)?;
         if b.pins >= MAX_PINS_PER_BOARD {
             return Err(BoardError::Invalid(format!(
                 "a board holds at most {MAX_PINS_PER_BOARD} answers"
             )));
         }
-        let (_, pins) = self.pins(viewer, id).await?;
         if pins.iter().any(|p| p.question == question) {
             return Err(BoardError::Invalid(
                 "that question is already on the board".into(),

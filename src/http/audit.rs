@@ -133,7 +133,7 @@ async fn verify(
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+    if crate::audit::is_id(id) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -62,7 +62,7 @@ impl From<ReviewError> for ApiError {
 
 /// A candidate id: 32 hex digits.
 fn check_id(id: &str) -> Result<(), ReviewError> {
-    if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+    if crate::audit::is_id(id) {
         Ok(())
     } else {
         Err(ReviewError::NotFound("no such candidate".into()))

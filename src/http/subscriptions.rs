@@ -85,7 +85,7 @@ async fn owned(
     id: &str,
 ) -> Result<Subscription, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such subscription");
-    if id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !crate::audit::is_id(id) {
         return Err(not_found());
     }
     let s = store(state)

@@ -189,7 +189,6 @@ impl Orchestrator {
         let mut texts = Vec::new();
         let mut slots = Vec::new();
         for (table, def) in &self.policy.schema.tables {
-            let about = |d: &str, s: &[String]| format!("{d} {}", s.join(" ")).trim().to_owned();
             let names: Vec<&str> = def.columns.keys().map(String::as_str).collect();
             texts.push(link::table_text(
                 table,
@@ -281,16 +280,12 @@ impl Orchestrator {
                 let def = &self.policy.schema.tables[name];
                 TableInfo {
                     name: name.to_owned(),
-                    about: format!("{} {}", def.description, def.synonyms.join(" "))
-                        .trim()
-                        .to_owned(),
+                    about: about(&def.description, &def.synonyms),
                     columns: cols
                         .into_iter()
                         .map(|(c, d)| ColumnInfo {
                             name: c.to_owned(),
-                            about: format!("{} {}", d.description, d.synonyms.join(" "))
-                                .trim()
-                                .to_owned(),
+                            about: about(&d.description, &d.synonyms),
                             masked: grants.access(d.class) != Access::Allow,
                             show_values: d.class == ColumnClass::Public
                                 && grants.access(d.class) == Access::Allow,
@@ -695,6 +690,14 @@ impl Orchestrator {
         a.suggestions = self.suggestions();
         a
     }
+}
+
+/// A table's or column's description and synonyms as one text, for
+/// linking.
+fn about(description: &str, synonyms: &[String]) -> String {
+    format!("{description} {}", synonyms.join(" "))
+        .trim()
+        .to_owned()
 }
 
 /// What the repair round tells the model about a failed candidate: the

@@ -91,7 +91,7 @@ pub async fn submit_feedback(
     principal: &Principal,
     req: FeedbackRequest,
 ) -> Result<FeedbackOutcome, ReviewError> {
-    if req.event_id.len() != 32 || !req.event_id.chars().all(|c| c.is_ascii_hexdigit()) {
+    if !crate::audit::is_id(&req.event_id) {
         return Err(ReviewError::Invalid(
             "invalid_event_id",
             "event_id must be the 32 hex digits of an answer's event_id".into(),
