@@ -52,6 +52,9 @@ pub struct SlackApi {
     http: reqwest::Client,
     base: String,
     token: SecretString,
+    /// The bot's own user id, from the first successful `auth.test`: a
+    /// token's bot never changes, so later channel runs do not ask again.
+    bot: tokio::sync::OnceCell<String>,
 }
 
 impl SlackApi {
@@ -65,6 +68,7 @@ impl SlackApi {
                 .unwrap_or_default(),
             base: base.trim_end_matches('/').to_owned(),
             token,
+            bot: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -188,19 +192,25 @@ impl SlackApi {
         }
     }
 
-    /// `auth.test`: the user id of steward's own bot.
+    /// `auth.test`: the user id of steward's own bot, asked once per
+    /// client (a failure is not remembered; the next call asks again).
     ///
     /// # Errors
     /// [`SlackApiError`] when Slack fails or refuses.
     pub async fn bot_user(&self) -> Result<String, SlackApiError> {
-        let v = self.get("auth.test", &[]).await?;
-        v["user_id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(SlackApiError::Refused {
-                method: "auth.test",
-                code: "no_user_id".into(),
+        self.bot
+            .get_or_try_init(|| async {
+                let v = self.get("auth.test", &[]).await?;
+                v["user_id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or(SlackApiError::Refused {
+                        method: "auth.test",
+                        code: "no_user_id".into(),
+                    })
             })
+            .await
+            .cloned()
     }
 
     /// Calls a JSON-bodied Web API method (`chat.postMessage`, `chat.postEphemeral`).

@@ -20,7 +20,7 @@ use super::blocks;
 use crate::audit::Channel;
 use crate::orchestrator::Orchestrator;
 use crate::policy::Principal;
-use crate::session::{DirectoryEntry, SessionStore};
+use crate::session::SessionStore;
 use crate::subscriptions::{self, Target};
 
 /// Where an answer goes.
@@ -84,6 +84,22 @@ pub async fn resolve(
     user: &str,
     now: i64,
 ) -> Result<Option<Principal>, String> {
+    Ok(resolve_with_tz(slack, store, user, now)
+        .await?
+        .map(|(principal, _)| principal))
+}
+
+/// As [`resolve`], with the user's IANA time zone as Slack gives it, from
+/// the same `users.info` call.
+///
+/// # Errors
+/// As [`resolve`].
+pub async fn resolve_with_tz(
+    slack: &Slack,
+    store: &SessionStore,
+    user: &str,
+    now: i64,
+) -> Result<Option<(Principal, Option<String>)>, String> {
     let info = match slack.api.user(user).await {
         Ok(info) => info,
         Err(SlackApiError::Refused { code, .. })
@@ -100,7 +116,7 @@ pub async fn resolve(
         .identity_by_email(&email, now - slack.settings.identity_max_age_secs)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(entry.map(DirectoryEntry::into_principal))
+    Ok(entry.map(|e| (e.into_principal(), info.tz)))
 }
 
 /// The refusal for a Slack user steward cannot map to a principal.
@@ -245,8 +261,8 @@ pub async fn answer(
     q: SlackQuestion,
 ) {
     let now = chrono::Utc::now().timestamp();
-    let principal = match resolve(&slack, &store, &q.user, now).await {
-        Ok(Some(p)) => p,
+    let (principal, tz) = match resolve_with_tz(&slack, &store, &q.user, now).await {
+        Ok(Some(asker)) => asker,
         Ok(None) => {
             tracing::info!("slack: question from an unrecognised user refused");
             let text = unrecognised(&slack.settings);
@@ -272,7 +288,6 @@ pub async fn answer(
     }
     if let Some(request) = subscriptions::from_chat(&orchestrator.semantic, question, None) {
         // The schedule is read in the asker's Slack time zone (UTC when Slack gives none).
-        let tz = slack.api.user(&q.user).await.ok().and_then(|u| u.tz);
         let request = request.and_then(|mut req| {
             req.timezone = tz;
             if req.target == Some(Target::Channel) {
