@@ -1,6 +1,7 @@
 //! Documentation answers: hybrid search over the chunks the asker may read
-//! (their roles are their ACL groups), a coverage check (does the best passage
-//! mention what was asked?), and extractive sentences with citations.
+//! (their roles are their ACL groups), a relevance check (does the passage
+//! mention most of the question's key terms and its central term, and is it
+//! close in meaning?), and extractive sentences with citations.
 //! Sentences that read like instructions to a model are never quoted; admins
 //! are told which chunks are flagged so the documents can be fixed.
 
@@ -23,13 +24,26 @@ impl Orchestrator {
         super::progress::report(super::progress::Progress::SearchingDocs);
         let hits = self.docs.search(question, &principal.acl_groups(), 5).await;
         let terms = significant_terms(question);
+        let central = self.central_term(question, &terms).await;
         // The passage to quote: of the top three, the relevant one that
         // mentions most of the question's key terms (earlier rank on ties).
         let best = hits
             .iter()
             .take(3)
-            .map(|h| (coverage(&terms, &h.chunk.text, &h.chunk.section), h))
-            .filter(|(c, h)| relevant(*c, h.similarity))
+            .map(|h| (passage_coverage(&terms, &h.chunk), h))
+            .filter(|(c, h)| {
+                let mentions_central = central
+                    .as_ref()
+                    .is_none_or(|t| passage_coverage(std::slice::from_ref(t), &h.chunk) > 0.0);
+                tracing::debug!(
+                    id = %h.chunk.id,
+                    coverage = c,
+                    similarity = ?h.similarity,
+                    mentions_central,
+                    "candidate passage"
+                );
+                mentions_central && relevant(*c, h.similarity)
+            })
             .fold(
                 None::<(f64, &crate::retrieval::Hit)>,
                 |best, (c, h)| match best {
@@ -60,7 +74,7 @@ impl Orchestrator {
         );
         for h in hits
             .iter()
-            .filter(|h| coverage(&terms, &h.chunk.text, &h.chunk.section) > 0.0)
+            .filter(|h| passage_coverage(&terms, &h.chunk) > 0.0)
             .take(3)
         {
             answer.citations.push(Citation {
@@ -74,6 +88,38 @@ impl Orchestrator {
         }
         self.flag_notes(&mut answer, &hits, grants);
         answer
+    }
+
+    /// The question's central key term: of two or more `terms`, the one whose
+    /// embedding is closest (cosine, the documentation search's model) to
+    /// the whole question's. A passage that leaves it out answers a
+    /// neighbouring question: "What's our app store rating?" is about the
+    /// rating (0.58), not the app (0.47) or the store (0.33), so an "App
+    /// Store review" passage does not answer it. `None` with fewer than two
+    /// terms or without an embedding model (BM25-only search), when the key
+    /// terms' coverage alone decides.
+    async fn central_term(&self, question: &str, terms: &[String]) -> Option<String> {
+        if terms.len() < 2 {
+            return None;
+        }
+        let texts = std::iter::once(question.to_owned())
+            .chain(terms.iter().cloned())
+            .collect();
+        let vectors = match self.docs.embed(texts).await? {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding the key terms failed; coverage alone decides");
+                return None;
+            }
+        };
+        let (q, rest) = vectors.split_first()?;
+        let closest = rest
+            .iter()
+            .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>())
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))?
+            .0;
+        terms.get(closest).cloned()
     }
 
     /// Notes that a matching passage addresses an AI assistant (and, for
@@ -154,8 +200,8 @@ pub const MIN_COVERAGE: f64 = 0.5;
 /// passages that answer score 0.37–0.78 and passages that only share a word
 /// with an unanswerable question ("stock price", "gross margin") 0.24–0.35;
 /// some unrelated passages score higher still (an "App Store" passage 0.44
-/// for "app store rating"), so this complements the key terms, it does not
-/// replace them.
+/// for "app store rating"), so this complements the key terms and the
+/// central term (`Orchestrator::central_term`), it does not replace them.
 pub const MIN_SIMILARITY: f32 = 0.35;
 
 /// Whether a passage answers the question: it mentions most of the key
@@ -226,8 +272,9 @@ const GENERIC: &[&str] = &[
 const STOPWORDS: &[&str] = &[
     "the", "and", "for", "what", "which", "who", "how", "does", "did", "our", "are", "is", "was",
     "were", "with", "that", "this", "from", "about", "as", "an", "a", "of", "to", "in", "on", "we",
-    "us", "me", "my", "you", "your", "do", "can", "tell", "show", "give", "please", "there", "any",
-    "counts", "count", "mean", "means", "where", "find", "when", "why",
+    "us", "me", "my", "you", "your", "they", "them", "its", "these", "those", "do", "can", "tell",
+    "show", "give", "please", "there", "any", "counts", "count", "mean", "means", "where", "find",
+    "when", "why",
 ];
 
 /// Lower-case content words of a question (at least 3 letters, not stop words).
@@ -256,12 +303,22 @@ fn stems(text: &str) -> std::collections::HashSet<String> {
     out
 }
 
-/// Share of `terms` that occur (by stem) in the text or section.
-fn coverage(terms: &[String], text: &str, section: &str) -> f64 {
+/// Share of `terms` a passage mentions (by stem) in its document title,
+/// section heading or text: the same three parts its embedding reads.
+fn passage_coverage(terms: &[String], chunk: &crate::retrieval::Chunk) -> f64 {
+    coverage(
+        terms,
+        &chunk.text,
+        &format!("{} {}", chunk.title, chunk.section),
+    )
+}
+
+/// Share of `terms` that occur (by stem) in the text or its heading.
+fn coverage(terms: &[String], text: &str, heading: &str) -> f64 {
     if terms.is_empty() {
         return 0.0;
     }
-    let hay = stems(&planner::normalize(&format!("{section} {text}")));
+    let hay = stems(&planner::normalize(&format!("{heading} {text}")));
     let hit = terms
         .iter()
         .filter(|t| stems(t).iter().all(|s| hay.contains(s)))
@@ -314,6 +371,10 @@ mod tests {
         assert_eq!(
             significant_terms("What was the gross margin last quarter?"),
             ["gross", "margin"]
+        );
+        assert_eq!(
+            significant_terms("What plans do we sell and what do they include?"),
+            ["plans", "sell", "include"]
         );
     }
 

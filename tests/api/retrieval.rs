@@ -473,6 +473,18 @@ async fn documentation_answers_only_what_a_passage_answers() {
         .ask("alice", "What was the gross margin last quarter?")
         .await;
     assert_eq!(body["kind"], "refusal", "{body}");
+    // A question about what a figure means is not a request for figures,
+    // though its name holds "per".
+    let (_, body) = app
+        .ask("alice", "How is cost per acquisition calculated?")
+        .await;
+    assert_eq!(body["kind"], "docs", "{body}");
+    assert!(
+        body["citations"]
+            .to_string()
+            .contains("marketing-attribution.md"),
+        "{body}"
+    );
     let (_, body) = app
         .ask(
             "alice",
@@ -486,4 +498,50 @@ async fn documentation_answers_only_what_a_passage_answers() {
     );
     assert!(body["citations"].as_array().unwrap().is_empty(), "{body}");
     assert!(!body.to_string().contains(".example"), "{body}");
+}
+
+/// With the embedding model, a passage must also mention the question's
+/// central term (the key term closest in meaning to the whole question):
+/// an "App Store review" passage shares two of the three key terms of
+/// "What's our app store rating?" and is close in meaning, but says nothing
+/// of a rating. Questions whose passages do answer keep their answers.
+#[tokio::test]
+async fn documentation_answers_mention_the_questions_central_term() {
+    let Some(retrieval) = model_or_skip("documentation_answers_mention_the_central_term") else {
+        return;
+    };
+    let app = spawn(steward::settings::Settings {
+        retrieval,
+        ..demo_settings()
+    })
+    .await;
+    for (question, source) in [
+        ("How is DAU defined?", "metric-definitions.md"),
+        (
+            "Which dashboard should I open to look at churn?",
+            "dashboards.md",
+        ),
+        (
+            "What should on-call do when the nightly pipeline fails?",
+            "oncall-runbook.md",
+        ),
+    ] {
+        let (_, body) = app.ask("alice", question).await;
+        assert_eq!(body["kind"], "docs", "{question}: {body}");
+        assert!(
+            body["citations"].to_string().contains(source),
+            "{question}: {body}"
+        );
+    }
+    for question in [
+        "What's our app store rating?",
+        "What was the gross margin last quarter?",
+    ] {
+        let (_, body) = app.ask("alice", question).await;
+        assert_eq!(body["kind"], "refusal", "{question}: {body}");
+        assert_eq!(
+            body["reason"], "no metric or document covers the question",
+            "{question}: {body}"
+        );
+    }
 }

@@ -318,3 +318,23 @@ fn state_questions_read_as_now() {
     let mrr = metric(plan_of("What is our MRR?"));
     assert_eq!(mrr.ranges[0].range.days(), 7);
 }
+
+#[test]
+fn questions_about_meaning_are_told_from_requests_for_figures() {
+    for q in [
+        "How is cost per acquisition calculated?",
+        "What does revenue per customer mean?",
+        "What counts as an active customer by region?",
+        "What's the definition of churn by plan?",
+    ] {
+        assert!(MEANING.is_match(&normalize(q)), "{q}");
+        assert!(DOCS.is_match(&normalize(q)), "{q}");
+    }
+    for q in [
+        "How many customers per plan?",
+        "Revenue by plan last month",
+        "Which dashboard shows churn?",
+    ] {
+        assert!(!MEANING.is_match(&normalize(q)), "{q}");
+    }
+}
