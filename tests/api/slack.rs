@@ -187,6 +187,17 @@ impl Capture {
         self.state.calls.lock().unwrap().clone()
     }
 
+    /// How many calls to `path` (a Web API method) were made so far.
+    pub fn count(&self, path: &str) -> usize {
+        self.state
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.path == path)
+            .count()
+    }
+
     /// Waits (up to 60 s) for the `n`th (from 0) call to `path`.
     pub async fn nth(&self, path: &str, n: usize) -> Call {
         self.nth_matching(n, |c| c.path == path).await

@@ -678,12 +678,11 @@ async fn a_channel_gets_only_what_every_member_may_see() {
         );
     }
     // Which member is steward's own bot is asked of Slack once, not per run.
-    let asked = capture
-        .calls()
-        .iter()
-        .filter(|c| c.path == "auth.test")
-        .count();
-    assert_eq!(asked, 1, "auth.test calls over six channel runs");
+    assert_eq!(
+        capture.count("auth.test"),
+        1,
+        "auth.test calls over six channel runs"
+    );
 
     // Bad channel ids, and channel targets without Slack, are refused up front.
     for bad in ["", "UALICE", "C1;DROP", &"C".repeat(40)] {
@@ -772,12 +771,11 @@ async fn slack_messages_subscribe_the_asker_or_the_channel() {
     // Read in the asker's Slack time zone, from the users.info call that
     // identified them: one call per message, not two.
     assert_eq!(list[0]["timezone"], "America/New_York");
-    let looked_up = capture
-        .calls()
-        .iter()
-        .filter(|c| c.path == "users.info")
-        .count();
-    assert_eq!(looked_up, 3, "users.info calls for three messages");
+    assert_eq!(
+        capture.count("users.info"),
+        3,
+        "users.info calls for three messages"
+    );
     assert_eq!(
         (
             &list[1]["target"],
