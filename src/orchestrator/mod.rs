@@ -279,9 +279,10 @@ impl Orchestrator {
         let route = self.llm.as_ref().map(|l| l.settings().route);
         let after_model = history.last().is_some_and(|t| t.by_model);
         // "How is cost per acquisition calculated?" asks what a figure
-        // means, not for the figure.
+        // means, "which dashboard shows revenue by plan?" where to see it:
+        // neither asks for the figure.
         let data_question = DATA_QUESTION.is_match(question)
-            && !planner::MEANING.is_match(&planner::normalize(question));
+            && !planner::REFERENCE.is_match(&planner::normalize(question));
         let to_model = match (&plan, route) {
             (_, Some(Route::Always)) => true,
             (Plan::Unclear { .. }, Some(_)) => data_question,

@@ -114,15 +114,16 @@ static CHANGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(drop|dropped|fall|fell|decline|declined|dip|dipped|decrease|decreased|down|spike|spiked|jump|jumped|rise|rose|increase|increased|up|change|changed)\b")
         .expect("change pattern compiles")
 });
-/// Questions about what something means or how it is worked out ("how is
-/// cost per acquisition calculated?"): words like "per" or "by" inside them
-/// name the thing asked about, they do not ask for figures.
-const MEANING_PATTERN: &str = r"what\s+counts\s+as|what\s+does\s+.+\s+mean|\bdefin(e|ed|ition)\b|how\s+(is|are|do\s+we)\s+.+\s+(calculated|computed|measured|defined)";
-pub(super) static MEANING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(MEANING_PATTERN).expect("meaning pattern compiles"));
+/// Questions about what a figure means or where to look for it ("how is
+/// cost per acquisition calculated?", "which dashboard shows revenue by
+/// plan?"): words like "per" or "by" inside them name the thing asked
+/// about, they do not ask for figures.
+const REFERENCE_PATTERN: &str = r"what\s+counts\s+as|what\s+does\s+.+\s+mean|\bdefin(e|ed|ition)\b|how\s+(is|are|do\s+we)\s+.+\s+(calculated|computed|measured|defined)|which\s+dashboard|what\s+dashboard|where\s+(can|do)\s+i";
+pub(super) static REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(REFERENCE_PATTERN).expect("reference pattern compiles"));
 pub(super) static DOCS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"{MEANING_PATTERN}|which\s+dashboard|what\s+dashboard|where\s+(can|do)\s+i|\brunbook\b|how\s+do\s+i|who\s+owns|what\s+is\s+the\s+(process|policy)|\bpolicy\b|\bsla\b"
+        r"{REFERENCE_PATTERN}|\brunbook\b|how\s+do\s+i|who\s+owns|what\s+is\s+the\s+(process|policy)|\bpolicy\b|\bsla\b"
     ))
     .expect("docs pattern compiles")
 });

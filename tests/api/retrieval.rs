@@ -473,18 +473,22 @@ async fn documentation_answers_only_what_a_passage_answers() {
         .ask("alice", "What was the gross margin last quarter?")
         .await;
     assert_eq!(body["kind"], "refusal", "{body}");
-    // A question about what a figure means is not a request for figures,
-    // though its name holds "per".
-    let (_, body) = app
-        .ask("alice", "How is cost per acquisition calculated?")
-        .await;
-    assert_eq!(body["kind"], "docs", "{body}");
-    assert!(
-        body["citations"]
-            .to_string()
-            .contains("marketing-attribution.md"),
-        "{body}"
-    );
+    // A question about what a figure means or where to see it is not a
+    // request for figures, though it holds "per" or "by".
+    for (question, source) in [
+        (
+            "How is cost per acquisition calculated?",
+            "marketing-attribution.md",
+        ),
+        ("Which dashboard shows revenue by plan?", "dashboards.md"),
+    ] {
+        let (_, body) = app.ask("alice", question).await;
+        assert_eq!(body["kind"], "docs", "{question}: {body}");
+        assert!(
+            body["citations"].to_string().contains(source),
+            "{question}: {body}"
+        );
+    }
     let (_, body) = app
         .ask(
             "alice",
