@@ -148,6 +148,11 @@ pub struct CaseResult {
     /// The answer is a refusal because the statements written for it failed
     /// (guard or warehouse), not a decision to refuse.
     pub failed_to_run: bool,
+    /// For a case whose gold SQL ran: the question's subject when it matches
+    /// nothing the asker may read, so a model would not be asked (see
+    /// [`Orchestrator::unmatched_subject`]; a false refusal on such a case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmatched_subject: Option<String>,
     /// Schema linking, for a case whose gold SQL ran: whether the
     /// text-to-SQL prompt for the question would show every table the gold
     /// statement reads (the guard's bound tables). Measured whether or not
@@ -211,6 +216,9 @@ pub struct Report {
     pub linking_recall: f64,
     /// Tables per text-to-SQL prompt, mean over those cases.
     pub prompt_tables_per_question: f64,
+    /// Of those cases, how many have a subject that matches nothing the
+    /// asker may read (refused before a model would be asked).
+    pub subject_unmatched: usize,
 }
 
 /// Runs every case; `progress` is called after each. With `baseline`,
@@ -280,7 +288,7 @@ async fn score(
                 .is_none_or(|m| answer.metric.as_ref() == Some(m))
     };
     let (mut executed, mut gold_error, mut gold_rejected) = (None, None, false);
-    let (mut linked, mut prompt_tables) = (None, Vec::new());
+    let (mut linked, mut prompt_tables, mut unmatched_subject) = (None, Vec::new(), None);
     // Only an answer with a result can match: a refusal or a documentation
     // quote is wrong however empty the gold result is.
     let has_result = matches!(answer.kind, AnswerKind::Sql | AnswerKind::Metric);
@@ -292,6 +300,7 @@ async fn score(
                     Some(has_result && compare::results_match(&rows, &answer.data.rows, ordered));
                 prompt_tables = o.prompt_tables(grants, &case.question).await;
                 linked = Some(tables.iter().all(|t| prompt_tables.contains(t)));
+                unmatched_subject = o.unmatched_subject(grants, &case.question).await;
             }
             Err(GoldError::Rejected) => {
                 gold_rejected = true;
@@ -339,6 +348,7 @@ async fn score(
             && answer.llm.as_ref().is_some_and(|l| l.failed > 0),
         linked,
         prompt_tables,
+        unmatched_subject,
     }
 }
 
@@ -436,6 +446,10 @@ fn summarize(results: &[CaseResult]) -> Report {
             linking.iter().filter(|r| r.linked == Some(true)).count(),
             linking.len(),
         ),
+        subject_unmatched: linking
+            .iter()
+            .filter(|r| r.unmatched_subject.is_some())
+            .count(),
         prompt_tables_per_question: share(
             linking.iter().map(|r| r.prompt_tables.len()).sum(),
             linking.len(),
@@ -578,6 +592,7 @@ mod tests {
             candidates: 0,
             agreement: None,
             failed_to_run: false,
+            unmatched_subject: None,
             linked: None,
             prompt_tables: Vec::new(),
         };

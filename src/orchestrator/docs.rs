@@ -95,11 +95,14 @@ impl Orchestrator {
     /// the whole question's. A passage that leaves it out answers a
     /// neighbouring question: "What's our app store rating?" is about the
     /// rating (0.58), not the app (0.47) or the store (0.33), so an "App
-    /// Store review" passage does not answer it. `None` with fewer than two
-    /// terms or without an embedding model (BM25-only search), when the key
-    /// terms' coverage alone decides.
-    async fn central_term(&self, question: &str, terms: &[String]) -> Option<String> {
-        if terms.len() < 2 {
+    /// Store review" passage does not answer it. A single term is central
+    /// by itself. `None` without terms, or with several and no embedding
+    /// model (BM25-only search), when the key terms' coverage alone decides.
+    pub(super) async fn central_term(&self, question: &str, terms: &[String]) -> Option<String> {
+        if let [only] = terms {
+            return Some(only.clone());
+        }
+        if terms.is_empty() {
             return None;
         }
         let texts = std::iter::once(question.to_owned())
@@ -278,7 +281,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// Lower-case content words of a question (at least 3 letters, not stop words).
-fn significant_terms(q: &str) -> Vec<String> {
+pub(super) fn significant_terms(q: &str) -> Vec<String> {
     planner::normalize(q)
         .split(' ')
         .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w) && !GENERIC.contains(w))

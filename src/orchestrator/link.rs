@@ -103,7 +103,8 @@ fn spaced(name: &str) -> String {
     crate::text::name_words(name).join(" ")
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Dot product; the cosine similarity of two unit vectors.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -167,7 +168,8 @@ impl SchemaSample {
         }
     }
 
-    fn column(&self, table: &str, column: &str) -> Option<&ColumnValues> {
+    /// One column's sample, by lower-case table and column name.
+    pub fn column(&self, table: &str, column: &str) -> Option<&ColumnValues> {
         self.tables.get(table)?.get(column)
     }
 }

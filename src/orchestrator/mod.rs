@@ -29,6 +29,7 @@ pub mod prompt;
 mod record;
 pub mod rerun;
 mod sqlgen;
+mod subject;
 pub mod timephrase;
 pub mod tools;
 pub mod verified;
@@ -416,11 +417,22 @@ impl Orchestrator {
         question: &str,
         history: &[conversation::Turn],
     ) -> Result<Answer, LlmError> {
+        let sql_path = llm.settings().path == crate::llm::LlmPath::Sql
+            && grants.can(crate::policy::Capability::Sql);
+        // A question about something the asker cannot read is refused
+        // before a model writes a query for it (`subject.rs`); on the plan
+        // path, where the model may also search the documentation, a
+        // subject a readable document names is not refused. Follow-ups
+        // take their subject from the conversation.
+        if history.is_empty()
+            && let Some(subject) = self.unmatched_subject(grants, question).await
+            && (sql_path || !self.documented(principal, &subject).await)
+        {
+            return Ok(subject::refusal(self, &subject));
+        }
         // Boxed: both state machines are large (debug builds especially),
         // and every future awaiting this one would carry them inline.
-        if llm.settings().path == crate::llm::LlmPath::Sql
-            && grants.can(crate::policy::Capability::Sql)
-        {
+        if sql_path {
             Box::pin(self.sqlgen(llm, grants, question, history)).await
         } else {
             Box::pin(self.agent(llm, principal, grants, question, history)).await

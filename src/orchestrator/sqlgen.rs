@@ -271,7 +271,7 @@ impl Orchestrator {
 
     /// The readable schema as the linker sees it: denied columns left out,
     /// values shown only for public columns the asker reads in full.
-    fn link_tables(&self, grants: &Grants) -> Vec<TableInfo> {
+    pub(super) fn link_tables(&self, grants: &Grants) -> Vec<TableInfo> {
         self.policy
             .visible_schema(grants)
             .into_iter()

@@ -302,3 +302,71 @@ async fn a_database_without_metrics_or_documents_still_gets_the_model() {
         }
     }
 }
+
+/// With the embedding model, a question whose subject matches nothing the
+/// asker may read ("dress code", "app store rating") is refused before any
+/// model call: a small model would write some query over the tables it was
+/// shown instead of refusing. A question about a readable table, value or
+/// metric still reaches the model.
+#[tokio::test]
+async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
+    let dir = match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
+        Ok(dir) if std::path::Path::new(&dir).join("model.onnx").is_file() => dir,
+        _ => {
+            eprintln!(
+                "SKIPPED a_subject_nothing_readable_matches_is_refused_before_the_model: \
+                 STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
+            );
+            return;
+        }
+    };
+    let llm = scripted_llm::start(vec![text(TOTAL), text(TOTAL), text(TOTAL)]).await;
+    let app = app(&llm, |s| {
+        s.retrieval.model = dir.clone();
+        s.llm.candidates = 1;
+    })
+    .await;
+    for question in [
+        "What is the dress code for the office?",
+        "What's our app store rating?",
+        "What was the gross margin last quarter?",
+    ] {
+        let (status, body) = app.ask("alice", question).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "refusal", "{question}: {body}");
+        assert_eq!(
+            body["reason"], "the question's subject matches nothing the asker may read",
+            "{question}: {body}"
+        );
+    }
+    assert!(llm.requests().is_empty(), "{:?}", llm.requests());
+    // Values ("Germany"), tables and metrics are subjects steward can query.
+    let (_, body) = app.ask("alice", "How many users are from Germany?").await;
+    assert_ne!(
+        body["reason"], "the question's subject matches nothing the asker may read",
+        "{body}"
+    );
+    assert_eq!(llm.requests().len(), 1, "the model was asked: {body}");
+
+    // On the plan path the model may search the documentation, so a subject
+    // a readable document names is not refused; one none names still is.
+    let llm = scripted_llm::start(vec![Reply::Text("{}".into()); 4]).await;
+    let plan = scripted_llm::demo_app(&llm, LlmPath::Plan, |s| {
+        s.llm.route = Route::Always;
+        s.retrieval.model = dir.clone();
+    })
+    .await;
+    let (_, body) = plan
+        .ask("alice", "What is the dress code for the office?")
+        .await;
+    assert_eq!(body["kind"], "refusal", "{body}");
+    assert!(llm.requests().is_empty(), "{:?}", llm.requests());
+    let (_, body) = plan
+        .ask("alice", "Who gets paged for escalation by the runbook?")
+        .await;
+    assert_ne!(
+        body["reason"], "the question's subject matches nothing the asker may read",
+        "{body}"
+    );
+    assert!(!llm.requests().is_empty(), "the model was asked: {body}");
+}
