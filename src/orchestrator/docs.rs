@@ -90,9 +90,9 @@ impl Orchestrator {
         answer
     }
 
-    /// The question's central key term: of two or more `terms`, the one whose
-    /// embedding is closest (cosine, the documentation search's model) to
-    /// the whole question's. A passage that leaves it out answers a
+    /// The question's central key term: the one of `terms` whose embedding
+    /// is closest (cosine, the documentation search's model) to the whole
+    /// question's. A passage that leaves it out answers a
     /// neighbouring question: "What's our app store rating?" is about the
     /// rating (0.58), not the app (0.47) or the store (0.33), so an "App
     /// Store review" passage does not answer it. A single term is central
@@ -118,7 +118,7 @@ impl Orchestrator {
         let (q, rest) = vectors.split_first()?;
         let closest = rest
             .iter()
-            .map(|v| v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>())
+            .map(|v| super::link::dot(v, q))
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))?
             .0;
