@@ -31,6 +31,15 @@ fn text(sql: &str) -> Reply {
     Reply::Text(fenced(sql))
 }
 
+/// Asserts a 200 SQL answer whose first cell is `sql`'s value on the demo
+/// warehouse (the oracle).
+async fn assert_sql_answer(status: u16, body: &Value, sql: &'static str) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    let want = oracle(demo_db(), sql).await[0];
+    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+}
+
 #[tokio::test]
 async fn the_largest_group_of_equal_results_answers() {
     let total = fenced(TOTAL);
@@ -48,10 +57,12 @@ async fn the_largest_group_of_equal_results_answers() {
     let (status, body) = app
         .ask("alice", "How many customers do we have in all?")
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["kind"], "sql", "{body}");
-    let want = oracle(demo_db(), "SELECT CAST(COUNT(*) AS REAL) FROM customers").await[0];
-    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    assert_sql_answer(
+        status,
+        &body,
+        "SELECT CAST(COUNT(*) AS REAL) FROM customers",
+    )
+    .await;
     assert_eq!(body["llm"]["candidates"], 5, "{body}");
     assert_eq!(body["llm"]["agreement"].as_f64(), Some(0.6), "{body}");
     assert_eq!(
@@ -180,14 +191,12 @@ async fn a_repair_round_with_fresh_candidates_recovers_and_names_the_columns_tab
     let (status, body) = app
         .ask("alice", "How many customers are on the growth plan?")
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["kind"], "sql", "{body}");
-    let want = oracle(
-        demo_db(),
+    assert_sql_answer(
+        status,
+        &body,
         "SELECT CAST(COUNT(*) AS REAL) FROM customers WHERE plan = 'growth'",
     )
-    .await[0];
-    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    .await;
     assert_eq!(body["llm"]["repairs"], 1, "{body}");
     assert_eq!(body["llm"]["calls"], 4, "{body}");
     // Two of the repair round's four replies agree on the answer.
@@ -213,14 +222,12 @@ async fn a_column_on_the_wrong_alias_is_moved_without_a_repair() {
             "How many support tickets came from EMEA customers?",
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["kind"], "sql", "{body}");
-    let want = oracle(
-        demo_db(),
+    assert_sql_answer(
+        status,
+        &body,
         "SELECT CAST(COUNT(*) AS REAL) FROM support_tickets t JOIN customers c ON t.customer_id = c.customer_id WHERE c.region = 'EMEA'",
     )
-    .await[0];
-    assert_eq!(body["data"]["rows"][0][0].as_f64(), Some(want), "{body}");
+    .await;
     let sql = body["queries"][0]["sql"].as_str().unwrap_or_default();
     assert!(sql.contains("c.region = 'EMEA'"), "{sql}");
     assert_eq!(body["llm"]["repairs"], 0, "{body}");
