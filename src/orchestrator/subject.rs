@@ -112,10 +112,7 @@ fn subject_terms(question: &str) -> Vec<String> {
 /// Lower-case letters and digits of `text`, nothing else (`AirCon` →
 /// `aircon`, `Life_Expectancy` → `lifeexpectancy`).
 fn compact(text: &str) -> String {
-    text.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    crate::text::question_key(text).replace(' ', "")
 }
 
 /// The reason a refusal for an unmatched subject carries.
@@ -203,10 +200,12 @@ impl Orchestrator {
             .await
             .iter()
             .any(|h| {
-                format!("{} {} {}", h.chunk.title, h.chunk.section, h.chunk.text)
-                    .to_lowercase()
-                    .split(|c: char| !c.is_alphanumeric())
-                    .any(|w| w == subject)
+                crate::text::question_key(&format!(
+                    "{} {} {}",
+                    h.chunk.title, h.chunk.section, h.chunk.text
+                ))
+                .split(' ')
+                .any(|w| w == subject)
             })
     }
 }
