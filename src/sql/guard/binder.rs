@@ -262,6 +262,9 @@ impl Binder<'_> {
                     self.frame().push(Cte { name, columns });
                 }
             }
+            for cte in &with.cte_tables {
+                self.not_a_table_name(&cte.alias.name, "a CTE", None)?;
+            }
             for (i, cte) in with.cte_tables.iter_mut().enumerate() {
                 only(cte.from.is_none(), || format!("CTE {}", cte.alias.name))?;
                 let outputs = self.query(&mut cte.query)?;
@@ -296,9 +299,9 @@ impl Binder<'_> {
             only(order_by.interpolate.is_none(), || "INTERPOLATE".into())?;
             self.levels.push(level);
             let bound = match &mut order_by.kind {
-                OrderByKind::Expressions(items) => {
-                    items.iter_mut().try_for_each(|o| self.order_by_expr(o))
-                }
+                OrderByKind::Expressions(items) => items
+                    .iter_mut()
+                    .try_for_each(|o| self.output_order_by_expr(o)),
                 OrderByKind::All(_) => Err(unsupported("ORDER BY ALL")),
             };
             self.levels.pop();
@@ -329,6 +332,37 @@ impl Binder<'_> {
         }
         self.depth -= 1;
         Ok(outputs)
+    }
+
+    /// Refuses a name a statement gives a CTE, a derived table or another
+    /// table's alias when it is the name of an allow-listed table (`own`:
+    /// the canonical name of the table being aliased or filtered, which may
+    /// keep its own name). Row filters
+    /// and the filters that follow keys name base tables unqualified, so the
+    /// search path decides (the role's views under database enforcement); a
+    /// CTE named like a table would replace it inside them (a CTE
+    /// `customers` of EMEA ids would widen every filter keyed to customers).
+    pub(super) fn not_a_table_name(
+        &self,
+        name: &Ident,
+        what: &str,
+        own: Option<&str>,
+    ) -> Result<(), Rejection> {
+        let canon = self.canon(name);
+        let shadowed = (own != Some(canon.as_str()))
+            .then(|| {
+                self.schema
+                    .tables
+                    .keys()
+                    .find(|t| self.dialect.canonical_name(t) == canon)
+            })
+            .flatten();
+        match shadowed {
+            Some(t) => Err(unbound(format!(
+                "{what} may not be named {name}, the name of table {t}; rename it"
+            ))),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn frame(&mut self) -> &mut Vec<Cte> {

@@ -158,9 +158,15 @@ fn cte_names_follow_each_dialects_identifier_rules() {
     let v = allowed(
         &["analyst"],
         Dialect::Postgres,
-        r#"WITH customers AS (SELECT 'x' AS contact_email) SELECT contact_email FROM "customers""#,
+        r#"WITH mine AS (SELECT 'x' AS contact_email) SELECT contact_email FROM "mine""#,
     );
     assert!(v.tables().is_empty());
+    // and a CTE named like a table, in any spelling that folds to its name, is refused.
+    denied(
+        &["analyst"],
+        &[Dialect::Postgres],
+        r#"WITH "customers" AS (SELECT 'x' AS contact_email) SELECT contact_email FROM customers"#,
+    );
     // A quoted table name in another case is another (unknown) table.
     denied(
         &["analyst"],
@@ -416,4 +422,109 @@ fn the_classes_read_are_reported() {
     assert!(v.classes().contains(&ColumnClass::Pii));
     let v = allowed(&["analyst"], Dialect::Sqlite, "SELECT * FROM customers");
     assert!(!v.classes().contains(&ColumnClass::Pii));
+}
+
+/// Row filters name base tables unqualified, so a CTE named like a table
+/// would replace it inside them; no statement may name a CTE, a derived
+/// table or another table's alias like an allow-listed table.
+#[test]
+fn names_that_could_shadow_a_table_inside_a_row_filter_are_refused() {
+    for sql in [
+        "WITH customers(customer_id, region) AS (SELECT 7,'EMEA' UNION ALL SELECT 8,'EMEA') SELECT customer_id, SUM(amount_usd) AS billed FROM billing_history GROUP BY customer_id",
+        "WITH RECURSIVE user_profiles(user_id) AS (SELECT 1 UNION ALL SELECT user_id + 1 FROM user_profiles WHERE user_id < 2000) SELECT count(*) FROM sessions",
+        "WITH x AS (SELECT 1 AS a), customers AS (SELECT 2 AS customer_id) SELECT count(*) FROM support_tickets",
+        "SELECT count(*) FROM (WITH customers AS (SELECT 1 AS customer_id) SELECT customer_id FROM billing_history) t",
+        "SELECT (WITH user_profiles AS (SELECT 1 AS user_id) SELECT count(*) FROM events) AS n",
+        "WITH c AS (SELECT 1 AS a) SELECT count(*) FROM c AS customers",
+        "SELECT count(*) FROM billing_history AS customers",
+        "SELECT count(*) FROM (SELECT customer_id FROM billing_history) AS customers",
+        "SELECT count(*) FROM (SELECT customer_id FROM customers JOIN billing_history USING (customer_id)) AS customers",
+    ] {
+        denied(&["analyst_emea"], &ALL, sql);
+        denied(&["admin"], &ALL, sql);
+    }
+    // Names compare by each dialect's rules: SQLite ignores case.
+    denied(
+        &["analyst_emea"],
+        &[Dialect::Sqlite],
+        "WITH CUSTOMERS(customer_id) AS (SELECT 7) SELECT count(*) FROM billing_history",
+    );
+    // The guard's own filtered read keeps its table's name, so a stored
+    // statement (an admin re-run) validates again, with the same rows.
+    for d in ALL {
+        let v = allowed(
+            &["analyst_emea"],
+            d,
+            "SELECT customer_id, sum(amount_usd) AS billed FROM billing_history GROUP BY customer_id",
+        );
+        assert!(v.sql().contains("region = 'EMEA'"), "{}", v.sql());
+        allowed(&["analyst_emea"], d, v.sql());
+        allowed(&["admin"], d, v.sql());
+    }
+}
+
+/// Names in a window's or an aggregate's ORDER BY are input columns in every
+/// dialect; only a query's own ORDER BY may name an output alias, and where
+/// that name is also an input column the alias's expression is written out.
+#[test]
+fn order_by_names_bind_as_each_clause_binds_them() {
+    for sql in [
+        "SELECT customer_id, customer_id AS contact_email FROM customers ORDER BY row_number() OVER (ORDER BY contact_email) LIMIT 8",
+        "SELECT customer_id AS contact_email, row_number() OVER (ORDER BY contact_email) AS r FROM customers",
+        "SELECT customer_id AS contact_email FROM customers ORDER BY rank() OVER (PARTITION BY region ORDER BY contact_email DESC)",
+        "SELECT region, count(*) AS contact_email FROM customers GROUP BY region HAVING max(contact_email) > ''",
+        "SELECT customer_id AS contact_email FROM customers ORDER BY lower(contact_email)",
+    ] {
+        denied(&["analyst"], &ALL, sql);
+    }
+    denied(
+        &["analyst"],
+        &[Dialect::Sqlite],
+        "SELECT region, 1 AS contact_email FROM customers GROUP BY region HAVING group_concat(region ORDER BY contact_email) <> ''",
+    );
+    denied(
+        &["analyst"],
+        &[Dialect::Postgres],
+        "SELECT region, 1 AS contact_email FROM customers GROUP BY region HAVING string_agg(region, ',' ORDER BY contact_email) <> ''",
+    );
+    denied(
+        &["analyst"],
+        &[Dialect::Snowflake],
+        "SELECT customer_id, customer_id AS contact_email FROM customers QUALIFY row_number() OVER (ORDER BY contact_email) <= 8",
+    );
+    // sam's role may not read revenue: the same shapes over amount_usd.
+    denied(
+        &["support"],
+        &ALL,
+        "SELECT customer_id, customer_id AS amount_usd FROM billing_history ORDER BY row_number() OVER (ORDER BY amount_usd DESC) LIMIT 5",
+    );
+    // A query's own ORDER BY naming an alias that is also a column: the
+    // alias's expression is written out, so no dialect can read the column.
+    for d in ALL {
+        let v = allowed(
+            &["analyst"],
+            d,
+            "SELECT customer_id AS contact_email FROM customers ORDER BY contact_email LIMIT 8",
+        );
+        assert!(
+            v.sql().contains("ORDER BY (customer_id)"),
+            "[{d}] {}",
+            v.sql()
+        );
+        // A plain output alias is still the output.
+        let v = allowed(
+            &["analyst"],
+            d,
+            "SELECT region, count(*) AS n FROM customers GROUP BY region ORDER BY n DESC",
+        );
+        assert!(v.sql().contains("ORDER BY n DESC"), "[{d}] {}", v.sql());
+    }
+    // A masked column ordered by its name sorts by the mask.
+    let v = allowed(
+        &["support"],
+        Dialect::Postgres,
+        "SELECT contact_email FROM customers ORDER BY contact_email",
+    );
+    let order = &v.sql()[v.sql().find("ORDER BY").unwrap()..];
+    assert!(order.contains("'****'"), "{}", v.sql());
 }

@@ -6,22 +6,39 @@ use sqlparser::ast::*;
 use super::*;
 
 impl Binder<'_> {
+    /// An ORDER BY item inside a window, an aggregate or `WITHIN GROUP`:
+    /// its names are input columns, never output aliases (PostgreSQL, SQLite
+    /// and Snowflake all bind them so).
     pub(super) fn order_by_expr(&mut self, o: &mut OrderByExpr) -> Result<(), Rejection> {
-        only(o.with_fill.is_none(), || "WITH FILL".into())?;
-        only(
-            !matches!(o.options.sort, Some(OrderBySort::Using(_))),
-            || "ORDER BY … USING an operator".into(),
-        )?;
-        // A bare ORDER BY name that is an output alias means that output
-        // column, before any input column (PostgreSQL manual, SELECT, "ORDER
-        // BY Clause"; SQLite, "The ORDER BY clause"): nothing else is read.
+        order_by_options(o)?;
+        self.expr(&mut o.expr)
+    }
+
+    /// An item of a query's own ORDER BY. A bare name that is an output alias
+    /// names that output, before any input column (PostgreSQL manual, SELECT,
+    /// "ORDER BY Clause"; SQLite, "The ORDER BY clause"); Snowflake documents
+    /// no precedence. So where the name is also an input column in scope, the
+    /// item is replaced by the alias's bound expression, which every dialect
+    /// reads the same way; otherwise it names the output and reads nothing.
+    pub(super) fn output_order_by_expr(&mut self, o: &mut OrderByExpr) -> Result<(), Rejection> {
+        order_by_options(o)?;
         if let Expr::Identifier(id) = &o.expr {
             let name = self.canon(id);
-            if self
+            let alias = self
                 .levels
                 .last()
-                .is_some_and(|l| l.aliases.iter().any(|(a, _)| *a == name))
-            {
+                .and_then(|l| l.aliases.iter().find(|(a, _)| *a == name))
+                .cloned();
+            if let Some((_, bound)) = alias {
+                let is_column = self
+                    .levels
+                    .iter()
+                    .filter(|l| !l.hidden)
+                    .any(|l| l.visible.iter().any(|v| v.name == name));
+                match bound {
+                    Some(expr) if is_column => o.expr = Expr::Nested(Box::new(expr)),
+                    _ => {}
+                }
                 return Ok(());
             }
         }
@@ -280,6 +297,15 @@ impl Binder<'_> {
         }
         Ok(())
     }
+}
+
+/// Options of an ORDER BY item the binder does not accept.
+fn order_by_options(o: &OrderByExpr) -> Result<(), Rejection> {
+    only(o.with_fill.is_none(), || "WITH FILL".into())?;
+    only(
+        !matches!(o.options.sort, Some(OrderBySort::Using(_))),
+        || "ORDER BY … USING an operator".into(),
+    )
 }
 
 /// Types a value may be cast to: plain scalar types. Catalog-lookup types

@@ -133,6 +133,13 @@ impl Binder<'_> {
                 sample,
             } => {
                 only(sample.is_none(), || "TABLESAMPLE".into())?;
+                if let Some(a) = alias {
+                    // `(SELECT … FROM customers WHERE …) AS customers`, the
+                    // guard's own filtered read, may keep its table's name
+                    // (re-runs validate stored statements again).
+                    let own = sole_table(subquery).map(|t| self.canon(t));
+                    self.not_a_table_name(&a.name, "a derived table", own.as_deref())?;
+                }
                 let hide = !*lateral;
                 self.top().hidden = hide;
                 let outputs = self.query(subquery);
@@ -232,6 +239,9 @@ impl Binder<'_> {
                     "the columns of CTE {single} are not known here; name them in WITH {single}(…)"
                 )));
             };
+            if let Some(a) = alias {
+                self.not_a_table_name(&a.name, "the alias of a CTE", None)?;
+            }
             let (rel_name, ident, columns) = match alias {
                 Some(a) => (
                     self.canon(&a.name),
@@ -282,6 +292,10 @@ impl Binder<'_> {
         else {
             return Err(Rejection::UnknownTable(shown));
         };
+        if let Some(a) = alias {
+            let own = self.dialect.canonical_name(table);
+            self.not_a_table_name(&a.name, "the alias of another table", Some(&own))?;
+        }
         if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
             return Err(unbound(format!(
                 "renaming the columns of table {table} by position (AS t(a, b, …)); alias the columns you select instead"
@@ -369,5 +383,26 @@ impl Binder<'_> {
                 ObjectNamePart::Function(_) => Err(unsupported(format!("the name {name}"))),
             })
             .collect()
+    }
+}
+
+/// The one table a derived table's body reads, when it is a single SELECT
+/// over exactly one unqualified (or default-schema) table with no join:
+/// the shape of a filtered read.
+fn sole_table(q: &Query) -> Option<&Ident> {
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let [TableWithJoins { relation, joins }] = s.from.as_slice() else {
+        return None;
+    };
+    match relation {
+        TableFactor::Table {
+            name, alias: None, ..
+        } if joins.is_empty() && q.with.is_none() => match name.0.last() {
+            Some(ObjectNamePart::Identifier(id)) => Some(id),
+            _ => None,
+        },
+        _ => None,
     }
 }
