@@ -21,6 +21,8 @@ COPY --from=build /src/target/release/steward /usr/local/bin/steward
 COPY --from=build /opt/embedding /opt/embedding
 COPY policies policies
 COPY ingest ingest
+# The labelled sets an approval's regression run answers (review.eval_sets).
+COPY eval eval
 ENV STEWARD_RETRIEVAL__MODEL=/opt/embedding/model
 EXPOSE 8080
 ENTRYPOINT ["steward", "serve"]

@@ -342,7 +342,7 @@ impl Settings {
     /// A message naming the offending key when a value has the wrong type or
     /// a key is unknown.
     pub fn load(config: &Path) -> Result<Settings, String> {
-        Figment::from(Serialized::defaults(Settings::default()))
+        let mut settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(config))
             .merge(
                 Env::prefixed("STEWARD_")
@@ -355,7 +355,17 @@ impl Settings {
                     .split("__"),
             )
             .extract()
-            .map_err(|e| format!("invalid configuration: {e}"))
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        // Labelled sets named in a configuration file are read relative to
+        // that file, so an approval works from any working directory.
+        if let Some(dir) = config.parent().filter(|_| config.is_file()) {
+            for set in &mut settings.review.eval_sets {
+                if set.is_relative() && dir.join(&*set).is_file() {
+                    *set = dir.join(&*set);
+                }
+            }
+        }
+        Ok(settings)
     }
 
     /// Whether the warehouse is the default demo one (generated on first run).
@@ -390,6 +400,24 @@ mod tests {
             assert!(s.llm.url.is_none());
             Ok(())
         });
+    }
+
+    #[test]
+    fn labelled_sets_named_in_a_file_are_read_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sets")).unwrap();
+        std::fs::write(dir.path().join("sets/ours.jsonl"), "").unwrap();
+        let path = dir.path().join("steward.toml");
+        std::fs::write(
+            &path,
+            "[review]\neval_sets = [\"sets/ours.jsonl\", \"elsewhere.jsonl\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(&path).unwrap();
+        assert_eq!(s.review.eval_sets[0], dir.path().join("sets/ours.jsonl"));
+        // A name that is not beside the file stays as written (the working
+        // directory's, or an error naming it at approval).
+        assert_eq!(s.review.eval_sets[1], PathBuf::from("elsewhere.jsonl"));
     }
 
     #[test]

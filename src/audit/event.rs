@@ -34,6 +34,23 @@ impl Channel {
     }
 }
 
+/// The human an internal run is attributed to: a regression run for the
+/// steward who approved, a delivery for its subscriber, a pin's run for the
+/// viewer who opened the board. The run still executes under the grants it
+/// names (a stated role, the recipient's own); its events carry this user,
+/// channel, purpose and parent, never another user's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// User id of the human who caused the run.
+    pub user: String,
+    /// The channel they acted through.
+    pub channel: Channel,
+    /// Why steward runs it: `regression`, `delivery`, `board`.
+    pub purpose: String,
+    /// The event it follows from (the approval, the subscription, the pin).
+    pub parent: Option<String>,
+}
+
 /// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +67,12 @@ pub enum EventKind {
     /// A data steward's decision on a proposed verified query (approved,
     /// rejected, or blocked by the regression run).
     Review,
+    /// A board created or deleted, or an answer pinned to it or unpinned.
+    Board,
+    /// A subscription created, paused, resumed or deleted.
+    Subscription,
+    /// Feedback submitted on an answer.
+    Feedback,
 }
 
 impl EventKind {
@@ -61,6 +84,9 @@ impl EventKind {
             EventKind::Rerun => "rerun",
             EventKind::Purge => "purge",
             EventKind::Review => "review",
+            EventKind::Board => "board",
+            EventKind::Subscription => "subscription",
+            EventKind::Feedback => "feedback",
         }
     }
 }

@@ -39,7 +39,7 @@ use sha2::Sha256;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-pub use event::{AuditEvent, Channel, Decisions, EventKind, Filter, StatementOutcome};
+pub use event::{AuditEvent, Cause, Channel, Decisions, EventKind, Filter, StatementOutcome};
 
 use crate::session::SessionStore;
 
@@ -302,6 +302,38 @@ impl AuditLog {
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(events)
+    }
+
+    /// Appends the event of a governed action that is not a question:
+    /// `kind` ([`EventKind::Board`], [`EventKind::Subscription`],
+    /// [`EventKind::Feedback`]) with `outcome` (`created`, `deleted`,
+    /// `pinned`, …) by `principal` through `channel`, on the object `subject`
+    /// (its id). A creation event takes the object's id as its own, so the
+    /// runs the object causes later (deliveries, a pin's runs) name it as
+    /// their parent; any other action names it as parent. `detail` holds ids
+    /// and names only, redacted.
+    ///
+    /// # Errors
+    /// As [`AuditLog::append`]: the caller must not report the action done.
+    pub async fn record_action(
+        &self,
+        principal: &crate::policy::Principal,
+        channel: Channel,
+        kind: EventKind,
+        outcome: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditEvent, AuditError> {
+        let mut event = AuditEvent::new(kind, &principal.user, &principal.roles, channel);
+        if outcome == "created" {
+            event.id = subject.to_owned();
+        } else {
+            event.parent = Some(subject.to_owned());
+        }
+        event.outcome = outcome.to_owned();
+        let detail = serde_json::to_string(&detail).unwrap_or_default();
+        event.detail = serde_json::from_str(&crate::redact::redact(&detail)).ok();
+        self.append(event).await
     }
 
     /// Starts the one write transaction on the chain allowed at a time, on

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 
 use sha2::{Digest, Sha256};
 
-use super::{AuditError, AuditEvent, AuditLog, Channel, Decisions, EventKind, StatementOutcome};
+use super::{
+    AuditError, AuditEvent, AuditLog, Cause, Channel, Decisions, EventKind, StatementOutcome,
+};
 use crate::policy::{ColumnClass, Principal};
 use crate::sql::ValidatedSql;
 use crate::warehouse::{ResultSet, Warehouse, WarehouseError};
@@ -25,6 +27,8 @@ pub struct QuestionScope {
     pub principal: Principal,
     /// Where from.
     pub channel: Channel,
+    /// Who caused the run, when it is not the principal's own question.
+    cause: Option<Cause>,
     /// Whether a question event will carry this id (statements then name it as parent).
     question: bool,
     /// Whether statements must run afresh (never served from the result
@@ -66,6 +70,7 @@ impl QuestionScope {
             id: super::new_id(),
             principal: principal.clone(),
             channel,
+            cause: None,
             question: true,
             fresh: false,
             state: Arc::default(),
@@ -85,6 +90,31 @@ impl QuestionScope {
     #[must_use]
     pub fn fresh(self, fresh: bool) -> QuestionScope {
         QuestionScope { fresh, ..self }
+    }
+
+    /// This scope, attributed to `cause`: its events name the human who
+    /// caused the run, the purpose and the parent event, while statements
+    /// still run under the principal's grants.
+    #[must_use]
+    pub fn caused_by(self, cause: Option<Cause>) -> QuestionScope {
+        QuestionScope { cause, ..self }
+    }
+
+    /// The cause this scope is attributed to, if any.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
+    }
+
+    /// The user id its events record: the cause's, else the principal's.
+    pub fn recorded_user(&self) -> &str {
+        self.cause
+            .as_ref()
+            .map_or(&self.principal.user, |c| &c.user)
+    }
+
+    /// The channel its events record: the cause's, else the scope's.
+    pub fn recorded_channel(&self) -> Channel {
+        self.cause.as_ref().map_or(self.channel, |c| c.channel)
     }
 
     /// Runs `f` inside this scope.
@@ -163,9 +193,9 @@ pub async fn run_statement(
     let scope = current();
     let (principal, roles, channel) = match &scope {
         Some(s) => (
-            s.principal.user.as_str(),
+            s.recorded_user(),
             s.principal.roles.as_slice(),
-            s.channel,
+            s.recorded_channel(),
         ),
         None => ("steward", &[][..], Channel::Internal),
     };

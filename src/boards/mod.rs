@@ -149,12 +149,18 @@ impl BoardStore {
                 "a board's name is 1 to {MAX_NAME_CHARS} characters"
             )));
         }
+        // The count and the insert are one serialized transaction, so parallel
+        // requests cannot each see room for one more.
+        let mut tx = self
+            .db
+            .begin_serialized(&format!("boards:{}", owner.user))
+            .await?;
         let owned: i64 = sqlx::query(
             self.db
                 .sql("SELECT COUNT(*) AS n FROM boards WHERE owner = $1"),
         )
         .bind(&owner.user)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await?
         .try_get("n")?;
         if owned >= MAX_BOARDS_PER_USER {
@@ -178,8 +184,9 @@ impl BoardStore {
         .bind(&board.name)
         .bind(i64::from(board.shared))
         .bind(board.created_at)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(board)
     }
 
@@ -301,17 +308,24 @@ impl BoardStore {
         question: &str,
         now: i64,
     ) -> Result<Pin, BoardError> {
-        let (b, pins) = self.pins(viewer, id).await?;
-        owner_only(&b, viewer)?;
-        if b.pins >= MAX_PINS_PER_BOARD {
+        let b = self.owned(viewer, id).await?;
+        // Counted and inserted in one serialized transaction (see `create`).
+        let mut tx = self.db.begin_serialized(&format!("pins:{}", b.id)).await?;
+        let rows = sqlx::query(self.db.sql("SELECT question FROM pins WHERE board_id = $1"))
+            .bind(&b.id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.len() as i64 >= MAX_PINS_PER_BOARD {
             return Err(BoardError::Invalid(format!(
                 "a board holds at most {MAX_PINS_PER_BOARD} answers"
             )));
         }
-        if pins.iter().any(|p| p.question == question) {
-            return Err(BoardError::Invalid(
-                "that question is already on the board".into(),
-            ));
+        for row in &rows {
+            if row.try_get::<String, _>("question")? == question {
+                return Err(BoardError::Invalid(
+                    "that question is already on the board".into(),
+                ));
+            }
         }
         let pin = Pin {
             id: crate::audit::new_id(),
@@ -329,8 +343,9 @@ impl BoardStore {
         .bind(&pin.question)
         .bind(&pin.pinned_by)
         .bind(pin.created_at)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(pin)
     }
 

@@ -224,7 +224,8 @@ pub struct Report {
 /// Runs every case; `progress` is called after each. With `baseline`,
 /// each question is answered by [`Orchestrator::single_shot`] instead of
 /// steward's pipeline (a plain `CREATE TABLE` prompt, one greedy call),
-/// scored the same way.
+/// scored the same way. With a `cause` (an approval's regression run),
+/// every question's events are attributed to it ([`Orchestrator::ask_caused`]).
 ///
 /// # Errors
 /// A message naming the case for an unknown user, a failing audit trail,
@@ -234,6 +235,7 @@ pub async fn run(
     users: &std::collections::BTreeMap<String, Vec<String>>,
     cases: &[Case],
     baseline: bool,
+    cause: Option<&crate::audit::Cause>,
     mut progress: impl FnMut(&CaseResult),
 ) -> Result<(Vec<CaseResult>, Report), String> {
     if baseline && o.llm.is_none() {
@@ -252,13 +254,17 @@ pub async fn run(
         };
         let grants = o.policy.grants(&principal);
         let started = Instant::now();
-        let answer = match (&case.conversation, &o.llm) {
-            (_, Some(llm)) if baseline => o
+        let answer = match (&case.conversation, &o.llm, cause) {
+            (_, Some(llm), _) if baseline => o
                 .single_shot(llm, &grants, &case.question)
                 .await
                 .map_err(Into::into),
-            (Some(c), _) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
-            (None, _) => o.ask(&principal, Channel::Cli, &case.question).await,
+            (c, _, Some(cause)) => {
+                o.ask_caused(&principal, cause, c.as_deref(), &case.question)
+                    .await
+            }
+            (Some(c), _, None) => o.ask_in(&principal, Channel::Cli, c, &case.question).await,
+            (None, _, None) => o.ask(&principal, Channel::Cli, &case.question).await,
         }
         .map_err(|e| format!("{}: {e}", case.id))?;
         let ms = started.elapsed().as_millis() as u64;

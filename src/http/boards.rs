@@ -20,7 +20,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, CurrentPrincipal, check_question, require_admin};
+use super::{ApiError, AppState, CurrentPrincipal, check_question, record_action, require_admin};
+use crate::audit::{Cause, EventKind};
 use crate::boards::{Board, BoardError, BoardStore, NewBoard, Pin};
 
 pub(super) fn router() -> Router<AppState> {
@@ -62,11 +63,24 @@ async fn list(
 async fn create(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     body: Result<Json<NewBoard>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Board>), ApiError> {
     let Json(req) = body?;
     let now = chrono::Utc::now().timestamp();
     let board = store(&state).create(&principal, req, now).await?;
+    let detail =
+        serde_json::json!({ "board": board.id, "name": board.name, "shared": board.shared });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Board,
+        "created",
+        &board.id,
+        detail,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(board)))
 }
 
@@ -82,10 +96,22 @@ async fn open(
 async fn remove(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let admin = require_admin(&state, &principal).is_ok();
     store(&state).delete(&principal, &id, admin).await?;
+    let detail = serde_json::json!({ "board": id });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Board,
+        "deleted",
+        &id,
+        detail,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,6 +124,7 @@ struct NewPin {
 async fn add_pin(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<NewPin>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Pin>), ApiError> {
@@ -107,15 +134,39 @@ async fn add_pin(
     let pin = store(&state)
         .add_pin(&principal, &id, question, now)
         .await?;
+    let detail =
+        serde_json::json!({ "board": pin.board_id, "pin": pin.id, "question": pin.question });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Board,
+        "created",
+        &pin.id,
+        detail,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(pin)))
 }
 
 async fn remove_pin(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path((id, pin)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     store(&state).remove_pin(&principal, &id, &pin).await?;
+    let detail = serde_json::json!({ "board": id, "pin": pin });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Board,
+        "deleted",
+        &pin,
+        detail,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -128,9 +179,16 @@ async fn run_pin(
     let pin = store(&state).pin(&principal, &id, &pin).await?;
     state.questions.check(&principal.user)?;
     let turn = state.admission.admit().await?;
+    // The pin's run is the viewer's own question, attributed to the pin.
+    let cause = Cause {
+        user: principal.user.clone(),
+        channel: super::channel_of(&headers),
+        purpose: "board".into(),
+        parent: Some(pin.id.clone()),
+    };
     let answer = state
         .orchestrator
-        .ask(&principal, super::channel_of(&headers), &pin.question)
+        .ask_caused(&principal, &cause, None, &pin.question)
         .await
         .map_err(ApiError::from_ask)?;
     drop(turn);

@@ -268,7 +268,11 @@ async fn chat(
         let answer = crate::subscriptions::answer_request(
             &crate::subscriptions::SubscriptionStore::new(state.sessions.clone()),
             &state.orchestrator.semantic,
-            &principal,
+            crate::subscriptions::Actor {
+                principal: &principal,
+                channel: super::channel_of(&headers),
+                audit: &state.orchestrator.audit,
+            },
             request,
             state.limits.max_question_chars,
             state.slack.is_some(),

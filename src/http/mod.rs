@@ -246,6 +246,34 @@ pub(crate) fn channel_of(headers: &axum::http::HeaderMap) -> crate::audit::Chann
     }
 }
 
+/// Writes the audit event of a governed action the request took
+/// ([`crate::audit::AuditLog::record_action`]); a failure is a 500, so no
+/// action is reported done without its event.
+pub(crate) async fn record_action(
+    state: &AppState,
+    principal: &Principal,
+    headers: &axum::http::HeaderMap,
+    kind: crate::audit::EventKind,
+    outcome: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .orchestrator
+        .audit
+        .record_action(
+            principal,
+            channel_of(headers),
+            kind,
+            outcome,
+            subject,
+            detail,
+        )
+        .await
+        .map(drop)
+        .map_err(|e| ApiError::internal("audit", e))
+}
+
 /// The authenticated principal of a request.
 pub struct CurrentPrincipal(pub Principal);
 

@@ -72,11 +72,19 @@ fn check_id(id: &str) -> Result<(), ReviewError> {
 async fn feedback(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: axum::http::HeaderMap,
     body: Result<Json<FeedbackRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    let outcome =
-        review::submit_feedback(&state.orchestrator, &store(&state), &principal, req).await?;
+    let channel = super::channel_of(&headers);
+    let outcome = review::submit_feedback(
+        &state.orchestrator,
+        &store(&state),
+        &principal,
+        channel,
+        req,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(outcome)).into_response())
 }
 

@@ -9,12 +9,13 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, CurrentPrincipal, require_admin};
+use super::{ApiError, AppState, CurrentPrincipal, record_action, require_admin};
+use crate::audit::EventKind;
 use crate::subscriptions::{self, NewSubscription, Subscription, SubscriptionStore};
 
 pub(super) fn router() -> Router<AppState> {
@@ -37,6 +38,7 @@ fn db(e: sqlx::Error) -> ApiError {
 async fn create(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     body: Result<Json<NewSubscription>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Subscription>), ApiError> {
     let Json(req) = body?;
@@ -44,7 +46,11 @@ async fn create(
     let s = subscriptions::create(
         &store(&state),
         &state.orchestrator.semantic,
-        &principal,
+        subscriptions::Actor {
+            principal: &principal,
+            channel: super::channel_of(&headers),
+            audit: &state.orchestrator.audit,
+        },
         req,
         state.limits.max_question_chars,
         state.slack.is_some(),
@@ -103,6 +109,7 @@ async fn owned(
 async fn set_paused(
     state: AppState,
     principal: crate::policy::Principal,
+    headers: HeaderMap,
     id: String,
     paused: bool,
 ) -> Result<Json<Subscription>, ApiError> {
@@ -116,6 +123,18 @@ async fn set_paused(
     };
     let st = store(&state);
     st.set_paused(&s.id, paused, next).await.map_err(db)?;
+    let outcome = if paused { "paused" } else { "resumed" };
+    let detail = serde_json::json!({ "subscription": s.id });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Subscription,
+        outcome,
+        &s.id,
+        detail,
+    )
+    .await?;
     st.get(&s.id)
         .await
         .map_err(db)?
@@ -126,26 +145,40 @@ async fn set_paused(
 async fn pause(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    set_paused(state, principal, id, true).await
+    set_paused(state, principal, headers, id, true).await
 }
 
 async fn resume(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    set_paused(state, principal, id, false).await
+    set_paused(state, principal, headers, id, false).await
 }
 
 async fn remove(
     State(state): State<AppState>,
     CurrentPrincipal(principal): CurrentPrincipal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let s = owned(&state, &principal, &id).await?;
     store(&state).delete(&s.id).await.map_err(db)?;
+    let detail = serde_json::json!({ "subscription": s.id });
+    record_action(
+        &state,
+        &principal,
+        &headers,
+        EventKind::Subscription,
+        "deleted",
+        &s.id,
+        detail,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -46,7 +46,7 @@ pub use answer::{
 use planner::Plan;
 
 use crate::audit::scope::{RunError, run_statement};
-use crate::audit::{AuditError, AuditLog, Channel};
+use crate::audit::{AuditError, AuditLog, Cause, Channel};
 use crate::llm::{LlmClient, LlmError, Route};
 use crate::policy::{Grants, Policy, Principal};
 use crate::retrieval::Retriever;
@@ -203,7 +203,7 @@ impl Orchestrator {
         channel: Channel,
         question: &str,
     ) -> Result<Answer, AskError> {
-        self.audited(principal, channel, question, None, false)
+        self.audited(principal, channel, question, None, false, None)
             .await
     }
 
@@ -219,8 +219,15 @@ impl Orchestrator {
         conversation: &str,
         question: &str,
     ) -> Result<Answer, AskError> {
-        self.audited(principal, channel, question, Some(conversation), false)
-            .await
+        self.audited(
+            principal,
+            channel,
+            question,
+            Some(conversation),
+            false,
+            None,
+        )
+        .await
     }
 
     /// [`Orchestrator::ask_in`], where `fresh` runs every statement on the
@@ -237,8 +244,40 @@ impl Orchestrator {
         question: &str,
         fresh: bool,
     ) -> Result<Answer, AskError> {
-        self.audited(principal, channel, question, Some(conversation), fresh)
-            .await
+        self.audited(
+            principal,
+            channel,
+            question,
+            Some(conversation),
+            fresh,
+            None,
+        )
+        .await
+    }
+
+    /// Answers `question` under `principal`'s grants for a run someone else
+    /// caused (a regression run, a delivery, a pin's run): every event of it
+    /// names `cause`'s user, channel, purpose and parent instead of the
+    /// principal ([`Cause`]).
+    ///
+    /// # Errors
+    /// As [`Orchestrator::ask`].
+    pub async fn ask_caused(
+        &self,
+        principal: &Principal,
+        cause: &Cause,
+        conversation: Option<&str>,
+        question: &str,
+    ) -> Result<Answer, AskError> {
+        self.audited(
+            principal,
+            cause.channel,
+            question,
+            conversation,
+            false,
+            Some(cause),
+        )
+        .await
     }
 
     #[tracing::instrument(name = "orchestrator.ask", skip_all, fields(user = %principal.user))]

@@ -4,14 +4,16 @@
 
 use super::{Answer, AnswerKind, AskError, Orchestrator};
 use crate::audit::scope::{QuestionScope, result_hash};
-use crate::audit::{AuditEvent, Channel, EventKind};
+use crate::audit::{AuditEvent, Cause, Channel, EventKind};
 use crate::policy::Principal;
 
 impl Orchestrator {
     /// Answers inside a question scope (statements are audited as they run)
     /// and writes the question's audit event before returning the answer.
     /// When work was turned away for lack of capacity, the event's outcome is
-    /// `overloaded` and no answer is returned.
+    /// `overloaded` and no answer is returned. With a `cause`, the events
+    /// name the human who caused the run, its purpose and parent event
+    /// ([`Cause`]); the answer is still computed under `principal`'s grants.
     pub(super) async fn audited(
         &self,
         principal: &Principal,
@@ -19,8 +21,11 @@ impl Orchestrator {
         question: &str,
         conversation: Option<&str>,
         fresh: bool,
+        cause: Option<&Cause>,
     ) -> Result<Answer, AskError> {
-        let scope = QuestionScope::new(principal, channel).fresh(fresh);
+        let scope = QuestionScope::new(principal, channel)
+            .fresh(fresh)
+            .caused_by(cause.cloned());
         let handle = scope.clone();
         let started = std::time::Instant::now();
         let work = async {
@@ -31,11 +36,15 @@ impl Orchestrator {
             answer.event_id = Some(handle.id.clone());
             let mut event = AuditEvent::new(
                 EventKind::Question,
-                &principal.user,
+                handle.recorded_user(),
                 &principal.roles,
-                channel,
+                handle.recorded_channel(),
             );
             event.id = handle.id.clone();
+            if let Some(c) = handle.cause() {
+                event.purpose = Some(c.purpose.clone());
+                event.parent = c.parent.clone();
+            }
             event.question = Some(crate::redact::redact(question).into_owned());
             event.plan = serde_json::to_value(answer.kind)
                 .ok()

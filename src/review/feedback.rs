@@ -85,10 +85,12 @@ pub struct FeedbackOutcome {
 /// [`ReviewError::Invalid`] for a malformed id or an oversized comment or
 /// statement; [`ReviewError::Forbidden`] for corrected SQL without `sql`;
 /// [`ReviewError::Rejected`] when the guard refuses it; [`ReviewError::Store`].
+/// The feedback is an audit event of kind `feedback` (its id the event's).
 pub async fn submit_feedback(
     o: &Orchestrator,
     store: &ReviewStore,
     principal: &Principal,
+    channel: crate::audit::Channel,
     req: FeedbackRequest,
 ) -> Result<FeedbackOutcome, ReviewError> {
     if !crate::audit::is_id(&req.event_id) {
@@ -172,6 +174,20 @@ pub async fn submit_feedback(
         }
         _ => None,
     };
+    let detail = serde_json::json!({
+        "feedback": feedback.id, "answer": event.id, "rating": feedback.rating,
+        "corrected_sql": feedback.corrected_sql.is_some(), "candidate": candidate_id,
+    });
+    o.audit
+        .record_action(
+            principal,
+            channel,
+            EventKind::Feedback,
+            "created",
+            &feedback.id,
+            detail,
+        )
+        .await?;
     Ok(FeedbackOutcome {
         feedback_id: feedback.id,
         candidate_id,

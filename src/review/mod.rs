@@ -296,15 +296,23 @@ pub async fn approve(
     // refuses the approval if another landed meanwhile (any instance).
     refresh(o, store).await?;
     let baseline = o.verified.approved().0;
-    let report = Box::pin(regression::run(o, sets, &pair))
-        .await
-        .map_err(ReviewError::RegressionFailed)?;
+    // The review event's id is chosen first: the regression run's events
+    // name it as their parent, and the approver as their principal.
     let mut event = AuditEvent::new(
         EventKind::Review,
         &principal.user,
         &principal.roles,
         channel,
     );
+    let cause = crate::audit::Cause {
+        user: principal.user.clone(),
+        channel,
+        purpose: "regression".into(),
+        parent: Some(event.id.clone()),
+    };
+    let report = Box::pin(regression::run(o, sets, &pair, &cause))
+        .await
+        .map_err(ReviewError::RegressionFailed)?;
     event.question = Some(crate::redact::redact(&pair.question).into_owned());
     event.sql = Some(pair.sql.clone());
     event.purpose = Some(format!("candidate {}", candidate.id));

@@ -9,13 +9,16 @@
 //! where a verified query changes answers (a question asked as written runs
 //! it), and it makes the two runs comparable; a model's sampled answers
 //! would differ between runs for reasons that have nothing to do with the
-//! candidate. Each run's questions are audited like any other, through the
-//! `cli` channel, as `steward eval` is.
+//! candidate. Each case runs under the grants of the role or dev user it
+//! names, but every event of the run is attributed to the steward who
+//! approved ([`Cause`]: their user id and channel, purpose `regression`, the
+//! approval's review event as parent), never to the users the cases name.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::audit::Cause;
 use crate::eval::{self, Case, CaseResult};
 use crate::orchestrator::verified::VerifiedQuery;
 use crate::orchestrator::{AnswerKind, Orchestrator};
@@ -89,7 +92,8 @@ fn outcome(r: &CaseResult) -> Outcome {
     }
 }
 
-/// Runs the regression for `candidate` (its `role` set) on `o`.
+/// Runs the regression for `candidate` (its `role` set) on `o`, its events
+/// attributed to `cause`.
 ///
 /// # Errors
 /// An unreadable or invalid set (`path: reason`), or a case the runner
@@ -98,11 +102,12 @@ pub async fn run(
     o: &Orchestrator,
     sets: &super::RegressionSets,
     candidate: &VerifiedQuery,
+    cause: &Cause,
 ) -> Result<RegressionReport, String> {
     let mut cases = Vec::new();
     let mut counts = Vec::new();
     for path in &sets.sets {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_set(path)?;
         let set = eval::parse_cases(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -128,11 +133,12 @@ pub async fn run(
     for role in o.policy.roles.keys() {
         users.insert(role_user(role), vec![role.clone()]);
     }
-    let before = answer_all(&o.variant(o.verified.snapshot()), &users, &cases).await?;
+    let before = answer_all(&o.variant(o.verified.snapshot()), &users, &cases, cause).await?;
     let after = answer_all(
         &o.variant(o.verified.with(candidate.clone())),
         &users,
         &cases,
+        cause,
     )
     .await?;
     let mut report = RegressionReport {
@@ -163,12 +169,32 @@ pub async fn run(
     Ok(report)
 }
 
+/// The demo's labelled set, compiled in: the default set is found wherever
+/// steward runs (an installed binary, the container image).
+const DEMO_SET: &str = include_str!("../../eval/demo.jsonl");
+
+/// A set's text: the file, or for the default `eval/demo.jsonl` when no
+/// such file is here, the compiled-in copy.
+fn read_set(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && super::default_eval_sets().iter().any(|d| d == path) =>
+        {
+            Ok(DEMO_SET.to_owned())
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Answers every case on `o`, each run's conversations apart from the
 /// other's and from earlier runs.
 async fn answer_all(
     o: &Orchestrator,
     users: &BTreeMap<String, Vec<String>>,
     cases: &[Case],
+    cause: &Cause,
 ) -> Result<Vec<CaseResult>, String> {
     let run = crate::audit::new_id();
     let cases: Vec<Case> = cases
@@ -181,6 +207,6 @@ async fn answer_all(
         .collect();
     // Boxed: a whole eval run's future is large in debug builds, and
     // nesting it inline under an HTTP handler overflowed a 2 MiB stack.
-    let (results, _) = Box::pin(eval::run(o, users, &cases, false, |_| {})).await?;
+    let (results, _) = Box::pin(eval::run(o, users, &cases, false, Some(cause), |_| {})).await?;
     Ok(results)
 }

@@ -508,6 +508,7 @@ pub async fn eval(
         &settings.auth.dev_users,
         &cases,
         baseline,
+        None,
         |r| {
             done += 1;
             let exec = match r.executed {

@@ -243,6 +243,31 @@ impl SessionStore {
         self.postgres
     }
 
+    /// Begins a transaction that no other transaction begun here for the
+    /// same `key` overlaps, on every instance sharing the database: a
+    /// transaction-scoped advisory lock on the key's hash on PostgreSQL
+    /// (the two-key form, apart from the audit chain's lock), SQLite's write
+    /// lock (`BEGIN IMMEDIATE`) otherwise. A count and the insert it limits
+    /// run in one such transaction are atomic; dropping it rolls back.
+    ///
+    /// # Errors
+    /// Database failures (SQLite's busy timeout included).
+    pub(crate) async fn begin_serialized(
+        &self,
+        key: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.postgres {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('steward.limits'), hashtext($1))")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        }
+    }
+
     /// `$n` placeholders as the connected database spells them. Every
     /// statement here is a constant with bound parameters; only the
     /// placeholder sign and a fixed column name vary.

@@ -228,7 +228,15 @@ pub async fn feedback(
                 corrected_sql: None,
             };
             let review = crate::review::ReviewStore::new(store.clone());
-            match crate::review::submit_feedback(&orchestrator, &review, &principal, req).await {
+            match crate::review::submit_feedback(
+                &orchestrator,
+                &review,
+                &principal,
+                Channel::Slack,
+                req,
+            )
+            .await
+            {
                 Ok(out) if out.candidate_id.is_some() => {
                     "Thanks. Your feedback was sent to the data stewards for review.".to_owned()
                 }
@@ -303,7 +311,11 @@ pub async fn answer(
         let answer = subscriptions::answer_request(
             &subscriptions::SubscriptionStore::new(store.clone()),
             &orchestrator.semantic,
-            &principal,
+            subscriptions::Actor {
+                principal: &principal,
+                channel: Channel::Slack,
+                audit: &orchestrator.audit,
+            },
             request,
             max_question_chars,
             true,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::{LATE_AFTER_SECS, Subscription, SubscriptionStore, Target, next_run};
-use crate::audit::Channel;
+use crate::audit::{Cause, Channel};
 use crate::orchestrator::{Answer, Orchestrator};
 use crate::policy::Principal;
 use crate::session::SessionStore;
@@ -256,7 +256,7 @@ impl Deliverer {
                 }
                 match self
                     .orchestrator
-                    .ask(&principal, Channel::Subscription, &s.question)
+                    .ask_caused(&principal, &delivery_cause(s), None, &s.question)
                     .await
                 {
                     Ok(a) => a,
@@ -391,7 +391,7 @@ impl Deliverer {
         for p in &principals {
             let answer = self
                 .orchestrator
-                .ask(p, Channel::Subscription, &s.question)
+                .ask_caused(p, &delivery_cause(s), None, &s.question)
                 .await
                 .map_err(|e| e.to_string())?;
             let shown = content(&answer);
@@ -420,5 +420,18 @@ impl Deliverer {
             let to = crate::slack::reply::Destination::Post { channel: user };
             crate::slack::reply::deliver(slack, &to, crate::slack::blocks::notice(text)).await;
         }
+    }
+}
+
+/// A delivery's runs are attributed to the subscriber who created it, with
+/// the subscription (its creation event) as parent: a channel member's
+/// answer is computed under that member's grants but recorded as the
+/// subscriber's delivery, not as a question the member asked.
+fn delivery_cause(s: &Subscription) -> Cause {
+    Cause {
+        user: s.user.clone(),
+        channel: Channel::Subscription,
+        purpose: "delivery".into(),
+        parent: Some(s.id.clone()),
     }
 }

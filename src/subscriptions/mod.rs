@@ -186,8 +186,22 @@ pub struct NewSubscription {
     pub alert: Option<Alert>,
 }
 
-/// Checks and stores a subscription for `principal` at `now`; an alert's
-/// metric must be in `layer`.
+/// Who acts on a subscription, through which channel, and the audit trail
+/// the action is recorded in.
+#[derive(Clone, Copy)]
+pub struct Actor<'a> {
+    /// The person acting.
+    pub principal: &'a Principal,
+    /// Where they act from.
+    pub channel: crate::audit::Channel,
+    /// The audit trail.
+    pub audit: &'a crate::audit::AuditLog,
+}
+
+/// Checks and stores a subscription for `actor` at `now`, with an audit
+/// event of kind `subscription` (outcome `created`, the subscription's id as
+/// the event's, so its deliveries name it as parent); an alert's metric
+/// must be in `layer`.
 ///
 /// # Errors
 /// A sentence for the client: a bad question, schedule, zone or Slack id,
@@ -196,7 +210,7 @@ pub struct NewSubscription {
 pub async fn create(
     store: &SubscriptionStore,
     layer: &crate::semantic::SemanticLayer,
-    principal: &Principal,
+    actor: Actor<'_>,
     mut req: NewSubscription,
     max_question_chars: usize,
     slack_enabled: bool,
@@ -249,16 +263,9 @@ pub async fn create(
             )?),
         ),
     };
-    let existing = store
-        .list(Some(&principal.user))
-        .await
-        .map_err(|e| format!("steward's database failed: {e}"))?;
-    if existing.len() >= MAX_PER_USER {
-        return Err(format!("at most {MAX_PER_USER} subscriptions per user"));
-    }
     let s = Subscription {
         id: crate::audit::new_id(),
-        user: principal.user.clone(),
+        user: actor.principal.user.clone(),
         question,
         cron: req.cron.split_whitespace().collect::<Vec<_>>().join(" "),
         timezone,
@@ -271,10 +278,29 @@ pub async fn create(
         alert: req.alert,
         alert_firing: false,
     };
-    store
-        .add(&s)
+    let added = store
+        .add_within(&s, MAX_PER_USER)
         .await
         .map_err(|e| format!("steward's database failed: {e}"))?;
+    if !added {
+        return Err(format!("at most {MAX_PER_USER} subscriptions per user"));
+    }
+    let detail = serde_json::json!({
+        "subscription": s.id, "question": s.question, "cron": s.cron,
+        "target": s.target.as_str(), "alert": s.alert.is_some(),
+    });
+    actor
+        .audit
+        .record_action(
+            actor.principal,
+            actor.channel,
+            crate::audit::EventKind::Subscription,
+            "created",
+            &s.id,
+            detail,
+        )
+        .await
+        .map_err(|e| format!("steward's audit trail failed: {e}"))?;
     Ok(s)
 }
 
@@ -333,7 +359,7 @@ pub fn from_chat(
 pub async fn answer_request(
     store: &SubscriptionStore,
     layer: &crate::semantic::SemanticLayer,
-    principal: &Principal,
+    actor: Actor<'_>,
     request: Result<NewSubscription, String>,
     max_question_chars: usize,
     slack_enabled: bool,
@@ -345,7 +371,7 @@ pub async fn answer_request(
             create(
                 store,
                 layer,
-                principal,
+                actor,
                 req,
                 max_question_chars,
                 slack_enabled,

@@ -52,11 +52,29 @@ impl SubscriptionStore {
         SubscriptionStore { db }
     }
 
-    /// Stores a new subscription.
+    /// Stores a new subscription unless its user already has `max`: the
+    /// count and the insert are one serialized transaction
+    /// ([`SessionStore::begin_serialized`]), so parallel requests cannot
+    /// each see room for one more. `Ok(false)`: the user is at `max`.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn add(&self, s: &Subscription) -> Result<(), sqlx::Error> {
+    pub async fn add_within(&self, s: &Subscription, max: usize) -> Result<bool, sqlx::Error> {
+        let mut tx = self
+            .db
+            .begin_serialized(&format!("subscriptions:{}", s.user))
+            .await?;
+        let n: i64 = sqlx::query(
+            self.db
+                .sql("SELECT COUNT(*) AS n FROM subscriptions WHERE user_id = $1"),
+        )
+        .bind(&s.user)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if usize::try_from(n).unwrap_or(usize::MAX) >= max {
+            return Ok(false);
+        }
         sqlx::query(self.db.sql(&format!(
             "INSERT INTO subscriptions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         )))
@@ -73,9 +91,10 @@ impl SubscriptionStore {
         .bind(s.alert.as_ref().and_then(|a| serde_json::to_string(a).ok()))
         .bind(s.slack_channel.clone())
         .bind(i64::from(s.alert_firing))
-        .execute(self.db.pool())
-        .await
-        .map(drop)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A user's subscriptions, or everyone's with `None`, oldest first.

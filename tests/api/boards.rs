@@ -248,3 +248,125 @@ async fn personal_boards_are_hidden_and_bad_requests_refused() {
 fn urlencoding(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// Per-user limits hold under parallel requests (the count and the insert
+/// are one serialized transaction), and every governed action is an audit
+/// event naming who took it.
+#[tokio::test]
+async fn limits_hold_under_parallel_requests_and_actions_are_audited() {
+    let app = spawn_demo().await;
+    let created = |path: String, body: Value, n: usize| {
+        let app = &app;
+        async move {
+            let posts = (0..n).map(|i| {
+                let mut body = body.clone();
+                if body.get("name").is_some() {
+                    body["name"] = json!(format!("board {i}"));
+                }
+                if body.get("question").is_some() {
+                    body["question"] = json!(format!("{QUESTION} ({i})"));
+                }
+                let path = path.clone();
+                async move { app.post(Some("alice"), &path, &body).await }
+            });
+            let results = futures_util::future::join_all(posts).await;
+            for (status, body) in &results {
+                assert!(*status == 201 || *status == 400, "{status} {body}");
+            }
+            results.iter().filter(|(s, _)| *s == 201).count()
+        }
+    };
+    assert_eq!(
+        created("/api/boards".into(), json!({"name": ""}), 60).await,
+        steward::boards::MAX_BOARDS_PER_USER as usize
+    );
+    let (_, list) = app.get(Some("alice"), "/api/boards").await;
+    let boards = list["boards"].as_array().unwrap();
+    assert_eq!(boards.len(), steward::boards::MAX_BOARDS_PER_USER as usize);
+    let target = boards[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created(
+            format!("/api/boards/{target}/pins"),
+            json!({"question": ""}),
+            40
+        )
+        .await,
+        steward::boards::MAX_PINS_PER_BOARD as usize
+    );
+    let (_, opened) = app
+        .get(Some("alice"), &format!("/api/boards/{target}"))
+        .await;
+    assert_eq!(
+        opened["pins"].as_array().unwrap().len(),
+        steward::boards::MAX_PINS_PER_BOARD as usize
+    );
+    assert_eq!(
+        created(
+            "/api/subscriptions".into(),
+            json!({"question": "", "cron": "0 9 * * 1"}),
+            80
+        )
+        .await,
+        steward::subscriptions::MAX_PER_USER
+    );
+
+    // Each creation is an audit event under alice, with the object's id.
+    let (status, events) = app
+        .get(
+            Some("bob"),
+            "/api/admin/audit?user=alice&kind=board&limit=1000",
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let events = events["events"].as_array().unwrap();
+    let created_boards = events
+        .iter()
+        .filter(|e| e["detail"]["name"].is_string() && e["outcome"] == "created")
+        .count();
+    assert_eq!(
+        created_boards,
+        steward::boards::MAX_BOARDS_PER_USER as usize
+    );
+    let pin_event = events
+        .iter()
+        .find(|e| e["detail"]["pin"].is_string())
+        .expect("a pin's event");
+    assert_eq!(pin_event["id"], pin_event["detail"]["pin"]);
+    let (_, subs) = app
+        .get(
+            Some("bob"),
+            "/api/admin/audit?user=alice&kind=subscription&limit=1000",
+        )
+        .await;
+    assert_eq!(
+        subs["events"].as_array().unwrap().len(),
+        steward::subscriptions::MAX_PER_USER
+    );
+
+    // Deleting is audited too, with the object as parent; a pin's run is
+    // attributed to the pin.
+    let pin = opened["pins"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = run(&app, "alice", &target, &pin).await;
+    assert_eq!(status, 200);
+    let (_, questions) = app
+        .get(Some("bob"), "/api/admin/audit?user=alice&kind=question")
+        .await;
+    let q = &questions["events"][0];
+    assert_eq!(
+        (&q["purpose"], &q["parent"]),
+        (&json!("board"), &json!(pin)),
+        "{q}"
+    );
+    assert_eq!(
+        app.delete(Some("alice"), &format!("/api/boards/{target}"))
+            .await,
+        204
+    );
+    let (_, after) = app
+        .get(
+            Some("bob"),
+            "/api/admin/audit?user=alice&kind=board&outcome=deleted",
+        )
+        .await;
+    assert_eq!(after["events"][0]["parent"], json!(target), "{after}");
+}

@@ -182,6 +182,38 @@ async fn feedback_becomes_a_verified_query_only_through_a_passing_review() {
         outcomes.contains(&"blocked") && outcomes.contains(&"approved"),
         "{events}"
     );
+    // Both regression runs are attributed to bob, who approved: purpose
+    // `regression`, a review event as parent, bob's channel; no event names
+    // the users or roles the labelled cases ran as.
+    let review_ids: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["id"])
+        .collect();
+    let (_, bobs) = app
+        .get(
+            Some("bob"),
+            "/api/admin/audit?user=bob&kind=question&limit=1000",
+        )
+        .await;
+    let runs: Vec<&Value> = bobs["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["purpose"] == "regression")
+        .collect();
+    assert!(runs.len() >= 4, "{} regression questions", runs.len());
+    for run in &runs {
+        assert!(review_ids.contains(&&run["parent"]), "{run}");
+        assert_eq!(run["channel"], "api", "{run}");
+    }
+    for user in ["carol", "dave", "sam", "role:analyst", "role:compliance"] {
+        let (_, theirs) = app
+            .get(Some("bob"), &format!("/api/admin/audit?user={user}"))
+            .await;
+        assert_eq!(theirs["events"], json!([]), "{user}: {theirs}");
+    }
 
     // New SQL approved for an approved question supersedes the old pair.
     let (_, a2) = app

@@ -596,21 +596,25 @@ async fn a_channel_gets_only_what_every_member_may_see() {
         "no feedback buttons in a channel: {text}"
     );
     assert_eq!(last_run(&app, "alice", same_id).await["outcome"], "sent");
-    // Each member's answer is audited under that member.
+    // Each member's answer is computed under that member's roles but
+    // attributed to alice's delivery: purpose `delivery`, the subscription
+    // as parent; no event names bob, who asked nothing.
     let (_, audit) = app
         .get(Some("bob"), "/api/admin/audit?kind=question&limit=20")
         .await;
-    let askers: Vec<&str> = audit["events"]
+    let runs: Vec<&Value> = audit["events"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["channel"] == "subscription")
-        .filter_map(|e| e["principal"].as_str())
+        .filter(|e| e["channel"] == "subscription" && e["parent"] == same_id)
         .collect();
+    assert_eq!(runs.len(), 2, "{audit}");
     assert!(
-        askers.contains(&"alice") && askers.contains(&"bob"),
-        "{askers:?}"
+        runs.iter()
+            .all(|e| e["principal"] == "alice" && e["purpose"] == "delivery"),
+        "{audit}"
     );
+    assert_ne!(runs[0]["roles"], runs[1]["roles"], "{audit}");
 
     // erin sees EMEA customers only: customers per plan differ, so nothing
     // is posted and alice hears why, by direct message.
