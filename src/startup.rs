@@ -85,9 +85,10 @@ pub async fn build_orchestrator(settings: &Settings) -> anyhow::Result<Orchestra
     {
         as_of = DemoManifest::read(Path::new(path)).map(|m| m.as_of);
     }
-    let warehouse = warehouse::connect_with(&settings.warehouse, settings.enforce_in_database)
-        .await
-        .context("opening the warehouse")?;
+    let warehouse =
+        warehouse::connect_governed(&settings.warehouse, settings.enforce_in_database, &policy)
+            .await
+            .context("opening the warehouse")?;
 
     let docs = open_docs(settings).await?;
     let verified = verified::load(&settings.policies, &policy, warehouse.dialect())

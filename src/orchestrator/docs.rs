@@ -27,7 +27,9 @@ impl Orchestrator {
         let central = self.central_term(question, &terms).await;
         // The passage to quote: of the top three, the relevant one that
         // mentions most of the question's key terms (earlier rank on ties).
-        let best = hits
+        // A passage flagged as addressing a model is never quoted: it is
+        // withheld, and the answer says so.
+        let candidates: Vec<(f64, &crate::retrieval::Hit)> = hits
             .iter()
             .take(3)
             .map(|h| (passage_coverage(&terms, &h.chunk), h))
@@ -40,27 +42,39 @@ impl Orchestrator {
                     coverage = c,
                     similarity = ?h.similarity,
                     mentions_central,
+                    flagged = h.chunk.suspicious,
                     "candidate passage"
                 );
                 mentions_central && relevant(*c, h.similarity)
             })
+            .collect();
+        let withheld: Vec<&crate::retrieval::Hit> = candidates
+            .iter()
+            .filter(|(_, h)| h.chunk.suspicious)
+            .map(|(_, h)| *h)
+            .collect();
+        let best = candidates
+            .iter()
+            .filter(|(_, h)| !h.chunk.suspicious)
             .fold(
                 None::<(f64, &crate::retrieval::Hit)>,
-                |best, (c, h)| match best {
+                |best, &(c, h)| match best {
                     Some((b, _)) if b >= c => best,
                     _ => Some((c, h)),
                 },
             )
             .map(|(_, h)| h);
         let Some(best) = best else {
-            return no_coverage(self);
+            let mut a = no_coverage(self);
+            withheld_notes(&mut a, &withheld, grants);
+            return a;
         };
         let sentences = extract_sentences(&best.chunk.text, &terms, 3);
         // A passage whose every sentence reads like instructions to a model
         // quotes nothing: that is no answer, not an empty one.
         if sentences.is_empty() {
             let mut a = no_coverage(self);
-            self.flag_notes(&mut a, &hits, grants);
+            withheld_notes(&mut a, &[best], grants);
             return a;
         }
         let mut answer = Answer::new(
@@ -74,7 +88,7 @@ impl Orchestrator {
         );
         for h in hits
             .iter()
-            .filter(|h| passage_coverage(&terms, &h.chunk) > 0.0)
+            .filter(|h| !h.chunk.suspicious && passage_coverage(&terms, &h.chunk) > 0.0)
             .take(3)
         {
             answer.citations.push(Citation {
@@ -86,7 +100,7 @@ impl Orchestrator {
                 snippet: extract_sentences(&h.chunk.text, &terms, 2).join(" "),
             });
         }
-        self.flag_notes(&mut answer, &hits, grants);
+        withheld_notes(&mut answer, &withheld, grants);
         answer
     }
 
@@ -124,26 +138,30 @@ impl Orchestrator {
             .0;
         terms.get(closest).cloned()
     }
+}
 
-    /// Notes that a matching passage addresses an AI assistant (and, for
-    /// admins, which chunks), so the documents can be fixed.
-    fn flag_notes(&self, answer: &mut Answer, hits: &[crate::retrieval::Hit], grants: &Grants) {
-        let flagged: Vec<&str> = hits
+/// Notes that a matching passage was withheld because it addresses an AI
+/// assistant (flagged at ingestion), and, for admins, which document and
+/// chunks, so the documents can be fixed.
+fn withheld_notes(answer: &mut Answer, withheld: &[&crate::retrieval::Hit], grants: &Grants) {
+    if withheld.is_empty() {
+        return;
+    }
+    answer.notes.push("A matching document was withheld: it contains text addressed to an AI assistant, which steward does not quote or follow.".into());
+    if grants.can(Capability::Admin) {
+        let named: Vec<String> = withheld
             .iter()
-            .take(3)
-            .filter(|h| h.chunk.suspicious)
-            .map(|h| h.chunk.id.as_str())
+            .map(|h| {
+                format!(
+                    "\"{}\" ({}, chunk {})",
+                    h.chunk.title, h.chunk.source, h.chunk.id
+                )
+            })
             .collect();
-        if flagged.is_empty() {
-            return;
-        }
-        answer.notes.push("A matching document contains text addressed to an AI assistant; it was treated as data and not followed.".into());
-        if grants.can(Capability::Admin) {
-            answer.notes.push(format!(
-                "Admin: flagged chunk(s) {}; see GET /api/admin/docs/flagged.",
-                flagged.join(", ")
-            ));
-        }
+        answer.notes.push(format!(
+            "Admin: withheld {}; see GET /api/admin/docs/flagged.",
+            named.join(", ")
+        ));
     }
 }
 

@@ -103,23 +103,9 @@ pub fn statements(
             Dialect::Sqlite => unreachable!("refused above"),
         }
         for (table, def) in &policy.schema.tables {
-            let columns: Vec<String> = def
-                .columns
-                .iter()
-                .filter_map(|(c, col)| {
-                    let name = q(c);
-                    let access = scope.access(col.class);
-                    let expr = match access {
-                        Access::Deny => return None,
-                        Access::Allow => return Some(name),
-                        Access::Null => "NULL".to_owned(),
-                        Access::Mask => {
-                            format!("CASE WHEN {name} IS NULL THEN NULL ELSE '****' END")
-                        }
-                        Access::Hash => format!("md5(CAST({name} AS TEXT))"),
-                    };
-                    Some(format!("{expr} AS {name}"))
-                })
+            let columns: Vec<String> = view_columns(scope, def, dialect)
+                .into_iter()
+                .map(|(_, expr)| expr)
                 .collect();
             if columns.is_empty() {
                 continue;
@@ -162,6 +148,106 @@ pub fn statements(
     Ok(out)
 }
 
+/// The select list of `scope`'s view of a table: `(column, expression AS
+/// column)` for each column the role may read, masked, hashed or nulled as
+/// the guard writes it; denied columns left out (and hashed ones on SQLite,
+/// which has no hash function, as the guard denies them there).
+fn view_columns(
+    scope: &RoleGrants,
+    def: &super::TableDef,
+    dialect: Dialect,
+) -> Vec<(String, String)> {
+    let q = |name: &str| dialect.quote_ident(name);
+    def.columns
+        .iter()
+        .filter_map(|(c, col)| {
+            let name = q(c);
+            let expr = match scope.access(col.class) {
+                Access::Deny => return None,
+                Access::Hash if dialect == Dialect::Sqlite => return None,
+                Access::Allow => return Some((c.clone(), name)),
+                Access::Null => "NULL".to_owned(),
+                Access::Mask => format!("CASE WHEN {name} IS NULL THEN NULL ELSE '****' END"),
+                Access::Hash => format!("md5(CAST({name} AS TEXT))"),
+            };
+            Some((c.clone(), format!("{expr} AS {name}")))
+        })
+        .collect()
+}
+
+/// One role's views on SQLite ([`sqlite_views`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleViews {
+    /// The steward role (`catalog` for steward's own catalogue reader).
+    pub role: String,
+    /// One view per allow-listed table the role can read a column of.
+    pub views: Vec<TableView>,
+}
+
+/// What one role may read of one table, as a view body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableView {
+    /// The allow-listed table.
+    pub table: String,
+    /// The columns it exposes.
+    pub columns: Vec<String>,
+    /// Whether the role reads only some of its rows (a row filter).
+    pub filtered: bool,
+    /// `SELECT … FROM main."t" WHERE …`: the role's columns (masks applied)
+    /// and rows (row filter, keys followed, every table named `main."t"`).
+    pub select: String,
+}
+
+/// The view bodies that make SQLite enforce `policy`: per role (and
+/// steward's catalogue reader), one per allow-listed table the role can read
+/// a column of, holding the role's columns (masks applied) and rows (its row
+/// filter with keys followed). Bodies name `main."t"`, which neither a view
+/// nor a CTE can replace. The warehouse installs one role's views per
+/// connection as `TEMP` views named like the tables, which SQLite resolves
+/// before `main` (SQLite, "ATTACH DATABASE": temp is searched first), and
+/// with an authorizer refuses every read that does not go through them
+/// ([`crate::warehouse::SqliteWarehouse`]).
+pub fn sqlite_views(policy: &Policy) -> Vec<RoleViews> {
+    let d = Dialect::Sqlite;
+    let main = |t: &str| format!("main.{}", d.quote_ident(t));
+    let mut scopes: Vec<RoleGrants> = Grants::catalog().scopes().to_vec();
+    for role in policy.roles.keys() {
+        scopes.extend(policy.role_grants(role));
+    }
+    scopes
+        .iter()
+        .map(|scope| {
+            let filters = policy.row_filters_spelled(&scope.role, &main);
+            let views = policy
+                .schema
+                .tables
+                .iter()
+                .filter_map(|(table, def)| {
+                    let columns = view_columns(scope, def, d);
+                    if columns.is_empty() {
+                        return None;
+                    }
+                    let filter = filters
+                        .get(table)
+                        .map(|p| format!(" WHERE {p}"))
+                        .unwrap_or_default();
+                    let list: Vec<&str> = columns.iter().map(|(_, e)| e.as_str()).collect();
+                    Some(TableView {
+                        table: table.clone(),
+                        filtered: !filter.is_empty(),
+                        select: format!("SELECT {} FROM {}{filter}", list.join(", "), main(table)),
+                        columns: columns.into_iter().map(|(c, _)| c).collect(),
+                    })
+                })
+                .collect();
+            RoleViews {
+                role: scope.role.clone(),
+                views,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +279,57 @@ mod tests {
         );
         // The catalogue reader sees public columns only.
         assert!(!view("catalog", "customers").contains("company_name"));
+    }
+
+    #[test]
+    fn sqlite_views_name_base_tables_by_schema() {
+        let views = sqlite_views(&policy());
+        let role = |r: &str| views.iter().find(|v| v.role == r).unwrap();
+        let emea = role("analyst_emea");
+        let tickets = emea
+            .views
+            .iter()
+            .find(|v| v.table == "support_tickets")
+            .unwrap();
+        assert!(
+            tickets.select.starts_with("SELECT ")
+                && tickets
+                    .select
+                    .contains("FROM main.\"support_tickets\" WHERE")
+                && tickets
+                    .select
+                    .contains("FROM main.\"customers\" WHERE (region = 'EMEA')"),
+            "{}",
+            tickets.select
+        );
+        assert!(
+            !tickets.select.contains(" customers "),
+            "{}",
+            tickets.select
+        );
+        let customers = role("analyst")
+            .views
+            .iter()
+            .find(|v| v.table == "customers")
+            .unwrap();
+        assert!(!customers.columns.contains(&"contact_email".to_owned()));
+        let masked = role("support")
+            .views
+            .iter()
+            .find(|v| v.table == "customers")
+            .unwrap();
+        assert!(
+            masked
+                .select
+                .contains("ELSE '****' END AS \"contact_email\"")
+        );
+        assert!(
+            role("catalog")
+                .views
+                .iter()
+                .all(|v| !v.filtered && !v.select.contains("WHERE"))
+        );
+        assert!(tickets.filtered);
     }
 
     #[test]

@@ -31,16 +31,19 @@ pub struct ForeignKey {
 ///
 /// Paths that would revisit a table are not followed (a self-reference such
 /// as `parent_id → customers` or a cycle of keys), so the result is finite;
-/// every table's own predicate still applies to it directly.
+/// every table's own predicate still applies to it directly. `qualify`
+/// spells the tables the key subqueries read (unqualified for the guard,
+/// so the search path decides; `main."t"` inside SQLite's per-role views).
 pub(crate) fn effective_filters(
     tables: impl Iterator<Item = String>,
     keys: &[ForeignKey],
     own: &BTreeMap<String, String>,
+    qualify: &dyn Fn(&str) -> String,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for table in tables {
         let mut path = BTreeSet::new();
-        if let Some(p) = filter_of(&table, keys, own, &mut path) {
+        if let Some(p) = filter_of(&table, keys, own, qualify, &mut path) {
             out.insert(table, p);
         }
     }
@@ -51,6 +54,7 @@ fn filter_of(
     table: &str,
     keys: &[ForeignKey],
     own: &BTreeMap<String, String>,
+    qualify: &dyn Fn(&str) -> String,
     path: &mut BTreeSet<String>,
 ) -> Option<String> {
     path.insert(table.to_owned());
@@ -64,10 +68,12 @@ fn filter_of(
         if path.contains(&k.ref_table) || !seen.insert((&k.column, &k.ref_table, &k.ref_column)) {
             continue;
         }
-        if let Some(p) = filter_of(&k.ref_table, keys, own, path) {
+        if let Some(p) = filter_of(&k.ref_table, keys, own, qualify, path) {
             parts.push(format!(
                 "({} IN (SELECT {} FROM {} WHERE {p}))",
-                k.column, k.ref_column, k.ref_table
+                k.column,
+                k.ref_column,
+                qualify(&k.ref_table)
             ));
         }
     }
@@ -88,6 +94,10 @@ mod tests {
         }
     }
 
+    fn plain(t: &str) -> String {
+        t.to_owned()
+    }
+
     fn tables() -> impl Iterator<Item = String> {
         ["customers", "users", "events", "tickets", "regions"]
             .into_iter()
@@ -101,7 +111,7 @@ mod tests {
             key("events", "user_id", "users", "user_id"),
         ];
         let own = BTreeMap::from([("customers".to_owned(), "region = 'EMEA'".to_owned())]);
-        let f = effective_filters(tables(), &keys, &own);
+        let f = effective_filters(tables(), &keys, &own, &plain);
         assert_eq!(f["customers"], "(region = 'EMEA')");
         assert_eq!(
             f["users"],
@@ -111,6 +121,17 @@ mod tests {
             f["events"].starts_with("(user_id IN (SELECT user_id FROM users WHERE (customer_id IN")
         );
         assert!(!f.contains_key("tickets") && !f.contains_key("regions"));
+        let q = effective_filters(tables(), &keys, &own, &|t| format!("main.\"{t}\""));
+        assert!(
+            q["events"].contains("FROM main.\"users\" WHERE"),
+            "{}",
+            q["events"]
+        );
+        assert!(
+            q["events"].contains("FROM main.\"customers\" WHERE"),
+            "{}",
+            q["events"]
+        );
     }
 
     #[test]
@@ -120,7 +141,7 @@ mod tests {
             ("customers".to_owned(), "region = 'EMEA'".to_owned()),
             ("tickets".to_owned(), "priority <> 'low'".to_owned()),
         ]);
-        let f = effective_filters(tables(), &keys, &own);
+        let f = effective_filters(tables(), &keys, &own, &plain);
         assert!(f["tickets"].starts_with("(priority <> 'low') AND (customer_id IN"));
     }
 
@@ -132,7 +153,7 @@ mod tests {
             key("regions", "hq_customer", "customers", "customer_id"),
         ];
         let own = BTreeMap::from([("regions".to_owned(), "name = 'EMEA'".to_owned())]);
-        let f = effective_filters(tables(), &keys, &own);
+        let f = effective_filters(tables(), &keys, &own, &plain);
         assert_eq!(
             f["customers"],
             "(region_id IN (SELECT region_id FROM regions WHERE (name = 'EMEA')))"

@@ -207,6 +207,31 @@ impl Policy {
         }
     }
 
+    /// Role `role`'s row filters (keys followed, as [`super::RoleGrants`] holds them)
+    /// with every table a key subquery reads spelled by `qualify`: SQLite's
+    /// per-role views name `main."t"`, which no view or CTE can replace.
+    /// Empty for an unknown role.
+    pub fn row_filters_spelled(
+        &self,
+        role: &str,
+        qualify: &dyn Fn(&str) -> String,
+    ) -> BTreeMap<String, String> {
+        let Some(def) = self.roles.get(role) else {
+            return BTreeMap::new();
+        };
+        let own = def
+            .row_filters
+            .iter()
+            .map(|(t, p)| (t.to_ascii_lowercase(), p.clone()))
+            .collect();
+        effective_filters(
+            self.schema.tables.keys().cloned(),
+            &self.foreign_keys,
+            &own,
+            qualify,
+        )
+    }
+
     /// Adds keys between allow-listed tables (e.g. from the semantic models'
     /// entities) and recomputes every role's row filters along them. Keys
     /// naming tables or columns outside the allow-list are ignored.
@@ -229,8 +254,12 @@ impl Policy {
         all.sort();
         let mut effective = BTreeMap::new();
         for (name, role) in &self.roles {
-            let filters =
-                effective_filters(self.schema.tables.keys().cloned(), &all, &role.row_filters);
+            let filters = effective_filters(
+                self.schema.tables.keys().cloned(),
+                &all,
+                &role.row_filters,
+                &|t| t.to_owned(),
+            );
             for (table, predicate) in &filters {
                 check_filtered_read(&self.schema, table, predicate)
                     .map_err(|reason| (name.clone(), table.clone(), reason))?;

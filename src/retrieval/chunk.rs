@@ -10,9 +10,6 @@
 //! embedding model's tokenizer, so chunk ids do not depend on whether a model
 //! is installed.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -76,29 +73,7 @@ impl Chunk {
     }
 }
 
-static INSTRUCTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"(?i)",
-        // "ignore all previous instructions", "disregard the above rules"
-        r"(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+|my\s+)?(previous|prior|above|earlier|preceding|original|system)\s+(instructions|rules|prompts?|directions|guidelines)",
-        r"|you\s+are\s+now\s",
-        r"|system\s+prompt",
-        r"|act\s+as\s+(an?\s+)?(admin|administrator|developer|root|superuser)",
-        r"|reveal\s+(your|the)\s+(prompt|instructions)",
-        r"|(assistant|ai|model|chatbot|llm)s?\s*:\s*(always|never|you\s+must)",
-        r"|new\s+instructions\s*:",
-        r"|do\s+not\s+tell\s+the\s+user",
-        r"|(print|output|list|dump|send|reveal|show)\s+(me\s+)?(all|every)\b[^.]{0,40}\b(emails?|passwords?|phone\s+numbers?|secrets?|api\s+keys?|credentials|tokens)",
-        // chat-template control tokens pasted into a document
-        r"|<\|im_start\|>|<\|im_end\|>|\[/?INST\]|<</?SYS>>|<\|(system|user|assistant)\|>",
-    ))
-    .expect("instruction pattern compiles")
-});
-
-/// Whether text reads like an instruction aimed at a language model.
-pub fn looks_like_instruction(text: &str) -> bool {
-    INSTRUCTION.is_match(text)
-}
+pub use super::instruction::looks_like_instruction;
 
 /// Estimated token count: one per run of up to six letters or digits (so long
 /// words count as several word pieces), one per other visible character.

@@ -15,6 +15,7 @@ mod embed;
 pub mod eval;
 mod fuse;
 mod ingest;
+mod instruction;
 mod settings;
 mod source;
 pub mod store;

@@ -8,6 +8,8 @@
 
 mod binder;
 mod functions;
+
+pub use functions::allowed as function_allowed;
 mod rewrite;
 
 use sqlparser::ast::Statement;

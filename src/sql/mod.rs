@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 pub use dialect::{Dialect, Percentile, PercentileKind, quote_literal};
-pub use guard::{Origin, Rejection, validate};
+pub use guard::{Origin, Rejection, function_allowed, validate};
 
 use crate::policy::ColumnClass;
 
@@ -34,6 +34,25 @@ pub struct ValidatedSql {
     row_filters: Vec<String>,
     max_rows: u64,
     timeout_ms: u64,
+}
+
+/// The test-only switch that turns the guard off: `sql` as it is, to run
+/// under `role` (compiled only with the `guard-off-for-tests` feature, which
+/// only the test suite enables). It lets the engine's own enforcement be
+/// tested against statements the guard would refuse.
+#[cfg(feature = "guard-off-for-tests")]
+pub fn unguarded_for_tests(sql: &str, role: &str, dialect: Dialect) -> ValidatedSql {
+    ValidatedSql {
+        sql: sql.to_owned(),
+        dialect,
+        role: role.to_owned(),
+        tables: BTreeSet::new(),
+        classes: BTreeSet::new(),
+        masked: Vec::new(),
+        row_filters: Vec::new(),
+        max_rows: 1000,
+        timeout_ms: 5_000,
+    }
 }
 
 impl ValidatedSql {

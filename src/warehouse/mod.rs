@@ -9,6 +9,7 @@ pub mod introspect;
 mod postgres;
 pub mod snowflake;
 mod sqlite;
+mod sqlite_policy;
 
 use std::sync::Arc;
 
@@ -165,6 +166,36 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Warehouse>, WarehouseError> {
     connect_with(url, false).await
 }
 
+/// The warehouse steward answers from: [`connect_with`], and on SQLite the
+/// engine enforcing `policy` as well (per-role views and an authorizer,
+/// [`SqliteWarehouse::enforcing`]; always, since it needs nothing of the
+/// database). PostgreSQL enforces it with `database_roles` (the roles
+/// `steward policy apply` made), Snowflake with the secure views an
+/// operator applies.
+///
+/// # Errors
+/// As [`connect_with`].
+pub async fn connect_governed(
+    url: &str,
+    database_roles: bool,
+    policy: &crate::policy::Policy,
+) -> Result<Arc<dyn Warehouse>, WarehouseError> {
+    if !database_roles && let Some(path) = sqlite_path(url) {
+        return Ok(Arc::new(
+            SqliteWarehouse::open(path).await?.enforcing(policy),
+        ));
+    }
+    connect_with(url, database_roles).await
+}
+
+/// The file a `sqlite://PATH` (or plain path) URL names.
+fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .or_else(|| (!url.contains("://")).then_some(url))
+        .map(std::path::Path::new)
+}
+
 /// [`connect`], with `database_roles` set: statements run as the database
 /// role of the steward role they were validated under (PostgreSQL only; see
 /// [`crate::policy::enforce`]).
@@ -186,24 +217,14 @@ pub async fn connect_with(
             "enforce_in_database needs a postgres:// warehouse".into(),
         ));
     }
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        return Ok(Arc::new(
-            SqliteWarehouse::open(std::path::Path::new(path)).await?,
-        ));
+    if let Some(path) = sqlite_path(url) {
+        return Ok(Arc::new(SqliteWarehouse::open(path).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PostgresWarehouse::connect(url).await?));
     }
     if url.starts_with("snowflake://") {
         return Ok(Arc::new(SnowflakeWarehouse::connect(url).await?));
-    }
-    if !url.contains("://") {
-        return Ok(Arc::new(
-            SqliteWarehouse::open(std::path::Path::new(url)).await?,
-        ));
     }
     Err(WarehouseError::Unavailable(format!(
         "unsupported warehouse URL scheme in {:?}; use sqlite://, postgres:// or snowflake://",

@@ -8,11 +8,17 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
 
+use super::sqlite_policy::{self, Authorizer, Enforcement};
 use super::{ResultSet, Warehouse, WarehouseError};
+use crate::policy::Policy;
 use crate::sql::{Dialect, ValidatedSql};
 
 /// SQLite's process-wide allocation ceiling while a warehouse is open.
 pub const HARD_HEAP_LIMIT_BYTES: u64 = 512 << 20;
+
+/// The largest string or blob a statement may make on a warehouse that
+/// enforces the policy: the result's byte cap.
+const MAX_VALUE_BYTES: i32 = 16 << 20;
 
 /// A read-only SQLite database file.
 ///
@@ -20,9 +26,14 @@ pub const HARD_HEAP_LIMIT_BYTES: u64 = 512 << 20;
 /// query_only`, so even a statement that slipped past the guard could not
 /// write. The statement timeout is enforced with SQLite's progress handler,
 /// which interrupts the running statement (<https://sqlite.org/c3ref/progress_handler.html>).
+/// With a policy ([`SqliteWarehouse::enforcing`]), each statement runs on a
+/// connection holding its role's views, under an authorizer that refuses
+/// every read not through them and every function off the guard's
+/// allow-list (`sqlite_policy.rs`).
 pub struct SqliteWarehouse {
     pool: SqlitePool,
     path: std::path::PathBuf,
+    enforcement: Option<Enforcement>,
 }
 
 impl SqliteWarehouse {
@@ -68,7 +79,18 @@ impl SqliteWarehouse {
         Ok(SqliteWarehouse {
             pool,
             path: path.to_owned(),
+            enforcement: None,
         })
+    }
+
+    /// This warehouse, with SQLite enforcing `policy` too: a statement runs
+    /// only as a role the policy defines, reading only that role's views.
+    #[must_use]
+    pub fn enforcing(self, policy: &Policy) -> SqliteWarehouse {
+        SqliteWarehouse {
+            enforcement: Some(Enforcement::new(policy)),
+            ..self
+        }
     }
 }
 
@@ -121,6 +143,26 @@ impl Warehouse for SqliteWarehouse {
             .acquire()
             .await
             .map_err(|e| WarehouseError::Unavailable(e.to_string()))?;
+        let authorizer = match &self.enforcement {
+            None => None,
+            Some(e) => {
+                let rules = e.rules(sql.role()).ok_or_else(|| {
+                    WarehouseError::Execution(format!(
+                        "role {} has no views on this warehouse",
+                        sql.role()
+                    ))
+                })?;
+                if let Err(err) = e.install(&mut conn, &rules).await {
+                    tracing::error!(role = sql.role(), error = %err, "installing a role's views failed");
+                    conn.close_on_drop();
+                    return Err(WarehouseError::Unavailable(format!(
+                        "installing the views of role {}: {err}",
+                        sql.role()
+                    )));
+                }
+                Some(Authorizer::new(rules))
+            }
+        };
         let deadline = Instant::now() + Duration::from_millis(sql.timeout_ms());
         let timed_out = Arc::new(AtomicBool::new(false));
         {
@@ -136,12 +178,41 @@ impl Warehouse for SqliteWarehouse {
                 }
                 !over
             });
+            if let Some(a) = &authorizer {
+                sqlite_policy::set_authorizer(&mut handle, a);
+                sqlite_policy::limit_length(&mut handle, MAX_VALUE_BYTES);
+            }
         }
         let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
-        let stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned())).fetch(&mut *conn);
+        // Not kept prepared: the authorizer runs while a statement is
+        // prepared, so a statement prepared under one role is never reused
+        // under another.
+        let stream = sqlx::query(sqlx::AssertSqlSafe(sql.sql().to_owned()))
+            .persistent(authorizer.is_none())
+            .fetch(&mut *conn);
         let result = super::drain(stream, cap, row_values).await;
-        if let Ok(mut handle) = conn.lock_handle().await {
-            handle.remove_progress_handler();
+        let removed = match conn.lock_handle().await {
+            Ok(mut handle) => {
+                handle.remove_progress_handler();
+                if authorizer.is_some() {
+                    sqlite_policy::remove_authorizer(&mut handle);
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        if !removed {
+            // The callback may still be installed: never reuse the
+            // connection, and never free what it points to.
+            conn.close_on_drop();
+            std::mem::forget(authorizer.clone());
+        }
+        if let Some(why) = authorizer.as_ref().and_then(|a| a.denied()) {
+            // Names only (an action, a function, a table and column), no values.
+            tracing::warn!(role = sql.role(), denied = %why, "SQLite refused a statement the guard allowed");
+            return Err(WarehouseError::Execution(format!(
+                "not authorized by the policy: {why}"
+            )));
         }
         match result {
             // With no rows SQLite reports no column names; callers that know

@@ -69,7 +69,7 @@ fn any_column(policy: &Policy, table: &str) -> Vec<String> {
         .collect()
 }
 
-fn statement(policy: &Policy) -> BoxedStrategy<String> {
+pub(crate) fn statement(policy: &Policy) -> BoxedStrategy<String> {
     let tables: Vec<(String, Vec<String>)> = TABLES
         .iter()
         .map(|t| (t.to_string(), any_column(policy, t)))

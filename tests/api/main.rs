@@ -24,6 +24,7 @@ mod load;
 mod log_leaks;
 mod metricflow;
 mod metrics_api;
+mod noninterference;
 mod oidc_provider;
 mod percentiles;
 mod policy_rules;

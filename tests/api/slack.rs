@@ -364,11 +364,7 @@ async fn url_verification_and_bad_requests_get_the_right_status() {
     let now = chrono::Utc::now().timestamp();
     let cases = [
         ("unsigned", now.to_string(), String::new()),
-        (
-            "forged",
-            now.to_string(),
-            "v0=".to_owned() + &"ab".repeat(32),
-        ),
+        ("forged", now.to_string(), format!("v0={}", "ab".repeat(32))),
         ("signed for another body", now.to_string(), sign("{}", now)),
         ("stale", (now - 600).to_string(), sign(body, now - 600)),
         (
@@ -572,9 +568,10 @@ async fn direct_messages_and_slash_commands_are_answered_under_the_askers_grants
     );
 
     // An empty command gets usage help at once.
-    let empty = "command=%2Fask&text=&user_id=UCAROL&channel_id=C9&team_id=T1&response_url="
-        .to_owned()
-        + &urlencode(&format!("{}/hooks/x", s.capture.base));
+    let empty = format!(
+        "command=%2Fask&text=&user_id=UCAROL&channel_id=C9&team_id=T1&response_url={}",
+        urlencode(&format!("{}/hooks/x", s.capture.base))
+    );
     let help = post_signed(base, "/slack/commands", &empty, true).await;
     assert!(
         help.json::<Value>().await.unwrap()["text"]
