@@ -52,7 +52,7 @@ fn group_columns(table: &str) -> &'static [&'static str] {
 /// Tables the generator reads; the largest (`customer_mrr_daily`, `events`,
 /// `sessions`) are left out to keep correlated subqueries fast; their row
 /// filters are the same key-following predicates these tables get.
-const TABLES: [&str; 5] = [
+pub(crate) const TABLES: [&str; 5] = [
     "customers",
     "user_profiles",
     "support_tickets",
