@@ -372,12 +372,17 @@ async fn flagged_chunks_are_listed_for_admins_only() {
             && c["excerpt"].as_str().unwrap().contains("IGNORE")),
         "{body}"
     );
-    // An admin asking about the vendor sees which chunk is flagged; others do not.
+    // The flagged chunk is withheld from everyone; an admin is told which
+    // document and chunk, others only that a document was withheld.
+    let chunk = "vendor-integration-notes.md#vendor-integration-notes-assistant-configuration";
     let q = "What do the vendor integration notes say about assistant configuration?";
     let (_, admin) = app.ask("bob", q).await;
-    assert!(admin.to_string().contains("flagged chunk"), "{admin}");
+    let notes = admin["notes"].to_string();
+    assert!(notes.contains("withheld") && notes.contains(chunk), "{admin}");
+    assert!(!admin["answer"].to_string().contains("IGNORE"), "{admin}");
     let (_, analyst) = app.ask("alice", q).await;
-    assert!(!analyst.to_string().contains("flagged chunk"), "{analyst}");
+    assert!(analyst["notes"].to_string().contains("withheld"), "{analyst}");
+    assert!(!analyst.to_string().contains(chunk), "{analyst}");
     assert!(
         !analyst.to_string().contains("maintenance mode"),
         "{analyst}"
