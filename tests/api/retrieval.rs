@@ -378,10 +378,16 @@ async fn flagged_chunks_are_listed_for_admins_only() {
     let q = "What do the vendor integration notes say about assistant configuration?";
     let (_, admin) = app.ask("bob", q).await;
     let notes = admin["notes"].to_string();
-    assert!(notes.contains("withheld") && notes.contains(chunk), "{admin}");
+    assert!(
+        notes.contains("withheld") && notes.contains(chunk),
+        "{admin}"
+    );
     assert!(!admin["answer"].to_string().contains("IGNORE"), "{admin}");
     let (_, analyst) = app.ask("alice", q).await;
-    assert!(analyst["notes"].to_string().contains("withheld"), "{analyst}");
+    assert!(
+        analyst["notes"].to_string().contains("withheld"),
+        "{analyst}"
+    );
     assert!(!analyst.to_string().contains(chunk), "{analyst}");
     assert!(
         !analyst.to_string().contains("maintenance mode"),
