@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
 
-use super::sqlite_policy::{self, Authorizer, Enforcement};
+use super::sqlite_policy::{self, Authorizer, Enforcement, Installed};
 use super::{ResultSet, Warehouse, WarehouseError};
 use crate::policy::Policy;
 use crate::sql::{Dialect, ValidatedSql};
@@ -146,6 +146,14 @@ impl Warehouse for SqliteWarehouse {
         let authorizer = match &self.enforcement {
             None => None,
             Some(e) => {
+                // An earlier statement on this connection whose future was
+                // dropped may have left its callback installed.
+                let mut handle = conn
+                    .lock_handle()
+                    .await
+                    .map_err(|e| WarehouseError::Unavailable(e.to_string()))?;
+                sqlite_policy::remove_authorizer(&mut handle);
+                drop(handle);
                 let rules = e.rules(sql.role()).ok_or_else(|| {
                     WarehouseError::Execution(format!(
                         "role {} has no views on this warehouse",
@@ -160,7 +168,7 @@ impl Warehouse for SqliteWarehouse {
                         sql.role()
                     )));
                 }
-                Some(Authorizer::new(rules))
+                Some(Installed::new(Authorizer::new(rules)))
             }
         };
         let deadline = Instant::now() + Duration::from_millis(sql.timeout_ms());
@@ -179,7 +187,7 @@ impl Warehouse for SqliteWarehouse {
                 !over
             });
             if let Some(a) = &authorizer {
-                sqlite_policy::set_authorizer(&mut handle, a);
+                sqlite_policy::set_authorizer(&mut handle, a.get());
                 sqlite_policy::limit_length(&mut handle, MAX_VALUE_BYTES);
             }
         }
@@ -201,12 +209,14 @@ impl Warehouse for SqliteWarehouse {
             }
             Err(_) => false,
         };
-        if !removed {
+        let authorizer = if removed {
+            authorizer.map(Installed::removed)
+        } else {
             // The callback may still be installed: never reuse the
-            // connection, and never free what it points to.
+            // connection (and `Installed` never frees what it points to).
             conn.close_on_drop();
-            std::mem::forget(authorizer.clone());
-        }
+            None
+        };
         if let Some(why) = authorizer.as_ref().and_then(|a| a.denied()) {
             // Names only (an action, a function, a table and column), no values.
             tracing::warn!(role = sql.role(), denied = %why, "SQLite refused a statement the guard allowed");

@@ -9,7 +9,8 @@
 //! view named like the table (so it shadows `main`) that selects from the
 //! inner one. An authorizer (<https://sqlite.org/c3ref/set_authorizer.html>)
 //! is installed for the statement's preparation that allows only
-//! - `SELECT`, and `WITH RECURSIVE`;
+//! - `SELECT`, and `WITH RECURSIVE` (and reads of the statement's own CTEs
+//!   and subqueries, which name no schema);
 //! - reads of a column of one of the role's outer views (by the statement,
 //!   its CTEs or subqueries), and of an inner view by its outer view;
 //! - reads of `main` by one of the role's inner views. SQLite reports a
@@ -125,8 +126,13 @@ impl Enforcement {
         conn: &mut SqliteConnection,
         rules: &RoleRules,
     ) -> Result<(), sqlx::Error> {
+        // A statement future dropped during an earlier install may have left
+        // its transaction open or `query_only` off: then install again.
+        if in_transaction(conn).await {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        }
         let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT role FROM temp.{MARKER}"
+            "SELECT role FROM temp.{MARKER} WHERE (SELECT query_only FROM pragma_query_only) = 1"
         )))
         .fetch_optional(&mut *conn)
         .await
@@ -210,6 +216,11 @@ impl Authorizer {
                     Err(format!("function {name}"))
                 }
             }
+            // A read with no schema is of a CTE or subquery of the statement
+            // itself (SQLite reports a recursive CTE's reference to itself
+            // so), whose rows come from reads authorized where they happen;
+            // every table read names its schema.
+            SQLITE_READ if db.is_none() => Ok(()),
             SQLITE_READ => {
                 let (table, column, db) = (lower(a1), lower(a2), lower(db));
                 let view = view.map(str::to_ascii_lowercase);
@@ -248,8 +259,39 @@ impl Authorizer {
     }
 }
 
+/// An authorizer while it may be installed on a connection. Dropped before
+/// [`Installed::removed`] (the statement's future was cancelled, or the
+/// connection could not be locked to remove it), it is leaked, never freed,
+/// so the pointer SQLite holds stays valid until the connection's next
+/// statement replaces the callback ([`remove_authorizer`] runs first).
+pub(super) struct Installed(Option<Arc<Authorizer>>);
+
+impl Installed {
+    pub(super) fn new(auth: Arc<Authorizer>) -> Installed {
+        Installed(Some(auth))
+    }
+
+    pub(super) fn get(&self) -> &Arc<Authorizer> {
+        self.0.as_ref().expect("present until removed")
+    }
+
+    /// The authorizer, once [`remove_authorizer`] has run.
+    pub(super) fn removed(mut self) -> Arc<Authorizer> {
+        self.0.take().expect("present until removed")
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if let Some(auth) = self.0.take() {
+            std::mem::forget(auth);
+        }
+    }
+}
+
 /// Installs `auth` as the connection's authorizer. The caller keeps `auth`
-/// alive until [`remove_authorizer`] (or, if that cannot run, forever).
+/// alive until [`remove_authorizer`] (or, if that cannot run, forever:
+/// [`Installed`]).
 pub(super) fn set_authorizer(handle: &mut LockedSqliteHandle<'_>, auth: &Arc<Authorizer>) {
     // SAFETY: the locked handle gives exclusive use of a live connection;
     // the callback only reads `auth`, which outlives its installation.
@@ -275,6 +317,16 @@ pub(super) fn limit_length(handle: &mut LockedSqliteHandle<'_>, bytes: i32) {
             bytes,
         );
     }
+}
+
+/// Whether the connection is inside a transaction
+/// (<https://sqlite.org/c3ref/get_autocommit.html>).
+async fn in_transaction(conn: &mut SqliteConnection) -> bool {
+    let Ok(mut handle) = conn.lock_handle().await else {
+        return true;
+    };
+    // SAFETY: the locked handle gives exclusive use of a live connection.
+    unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) == 0 }
 }
 
 /// Removes the connection's authorizer.

@@ -451,3 +451,39 @@ async fn sqlite_keeps_a_regional_analyst_to_her_rows_with_the_guard_off() {
     let err = run(&wh, "no_such_role", "SELECT 1").await.unwrap_err();
     assert!(err.contains("no views"), "{err}");
 }
+
+/// A statement whose caller gives up while it runs leaves its connection
+/// usable: the next statements, under other roles, run with their own
+/// views and authorizer (the abandoned callback is never freed while
+/// installed, and is replaced first).
+#[tokio::test]
+async fn abandoned_statements_leave_connections_sound() {
+    let (policy, _) = steward::startup::load_policy(&root().join("policies")).unwrap();
+    let wh = open(demo_db(), Some(&policy)).await;
+    let slow = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 50000000) SELECT count(*) FROM n";
+    let truth = run(
+        &open(demo_db(), None).await,
+        "admin",
+        "SELECT count(*) FROM customers WHERE region = 'EMEA'",
+    )
+    .await
+    .unwrap()
+    .rows;
+    for i in 0..6 {
+        let role = ["analyst", "support", "analyst_emea"][i % 3];
+        let abandoned =
+            tokio::time::timeout(std::time::Duration::from_millis(20), run(&wh, role, slow)).await;
+        assert!(
+            abandoned.is_err(),
+            "the slow statement finished in 20 ms: {abandoned:?}"
+        );
+        let emea = run(&wh, "analyst_emea", "SELECT count(*) FROM customers")
+            .await
+            .unwrap();
+        assert_eq!(emea.rows, truth);
+        let err = run(&wh, "analyst", "SELECT contact_email FROM customers")
+            .await
+            .unwrap_err();
+        assert!(err.contains("contact_email"), "{err}");
+    }
+}
