@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use sqlx::{Connection, Row};
 use steward::policy::{Access, Grants, Policy, Principal};
 use steward::sql::{Dialect, Origin, validate};
-use steward::warehouse::ResultSet;
+use steward::warehouse::{ResultSet, Warehouse};
 
 use crate::helpers::{demo_db, root};
 
