@@ -29,7 +29,7 @@
 //!
 //! Statements come from proptest strategies with a fixed seed: the
 //! differential oracle's shapes plus windows, ordered aggregates, output
-//! aliases named like columns, and CTEs named like tables. Counts go to
+//! aliases named like columns, CTEs named like tables, and recursive CTEs. Counts go to
 //! stderr and `target/tmp/noninterference-report.txt`; any difference fails.
 
 use std::collections::BTreeMap;
@@ -73,7 +73,7 @@ fn binding_shapes(policy: &Policy) -> BoxedStrategy<String> {
         })
         .collect();
     let table = prop::sample::select(tables);
-    (table.clone(), table, 0..12u8, any::<prop::sample::Index>(), any::<prop::sample::Index>())
+    (table.clone(), table, 0..13u8, any::<prop::sample::Index>(), any::<prop::sample::Index>())
         .prop_map(|((t, cols), (t2, cols2), shape, i, j)| {
             let c = i.get(&cols).clone();
             let c2 = j.get(&cols2).clone();
@@ -83,13 +83,14 @@ fn binding_shapes(policy: &Policy) -> BoxedStrategy<String> {
                 1 => format!("SELECT {g}, rank() OVER (PARTITION BY {g} ORDER BY {c} DESC) AS r FROM {t} ORDER BY {g}, r LIMIT 30"),
                 2 => format!("SELECT {g}, group_concat(CAST(customer_id AS TEXT), ',' ORDER BY {c}, customer_id) AS ids FROM {t} GROUP BY {g}"),
                 3 => format!("SELECT customer_id AS {c} FROM {t} ORDER BY {c} LIMIT 10"),
-                4 => format!("SELECT customer_id, customer_id AS {c} FROM {t} ORDER BY row_number() OVER (ORDER BY {c}) LIMIT 8"),
+                4 => format!("SELECT customer_id, customer_id AS {c} FROM {t} ORDER BY row_number() OVER (ORDER BY {c}, customer_id) LIMIT 8"),
                 5 => format!("WITH {t2}(customer_id) AS (SELECT customer_id FROM {t} LIMIT 5) SELECT count(*) AS n FROM {t}"),
                 6 => format!("SELECT {g}, 1 AS {c} FROM {t} GROUP BY {g} HAVING group_concat({g} ORDER BY {c}) <> ''"),
                 7 => format!("SELECT {g}, min({c}) AS lo, max({c}) AS hi FROM {t} GROUP BY {g} ORDER BY lo LIMIT 5"),
                 8 => format!("SELECT customer_id FROM {t} WHERE customer_id IN (SELECT customer_id FROM {t2} ORDER BY {c2}, customer_id LIMIT 5) ORDER BY 1"),
                 9 => format!("SELECT customer_id, lag(customer_id) OVER (ORDER BY {c}, customer_id) AS prev FROM {t} ORDER BY customer_id LIMIT 20"),
                 10 => format!("WITH customers AS (SELECT customer_id, 'EMEA' AS region FROM {t}) SELECT count(*) AS n FROM {t2}"),
+                11 => format!("WITH RECURSIVE k(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM k WHERE x < 3) SELECT {g}, count(*) AS n, max({c}) AS m FROM {t}, k GROUP BY {g}"),
                 _ => format!("SELECT {g}, first_value(customer_id) OVER (PARTITION BY {g} ORDER BY {c}, customer_id) AS f FROM {t} ORDER BY 1, 2 LIMIT 20"),
             }
         })
