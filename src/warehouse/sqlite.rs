@@ -173,6 +173,7 @@ impl Warehouse for SqliteWarehouse {
         };
         let deadline = Instant::now() + Duration::from_millis(sql.timeout_ms());
         let timed_out = Arc::new(AtomicBool::new(false));
+        let mut refused = None;
         {
             let flag = Arc::clone(&timed_out);
             let mut handle = conn
@@ -189,7 +190,19 @@ impl Warehouse for SqliteWarehouse {
             if let Some(a) = &authorizer {
                 sqlite_policy::set_authorizer(&mut handle, a.get());
                 sqlite_policy::limit_length(&mut handle, MAX_VALUE_BYTES);
+                if let Err(why) = sqlite_policy::one_read_only_statement(&mut handle, sql.sql()) {
+                    handle.remove_progress_handler();
+                    sqlite_policy::remove_authorizer(&mut handle);
+                    refused = Some(why);
+                }
             }
+        }
+        if let Some(why) = refused {
+            drop(authorizer.map(Installed::removed));
+            tracing::warn!(role = sql.role(), refused = %why, "SQLite refused a statement the guard allowed");
+            return Err(WarehouseError::Execution(format!(
+                "not authorized by the policy: {why}"
+            )));
         }
         let cap = usize::try_from(sql.max_rows()).unwrap_or(usize::MAX);
         // Not kept prepared: the authorizer runs while a statement is

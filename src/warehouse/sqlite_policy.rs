@@ -319,6 +319,58 @@ pub(super) fn limit_length(handle: &mut LockedSqliteHandle<'_>, bytes: i32) {
     }
 }
 
+/// SQLite's own reading of `sql`, prepared under the installed authorizer:
+/// exactly one statement, read-only (<https://sqlite.org/c3ref/stmt_readonly.html>),
+/// and no `EXPLAIN` (<https://sqlite.org/c3ref/stmt_isexplain.html>), which
+/// shows the engine's internals rather than data. A statement SQLite cannot
+/// prepare passes here and fails where it runs, with SQLite's error.
+///
+/// # Errors
+/// What makes it something other than one plain read-only statement.
+pub(super) fn one_read_only_statement(
+    handle: &mut LockedSqliteHandle<'_>,
+    sql: &str,
+) -> Result<(), String> {
+    use libsqlite3_sys::{SQLITE_OK, sqlite3_finalize, sqlite3_prepare_v2};
+    let text = std::ffi::CString::new(sql).map_err(|_| "a NUL character".to_owned())?;
+    let db = handle.as_raw_handle().as_ptr();
+    let prepare = |from: *const c_char| {
+        let mut stmt = std::ptr::null_mut();
+        let mut tail = std::ptr::null();
+        // SAFETY: the locked handle gives exclusive use of a live
+        // connection; `from` points into `text`, NUL-terminated, which
+        // outlives the call; SQLite sets `tail` inside it.
+        let rc = unsafe { sqlite3_prepare_v2(db, from, -1, &mut stmt, &mut tail) };
+        (rc, stmt, tail)
+    };
+    let (rc, stmt, tail) = prepare(text.as_ptr());
+    if rc != SQLITE_OK || stmt.is_null() {
+        // SAFETY: finalizing NULL is a no-op; a failed prepare may leave one.
+        unsafe { sqlite3_finalize(stmt) };
+        return Ok(());
+    }
+    // SAFETY: `stmt` is a live prepared statement, finalized once below.
+    let (explain, read_only) = unsafe {
+        (
+            libsqlite3_sys::sqlite3_stmt_isexplain(stmt) != 0,
+            libsqlite3_sys::sqlite3_stmt_readonly(stmt) != 0,
+        )
+    };
+    // SAFETY: as above; not used after.
+    unsafe { sqlite3_finalize(stmt) };
+    // What follows the first statement must be empty or comments only.
+    let (_, next, _) = prepare(tail);
+    let more = !next.is_null();
+    // SAFETY: finalizing NULL is a no-op.
+    unsafe { sqlite3_finalize(next) };
+    match (more, explain, read_only) {
+        (true, _, _) => Err("more than one statement".into()),
+        (_, true, _) => Err("EXPLAIN".into()),
+        (_, _, false) => Err("a statement that is not read-only".into()),
+        _ => Ok(()),
+    }
+}
+
 /// Whether the connection is inside a transaction
 /// (<https://sqlite.org/c3ref/get_autocommit.html>).
 async fn in_transaction(conn: &mut SqliteConnection) -> bool {
