@@ -148,6 +148,9 @@ pub struct CaseResult {
     /// The answer is a refusal because the statements written for it failed
     /// (guard or warehouse), not a decision to refuse.
     pub failed_to_run: bool,
+    /// Why the answer is a refusal (the answer's recorded reason), for
+    /// sorting refusals by cause; `None` for an answer.
+    pub refusal_reason: Option<String>,
     /// For a case whose gold SQL ran: the question's subject when it matches
     /// nothing the asker may read, so a model would not be asked (see
     /// [`Orchestrator::unmatched_subject`]; a false refusal on such a case).
@@ -352,6 +355,9 @@ async fn score(
         agreement: answer.llm.as_ref().and_then(|l| l.agreement),
         failed_to_run: answer.kind == AnswerKind::Refusal
             && answer.llm.as_ref().is_some_and(|l| l.failed > 0),
+        refusal_reason: (answer.kind == AnswerKind::Refusal)
+            .then(|| answer.reason.clone())
+            .flatten(),
         linked,
         prompt_tables,
         unmatched_subject,
@@ -598,6 +604,7 @@ mod tests {
             candidates: 0,
             agreement: None,
             failed_to_run: false,
+            refusal_reason: None,
             unmatched_subject: None,
             linked: None,
             prompt_tables: Vec::new(),

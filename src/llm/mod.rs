@@ -101,6 +101,13 @@ pub struct LlmSettings {
     pub candidates: u8,
     /// Temperature of the sampled candidates.
     pub sample_temperature: f32,
+    /// Seed of every sampled request (the API's `seed`, which llama.cpp
+    /// and OpenAI honour): the same seed, prompt and model give the same
+    /// candidates, so two runs of a benchmark differ only by the change
+    /// between them. Requests made one at a time in place of one `n`
+    /// request use `seed + i`. `None` leaves sampling unseeded.
+    #[serde(default = "default_seed")]
+    pub seed: Option<i64>,
     /// Below this share of candidates agreeing on the chosen result, an
     /// answer is low-confidence (0.0–1.0).
     pub min_agreement: f64,
@@ -153,6 +160,7 @@ impl Default for LlmSettings {
             mode: PlanMode::Json,
             candidates: 4,
             sample_temperature: 0.7,
+            seed: default_seed(),
             min_agreement: 0.5,
             low_agreement: LowAgreement::Label,
             candidate_timeout_ms: default_candidate_timeout_ms(),
@@ -170,6 +178,10 @@ impl Default for LlmSettings {
             completion_usd_per_mtok: 0.0,
         }
     }
+}
+
+fn default_seed() -> Option<i64> {
+    Some(0)
 }
 
 fn default_candidate_timeout_ms() -> u64 {
@@ -393,25 +405,79 @@ impl LlmClient {
         Ok(reply)
     }
 
-    /// `n` free-text completions of one prompt at `temperature`, in one
-    /// request (the API's `n`; llama.cpp evaluates the prompt once and
-    /// decodes the sequences in parallel slots). A server that ignores `n`
-    /// returns fewer texts; the caller works with what comes back.
+    /// `n` free-text completions of one prompt at `temperature`, seeded
+    /// with `llm.seed`. They are asked for in one request (the API's `n`;
+    /// llama.cpp evaluates the prompt once and decodes the sequences in
+    /// parallel slots). A server that rejects `n` or returns fewer choices
+    /// (llama.cpp with one slot, several OpenAI-compatible servers) is sent
+    /// the missing ones as single requests at the same time, seeded
+    /// `seed + i`, so the caller always gets `n` texts when the server
+    /// answers at all.
     /// Decoding stops at the line after a closing code fence
     /// ([`SQL_STOP`]): the statement is in the fence, and the request lasts
     /// as long as its longest sequence, so one that goes on to explain
     /// itself would hold up every candidate.
     ///
     /// # Errors
-    /// As [`LlmClient::complete`].
+    /// As [`LlmClient::complete`], when no request returns a text.
     pub async fn samples(
         &self,
         messages: &[ChatCompletionRequestMessage],
         n: u8,
         temperature: f32,
     ) -> Result<Samples, LlmError> {
+        let n = n.max(1);
+        let first = self.sample_request(messages, n, temperature, 0).await;
+        let mut out = match first {
+            Ok(s) => s,
+            Err(e) if n == 1 => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, n, "a request for several samples failed; asking one at a time");
+                Samples::default()
+            }
+        };
+        out.texts.truncate(usize::from(n));
+        let missing = usize::from(n) - out.texts.len();
+        if missing == 0 {
+            return Ok(out);
+        }
+        let offset = out.texts.len() as i64;
+        let singles = futures_util::future::join_all(
+            (0..missing as i64).map(|i| self.sample_request(messages, 1, temperature, offset + i)),
+        )
+        .await;
+        let mut last_error = None;
+        for single in singles {
+            match single {
+                Ok(s) => {
+                    out.usage.add(&s.usage);
+                    out.texts.extend(s.texts.into_iter().take(1));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match last_error {
+            Some(e) if out.texts.is_empty() => Err(e),
+            _ => Ok(out),
+        }
+    }
+
+    /// One request for `n` samples, seeded `llm.seed + offset`.
+    async fn sample_request(
+        &self,
+        messages: &[ChatCompletionRequestMessage],
+        n: u8,
+        temperature: f32,
+        offset: i64,
+    ) -> Result<Samples, LlmError> {
         let mut request = self.request(messages, &Format::Text, false);
         request.temperature = Some(temperature);
+        // OpenAI marks `seed` deprecated; llama.cpp and vLLM honour it, and a
+        // server that ignores it only makes runs less repeatable.
+        #[allow(deprecated)]
+        {
+            request.seed = self.settings.seed.map(|s| s.wrapping_add(offset));
+        }
         request.stop = Some(async_openai::types::chat::StopConfiguration::String(
             SQL_STOP.to_owned(),
         ));
@@ -422,7 +488,6 @@ impl LlmClient {
         let texts = response
             .choices
             .into_iter()
-            .take(usize::from(n.max(1)))
             .map(|c| c.message.content.unwrap_or_default())
             .collect();
         Ok(Samples {

@@ -358,6 +358,10 @@ impl Warehouse for Bounded {
     async fn ping(&self) -> Result<(), WarehouseError> {
         self.inner.ping().await
     }
+
+    async fn catalog(&self) -> super::catalog::Catalog {
+        self.inner.catalog().await
+    }
 }
 
 #[cfg(test)]

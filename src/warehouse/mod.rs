@@ -5,6 +5,7 @@
 //! connections, enforce the statement timeout and stop at the row cap.
 
 pub mod cache;
+pub mod catalog;
 pub mod introspect;
 mod postgres;
 pub mod snowflake;
@@ -106,6 +107,14 @@ pub trait Warehouse: Send + Sync {
     /// [`WarehouseError::Unavailable`].
     async fn ping(&self) -> Result<(), WarehouseError> {
         Ok(())
+    }
+
+    /// The engine's own description of its tables (declared types, primary
+    /// and foreign keys; [`catalog`]): metadata, not data, and read without
+    /// the guard. Empty when the engine's catalogue cannot be read, which
+    /// only makes prompts plainer.
+    async fn catalog(&self) -> catalog::Catalog {
+        catalog::Catalog::new()
     }
 }
 

@@ -79,6 +79,13 @@ impl Warehouse for PostgresWarehouse {
         Dialect::Postgres
     }
 
+    async fn catalog(&self) -> super::catalog::Catalog {
+        super::catalog::postgres(&self.pool).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the catalogue could not be read; prompts show no declared types or keys");
+            super::catalog::Catalog::new()
+        })
+    }
+
     async fn ping(&self) -> Result<(), WarehouseError> {
         use sqlx::Connection;
         let mut conn = self

@@ -122,6 +122,13 @@ impl Warehouse for SqliteWarehouse {
         ))
     }
 
+    async fn catalog(&self) -> super::catalog::Catalog {
+        super::catalog::sqlite(&self.pool).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the catalogue could not be read; prompts show no declared types or keys");
+            super::catalog::Catalog::new()
+        })
+    }
+
     async fn ping(&self) -> Result<(), WarehouseError> {
         if !self.path.is_file() {
             return Err(WarehouseError::Unavailable(format!(

@@ -22,8 +22,6 @@ use crate::policy::ForeignKey;
 pub const SAMPLE_ROWS: usize = 200;
 /// Distinct values read per categorical text column (the value index).
 pub const MAX_VALUES: usize = 100;
-/// Sample values shown per column in the prompt.
-const SHOWN_VALUES: usize = 3;
 /// Columns with at most this many distinct values in the sample count as categorical.
 const CATEGORICAL: usize = 20;
 
@@ -41,17 +39,6 @@ pub enum ValueKind {
     Unknown,
 }
 
-impl ValueKind {
-    fn sql(self) -> Option<&'static str> {
-        match self {
-            ValueKind::Integer => Some("INTEGER"),
-            ValueKind::Real => Some("REAL"),
-            ValueKind::Text => Some("TEXT"),
-            ValueKind::Unknown => None,
-        }
-    }
-}
-
 /// One column's sample.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ColumnValues {
@@ -62,6 +49,9 @@ pub struct ColumnValues {
     pub values: Vec<String>,
     /// Whether `values` holds every distinct value (a categorical column).
     pub categorical: bool,
+    /// Whether the sampled values (at least two, of any kind) were all
+    /// distinct: a column that may be its table's key.
+    pub unique: bool,
 }
 
 /// Sampled values of the public columns of every table, by lower-case
@@ -74,6 +64,8 @@ pub struct SchemaSample {
     /// Embedding vectors of each table's and column's text ([`table_text`],
     /// [`column_text`]), by table; empty without an embedding model.
     pub vectors: BTreeMap<String, TableVectors>,
+    /// The engine's declared types and keys ([`crate::warehouse::catalog`]).
+    pub catalog: crate::warehouse::catalog::Catalog,
 }
 
 /// Unit embedding vectors of one table's text and of its columns' texts.
@@ -115,8 +107,13 @@ impl SchemaSample {
         let entry = self.tables.entry(table.to_owned()).or_default();
         for (i, c) in columns.iter().enumerate() {
             let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-            let (mut ints, mut reals, mut texts) = (0, 0, 0);
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            let (mut ints, mut reals, mut texts, mut present) = (0, 0, 0, 0);
             for v in rows.iter().filter_map(|r| r.get(i)) {
+                if !v.is_null() {
+                    present += 1;
+                    seen.insert(v.to_string());
+                }
                 match v {
                     serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => ints += 1,
                     serde_json::Value::Number(_) => reals += 1,
@@ -151,6 +148,7 @@ impl SchemaSample {
                         .take(MAX_VALUES)
                         .collect(),
                     categorical,
+                    unique: present >= 2 && seen.len() == present,
                 },
             );
         }
@@ -367,91 +365,137 @@ pub fn stems(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Join keys between the tables: the declared ones when there are any,
-/// else keys inferred from names (see the module docs). A key named after
-/// a table (`maker` → `car_makers`, `country` → `countries`) must hold
-/// values of the same kind as that table's key in `sample`.
+/// Join keys between the readable tables: every declared key (the
+/// policy's `references` and the engine's own foreign keys) between
+/// readable columns, and for each other column a key inferred only when it
+/// is unambiguous: the column names the unique key of exactly one other
+/// table ([`names_key_of`]). A wrong key is worse than none (a model told
+/// that a lookup table refers to its fact table writes every join
+/// backwards), so a name that fits two tables, or a column unique on both
+/// sides, gives no key.
 pub fn join_keys(
     tables: &[TableInfo],
     declared: &[ForeignKey],
     sample: &SchemaSample,
 ) -> Vec<ForeignKey> {
-    let names: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    let declared: Vec<ForeignKey> = declared
-        .iter()
-        .filter(|k| names.contains(k.table.as_str()) && names.contains(k.ref_table.as_str()))
-        .cloned()
-        .collect();
-    if !declared.is_empty() {
-        return declared;
-    }
-    let has = |t: &TableInfo, c: &str| t.columns.iter().any(|x| x.name == c);
-    let keyish = |c: &str| {
-        ["id", "code", "no", "key", "num"]
-            .iter()
-            .any(|s| c.ends_with(s))
-    };
-    let mut keys = Vec::new();
-    for a in tables {
-        for b in tables {
-            if a.name >= b.name {
+    let mut keys = declared_keys(tables, declared, sample);
+    let mut inferred = Vec::new();
+    for from in tables {
+        for c in &from.columns {
+            if keys.iter().any(|k| k.table == from.name && k.column == c.name) {
                 continue;
             }
-            for c in &a.columns {
-                if c.name != "id" && keyish(&c.name) && has(b, &c.name) {
-                    // The side whose table name the key is named after is the referenced one.
-                    let (from, to) = if c.name.starts_with(&crate::text::singular(&b.name)) {
-                        (a, b)
-                    } else {
-                        (b, a)
-                    };
-                    keys.push(key(&from.name, &c.name, &to.name, &c.name));
-                }
-            }
-            for (from, to) in [(a, b), (b, a)] {
-                let stem = crate::text::singular(&to.name);
-                for fk in [format!("{stem}_id"), format!("{stem}id")] {
-                    if has(from, &fk) && has(to, "id") && !has(to, &fk) {
-                        keys.push(key(&from.name, &fk, &to.name, "id"));
-                    }
-                }
-                if let Some(k) = named_after(from, to, sample)
-                    && !keys
-                        .iter()
-                        .any(|x| x.table == k.table && x.column == k.column)
-                {
-                    keys.push(k);
-                }
+            let targets: Vec<ForeignKey> = tables
+                .iter()
+                .filter(|to| to.name != from.name)
+                .filter_map(|to| names_key_of(from, &c.name, to, sample))
+                .collect();
+            if let [one] = targets.as_slice() {
+                inferred.push(one.clone());
             }
         }
     }
+    keys.extend(inferred);
     keys
 }
 
-/// A column of `from` named after `to` (the singular of the last word of
-/// its name, `maker` for `car_makers`), as a key
-/// to `to`'s key column: `id`, `<stem>id`/`<stem>_id`, else a first column
-/// ending in `id`. Both columns must have been sampled with the same kind,
+/// The declared keys (the policy's `references` and the engine's own
+/// foreign keys) whose both ends are readable columns of `tables`; a key to
+/// a column the asker may not read is not shown, since it would name it.
+pub fn declared_keys(
+    tables: &[TableInfo],
+    declared: &[ForeignKey],
+    sample: &SchemaSample,
+) -> Vec<ForeignKey> {
+    let readable = |t: &str, c: &str| {
+        tables
+            .iter()
+            .any(|x| x.name == t && x.columns.iter().any(|y| y.name == c))
+    };
+    let mut keys: Vec<ForeignKey> = declared
+        .iter()
+        .chain(sample.catalog.values().flat_map(|t| &t.foreign_keys))
+        .filter(|k| readable(&k.table, &k.column) && readable(&k.ref_table, &k.ref_column))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The column of `t` that identifies its rows: its declared primary key
+/// when that is one readable column (none when the declared key spans
+/// several), else, when nothing is declared, a column named `id`,
+/// `<stem>_id` or `<stem>id` (stem: the singular of the table's whole name,
+/// so `singer_in_concert` has none) whose sampled values, if sampled, are
+/// distinct.
+fn unique_key<'a>(t: &'a TableInfo, sample: &SchemaSample) -> Option<&'a str> {
+    if let Some(declared) = sample.catalog.get(&t.name)
+        && !declared.primary_key.is_empty()
+    {
+        return match declared.primary_key.as_slice() {
+            [only] => t
+                .columns
+                .iter()
+                .find(|c| &c.name == only)
+                .map(|c| c.name.as_str()),
+            _ => None,
+        };
+    }
+    let distinct = |c: &str| sample.column(&t.name, c).is_none_or(|v| v.unique);
+    let stem = crate::text::singular(&t.name);
+    let names = ["id".to_owned(), format!("{stem}_id"), format!("{stem}id")];
+    names.iter().find_map(|n| {
+        t.columns
+            .iter()
+            .find(|c| &c.name == n && distinct(n))
+            .map(|c| c.name.as_str())
+    })
+}
+
+/// The singular of a table's name and of its last word (`car_makers` →
+/// `car_maker`, `maker`).
+fn table_stems(name: &str) -> Vec<String> {
+    let full = crate::text::singular(name);
+    let last = crate::text::singular(name.rsplit('_').next().unwrap_or(name));
+    if last == full {
+        vec![full]
+    } else {
+        vec![full, last]
+    }
+}
+
+/// `from.column` as a key to `to`, when its name names `to`'s unique key
+/// `k` ([`unique_key`]): it is `k` itself (not a bare `id`, which every
+/// table may have, and not `from`'s own unique key, since then both sides
+/// are unique and the direction is unknown), `<stem>_<k>` or `<stem><k>`, or
+/// the stem alone (`maker` for `car_makers.id`). Sampled kinds must agree,
 /// so a text `name` never joins an integer key.
-fn named_after(from: &TableInfo, to: &TableInfo, sample: &SchemaSample) -> Option<ForeignKey> {
-    let last = to.name.rsplit('_').next().unwrap_or(&to.name);
-    let stem = crate::text::singular(last);
-    let full = crate::text::singular(&to.name);
-    let target = ["id".to_owned(), format!("{full}id"), format!("{full}_id")]
-        .into_iter()
-        .find(|c| to.columns.iter().any(|x| &x.name == c))
-        .or_else(|| {
-            to.columns
-                .first()
-                .filter(|c| c.name.ends_with("id"))
-                .map(|c| c.name.clone())
-        })?;
-    let column = from.columns.iter().find(|c| c.name == stem)?;
+fn names_key_of(
+    from: &TableInfo,
+    column: &str,
+    to: &TableInfo,
+    sample: &SchemaSample,
+) -> Option<ForeignKey> {
+    let k = unique_key(to, sample)?;
+    let own = unique_key(from, sample) == Some(column);
+    let stems = table_stems(&to.name);
+    let names_it = (column == k && k != "id" && !own)
+        || stems.iter().any(|s| {
+            column == format!("{s}_{k}")
+                || column == format!("{s}{k}")
+                || column == s.as_str()
+        });
+    if !names_it || from.columns.iter().all(|c| c.name != column) {
+        return None;
+    }
     let kind = |t: &TableInfo, c: &str| sample.column(&t.name, c).map(|v| v.kind);
-    let same = kind(from, &column.name)
-        .zip(kind(to, &target))
-        .is_some_and(|(a, b)| a == b && a != ValueKind::Unknown);
-    same.then(|| key(&from.name, &column.name, &to.name, &target))
+    let agree = match (kind(from, column), kind(to, k)) {
+        (Some(a), Some(b)) => a == b && a != ValueKind::Unknown,
+        // A bare stem (`maker`) is a key only when both kinds are known.
+        _ => stems.iter().all(|s| column != s.as_str()),
+    };
+    agree.then(|| key(&from.name, column, &to.name, k))
 }
 
 fn key(table: &str, column: &str, ref_table: &str, ref_column: &str) -> ForeignKey {
@@ -775,130 +819,15 @@ pub fn requalify(
     moved.then(|| statement.to_string())
 }
 
-/// The linked tables as `CREATE TABLE` text: readable columns only, with
-/// kinds where sampled, masked columns marked, join keys as `REFERENCES`,
-/// a few values of categorical columns (question matches first) and
-/// descriptions as comments. `budget` caps the text in characters; tables
-/// past it are left out (the best-linked come first).
-pub fn create_tables(
-    linked: &[LinkedTable],
-    tables: &[TableInfo],
-    keys: &[ForeignKey],
-    sample: &SchemaSample,
-    budget: usize,
-) -> PromptSchema {
-    let mut out = PromptSchema::default();
-    let included: BTreeSet<&str> = linked.iter().map(|t| t.name.as_str()).collect();
-    for l in linked {
-        let Some(t) = tables.iter().find(|t| t.name == l.name) else {
-            continue;
-        };
-        let mut text = format!("CREATE TABLE {} (\n", t.name);
-        if !t.about.is_empty() {
-            text = format!("-- {}\n{text}", short(&t.about, 100));
-        }
-        let lines: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| {
-                let cv = sample.column(&t.name, &c.name);
-                let mut line = format!("  {}", c.name);
-                if let Some(kind) = cv.and_then(|v| v.kind.sql()) {
-                    line.push(' ');
-                    line.push_str(kind);
-                }
-                if let Some(k) = keys.iter().find(|k| {
-                    k.table == t.name
-                        && k.column == c.name
-                        && included.contains(k.ref_table.as_str())
-                }) {
-                    line.push_str(&format!(" REFERENCES {}({})", k.ref_table, k.ref_column));
-                }
-                let mut notes = Vec::new();
-                if c.masked {
-                    notes.push("masked".to_owned());
-                }
-                if !c.about.is_empty() {
-                    notes.push(short(&c.about, 60));
-                }
-                if c.show_values
-                    && let Some(cv) = cv
-                {
-                    let mut shown: Vec<&String> = l
-                        .values
-                        .iter()
-                        .filter(|(col, _)| *col == c.name)
-                        .map(|(_, v)| v)
-                        .collect();
-                    if cv.categorical && cv.kind == ValueKind::Text {
-                        for v in &cv.values {
-                            if shown.len() >= SHOWN_VALUES {
-                                break;
-                            }
-                            if !shown.contains(&v) && v.chars().count() <= 40 {
-                                shown.push(v);
-                            }
-                        }
-                    }
-                    if !shown.is_empty() {
-                        let quoted: Vec<String> = shown
-                            .iter()
-                            .map(|v| format!("'{}'", v.replace('\'', "''").replace('\n', " ")))
-                            .collect();
-                        notes.push(format!("e.g. {}", quoted.join(", ")));
-                    }
-                }
-                if !notes.is_empty() {
-                    line.push_str(&format!(" -- {}", notes.join("; ")));
-                }
-                line
-            })
-            .collect();
-        // A comment ends at the line break, so separators go before it.
-        for (i, line) in lines.iter().enumerate() {
-            let sep = if i + 1 < lines.len() { "," } else { "" };
-            match line.split_once(" -- ") {
-                Some((code, comment)) => text.push_str(&format!("{code}{sep} -- {comment}\n")),
-                None => text.push_str(&format!("{line}{sep}\n")),
-            }
-        }
-        text.push_str(");\n");
-        if !out.text.is_empty() && out.text.len() + text.len() > budget {
-            break;
-        }
-        out.text.push_str(&text);
-        out.tables.push(t.name.clone());
-    }
-    out
-}
-
-/// The schema part of a text-to-SQL prompt.
-#[derive(Debug, Clone, Default)]
-pub struct PromptSchema {
-    /// `CREATE TABLE` text.
-    pub text: String,
-    /// The tables it shows, in order.
-    pub tables: Vec<String>,
-}
-
-fn short(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let cut: String = flat.chars().take(max).collect();
-    format!("{}…", cut.trim_end())
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn table(name: &str, cols: &[&str]) -> TableInfo {
         TableInfo::plain(name, cols)
     }
 
-    fn concerts() -> Vec<TableInfo> {
+    pub(in crate::orchestrator::sqlgen) fn concerts() -> Vec<TableInfo> {
         vec![
             table("singer", &["singer_id", "name", "country", "age"]),
             table(
@@ -996,49 +925,6 @@ mod tests {
             linked[0].values,
             [("country".to_owned(), "France".to_owned())]
         );
-    }
-
-    #[test]
-    fn the_prompt_schema_shows_kinds_keys_values_and_only_readable_columns() {
-        let tables = concerts();
-        let keys = join_keys(&tables, &[], &SchemaSample::default());
-        let mut sample = SchemaSample::default();
-        sample.add_rows(
-            "singer",
-            &["singer_id".into(), "country".into(), "age".into()],
-            &[
-                vec![1.into(), "France".into(), 30.into()],
-                vec![2.into(), "Netherlands".into(), 41.into()],
-                vec![3.into(), "France".into(), 29.into()],
-                vec![4.into(), "France".into(), 52.into()],
-            ],
-        );
-        let linked = link(
-            "singers in a concert from france",
-            None,
-            &tables,
-            &keys,
-            &sample,
-        );
-        let schema = create_tables(&linked, &tables, &keys, &sample, 10_000);
-        assert_eq!(schema.tables, ["singer_in_concert", "singer", "concert"]);
-        let text = schema.text;
-        assert!(
-            text.contains("CREATE TABLE singer (\n  singer_id INTEGER,\n  name,\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("country TEXT, -- e.g. 'France', 'Netherlands'"),
-            "{text}"
-        );
-        assert!(
-            text.contains("singer_id REFERENCES singer(singer_id)"),
-            "{text}"
-        );
-        assert!(!text.contains("CREATE TABLE stadium"), "{text}");
-        let tight = create_tables(&linked, &tables, &keys, &sample, 10);
-        assert_eq!(tight.tables.len(), 1, "{tight:?}");
-        assert_eq!(tight.text.matches("CREATE TABLE").count(), 1, "{tight:?}");
     }
 
     #[test]

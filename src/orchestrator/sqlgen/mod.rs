@@ -3,7 +3,7 @@
 //! One prompt holds only what the question needs: the linked tables and
 //! the tables on the join path between them as compact `CREATE TABLE` text
 //! (readable columns only, join keys, a few public sample values; see
-//! [`super::link`]), the verified queries most like the question that the
+//! [`link`]), the verified queries most like the question that the
 //! asker may run, and the dates the question's time phrases mean. The model
 //! writes SQL in a fenced block. Several candidates come back from one
 //! greedy and one sampled request; each distinct statement goes through the
@@ -16,223 +16,43 @@
 //! The share of candidates agreeing with the answer is reported, and a low
 //! share is labelled or refused per `llm.low_agreement`.
 
-use std::collections::BTreeMap;
-
 use async_openai::types::chat::ChatCompletionRequestMessage;
 use serde_json::json;
 
-use super::agent::{LlmUse, normalized_sql as normalized};
-use super::conversation::Turn;
-use super::link::{self, ColumnInfo, SchemaSample, TableInfo};
-use super::progress::{self, Progress};
-use super::{Answer, Orchestrator, StepError, planner, prompt, timephrase};
-use crate::audit::scope::run_statement;
+mod baseline;
+pub mod link;
+mod proposal;
+mod sample;
+pub mod schema;
+mod select;
+
+pub use proposal::{Proposal, read_proposal};
+
 use crate::llm::messages as msg;
 use crate::llm::{LlmClient, LlmError, LowAgreement};
+use crate::orchestrator::agent::{LlmUse, normalized_sql as normalized};
+use crate::orchestrator::conversation::Turn;
+use crate::orchestrator::progress::{self, Progress};
+use crate::orchestrator::{Answer, Orchestrator, StepError, planner, prompt, timephrase};
 use crate::policy::{Access, ColumnClass, Grants};
-use crate::sql::{Origin, ValidatedSql, validate};
-use crate::warehouse::ResultSet;
+use crate::sql::{Origin, validate};
+use link::{ColumnInfo, TableInfo};
+use sample::about;
+use select::{Tried, distinct_proposals, largest_group};
 
 /// Characters of `CREATE TABLE` text in one prompt (about 1,000 tokens).
 pub const SCHEMA_BUDGET: usize = 3_600;
 /// Verified examples in one prompt.
 const EXAMPLES: usize = 2;
 
-/// What one model reply proposed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Proposal {
-    /// A statement (fences and a trailing `;` removed).
-    Sql(String),
-    /// The model said the tables cannot answer, with its reason.
-    CannotAnswer(String),
-    /// Nothing usable.
-    Nothing,
-}
-
-/// Reads a reply: the first ```` ```sql ```` (or bare ```` ``` ````) block,
-/// else text starting at `SELECT`/`WITH`; a `-- cannot answer` line is a
-/// refusal.
-pub fn read_proposal(text: &str) -> Proposal {
-    let lower = text.to_lowercase();
-    if let Some(i) = lower.find("cannot answer") {
-        let fenced_sql = lower.find("```").is_some_and(|f| f < i) && lower[..i].contains("select");
-        if !fenced_sql {
-            let why = text[i + "cannot answer".len()..]
-                .trim_start_matches([':', ' '])
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            return Proposal::CannotAnswer(why);
-        }
-    }
-    let body = if let Some(start) = text.find("```") {
-        let after = &text[start + 3..];
-        let after = after
-            .strip_prefix("sql")
-            .or_else(|| after.strip_prefix("SQL"))
-            .unwrap_or(after);
-        match after.find("```") {
-            Some(end) => &after[..end],
-            None => after,
-        }
-    } else {
-        let starts = ["select", "with"]
-            .iter()
-            .filter_map(|k| lower.find(k))
-            .min();
-        match starts {
-            Some(s) => &text[s..],
-            None => return Proposal::Nothing,
-        }
-    };
-    let sql = body.trim().trim_end_matches(';').trim();
-    if sql.is_empty() {
-        Proposal::Nothing
-    } else {
-        Proposal::Sql(sql.to_owned())
-    }
-}
-
-/// A result's identity for grouping: its rows as a sorted multiset.
-fn result_key(r: &ResultSet) -> String {
-    let mut rows: Vec<String> = r
-        .rows
-        .iter()
-        .map(|row| serde_json::to_string(row).unwrap_or_default())
-        .collect();
-    rows.sort_unstable();
-    format!("{}:{}", r.columns.len(), rows.join("\n"))
-}
-
-/// One distinct statement and how it fared.
-struct Tried {
-    sql: String,
-    votes: u32,
-    greedy: bool,
-    outcome: Result<(ValidatedSql, ResultSet), String>,
-}
-
 impl Orchestrator {
-    /// The schema sample, read on first use: up to [`link::SAMPLE_ROWS`]
-    /// rows of each table's public columns, then the distinct values of
-    /// the columns that look categorical, all through the guard under the
-    /// catalogue grants and the audit trail. Failures only shrink it.
-    pub(super) async fn schema_sample(&self) -> &SchemaSample {
-        self.samples
-            .get_or_init(|| async {
-                let mut sample = SchemaSample::default();
-                let grants = Grants::catalog();
-                let dialect = self.warehouse.dialect();
-                for (table, def) in &self.policy.schema.tables {
-                    let public: Vec<&String> = def
-                        .columns
-                        .iter()
-                        .filter(|(_, c)| c.class == ColumnClass::Public)
-                        .map(|(n, _)| n)
-                        .collect();
-                    if public.is_empty() {
-                        continue;
-                    }
-                    let cols: Vec<String> =
-                        public.iter().map(|c| dialect.quote_ident(c)).collect();
-                    let sql = format!(
-                        "SELECT {} FROM {} LIMIT {}",
-                        cols.join(", "),
-                        dialect.quote_ident(table),
-                        link::SAMPLE_ROWS
-                    );
-                    let Some(rows) = self.catalog_read(&grants, &sql).await else {
-                        continue;
-                    };
-                    let names: Vec<String> = public.iter().map(|c| (*c).clone()).collect();
-                    sample.add_rows(table, &names, &rows.rows);
-                    let categorical: Vec<String> = sample.tables[table.as_str()]
-                        .iter()
-                        .filter(|(_, v)| v.categorical && v.kind == link::ValueKind::Text)
-                        .map(|(c, _)| c.clone())
-                        .collect();
-                    for c in categorical {
-                        let col = dialect.quote_ident(&c);
-                        let sql = format!(
-                            "SELECT {col} FROM {} WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY COUNT(*) DESC LIMIT {}",
-                            dialect.quote_ident(table),
-                            link::MAX_VALUES
-                        );
-                        if let Some(r) = self.catalog_read(&grants, &sql).await {
-                            let values = r
-                                .rows
-                                .iter()
-                                .filter_map(|row| row.first()?.as_str().map(str::to_owned))
-                                .collect();
-                            sample.set_values(table, &c, values);
-                        }
-                    }
-                }
-                sample.vectors = self.schema_vectors().await;
-                tracing::info!(
-                    tables = sample.tables.len(),
-                    vectors = sample.vectors.len(),
-                    "schema sample loaded"
-                );
-                sample
-            })
-            .await
-    }
-
-    /// Embedding vectors of every allow-listed table and column (names,
-    /// descriptions, synonyms: no values), when the documentation search
-    /// has an embedding model; empty otherwise, or when it fails (linking
-    /// then goes by words alone).
-    async fn schema_vectors(&self) -> BTreeMap<String, link::TableVectors> {
-        let mut texts = Vec::new();
-        let mut slots = Vec::new();
-        for (table, def) in &self.policy.schema.tables {
-            let names: Vec<&str> = def.columns.keys().map(String::as_str).collect();
-            texts.push(link::table_text(
-                table,
-                &about(&def.description, &def.synonyms),
-                &names,
-            ));
-            slots.push((table.clone(), None));
-            for (c, d) in &def.columns {
-                texts.push(link::column_text(
-                    table,
-                    c,
-                    &about(&d.description, &d.synonyms),
-                ));
-                slots.push((table.clone(), Some(c.clone())));
-            }
-        }
-        let vectors = match self.docs.embed(texts).await {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "schema embedding failed; linking by words only");
-                return BTreeMap::new();
-            }
-            None => return BTreeMap::new(),
-        };
-        let mut out: BTreeMap<String, link::TableVectors> = BTreeMap::new();
-        for ((table, column), v) in slots.into_iter().zip(vectors) {
-            let entry = out.entry(table).or_default();
-            match column {
-                Some(c) => {
-                    entry.columns.insert(c, v);
-                }
-                None => entry.table = v,
-            }
-        }
-        out
-    }
-
     /// The schema the text-to-SQL prompt for `linking_text` shows an asker
-    /// with `grants` (see [`link::link`] and [`link::create_tables`]).
+    /// with `grants` (see [`link::link`] and [`schema::prompt_schema`]).
     pub(super) async fn prompt_schema(
         &self,
         grants: &Grants,
         linking_text: &str,
-    ) -> link::PromptSchema {
+    ) -> schema::PromptSchema {
         let sample = self.schema_sample().await;
         let tables = self.link_tables(grants);
         let keys = link::join_keys(&tables, self.policy.foreign_keys(), sample);
@@ -245,7 +65,7 @@ impl Orchestrator {
             }
         };
         let linked = link::link(linking_text, meaning.as_deref(), &tables, &keys, sample);
-        link::create_tables(&linked, &tables, &keys, sample, SCHEMA_BUDGET)
+        schema::prompt_schema(&tables, &linked, &keys, sample, SCHEMA_BUDGET)
     }
 
     /// The tables a text-to-SQL prompt for `question` would show an asker
@@ -253,20 +73,6 @@ impl Orchestrator {
     /// `steward eval`).
     pub async fn prompt_tables(&self, grants: &Grants, question: &str) -> Vec<String> {
         self.prompt_schema(grants, question).await.tables
-    }
-
-    async fn catalog_read(&self, grants: &Grants, sql: &str) -> Option<ResultSet> {
-        let validated = validate(
-            sql,
-            self.warehouse.dialect(),
-            &self.policy,
-            grants,
-            Origin::Metric,
-        )
-        .ok()?;
-        run_statement(&self.audit, &*self.warehouse, &validated, "schema sample")
-            .await
-            .ok()
     }
 
     /// The readable schema as the linker sees it: denied columns left out,
@@ -361,7 +167,8 @@ impl Orchestrator {
             match self.run_sql(grants, &chosen.sql).await {
                 Ok(full) => full,
                 Err(e) => {
-                    let a = self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e);
+                    let a =
+                        self.step_failed(Answer::new(crate::orchestrator::AnswerKind::Sql, ""), e);
                     return Ok(with_trace(a, trace));
                 }
             }
@@ -514,7 +321,7 @@ impl Orchestrator {
                 Ok(ok) => Ok(ok),
                 Err(StepError::Audit(a)) => {
                     return Err(self.step_failed(
-                        Answer::new(super::AnswerKind::Sql, ""),
+                        Answer::new(crate::orchestrator::AnswerKind::Sql, ""),
                         StepError::Audit(a),
                     ));
                 }
@@ -597,86 +404,6 @@ impl Orchestrator {
         }
     }
 
-    /// The benchmark baseline for `steward eval --baseline`, not a way
-    /// steward answers: every readable table as plain `CREATE TABLE` text
-    /// (no values, keys, examples or linking), the question, one greedy
-    /// call, and the statement run through the guard and the audit trail.
-    ///
-    /// # Errors
-    /// [`crate::audit::AuditError`] when the audit trail fails.
-    pub async fn single_shot(
-        &self,
-        llm: &LlmClient,
-        grants: &Grants,
-        question: &str,
-    ) -> Result<Answer, crate::audit::AuditError> {
-        let sample = self.schema_sample().await;
-        let tables = self.link_tables(grants);
-        let plain: Vec<TableInfo> = tables
-            .iter()
-            .map(|t| TableInfo {
-                about: String::new(),
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| ColumnInfo {
-                        about: String::new(),
-                        show_values: false,
-                        ..c.clone()
-                    })
-                    .collect(),
-                ..t.clone()
-            })
-            .collect();
-        let all: Vec<link::LinkedTable> = plain
-            .iter()
-            .map(|t| link::LinkedTable {
-                name: t.name.clone(),
-                score: 0.0,
-                values: Vec::new(),
-            })
-            .collect();
-        let schema = link::create_tables(&all, &plain, &[], sample, usize::MAX).text;
-        let dialect = self.warehouse.dialect();
-        let messages = [
-            msg::system(format!(
-                "Write one {dialect} SELECT statement that answers the question. Reply with the SQL only."
-            )),
-            msg::user(format!(
-                "{schema}
--- Question: {question}"
-            )),
-        ];
-        let mut trace = LlmUse::start(llm.settings(), vec!["single_shot"]);
-        trace.calls = 1;
-        trace.candidates = 1;
-        let proposal = match llm.samples(&messages, 1, 0.0).await {
-            Ok(s) => {
-                trace.usage = s.usage;
-                s.texts.first().map(|t| read_proposal(t))
-            }
-            Err(e) => {
-                let a = Answer::refusal(format!("The model failed: {e}"), e.to_string());
-                return Ok(with_trace(a, trace));
-            }
-        };
-        let Some(Proposal::Sql(sql)) = proposal else {
-            return Ok(self.cannot_answer("the model wrote no statement", trace));
-        };
-        let a = match self.run_sql(grants, &sql).await {
-            Ok((validated, result)) => {
-                self.sql_answer(None, question, &validated, result, None)
-                    .await
-            }
-            Err(StepError::Audit(a)) => return Err(a),
-            Err(e) => {
-                trace.failed = 1;
-                self.step_failed(Answer::new(super::AnswerKind::Sql, ""), e)
-            }
-        };
-        Ok(with_trace(a, trace))
-    }
-
     fn cannot_answer(&self, why: &str, trace: LlmUse) -> Answer {
         with_trace(self.cannot_answer_text(why), trace)
     }
@@ -692,21 +419,13 @@ impl Orchestrator {
     }
 }
 
-/// A table's or column's description and synonyms as one text, for
-/// linking.
-fn about(description: &str, synonyms: &[String]) -> String {
-    format!("{description} {}", synonyms.join(" "))
-        .trim()
-        .to_owned()
-}
-
 /// What the repair round tells the model about a failed candidate: the
 /// reason, and for a column the statement's tables lack, which readable
 /// tables do have it (small models put a column on the wrong alias).
 /// `readable` holds only columns the asker may read, so nothing else is
 /// named.
 fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
-    let mut hint = super::agent::repair_hint(e);
+    let mut hint = crate::orchestrator::agent::repair_hint(e);
     if let StepError::Guard(crate::sql::Rejection::UnknownColumn(shown)) = e {
         let name = shown.split(" (").next().unwrap_or(shown);
         let column = name
@@ -731,62 +450,6 @@ fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
     hint
 }
 
-/// The distinct statements proposed (votes counted, the greedy one marked)
-/// and the reasons of replies saying the tables cannot answer.
-fn distinct_proposals(texts: &[(String, bool)]) -> (Vec<Tried>, Vec<String>) {
-    let mut tried: Vec<Tried> = Vec::new();
-    let mut cannot = Vec::new();
-    for (text, is_greedy) in texts {
-        match read_proposal(text) {
-            Proposal::Sql(sql) => {
-                let norm = normalized(&sql);
-                if let Some(t) = tried.iter_mut().find(|t| normalized(&t.sql) == norm) {
-                    t.votes += 1;
-                    t.greedy |= is_greedy;
-                } else {
-                    tried.push(Tried {
-                        sql,
-                        votes: 1,
-                        greedy: *is_greedy,
-                        outcome: Err(String::new()),
-                    });
-                }
-            }
-            Proposal::CannotAnswer(why) => cannot.push(why),
-            Proposal::Nothing => {}
-        }
-    }
-    (tried, cannot)
-}
-
-/// The statement answering for the largest group of equal results and the
-/// group's votes: ties go to a group with rows, then to the greedy
-/// candidate's group; within the group, the greedy candidate if it is there.
-/// `None` when every statement failed.
-fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, t) in tried.iter().enumerate() {
-        if let Ok((_, r)) = &t.outcome {
-            groups.entry(result_key(r)).or_default().push(i);
-        }
-    }
-    let votes = |members: &[usize]| members.iter().map(|&i| tried[i].votes).sum::<u32>();
-    let best = groups.values().max_by_key(|members| {
-        let rows = tried[members[0]]
-            .outcome
-            .as_ref()
-            .is_ok_and(|(_, r)| !r.rows.is_empty());
-        let greedy = members.iter().any(|&i| tried[i].greedy);
-        (votes(members), rows, greedy)
-    })?;
-    let pick = best
-        .iter()
-        .copied()
-        .find(|&i| tried[i].greedy)
-        .unwrap_or(best[0]);
-    Some((pick, votes(best)))
-}
-
 fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
     a.llm = Some(trace);
     a
@@ -795,30 +458,6 @@ fn with_trace(mut a: Answer, trace: LlmUse) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proposals_are_read_from_fences_bare_text_and_refusals() {
-        let sql = |s: &str| Proposal::Sql(s.into());
-        assert_eq!(read_proposal("```sql\nSELECT 1;\n```"), sql("SELECT 1"));
-        assert_eq!(
-            read_proposal("Here:\n```\nSELECT a FROM t\n```\nDone."),
-            sql("SELECT a FROM t")
-        );
-        assert_eq!(
-            read_proposal("SELECT count(*) FROM t;"),
-            sql("SELECT count(*) FROM t")
-        );
-        assert_eq!(
-            read_proposal("with x as (select 1) select * from x"),
-            sql("with x as (select 1) select * from x")
-        );
-        assert_eq!(
-            read_proposal("-- cannot answer: no ratings table"),
-            Proposal::CannotAnswer("no ratings table".into())
-        );
-        assert_eq!(read_proposal("I am not sure."), Proposal::Nothing);
-        assert_eq!(read_proposal("```sql\n```"), Proposal::Nothing);
-    }
 
     #[test]
     fn a_column_on_the_wrong_table_is_pointed_to_its_readable_tables() {
@@ -844,28 +483,7 @@ mod tests {
         let other = StepError::Guard(crate::sql::Rejection::Function("load_extension".into()));
         assert_eq!(
             candidate_hint(&readable, &other),
-            super::super::agent::repair_hint(&other)
-        );
-    }
-
-    #[test]
-    fn results_group_as_multisets_of_rows() {
-        let r = |rows: Vec<Vec<serde_json::Value>>| ResultSet {
-            columns: vec!["a".into()],
-            rows,
-            truncated: false,
-        };
-        assert_eq!(
-            result_key(&r(vec![vec![1.into()], vec![2.into()]])),
-            result_key(&r(vec![vec![2.into()], vec![1.into()]]))
-        );
-        assert_ne!(
-            result_key(&r(vec![vec![1.into()], vec![1.into()]])),
-            result_key(&r(vec![vec![1.into()]]))
-        );
-        assert_eq!(
-            normalized("SELECT  a\n FROM t"),
-            normalized("SELECT a FROM t")
+            crate::orchestrator::agent::repair_hint(&other)
         );
     }
 }
