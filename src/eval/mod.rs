@@ -151,9 +151,11 @@ pub struct CaseResult {
     /// Why the answer is a refusal (the answer's recorded reason), for
     /// sorting refusals by cause; `None` for an answer.
     pub refusal_reason: Option<String>,
-    /// For a case whose gold SQL ran: the question's subject when it matches
-    /// nothing the asker may read, so a model would not be asked (see
-    /// [`Orchestrator::unmatched_subject`]; a false refusal on such a case).
+    /// For a case expecting SQL or a refusal (and whose gold SQL, if any,
+    /// ran): the question's subject when nothing in it matches what the
+    /// asker may read, so a model would not be asked (see
+    /// [`Orchestrator::unmatched_subject`]): a false refusal on a case
+    /// expecting SQL, a true one on a case expecting a refusal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unmatched_subject: Option<String>,
     /// Schema linking, for a case whose gold SQL ran: whether the
@@ -220,8 +222,12 @@ pub struct Report {
     /// Tables per text-to-SQL prompt, mean over those cases.
     pub prompt_tables_per_question: f64,
     /// Of those cases, how many have a subject that matches nothing the
-    /// asker may read (refused before a model would be asked).
+    /// asker may read (refused before a model would be asked): false
+    /// refusals.
     pub subject_unmatched: usize,
+    /// Cases expecting a refusal that the subject check refuses (true
+    /// refusals made without a model call).
+    pub subject_refusals_expected: usize,
 }
 
 /// Runs every case; `progress` is called after each. With `baseline`,
@@ -309,7 +315,6 @@ async fn score(
                     Some(has_result && compare::results_match(&rows, &answer.data.rows, ordered));
                 prompt_tables = o.prompt_tables(grants, &case.question).await;
                 linked = Some(tables.iter().all(|t| prompt_tables.contains(t)));
-                unmatched_subject = o.unmatched_subject(grants, &case.question).await;
             }
             Err(GoldError::Rejected) => {
                 gold_rejected = true;
@@ -317,6 +322,9 @@ async fn score(
             }
             Err(GoldError::Failed(e)) => gold_error = Some(e),
         }
+    }
+    if gold_error.is_none() && matches!(case.expect, AnswerKind::Sql | AnswerKind::Refusal) {
+        unmatched_subject = o.unmatched_subject(grants, &case.question).await;
     }
     let may_read_pii = grants.access(ColumnClass::Pii) == Access::Allow;
     let text = serde_json::to_string(answer).unwrap_or_default();
@@ -461,6 +469,10 @@ fn summarize(results: &[CaseResult]) -> Report {
         subject_unmatched: linking
             .iter()
             .filter(|r| r.unmatched_subject.is_some())
+            .count(),
+        subject_refusals_expected: results
+            .iter()
+            .filter(|r| r.expect == AnswerKind::Refusal && r.unmatched_subject.is_some())
             .count(),
         prompt_tables_per_question: share(
             linking.iter().map(|r| r.prompt_tables.len()).sum(),

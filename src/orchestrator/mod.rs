@@ -20,6 +20,7 @@ mod drop;
 pub mod grounding;
 pub mod interpret;
 mod listing;
+mod meaning;
 mod metric;
 mod overview;
 pub mod planner;
@@ -307,7 +308,16 @@ impl Orchestrator {
         let history: Vec<conversation::Turn> = remembered.turns.iter().cloned().collect();
         let previous = remembered.metric;
         let ctx = self.plan_context();
-        let plan = planner::plan(question, &ctx, previous.as_ref());
+        let mut plan = planner::plan(question, &ctx, previous.as_ref());
+        if let Plan::Unclear {
+            words,
+            plan: Some(metric_plan),
+            ..
+        } = &plan
+            && self.adds_nothing(question, words, metric_plan).await
+        {
+            plan = Plan::Metric((**metric_plan).clone());
+        }
         tracing::info!(
             plan = plan_name(&plan),
             follow_up = previous.is_some(),
@@ -353,7 +363,7 @@ impl Orchestrator {
                 Plan::Docs => self.docs_answer(principal, &grants, question).await,
                 // Not asking for figures ("when is the signup event
                 // tracked?"): the documentation may answer it.
-                Plan::Unclear { metric, words } => {
+                Plan::Unclear { metric, words, .. } => {
                     let docs = if data_question {
                         None
                     } else {

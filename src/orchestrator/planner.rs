@@ -43,6 +43,11 @@ pub enum Plan {
         metric: String,
         /// The question's words no part of a metric answer accounts for.
         words: Vec<String>,
+        /// The metric answer the question would get if `words` turn out to
+        /// add nothing to its meaning (the orchestrator asks the embedding
+        /// model, `meaning.rs`); `None` when a word is known to change it
+        /// (a period about another time than the metric's).
+        plan: Option<Box<MetricPlan>>,
     },
 }
 
@@ -136,7 +141,30 @@ static COMPARE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("compare pattern compiles")
 });
 
-/// Lower-cases and keeps letters, digits, '-', '\'' and spaces.
+/// Cardinal number words read as numbers ("the last two weeks" is "the
+/// last 2 weeks"). "one" is left alone: it is as often a pronoun ("this
+/// one").
+const NUMBER_WORDS: &[(&str, &str)] = &[
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+    ("eleven", "11"),
+    ("twelve", "12"),
+    ("fifteen", "15"),
+    ("twenty", "20"),
+    ("thirty", "30"),
+    ("sixty", "60"),
+    ("ninety", "90"),
+];
+
+/// Lower-cases and keeps letters, digits, '-', '\'' and spaces, with
+/// number words as digits ([`NUMBER_WORDS`]).
 pub fn normalize(question: &str) -> String {
     let lowered: String = question
         .to_lowercase()
@@ -149,7 +177,16 @@ pub fn normalize(question: &str) -> String {
             }
         })
         .collect();
-    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+    lowered
+        .split_whitespace()
+        .map(|w| {
+            NUMBER_WORDS
+                .iter()
+                .find(|(word, _)| *word == w)
+                .map_or(w, |(_, digits)| digits)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(super) fn contains_phrase(haystack: &str, phrase: &str) -> bool {
@@ -366,12 +403,28 @@ const ACCOUNTED: &[&str] = &[
     "changed",
     "difference",
     "up",
+    // particles of phrasal verbs ("split out", "broken out", "came back")
+    "out",
+    "off",
+    "back",
+    "along",
+    "away",
 ];
 
 /// The question's words that neither [`ACCOUNTED`] nor the metric (its
 /// name, label, synonyms and description), its dimensions (names, labels,
 /// synonyms) or their known values account for; numbers and dates count
 /// as accounted (time phrases, limits).
+///
+/// Words are compared by stem: singular, and a verb's `-ing`/`-ed` form as
+/// its base when that is known ("trending" for "trend", "churned" for
+/// "churn"). Two adjacent words whose concatenation is known count as that
+/// word ("break down" as "breakdown", "sign ups" as "signups"). A word of
+/// what the metric counts (its measures' semantic models, tables and
+/// entities) is accounted for when it stands next to a word of the
+/// metric's own name ("*support* tickets"), not elsewhere ("how many
+/// *invoices*" asks for a count the metric does not give) and not after
+/// "per" ("revenue per customer" is a ratio).
 fn unexplained_words(q: &str, m: &MetricDef, ctx: &PlanContext) -> Vec<String> {
     let stem = |w: &str| -> String {
         let w = w.trim_matches('\'');
@@ -389,6 +442,7 @@ fn unexplained_words(q: &str, m: &MetricDef, ctx: &PlanContext) -> Vec<String> {
             for part in w.split('-') {
                 known.insert(stem(part));
             }
+            known.insert(stem(&w.replace('-', "")));
         }
     };
     for w in m.words() {
@@ -405,17 +459,151 @@ fn unexplained_words(q: &str, m: &MetricDef, ctx: &PlanContext) -> Vec<String> {
             }
         }
     }
+    let own: std::collections::BTreeSet<String> = m
+        .words()
+        .iter()
+        .flat_map(|w| normalize(w).split(' ').map(stem).collect::<Vec<_>>())
+        .collect();
+    let mut counted: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for origin in ctx.layer.measure_origins(m) {
+        let table = origin
+            .table
+            .rsplit('.')
+            .next()
+            .unwrap_or(&origin.table)
+            .to_owned();
+        for name in [origin.model, table].into_iter().chain(origin.entities) {
+            for w in name.split('_').filter(|w| !w.is_empty()) {
+                counted.insert(stem(w));
+            }
+        }
+    }
+    let is_known = |w: &str| -> bool {
+        let s = stem(w);
+        if known.contains(&s) {
+            return true;
+        }
+        // A verb's inflection, by its base: "trending", "churned", "moved".
+        ["ing", "ed", "d"].iter().any(|suffix| {
+            s.strip_suffix(suffix)
+                .filter(|base| base.len() >= 3)
+                .is_some_and(|base| known.contains(base) || known.contains(&format!("{base}e")))
+        })
+    };
+    let words: Vec<&str> = q.split(' ').collect();
     let mut out: Vec<String> = Vec::new();
-    for w in q.split(' ') {
+    for (i, w) in words.iter().enumerate() {
         if w.is_empty() || w.chars().any(|c| c.is_ascii_digit()) {
             continue;
         }
-        let parts: Vec<String> = w.split('-').filter(|p| !p.is_empty()).map(stem).collect();
-        if parts.iter().all(|p| known.contains(p)) || known.contains(&stem(w)) {
+        let parts: Vec<&str> = w.split('-').filter(|p| !p.is_empty()).collect();
+        if parts.iter().all(|p| is_known(p)) || is_known(w) {
+            continue;
+        }
+        let joined = |a: &str, b: &str| is_known(&format!("{a}{b}"));
+        if (i + 1 < words.len() && joined(w, words[i + 1])) || (i > 0 && joined(words[i - 1], w)) {
+            continue;
+        }
+        let beside_own = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter_map(|j| words.get(j))
+            .any(|n| own.contains(&stem(n)));
+        if counted.contains(&stem(w)) && beside_own && (i == 0 || words[i - 1] != "per") {
             continue;
         }
         if !out.iter().any(|o| o == w) {
-            out.push(w.to_owned());
+            out.push((*w).to_owned());
+        }
+    }
+    out
+}
+
+/// Words that stand between a verb and the period it is about ("resolved
+/// *in* the last week", "churned *during* October").
+const BEFORE_PERIOD: &[&str] = &[
+    "in", "on", "during", "over", "for", "since", "within", "from", "the", "this", "of", "at",
+];
+
+/// Suffixes of a time column's name after its verb (`resolved_at`,
+/// `signup_date`, `shipped_on`): the dbt naming conventions for timestamps.
+const TIME_SUFFIXES: &[&str] = &["_at", "_on", "_date", "_time", "_ts", "_timestamp"];
+
+/// A verb's stem for comparing with a column's: lower case, without a past
+/// tense or a final `e` (`resolved`, `resolve` → `resolv`).
+fn verb_stem(w: &str) -> String {
+    let w = w.strip_suffix("ed").unwrap_or(w);
+    w.strip_suffix('e').unwrap_or(w).to_owned()
+}
+
+/// For each period of the question (a found range) whose preceding verb
+/// names a time of the metric's table: the verb as written (one or two
+/// words, "signed up") and whether that time is the one the metric is
+/// counted by. A time is a time dimension of the measure's semantic model
+/// or a column of its table named `<verb>_at`, `_on`, `_date`… (see
+/// [`TIME_SUFFIXES`]); `signed_up_at` names "signed up".
+fn period_verbs(
+    q: &str,
+    ranges: &[FoundRange],
+    m: &MetricDef,
+    ctx: &PlanContext,
+) -> Vec<(String, bool)> {
+    let mut times: Vec<(String, bool)> = Vec::new();
+    for mt in ctx.layer.measure_origins(m) {
+        let own_expr = mt
+            .time_dimensions
+            .iter()
+            .find(|(n, _)| *n == mt.agg_time_dimension)
+            .map(|(_, e)| e.to_lowercase());
+        let mut names: Vec<String> = mt
+            .time_dimensions
+            .iter()
+            .flat_map(|(n, e)| [n.to_lowercase(), e.to_lowercase()])
+            .collect();
+        let bare = mt.table.rsplit('.').next().unwrap_or(&mt.table).to_owned();
+        if let Some(def) = ctx.policy.schema.tables.get(&bare) {
+            names.extend(def.columns.keys().cloned());
+        }
+        for name in names {
+            let own =
+                name == mt.agg_time_dimension.to_lowercase() || Some(&name) == own_expr.as_ref();
+            if let Some(verb) = TIME_SUFFIXES.iter().find_map(|s| name.strip_suffix(s))
+                && !verb.is_empty()
+            {
+                times.push((verb.replace('_', " "), own));
+            }
+        }
+    }
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for r in ranges {
+        let before: Vec<&str> = q[..r.at.min(q.len())].split_whitespace().collect();
+        let mut i = before.len();
+        while i > 0 && BEFORE_PERIOD.contains(&before[i - 1]) {
+            i -= 1;
+        }
+        if i == 0 {
+            continue;
+        }
+        let one = before[i - 1];
+        let two = (i >= 2).then(|| format!("{} {one}", before[i - 2]));
+        let matches = |verb: &str, name: &str| {
+            let (v, n): (Vec<&str>, Vec<&str>) =
+                (verb.split(' ').collect(), name.split(' ').collect());
+            v.len() == n.len() && v.iter().zip(&n).all(|(a, b)| verb_stem(a) == verb_stem(b))
+        };
+        for candidate in two.iter().map(String::as_str).chain([one]) {
+            let found: Vec<bool> = times
+                .iter()
+                .filter(|(name, _)| matches(candidate, name))
+                .map(|(_, own)| *own)
+                .collect();
+            if !found.is_empty() {
+                let own = found.iter().any(|o| *o);
+                if !out.iter().any(|(v, _)| v == candidate) {
+                    out.push((candidate.to_owned(), own));
+                }
+                break;
+            }
         }
     }
     out
@@ -566,34 +754,13 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
         (Some(_), previous) => {
             // Of the metrics the question names, the one that leaves the
             // fewest of its words unexplained (then the longest name).
-            let (m, unexplained) = matching_metrics(&q, layer)
+            let m = matching_metrics(&q, layer)
                 .into_iter()
-                .map(|(len, m)| (unexplained_words(&q, m, ctx), len, m))
-                .min_by(|a, b| a.0.len().cmp(&b.0.len()).then(b.1.cmp(&a.1)))
-                .map(|(words, _, m)| (m, words))
+                .map(|(len, m)| (unexplained_words(&q, m, ctx).len(), len, m))
+                .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, _, m)| m)
                 .expect("a metric matched");
-            let follow_up = previous.is_some() && FOLLOW_UP.is_match(&q);
-            let inherited = previous
-                .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(&q))
-                .map(|p| p.ranges.clone());
-            let defaulted = ranges.is_empty() && inherited.is_none();
-            let mut planned = metric_plan(question, &q, m, ranges, inherited, None, ctx);
-            let mut unexplained = unexplained;
-            if state::apply(&mut planned, &q, m, defaulted, ctx) {
-                state::account(&mut unexplained);
-            }
-            // Ranking words are accounted for only by a ranked breakdown.
-            let unexplained: Vec<String> = unexplained
-                .into_iter()
-                .filter(|w| !(planned.rank.is_some() && RANK_WORDS.contains(&w.as_str())))
-                .collect();
-            if !unexplained.is_empty() && !follow_up {
-                return Plan::Unclear {
-                    metric: m.name.clone(),
-                    words: unexplained,
-                };
-            }
-            Plan::Metric(planned)
+            metric_branch(question, &q, m, ranges, previous, ctx)
         }
         (None, Some(prev)) => match layer.metric(&prev.metric) {
             Some(m) => {
@@ -620,6 +787,54 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
         },
         (None, None) => Plan::Docs,
     }
+}
+
+/// The metric answer to `question` (normalized `q`) about `m`, or
+/// [`Plan::Unclear`] when words are left that the answer does not account
+/// for.
+fn metric_branch(
+    question: &str,
+    q: &str,
+    m: &MetricDef,
+    ranges: Vec<FoundRange>,
+    previous: Option<&MetricPlan>,
+    ctx: &PlanContext,
+) -> Plan {
+    let unexplained = unexplained_words(q, m, ctx);
+    let follow_up = previous.is_some() && FOLLOW_UP.is_match(q);
+    let inherited = previous
+        .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(q))
+        .map(|p| p.ranges.clone());
+    let defaulted = ranges.is_empty() && inherited.is_none();
+    let mut planned = metric_plan(question, q, m, ranges, inherited, None, ctx);
+    let mut unexplained = unexplained;
+    if state::apply(&mut planned, q, m, defaulted, ctx) {
+        state::account(&mut unexplained);
+    }
+    // Ranking words are accounted for only by a ranked breakdown.
+    let mut unexplained: Vec<String> = unexplained
+        .into_iter()
+        .filter(|w| !(planned.rank.is_some() && RANK_WORDS.contains(&w.as_str())))
+        .collect();
+    // A period belongs to the time its verb names ("resolved last
+    // week"); a verb naming the metric's own time is accounted for,
+    // one naming another time changes the question.
+    let mut rescuable = true;
+    for (verb, own) in period_verbs(q, &planned.ranges, m, ctx) {
+        unexplained.retain(|w| !verb.split(' ').any(|v| v == w));
+        if !own {
+            unexplained.push(verb);
+            rescuable = false;
+        }
+    }
+    if !unexplained.is_empty() && !follow_up {
+        return Plan::Unclear {
+            metric: m.name.clone(),
+            words: unexplained,
+            plan: rescuable.then(|| Box::new(planned)),
+        };
+    }
+    Plan::Metric(planned)
 }
 
 /// The plan of a saved query whose question this is (same words, any case

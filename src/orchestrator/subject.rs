@@ -2,15 +2,26 @@
 //! writes a query. A small model given "What is the dress code for the
 //! office?" and a schema of customers and invoices writes *some* query
 //! (customer ids, in one measured run) rather than refuse; the guard lets it
-//! through, because reading customer ids is allowed. So the question's
-//! central term (the key term closest in meaning to the whole question, see
-//! `Orchestrator::central_term`) must match something the asker may read
-//! before a model is asked: a readable table or column (its name as words,
-//! description or synonyms), a sampled value of a public column, a metric or
-//! dimension (name, label or synonyms), or, by the documentation search's
-//! embedding model, a readable table's or column's text (cosine at least
-//! [`SUBJECT_FLOOR`]). Words that say how to compute ("maximum", "average",
-//! superlatives such as "youngest") are not subjects.
+//! through, because reading customer ids is allowed. So a question is
+//! refused here, without a model call, only when nothing in it matches
+//! what the asker may read: not its central term (the key term closest in
+//! meaning to the whole question, see `Orchestrator::central_term`) by a
+//! readable table's or column's name, synonyms or description, a sampled
+//! value of a public column, a metric or dimension (name, label or
+//! synonyms), or, by the documentation search's embedding model, a
+//! readable table's or column's text (cosine at least [`SUBJECT_FLOOR`]);
+//! and none of its other key terms by a name, synonym, value, metric or
+//! dimension (a word of a description is too weak a match for a side term:
+//! "dress *code*" against "country *code* at signup"). Words that say how
+//! to compute ("maximum", "average", superlatives such as "youngest") are
+//! not terms.
+//!
+//! The check errs toward the model: a question one of whose terms the data
+//! names goes to the model, which may still answer that it cannot. Requiring
+//! the central term alone to match refused answerable questions whose
+//! central term is a word of method ("substring", "combinations",
+//! "alphabetical"), and no list of such words generalises (issue 28). The
+//! central term is still what a refusal names.
 //!
 //! Without an embedding model there is no central term and nothing is
 //! refused here.
@@ -137,22 +148,31 @@ impl Orchestrator {
     pub async fn unmatched_subject(&self, grants: &Grants, question: &str) -> Option<String> {
         let terms = subject_terms(question);
         let subject = self.central_term(question, &terms).await?;
-        let wanted: BTreeSet<String> = link::stems(&subject).into_iter().collect();
-        if wanted.is_empty() {
-            return None;
-        }
         let sample = self.schema_sample().await;
         let tables = self.link_tables(grants);
-        // Names and values as written, to find the subject inside a name
-        // that runs words together (`lifeexpectancy`, `AirCon`).
+        // Names as words: tables, columns, their synonyms, sampled values,
+        // metrics and dimensions. Descriptions are read for the central
+        // term only: a word of a description ("country *code* at signup")
+        // is too weak a match for a side term ("dress *code*").
         let mut written: Vec<&str> = Vec::new();
         let mut named: BTreeSet<String> = BTreeSet::new();
+        let mut described: BTreeSet<String> = BTreeSet::new();
         for t in &tables {
             written.push(&t.name);
-            named.extend(link::stems(&format!("{} {}", t.name, t.about)));
+            named.extend(link::stems(&t.name));
+            described.extend(link::stems(&t.about));
+            let def = self.policy.schema.tables.get(&t.name);
+            named.extend(
+                def.iter()
+                    .flat_map(|d| d.synonyms.iter().flat_map(|s| link::stems(s))),
+            );
             for c in &t.columns {
                 written.push(&c.name);
-                named.extend(link::stems(&format!("{} {}", c.name, c.about)));
+                named.extend(link::stems(&c.name));
+                described.extend(link::stems(&c.about));
+                if let Some(col) = def.and_then(|d| d.columns.get(&c.name)) {
+                    named.extend(col.synonyms.iter().flat_map(|s| link::stems(s)));
+                }
                 if c.show_values
                     && let Some(cv) = sample.column(&t.name, &c.name)
                 {
@@ -167,9 +187,14 @@ impl Orchestrator {
                 named.extend(d.words().iter().flat_map(|w| link::stems(w)));
             }
         }
-        let key = compact(&subject);
-        if wanted.iter().any(|w| named.contains(w))
-            || (key.len() >= 4 && written.iter().any(|n| compact(n).contains(&key)))
+        let by_name = |term: &str| {
+            let key = compact(term);
+            link::stems(term).iter().any(|w| named.contains(w))
+                || (key.len() >= 4 && written.iter().any(|n| compact(n).contains(&key)))
+        };
+        if by_name(&subject)
+            || link::stems(&subject).iter().any(|w| described.contains(w))
+            || terms.iter().any(|t| by_name(t))
         {
             return None;
         }

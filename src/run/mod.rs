@@ -572,6 +572,10 @@ pub async fn eval(
                 report.linking_cases,
                 report.prompt_tables_per_question
             );
+            println!(
+                "subject check        {} answerable questions refused, {} expected refusals made",
+                report.subject_unmatched, report.subject_refusals_expected
+            );
         }
         println!("failed to run        {}", pct(report.failed_to_run));
         println!("refused              {}", pct(report.refused));

@@ -221,6 +221,22 @@ pub struct MetricQuery {
     pub filters: Vec<DimensionFilter>,
 }
 
+/// One base measure's model, table, entities and times
+/// ([`SemanticLayer::measure_origins`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasureOrigin {
+    /// Its semantic model's name.
+    pub model: String,
+    /// Names of the entities its model declares (its own and foreign keys).
+    pub entities: Vec<String>,
+    /// The table the measure is computed from (possibly schema-qualified).
+    pub table: String,
+    /// `(name, column or expression)` of its model's time dimensions.
+    pub time_dimensions: Vec<(String, String)>,
+    /// The time dimension it is counted by.
+    pub agg_time_dimension: String,
+}
+
 /// A semantic-layer error: the query or the definitions cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SemanticError {
@@ -453,6 +469,41 @@ impl SemanticLayer {
             .as_deref()
             .or(self.models[model].agg_time_dimension())
             .unwrap_or_default()
+    }
+
+    /// Where a metric's base measures live and what times they are counted
+    /// by: each measure's semantic model, table (as
+    /// [`SemanticModelDef::table`] gives it) and entities, the names of its
+    /// model's time dimensions, and its aggregation time dimension. For
+    /// reading a question's words against the metric: which time a period
+    /// is about ("tickets *resolved* last week" against a metric counted by
+    /// `opened_at`), and which words name what is counted ("*support*
+    /// tickets").
+    pub fn measure_origins(&self, metric: &MetricDef) -> Vec<MeasureOrigin> {
+        self.base_measures(metric)
+            .into_iter()
+            .map(|(model, measure)| {
+                let def = &self.models[model];
+                let agg = self.agg_time_dimension_of(model, measure).to_owned();
+                MeasureOrigin {
+                    model: def.name.clone(),
+                    entities: def.entities.iter().map(|e| e.name.clone()).collect(),
+                    table: def.table(),
+                    time_dimensions: def
+                        .dimensions
+                        .iter()
+                        .filter(|d| d.kind == DimensionType::Time)
+                        .map(|d| {
+                            (
+                                d.name.clone(),
+                                d.expr.clone().unwrap_or_else(|| d.name.clone()),
+                            )
+                        })
+                        .collect(),
+                    agg_time_dimension: agg,
+                }
+            })
+            .collect()
     }
 
     /// The grains a metric can be queried at: from the finest granularity of

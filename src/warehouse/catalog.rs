@@ -48,15 +48,21 @@ pub async fn sqlite(pool: &sqlx::SqlitePool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     for row in columns {
-        let (table, column, declared, pk): (String, String, String, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (table, column, declared, pk): (String, String, String, i64) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
         let entry = out.entry(table.to_lowercase()).or_default();
         entry.name.clone_from(&table);
         let lower = column.to_lowercase();
         entry.names.insert(lower.clone(), column);
         let column = lower;
         if !declared.trim().is_empty() {
-            entry.types.insert(column.clone(), declared.trim().to_owned());
+            entry
+                .types
+                .insert(column.clone(), declared.trim().to_owned());
         }
         if pk > 0 {
             entry.primary_key.push(column);
@@ -69,8 +75,12 @@ pub async fn sqlite(pool: &sqlx::SqlitePool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     for row in keys {
-        let (table, from, to_table, to): (String, String, String, Option<String>) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (table, from, to_table, to): (String, String, String, Option<String>) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
         let ref_table = to_table.to_lowercase();
         // A key naming no column refers to the referenced table's primary key.
         let ref_column = match to {
@@ -81,12 +91,15 @@ pub async fn sqlite(pool: &sqlx::SqlitePool) -> Result<Catalog, sqlx::Error> {
             },
         };
         let table = table.to_lowercase();
-        out.entry(table.clone()).or_default().foreign_keys.push(ForeignKey {
-            table,
-            column: from.to_lowercase(),
-            ref_table,
-            ref_column,
-        });
+        out.entry(table.clone())
+            .or_default()
+            .foreign_keys
+            .push(ForeignKey {
+                table,
+                column: from.to_lowercase(),
+                ref_table,
+                ref_column,
+            });
     }
     Ok(out)
 }
@@ -107,8 +120,12 @@ pub async fn postgres(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     for row in columns {
-        let (schema, table, column, declared): (String, String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (schema, table, column, declared): (String, String, String, String) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
         // Only the first schema's table of a name is the one queries read.
         if *schema_of
             .entry(table.to_lowercase())
@@ -160,7 +177,13 @@ pub async fn postgres(pool: &sqlx::PgPool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?;
     for row in foreign {
-        let (schema, table, column, ref_table, ref_column): (String, String, String, String, String) = (
+        let (schema, table, column, ref_table, ref_column): (
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = (
             row.try_get(0)?,
             row.try_get(1)?,
             row.try_get(2)?,

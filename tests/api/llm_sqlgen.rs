@@ -327,7 +327,7 @@ async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
             return;
         }
     };
-    let llm = scripted_llm::start(vec![text(TOTAL), text(TOTAL), text(TOTAL)]).await;
+    let llm = scripted_llm::start(vec![text(TOTAL); 5]).await;
     let app = app(&llm, |s| {
         s.retrieval.model = dir.clone();
         s.llm.candidates = 1;
@@ -353,7 +353,19 @@ async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
         body["reason"], "the question's subject matches nothing the asker may read",
         "{body}"
     );
-    assert_eq!(llm.requests().len(), 1, "the model was asked: {body}");
+    // Whichever term is central, a side term naming a readable column is
+    // enough: words of method ("alphabetical", "substring") are no subject.
+    for question in [
+        "List the plan names of our customers in alphabetical order",
+        "Which regions contain the substring 'EM'?",
+    ] {
+        let (_, body) = app.ask("alice", question).await;
+        assert_ne!(
+            body["reason"], "the question's subject matches nothing the asker may read",
+            "{question}: {body}"
+        );
+    }
+    assert_eq!(llm.requests().len(), 3, "the model was asked: {body}");
 
     // On the plan path the model may search the documentation, so a subject
     // a readable document names is not refused; one none names still is.
@@ -376,4 +388,78 @@ async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
         "{body}"
     );
     assert!(!llm.requests().is_empty(), "the model was asked: {body}");
+}
+
+/// A word the planner does not recognise is accounted for when dropping it
+/// leaves the question as close to the metric answer as before (by the
+/// embedding model, `orchestrator/meaning.rs`): the metric answers and no
+/// model is asked. A word that names a computation never is, and without
+/// the embedding model nothing is rescued.
+#[tokio::test]
+async fn words_that_add_nothing_to_a_metric_answer_are_accounted_for_by_meaning() {
+    let dir = match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
+        Ok(dir) if std::path::Path::new(&dir).join("model.onnx").is_file() => dir,
+        _ => {
+            eprintln!(
+                "SKIPPED words_that_add_nothing_to_a_metric_answer_are_accounted_for_by_meaning: \
+                 STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
+            );
+            return;
+        }
+    };
+    let rescued = "Can you pull up sales for the past 30 days?";
+    let llm = scripted_llm::start(vec![text(TOTAL); 4]).await;
+    let with_meaning = scripted_llm::demo_app(&llm, LlmPath::Sql, |s| {
+        s.retrieval.model = dir.clone();
+    })
+    .await;
+    let (status, body) = with_meaning.ask("alice", rescued).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "metric", "{body}");
+    assert_eq!(body["metric"], "revenue", "{body}");
+    assert!(llm.requests().is_empty(), "{:?}", llm.requests());
+    // "fraction" names a computation: never answered as a metric.
+    let (_, body) = with_meaning
+        .ask("alice", "What fraction of signups become paying customers?")
+        .await;
+    assert_ne!(body["kind"], "metric", "{body}");
+
+    let llm = scripted_llm::start(vec![text(TOTAL); 4]).await;
+    let without = scripted_llm::demo_app(&llm, LlmPath::Sql, |s| {
+        s.retrieval.model = "off".into();
+    })
+    .await;
+    let (_, body) = without.ask("alice", rescued).await;
+    assert_ne!(body["kind"], "metric", "{body}");
+}
+
+/// A server that returns fewer choices than `n` asked for (llama.cpp with
+/// one slot, several OpenAI-compatible servers) is sent the missing ones
+/// as single requests, each seeded apart, so the question still gets every
+/// candidate and a rerun gets the same ones.
+#[tokio::test]
+async fn a_server_returning_fewer_samples_than_asked_gets_seeded_single_requests() {
+    let one = fenced(TOTAL);
+    let llm =
+        scripted_llm::start_with_samples(vec![text(TOTAL); 3], vec![vec![one.as_str()]]).await;
+    let app = app(&llm, |s| s.llm.seed = Some(7)).await;
+    let (status, body) = app.ask("alice", "How many customers are there?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "sql", "{body}");
+    assert_eq!(body["llm"]["candidates"], 4, "{body}");
+    assert_eq!(body["llm"]["agreement"].as_f64(), Some(1.0), "{body}");
+    let mut seeds: Vec<(u64, i64)> = llm
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r["n"].as_u64().unwrap_or(1),
+                r["seed"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    seeds.sort_unstable();
+    // The greedy request and the request for three share the seed; the two
+    // single requests that make up the missing samples follow it.
+    assert_eq!(seeds, [(1, 7), (1, 8), (1, 9), (3, 7)], "{seeds:?}");
 }

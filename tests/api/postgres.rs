@@ -14,7 +14,7 @@ use steward::semantic::{Grain, MetricQuery, SemanticLayer, TimeRange};
 use steward::sql::{Dialect, Origin, validate};
 use steward::warehouse::{ResultSet, WarehouseError};
 
-use crate::helpers::{as_of, demo_db, demo_settings, root, spawn};
+use crate::helpers::{as_of, demo_db, demo_settings, root, spawn, with_postgres_database};
 
 fn admin_url() -> String {
     std::env::var("STEWARD_TEST_PG_URL")
@@ -372,4 +372,82 @@ pub async fn raw_postgres_result(
                 .collect()
         })
         .collect())
+}
+
+/// The catalogue each engine declares (`Warehouse::catalog`): declared
+/// types, primary keys (composite ones in key order) and foreign keys
+/// (composite ones paired column by column), read the same from SQLite's
+/// pragmas and PostgreSQL's `information_schema` for the same DDL.
+#[tokio::test]
+async fn both_engines_report_the_declared_types_and_keys() {
+    const DDL: &[&str] = &[
+        "CREATE TABLE airlines (uid BIGINT, name TEXT, PRIMARY KEY (uid))",
+        "CREATE TABLE airports (code TEXT PRIMARY KEY, city TEXT)",
+        "CREATE TABLE flights (airline BIGINT REFERENCES airlines (uid), flight_no BIGINT, \
+         source TEXT REFERENCES airports (code), PRIMARY KEY (airline, flight_no))",
+        "CREATE TABLE legs (airline BIGINT, flight_no BIGINT, leg INTEGER, \
+         FOREIGN KEY (airline, flight_no) REFERENCES flights (airline, flight_no))",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.sqlite");
+    {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        for ddl in DDL {
+            sqlx::raw_sql(*ddl).execute(&mut conn).await.unwrap();
+        }
+    }
+    let lite = steward::warehouse::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+        .catalog()
+        .await;
+    let keys = |c: &steward::warehouse::catalog::Catalog| -> Vec<String> {
+        c.values()
+            .flat_map(|t| &t.foreign_keys)
+            .map(|k| {
+                format!(
+                    "{}.{} -> {}.{}",
+                    k.table, k.column, k.ref_table, k.ref_column
+                )
+            })
+            .collect()
+    };
+    let expected_keys = [
+        "flights.airline -> airlines.uid",
+        "flights.source -> airports.code",
+        "legs.airline -> flights.airline",
+        "legs.flight_no -> flights.flight_no",
+    ];
+    let mut got = keys(&lite);
+    got.sort();
+    assert_eq!(got, expected_keys, "{lite:#?}");
+    assert_eq!(lite["flights"].primary_key, ["airline", "flight_no"]);
+    assert_eq!(lite["airports"].primary_key, ["code"]);
+    assert!(lite["legs"].primary_key.is_empty());
+    assert_eq!(lite["airlines"].types["uid"], "BIGINT");
+
+    with_postgres_database("steward_catalog", |url| async move {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        for ddl in DDL {
+            sqlx::raw_sql(*ddl).execute(&mut conn).await.unwrap();
+        }
+        let pg = steward::warehouse::connect(&url)
+            .await
+            .unwrap()
+            .catalog()
+            .await;
+        let mut got = keys(&pg);
+        got.sort();
+        assert_eq!(got, expected_keys, "{pg:#?}");
+        assert_eq!(pg["flights"].primary_key, ["airline", "flight_no"]);
+        assert!(pg["legs"].primary_key.is_empty());
+        assert_eq!(pg["airlines"].types["uid"], "bigint");
+    })
+    .await;
 }

@@ -340,3 +340,63 @@ fn questions_about_meaning_or_place_are_told_from_requests_for_figures() {
         assert!(!REFERENCE.is_match(&normalize(q)), "{q}");
     }
 }
+
+/// A period belongs to the time its verb names: the metric's own time is
+/// accounted for, another time of the metric's table changes the question
+/// (and no embedding may rescue it).
+#[test]
+fn a_period_binds_to_the_time_its_verb_names() {
+    match plan_of("How many tickets were resolved last week?") {
+        Plan::Unclear { words, plan, .. } => {
+            assert!(words.contains(&"resolved".to_owned()), "{words:?}");
+            assert!(plan.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        metric(plan_of("How many tickets were opened last week?")).metric,
+        "tickets_opened"
+    );
+    assert_eq!(
+        metric(plan_of("How many customers churned in October?")).metric,
+        "churned_customers"
+    );
+    // Two words: "signed up" names `signed_up_at`, the signups' own time.
+    assert_eq!(
+        metric(plan_of("How many users signed up last week?")).metric,
+        "signups"
+    );
+}
+
+/// Words are read by form, not listed: number words as numbers, phrasal
+/// verbs by their particle or as one word, inflections by their base, and
+/// the name of what the metric counts beside the metric.
+#[test]
+fn plain_phrasings_are_accounted_for_by_form() {
+    let two_months = metric(plan_of("new signups per week over the last two months"));
+    assert_eq!(two_months.metric, "signups");
+    assert_eq!(two_months.ranges[0].label, "2026-09-01 to 2026-10-31");
+    let broken = metric(plan_of("Break down revenue by plan for last month"));
+    assert_eq!(
+        (broken.metric.as_str(), broken.group_by.as_deref()),
+        ("revenue", Some("plan"))
+    );
+    let split = metric(plan_of("revenue split out by region this year"));
+    assert_eq!(split.group_by.as_deref(), Some("region"));
+    assert_eq!(
+        metric(plan_of("How is logo churn trending month over month?")).metric,
+        "churn_rate"
+    );
+    assert_eq!(
+        metric(plan_of("How many support tickets were opened last week?")).metric,
+        "tickets_opened"
+    );
+    // The counted thing's name elsewhere, or after "per", is a different
+    // question: a count of invoices, a ratio.
+    for q in [
+        "What is revenue per customer?",
+        "How many invoices brought revenue last month?",
+    ] {
+        assert!(matches!(plan_of(q), Plan::Unclear { .. }), "{q}");
+    }
+}

@@ -1,8 +1,8 @@
 //! The benchmark baseline (`steward eval --baseline`).
 
-use super::{link, schema};
 use super::proposal::{Proposal, read_proposal};
 use super::with_trace;
+use super::{link, schema};
 use crate::llm::LlmClient;
 use crate::llm::messages as msg;
 use crate::orchestrator::agent::LlmUse;

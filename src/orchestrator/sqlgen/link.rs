@@ -382,7 +382,10 @@ pub fn join_keys(
     let mut inferred = Vec::new();
     for from in tables {
         for c in &from.columns {
-            if keys.iter().any(|k| k.table == from.name && k.column == c.name) {
+            if keys
+                .iter()
+                .any(|k| k.table == from.name && k.column == c.name)
+            {
                 continue;
             }
             let targets: Vec<ForeignKey> = tables
@@ -482,9 +485,7 @@ fn names_key_of(
     let stems = table_stems(&to.name);
     let names_it = (column == k && k != "id" && !own)
         || stems.iter().any(|s| {
-            column == format!("{s}_{k}")
-                || column == format!("{s}{k}")
-                || column == s.as_str()
+            column == format!("{s}_{k}") || column == format!("{s}{k}") || column == s.as_str()
         });
     if !names_it || from.columns.iter().all(|c| c.name != column) {
         return None;
@@ -729,6 +730,62 @@ fn join_path_tables(chosen: &[LinkedTable], keys: &[ForeignKey]) -> Vec<String> 
         }
     }
     extra
+}
+
+/// How the statement `sql` can reach `target`, a table it does not read:
+/// the joins along the shortest key path from one of its tables, as
+/// `JOIN b ON a.x = b.y` text (names as the keys give them). `None` when
+/// the statement does not parse as one statement, already reads `target`,
+/// or no key path leads there. For a repair that tells the model why its
+/// column was wrong and what reaches the table that has it.
+pub fn join_hint(
+    sql: &str,
+    dialect: &dyn sqlparser::dialect::Dialect,
+    keys: &[ForeignKey],
+    target: &str,
+) -> Option<String> {
+    use sqlparser::ast::Visit;
+    let statements = sqlparser::parser::Parser::parse_sql(dialect, sql).ok()?;
+    let [statement] = statements.as_slice() else {
+        return None;
+    };
+    let mut aliases = Aliases::default();
+    let _ = statement.visit(&mut aliases);
+    let reads: BTreeSet<String> = aliases.0.values().filter_map(|(_, t)| t.clone()).collect();
+    if reads.is_empty() || reads.contains(target) {
+        return None;
+    }
+    let mut edges: BTreeMap<&str, Vec<(&str, &ForeignKey)>> = BTreeMap::new();
+    for k in keys {
+        edges.entry(&k.table).or_default().push((&k.ref_table, k));
+        edges.entry(&k.ref_table).or_default().push((&k.table, k));
+    }
+    // Breadth-first from every table the statement reads at once.
+    let mut prev: BTreeMap<&str, (&str, &ForeignKey)> = BTreeMap::new();
+    let mut seen: BTreeSet<&str> = reads.iter().map(String::as_str).collect();
+    let mut queue: VecDeque<&str> = reads.iter().map(String::as_str).collect();
+    while let Some(at) = queue.pop_front() {
+        if at == target {
+            break;
+        }
+        for (next, k) in edges.get(at).into_iter().flatten() {
+            if seen.insert(next) {
+                prev.insert(next, (at, k));
+                queue.push_back(next);
+            }
+        }
+    }
+    let mut steps = Vec::new();
+    let mut at = target;
+    while let Some((from, k)) = prev.get(at) {
+        steps.push(format!(
+            "JOIN {at} ON {}.{} = {}.{}",
+            k.table, k.column, k.ref_table, k.ref_column
+        ));
+        at = from;
+    }
+    steps.reverse();
+    (!steps.is_empty()).then(|| steps.join(" "))
 }
 
 /// Collects `alias → (the alias as written, table)` (and the same for

@@ -291,6 +291,9 @@ impl Orchestrator {
         trace: &mut LlmUse,
     ) -> Result<(), Answer> {
         let readable = self.link_tables(grants);
+        let sample = self.schema_sample().await;
+        let keys = link::join_keys(&readable, self.policy.foreign_keys(), sample);
+        let dialect = self.warehouse.dialect();
         for t in tried.iter_mut() {
             progress::report(Progress::RunningSql {
                 what: "candidate".into(),
@@ -300,8 +303,7 @@ impl Orchestrator {
             // has it, and the moved statement goes through the guard again.
             let moved = match &outcome {
                 Err(StepError::Guard(crate::sql::Rejection::UnknownColumn(_))) => {
-                    let parser = self.warehouse.dialect().parser();
-                    link::requalify(&t.sql, &*parser, &readable)
+                    link::requalify(&t.sql, &*dialect.parser(), &readable)
                 }
                 _ => None,
             };
@@ -327,7 +329,9 @@ impl Orchestrator {
                 }
                 Err(e) => {
                     trace.failed += 1;
-                    Err(candidate_hint(&readable, &e))
+                    let join =
+                        |owner: &str| link::join_hint(&t.sql, &*dialect.parser(), &keys, owner);
+                    Err(candidate_hint(&readable, &e, &join))
                 }
             };
         }
@@ -421,10 +425,15 @@ impl Orchestrator {
 
 /// What the repair round tells the model about a failed candidate: the
 /// reason, and for a column the statement's tables lack, which readable
-/// tables do have it (small models put a column on the wrong alias).
-/// `readable` holds only columns the asker may read, so nothing else is
-/// named.
-fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
+/// tables do have it (small models put a column on the wrong alias) and,
+/// from `join`, the joins that reach such a table from the statement's
+/// own tables. `readable` holds only columns the asker may read, so
+/// nothing else is named.
+fn candidate_hint(
+    readable: &[TableInfo],
+    e: &StepError,
+    join: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let mut hint = crate::orchestrator::agent::repair_hint(e);
     if let StepError::Guard(crate::sql::Rejection::UnknownColumn(shown)) = e {
         let name = shown.split(" (").next().unwrap_or(shown);
@@ -445,6 +454,11 @@ fn candidate_hint(readable: &[TableInfo], e: &StepError) -> String {
             ));
         } else {
             hint.push_str(&format!("; {column} is a column of {}", owners.join(", ")));
+            if let [owner] = owners.as_slice()
+                && let Some(path) = join(owner)
+            {
+                hint.push_str(&format!(", which the statement reaches with {path}"));
+            }
         }
     }
     hint
@@ -467,22 +481,43 @@ mod tests {
             t("course_arrange", &["course_id", "teacher_id"]),
         ];
         let unknown = |s: &str| StepError::Guard(crate::sql::Rejection::UnknownColumn(s.into()));
-        let hint = candidate_hint(&readable, &unknown("T2.course"));
+        let none = |_: &str| None;
+        let hint = candidate_hint(&readable, &unknown("T2.course"), &none);
         assert!(
             hint.ends_with(
                 "column T2.course is not in the allow-list; course is a column of course"
             ),
             "{hint}"
         );
+        // With a key path, the hint says how to reach the column's table.
+        let keys = [crate::policy::ForeignKey {
+            table: "course_arrange".into(),
+            column: "course_id".into(),
+            ref_table: "course".into(),
+            ref_column: "course_id".into(),
+        }];
+        let parser = sqlparser::dialect::SQLiteDialect {};
+        let sql = "SELECT T2.course FROM course_arrange AS T2";
+        let join = |owner: &str| link::join_hint(sql, &parser, &keys, owner);
+        let hint = candidate_hint(&readable, &unknown("T2.course"), &join);
+        assert!(
+            hint.ends_with(
+                "course is a column of course, which the statement reaches with JOIN course ON course_arrange.course_id = course.course_id"
+            ),
+            "{hint}"
+        );
+        // A statement that already reads the table gets no path.
+        let reads = "SELECT T2.course FROM course_arrange AS T2 JOIN course AS T3 ON 1 = 1";
+        assert_eq!(link::join_hint(reads, &parser, &keys, "course"), None);
         // A column no readable table has (denied, or made up) is named as missing.
-        let hint = candidate_hint(&readable, &unknown("T1.salary"));
+        let hint = candidate_hint(&readable, &unknown("T1.salary"), &none);
         assert!(
             hint.ends_with("; no table you can read has a column named salary"),
             "{hint}"
         );
         let other = StepError::Guard(crate::sql::Rejection::Function("load_extension".into()));
         assert_eq!(
-            candidate_hint(&readable, &other),
+            candidate_hint(&readable, &other, &none),
             crate::orchestrator::agent::repair_hint(&other)
         );
     }

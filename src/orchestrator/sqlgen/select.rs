@@ -55,10 +55,28 @@ pub(super) fn distinct_proposals(texts: &[(String, bool)]) -> (Vec<Tried>, Vec<S
     (tried, cannot)
 }
 
+/// How involved a statement is, for breaking ties: the tables it reads
+/// (each `FROM` and `JOIN`), then its length in words. Of two statements
+/// that agree equally often, the one with fewer joins is the one less
+/// likely to have joined a table the question does not need (the commonest
+/// wrong answer of small models on Spider, docs/benchmarks.md).
+fn complexity(sql: &str) -> (usize, usize) {
+    let words: Vec<String> = sql
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let reads = words
+        .iter()
+        .filter(|w| *w == "from" || *w == "join")
+        .count();
+    (reads, words.len())
+}
+
 /// The statement answering for the largest group of equal results and the
-/// group's votes: ties go to a group with rows, then to the greedy
-/// candidate's group; within the group, the greedy candidate if it is there.
-/// `None` when every statement failed.
+/// group's votes: ties go to a group with rows, then to the group holding
+/// the simplest statement ([`complexity`]); within the group, its simplest
+/// statement. `None` when every statement failed.
 pub(super) fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, t) in tried.iter().enumerate() {
@@ -67,20 +85,27 @@ pub(super) fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
         }
     }
     let votes = |members: &[usize]| members.iter().map(|&i| tried[i].votes).sum::<u32>();
+    let simplest = |members: &[usize]| {
+        members
+            .iter()
+            .copied()
+            .min_by_key(|&i| complexity(&tried[i].sql))
+            .unwrap_or(members[0])
+    };
     let best = groups.values().max_by_key(|members| {
         let rows = tried[members[0]]
             .outcome
             .as_ref()
             .is_ok_and(|(_, r)| !r.rows.is_empty());
-        let greedy = members.iter().any(|&i| tried[i].greedy);
-        (votes(members), rows, greedy)
+        let (reads, words) = complexity(&tried[simplest(members)].sql);
+        (
+            votes(members),
+            rows,
+            std::cmp::Reverse(reads),
+            std::cmp::Reverse(words),
+        )
     })?;
-    let pick = best
-        .iter()
-        .copied()
-        .find(|&i| tried[i].greedy)
-        .unwrap_or(best[0]);
-    Some((pick, votes(best)))
+    Some((simplest(best), votes(best)))
 }
 
 #[cfg(test)]
@@ -106,5 +131,53 @@ mod tests {
             normalized("SELECT  a\n FROM t"),
             normalized("SELECT a FROM t")
         );
+    }
+
+    fn tried(sql: &str, votes: u32, rows: Vec<Vec<serde_json::Value>>) -> Tried {
+        Tried {
+            sql: sql.into(),
+            votes,
+            greedy: false,
+            outcome: Ok((
+                crate::sql::unguarded_for_tests(sql, "test", crate::sql::Dialect::Sqlite),
+                ResultSet {
+                    columns: vec!["a".into()],
+                    rows,
+                    truncated: false,
+                },
+            )),
+        }
+    }
+
+    #[test]
+    fn the_largest_group_wins_and_ties_go_to_the_simpler_statement() {
+        let one = || vec![vec![1.into()]];
+        let two = || vec![vec![2.into()]];
+        let joined = "SELECT t.a FROM t JOIN u ON t.id = u.id";
+        // Votes decide first, however involved the statement.
+        let (pick, votes) =
+            largest_group(&[tried("SELECT a FROM t", 1, one()), tried(joined, 2, two())])
+                .expect("a group");
+        assert_eq!((pick, votes), (1, 2));
+        // A tie goes to the group whose statement reads fewer tables.
+        let (pick, _) = largest_group(&[
+            tried(joined, 1, two()),
+            tried("SELECT a FROM t WHERE b = 1", 1, one()),
+        ])
+        .expect("a group");
+        assert_eq!(pick, 1);
+        // A group with rows beats an empty one of equal votes.
+        let (pick, _) = largest_group(&[
+            tried("SELECT a FROM t", 1, Vec::new()),
+            tried(joined, 1, one()),
+        ])
+        .expect("a group");
+        assert_eq!(pick, 1);
+        // Within a group, the simplest statement answers.
+        let (pick, votes) =
+            largest_group(&[tried(joined, 1, one()), tried("SELECT a FROM t", 1, one())])
+                .expect("a group");
+        assert_eq!((pick, votes), (1, 2));
+        assert!(largest_group(&[]).is_none());
     }
 }
