@@ -27,6 +27,20 @@ fn fenced(sql: &str) -> String {
     format!("```sql\n{sql}\n```")
 }
 
+/// The embedding model's directory from `STEWARD_TEST_EMBEDDING_MODEL`;
+/// `None`, after saying `test` is skipped, when it is not set to one.
+fn embedding_model(test: &str) -> Option<String> {
+    match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
+        Ok(dir) if std::path::Path::new(&dir).join("model.onnx").is_file() => Some(dir),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
+            );
+            None
+        }
+    }
+}
+
 fn text(sql: &str) -> Reply {
     Reply::Text(fenced(sql))
 }
@@ -317,15 +331,10 @@ async fn a_database_without_metrics_or_documents_still_gets_the_model() {
 /// metric still reaches the model.
 #[tokio::test]
 async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
-    let dir = match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
-        Ok(dir) if std::path::Path::new(&dir).join("model.onnx").is_file() => dir,
-        _ => {
-            eprintln!(
-                "SKIPPED a_subject_nothing_readable_matches_is_refused_before_the_model: \
-                 STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
-            );
-            return;
-        }
+    let Some(dir) =
+        embedding_model("a_subject_nothing_readable_matches_is_refused_before_the_model")
+    else {
+        return;
     };
     let llm = scripted_llm::start(vec![text(TOTAL); 5]).await;
     let app = app(&llm, |s| {
@@ -397,15 +406,10 @@ async fn a_subject_nothing_readable_matches_is_refused_before_the_model() {
 /// the embedding model nothing is rescued.
 #[tokio::test]
 async fn words_that_add_nothing_to_a_metric_answer_are_accounted_for_by_meaning() {
-    let dir = match std::env::var("STEWARD_TEST_EMBEDDING_MODEL") {
-        Ok(dir) if std::path::Path::new(&dir).join("model.onnx").is_file() => dir,
-        _ => {
-            eprintln!(
-                "SKIPPED words_that_add_nothing_to_a_metric_answer_are_accounted_for_by_meaning: \
-                 STEWARD_TEST_EMBEDDING_MODEL is not set to a model directory"
-            );
-            return;
-        }
+    let Some(dir) =
+        embedding_model("words_that_add_nothing_to_a_metric_answer_are_accounted_for_by_meaning")
+    else {
+        return;
     };
     let rescued = "Can you pull up sales for the past 30 days?";
     let llm = scripted_llm::start(vec![text(TOTAL); 4]).await;

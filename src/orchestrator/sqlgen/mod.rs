@@ -1,20 +1,22 @@
 //! Text-to-SQL for small models (`llm.path = "sql"`).
 //!
-//! One prompt holds only what the question needs: the linked tables and
-//! the tables on the join path between them as compact `CREATE TABLE` text
-//! (readable columns only, join keys, a few public sample values; see
-//! [`link`]), the verified queries most like the question that the
-//! asker may run, and the dates the question's time phrases mean. The model
-//! writes SQL in a fenced block. Several candidates come back from one
-//! greedy and one sampled request; each distinct statement goes through the
-//! guard and the warehouse under the audit trail, failures are dropped, and
-//! the rest are grouped by equal results: the largest group wins
-//! (execution-guided self-consistency: Wang et al. 2023, "Self-Consistency
-//! Improves Chain of Thought Reasoning"; applied to SQL by e.g. DIN-SQL and
-//! CHASE-SQL). When every candidate fails, one repair round shows the model
-//! the error; a repair that repeats a statement already refused is not run.
-//! The share of candidates agreeing with the answer is reported, and a low
-//! share is labelled or refused per `llm.low_agreement`.
+//! The prompt holds the readable schema as the database declares it
+//! (every table when it fits the budget, else the linked ones; see
+//! [`schema`] and [`link`]), the verified queries most like the question
+//! that the asker may run, and the dates the question's time phrases mean.
+//! The model writes SQL in a fenced block. Several candidates come back
+//! from one greedy and one sampled request, seeded (`llm.seed`); each
+//! distinct statement goes through the guard and the warehouse under the
+//! audit trail, failures are dropped, and the rest are grouped by equal
+//! results: the largest group wins, ties to the simpler statement
+//! ([`select`]; execution-guided self-consistency: Wang et al. 2023,
+//! "Self-Consistency Improves Chain of Thought Reasoning"; applied to SQL
+//! by e.g. DIN-SQL and CHASE-SQL). When every candidate fails, one repair
+//! round shows the model the error and, for a column on the wrong table,
+//! the table that has it and the joins that reach it; a repair that
+//! repeats a statement already refused is not run. The share of candidates
+//! agreeing with the answer is reported, and a low share is labelled or
+//! refused per `llm.low_agreement`.
 
 use async_openai::types::chat::ChatCompletionRequestMessage;
 use serde_json::json;
