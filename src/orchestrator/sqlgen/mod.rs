@@ -8,7 +8,8 @@
 //! from one greedy and one sampled request, seeded (`llm.seed`); each
 //! distinct statement goes through the guard and the warehouse under the
 //! audit trail, failures are dropped, and the rest are grouped by equal
-//! results: the largest group wins, ties to the simpler statement
+//! results: the largest group wins, ties to the statement joining fewer
+//! tables
 //! ([`select`]; execution-guided self-consistency: Wang et al. 2023,
 //! "Self-Consistency Improves Chain of Thought Reasoning"; applied to SQL
 //! by e.g. DIN-SQL and CHASE-SQL). When every candidate fails, one repair

@@ -55,28 +55,25 @@ pub(super) fn distinct_proposals(texts: &[(String, bool)]) -> (Vec<Tried>, Vec<S
     (tried, cannot)
 }
 
-/// How involved a statement is, for breaking ties: the tables it reads
-/// (each `FROM` and `JOIN`), then its length in words. Of two statements
-/// that agree equally often, the one with fewer joins is the one less
-/// likely to have joined a table the question does not need (the commonest
-/// wrong answer of small models on Spider, docs/benchmarks.md).
-fn complexity(sql: &str) -> (usize, usize) {
-    let words: Vec<String> = sql
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let reads = words
-        .iter()
-        .filter(|w| *w == "from" || *w == "join")
-        .count();
-    (reads, words.len())
+/// How many tables a statement reads (each `FROM` and `JOIN`), for
+/// breaking ties: of two statements that agree equally often, the one with
+/// fewer joins is the one less likely to have joined a table the question
+/// does not need (the commonest wrong answer of small models on Spider,
+/// docs/benchmarks.md). Length is no tie-breaker: a shorter statement is
+/// often one without the `ORDER BY` the question asked for, and its rows
+/// group with the ordered ones (groups compare rows as multisets).
+fn tables_read(sql: &str) -> usize {
+    sql.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("join"))
+        .count()
 }
 
 /// The statement answering for the largest group of equal results and the
-/// group's votes: ties go to a group with rows, then to the group holding
-/// the simplest statement ([`complexity`]); within the group, its simplest
-/// statement. `None` when every statement failed.
+/// group's votes: ties go to a group with rows, then to the group whose
+/// statement reads the fewest tables ([`tables_read`]), then to the greedy
+/// candidate's group; within the group, the statement reading the fewest
+/// tables, then the one with the most votes, then the greedy one. `None`
+/// when every statement failed.
 pub(super) fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, t) in tried.iter().enumerate() {
@@ -85,11 +82,18 @@ pub(super) fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
         }
     }
     let votes = |members: &[usize]| members.iter().map(|&i| tried[i].votes).sum::<u32>();
-    let simplest = |members: &[usize]| {
+    let pick = |members: &[usize]| {
         members
             .iter()
             .copied()
-            .min_by_key(|&i| complexity(&tried[i].sql))
+            .min_by_key(|&i| {
+                let t = &tried[i];
+                (
+                    tables_read(&t.sql),
+                    std::cmp::Reverse(t.votes),
+                    std::cmp::Reverse(t.greedy),
+                )
+            })
             .unwrap_or(members[0])
     };
     let best = groups.values().max_by_key(|members| {
@@ -97,15 +101,15 @@ pub(super) fn largest_group(tried: &[Tried]) -> Option<(usize, u32)> {
             .outcome
             .as_ref()
             .is_ok_and(|(_, r)| !r.rows.is_empty());
-        let (reads, words) = complexity(&tried[simplest(members)].sql);
+        let chosen = &tried[pick(members)];
         (
             votes(members),
             rows,
-            std::cmp::Reverse(reads),
-            std::cmp::Reverse(words),
+            std::cmp::Reverse(tables_read(&chosen.sql)),
+            members.iter().any(|&i| tried[i].greedy),
         )
     })?;
-    Some((simplest(best), votes(best)))
+    Some((pick(best), votes(best)))
 }
 
 #[cfg(test)]
@@ -178,6 +182,13 @@ mod tests {
             largest_group(&[tried(joined, 1, one()), tried("SELECT a FROM t", 1, one())])
                 .expect("a group");
         assert_eq!((pick, votes), (1, 2));
+        // Length alone decides nothing: the ordered statement the greedy
+        // decoding wrote is not traded for a shorter unordered one.
+        let mut ordered = tried("SELECT a FROM t ORDER BY a DESC", 1, one());
+        ordered.greedy = true;
+        let (pick, _) =
+            largest_group(&[tried("SELECT a FROM t", 1, one()), ordered]).expect("a group");
+        assert_eq!(pick, 1);
         assert!(largest_group(&[]).is_none());
     }
 }
