@@ -109,9 +109,10 @@ impl Orchestrator {
         let cos = |a: &[f32], b: &[f32]| super::link::dot(a, b);
         let with = cos(&vectors[0], &vectors[1]);
         let mut all = true;
-        for (word, v) in words.iter().zip(&vectors[2..]) {
+        for v in &vectors[2..] {
             let gain = cos(&vectors[0], v) - with;
-            tracing::debug!(word, gain = %format!("{gain:.4}"), "meaning of an unexplained word");
+            // The word itself is the asker's text and is not logged (LOGGING.md).
+            tracing::debug!(gain = %format!("{gain:.4}"), "meaning of an unexplained word");
             all &= gain.abs() <= MEANING_SLACK;
         }
         all
