@@ -754,13 +754,13 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
         (Some(_), previous) => {
             // Of the metrics the question names, the one that leaves the
             // fewest of its words unexplained (then the longest name).
-            let m = matching_metrics(&q, layer)
+            let (unexplained, m) = matching_metrics(&q, layer)
                 .into_iter()
-                .map(|(len, m)| (unexplained_words(&q, m, ctx).len(), len, m))
-                .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-                .map(|(_, _, m)| m)
+                .map(|(len, m)| (unexplained_words(&q, m, ctx), len, m))
+                .min_by(|a, b| a.0.len().cmp(&b.0.len()).then(b.1.cmp(&a.1)))
+                .map(|(words, _, m)| (words, m))
                 .expect("a metric matched");
-            metric_branch(question, &q, m, ranges, previous, ctx)
+            metric_branch(question, &q, m, unexplained, ranges, previous, ctx)
         }
         (None, Some(prev)) => match layer.metric(&prev.metric) {
             Some(m) => {
@@ -791,23 +791,22 @@ pub fn plan(question: &str, ctx: &PlanContext, previous: Option<&MetricPlan>) ->
 
 /// The metric answer to `question` (normalized `q`) about `m`, or
 /// [`Plan::Unclear`] when words are left that the answer does not account
-/// for.
+/// for; `unexplained` is [`unexplained_words`] of `q` for `m`.
 fn metric_branch(
     question: &str,
     q: &str,
     m: &MetricDef,
+    mut unexplained: Vec<String>,
     ranges: Vec<FoundRange>,
     previous: Option<&MetricPlan>,
     ctx: &PlanContext,
 ) -> Plan {
-    let unexplained = unexplained_words(q, m, ctx);
     let follow_up = previous.is_some() && FOLLOW_UP.is_match(q);
     let inherited = previous
         .filter(|_| ranges.is_empty() && FOLLOW_UP.is_match(q))
         .map(|p| p.ranges.clone());
     let defaulted = ranges.is_empty() && inherited.is_none();
     let mut planned = metric_plan(question, q, m, ranges, inherited, None, ctx);
-    let mut unexplained = unexplained;
     if state::apply(&mut planned, q, m, defaulted, ctx) {
         state::account(&mut unexplained);
     }
